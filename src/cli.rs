@@ -1,0 +1,278 @@
+//! The command line: clap definitions in cargo's conventions, and their translation into
+//! [`plan::Options`], so nothing below this file sees clap.
+
+use anyhow::{bail, Result};
+use clap::{ArgAction, Args, Parser};
+
+use crate::compile::FeatureArgs;
+use crate::config::{ImageSettings, Port};
+use crate::model::Compression;
+use crate::plan::Options;
+use crate::ui::Verbosity;
+
+/// `cargo imagebuild`: cargo passes the subcommand name as the first argument.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = clap_cargo::style::CLAP_STYLING)]
+pub enum CargoCli {
+    Imagebuild(ImagebuildArgs),
+}
+
+/// Build OCI container images from the binaries of a Rust workspace, for many platforms, with no
+/// Docker daemon.
+///
+/// With no --output, each binary's image goes to target/imagebuild/<bin>/ as an OCI layout, and
+/// the index digest and each platform's manifest digest are printed on stdout.
+#[derive(Debug, Args)]
+#[command(version, about, long_about)]
+pub struct ImagebuildArgs {
+    #[command(flatten)]
+    pub manifest: clap_cargo::Manifest,
+    #[command(flatten)]
+    pub workspace: clap_cargo::Workspace,
+    #[command(flatten)]
+    pub features: clap_cargo::Features,
+
+    /// Build only the named binary (repeatable); default: every binary of the selected packages
+    #[arg(long = "bin", value_name = "NAME", help_heading = "Target Selection")]
+    pub bins: Vec<String>,
+
+    /// Build with the given cargo profile
+    #[arg(
+        long,
+        value_name = "PROFILE-NAME",
+        default_value = "release",
+        help_heading = "Compilation Options"
+    )]
+    pub profile: String,
+
+    /// Build for the Rust target triple (repeatable); its OCI platform is derived
+    #[arg(
+        long = "target",
+        value_name = "TRIPLE",
+        help_heading = "Compilation Options"
+    )]
+    pub targets: Vec<String>,
+
+    /// Build for the OCI platforms (repeatable, comma lists): linux/amd64,linux/arm64
+    #[arg(
+        long = "platform",
+        value_name = "LIST",
+        help_heading = "Compilation Options"
+    )]
+    pub platforms: Vec<String>,
+
+    /// Extra cargo `--config KEY=VALUE` settings, passed to every cargo build
+    #[arg(
+        long = "config",
+        value_name = "KEY=VALUE",
+        help_heading = "Compilation Options"
+    )]
+    pub cargo_config: Vec<String>,
+
+    /// Base image: `scratch` (default)
+    #[arg(long, value_name = "IMAGE", help_heading = "Image")]
+    pub base: Option<String>,
+
+    /// Tag (repeatable); default: the package version
+    #[arg(short = 't', long = "tag", value_name = "TAG", help_heading = "Image")]
+    pub tags: Vec<String>,
+
+    /// Image repository; `{bin}` is replaced by the binary's name
+    #[arg(long, value_name = "REPO", help_heading = "Image")]
+    pub repository: Option<String>,
+
+    /// Layer compression: gzip (default), zstd or none
+    #[arg(long, value_name = "ALGORITHM", help_heading = "Image")]
+    pub compression: Option<String>,
+
+    /// Compression level (gzip 0-9, zstd 1-22)
+    #[arg(long, value_name = "N", help_heading = "Image")]
+    pub compression_level: Option<i32>,
+
+    /// Config label (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE", help_heading = "Image")]
+    pub labels: Vec<String>,
+
+    /// Manifest and index annotation (repeatable)
+    #[arg(long = "annotation", value_name = "KEY=VALUE", help_heading = "Image")]
+    pub annotations: Vec<String>,
+
+    /// Environment variable in the image (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", help_heading = "Image")]
+    pub env: Vec<String>,
+
+    /// Exposed port (repeatable): 8080 or 53/udp
+    #[arg(long = "port", value_name = "PORT", help_heading = "Image")]
+    pub ports: Vec<String>,
+
+    /// Where the images go, in buildx's words: type=oci,dest=DIR | type=oci,dest=FILE,tar=true
+    /// (repeatable; `{bin}` in dest is replaced by each binary's name)
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "SPEC",
+        help_heading = "Output"
+    )]
+    pub outputs: Vec<String>,
+
+    /// Print the plan (binaries, platforms, targets, outputs) and stop without building
+    #[arg(long, help_heading = "Output")]
+    pub dry_run: bool,
+
+    /// Use verbose output (-vv very verbose)
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Print nothing but the results on stdout
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Splits `KEY=VALUE` into a map entry, or says which flag was malformed.
+fn key_values(
+    flag: &str,
+    values: &[String],
+) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let mut map = std::collections::BTreeMap::new();
+    for v in values {
+        let Some((k, val)) = v.split_once('=') else {
+            bail!("{flag} `{v}` is not KEY=VALUE");
+        };
+        if k.is_empty() {
+            bail!("{flag} `{v}` has an empty key");
+        }
+        map.insert(k.to_string(), val.to_string());
+    }
+    Ok(Some(map))
+}
+
+impl ImagebuildArgs {
+    /// The options these arguments ask for; the settings they carry are the top layer.
+    pub fn into_options(self) -> Result<Options> {
+        let compression = self
+            .compression
+            .as_deref()
+            .map(Compression::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let ports = if self.ports.is_empty() {
+            None
+        } else {
+            Some(
+                self.ports
+                    .iter()
+                    .map(|p| Port::Text(p.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        if let Some(ports) = &ports {
+            for p in ports {
+                p.normalized().map_err(|e| anyhow::anyhow!("--port: {e}"))?;
+            }
+        }
+        let settings = ImageSettings {
+            base: self.base,
+            tags: (!self.tags.is_empty()).then_some(self.tags),
+            repository: self.repository,
+            compression,
+            compression_level: self.compression_level,
+            labels: key_values("--label", &self.labels)?,
+            annotations: key_values("--annotation", &self.annotations)?,
+            env: key_values("--env", &self.env)?,
+            ports,
+            ..Default::default()
+        };
+        let verbosity = match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, 0) => Verbosity::Normal,
+            _ => Verbosity::Verbose,
+        };
+        Ok(Options {
+            manifest_path: self.manifest.manifest_path,
+            packages: self.workspace.package,
+            workspace: self.workspace.workspace || self.workspace.all,
+            exclude: self.workspace.exclude,
+            bins: self.bins,
+            features: FeatureArgs {
+                features: self.features.features,
+                all_features: self.features.all_features,
+                no_default_features: self.features.no_default_features,
+            },
+            profile: self.profile,
+            targets: self.targets,
+            platforms: self.platforms,
+            cargo_config: self.cargo_config,
+            settings,
+            outputs: self.outputs,
+            dry_run: self.dry_run,
+            verbosity,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> ImagebuildArgs {
+        let CargoCli::Imagebuild(a) =
+            CargoCli::try_parse_from(["cargo", "imagebuild"].iter().chain(args)).unwrap();
+        a
+    }
+
+    #[test]
+    fn cargo_conventions() {
+        let a = parse(&[
+            "-p",
+            "server",
+            "--bin",
+            "api",
+            "-F",
+            "tls",
+            "--profile",
+            "dev",
+            "--target",
+            "aarch64-unknown-linux-musl",
+            "--platform",
+            "linux/amd64,linux/386",
+            "-vv",
+        ]);
+        assert_eq!(a.workspace.package, ["server"]);
+        assert_eq!(a.bins, ["api"]);
+        assert_eq!(a.features.features, ["tls"]);
+        assert_eq!(a.profile, "dev");
+        assert_eq!(a.verbose, 2);
+        let o = a.into_options().unwrap();
+        assert_eq!(o.verbosity, Verbosity::Verbose);
+        assert_eq!(o.platforms, ["linux/amd64,linux/386"]);
+    }
+
+    #[test]
+    fn defaults() {
+        let a = parse(&[]);
+        assert_eq!(a.profile, "release");
+        let o = a.into_options().unwrap();
+        assert!(o.settings.tags.is_none());
+        assert_eq!(o.verbosity, Verbosity::Normal);
+    }
+
+    #[test]
+    fn malformed_key_values_are_refused() {
+        let e = parse(&["--label", "novalue"])
+            .into_options()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--label `novalue` is not KEY=VALUE"), "{e}");
+        assert!(parse(&["--compression", "lz4"]).into_options().is_err());
+        assert!(parse(&["--port", "http"]).into_options().is_err());
+    }
+
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        CargoCli::command().debug_assert();
+    }
+}

@@ -1,0 +1,26 @@
+//! cargo-imagebuild: Rust workspace binaries → multi-platform OCI images, with no daemon.
+//!
+//! The pipeline is plan → compile → layers → images → index → sink:
+//! [`plan`] resolves what to build from the workspace, its metadata and the command line;
+//! [`build`] compiles ([`compile`], [`toolchain`]), checks ([`elf`]) and packs ([`layer`],
+//! [`contents`], [`base`]) into the [`store`], then assembles documents ([`image`]) into the
+//! [`model`]; [`sink`] writes the model wherever [`output`] asked.
+
+pub mod base;
+pub mod build;
+pub mod cli;
+pub mod compile;
+pub mod config;
+pub mod contents;
+pub mod digest;
+pub mod elf;
+pub mod image;
+pub mod layer;
+pub mod model;
+pub mod output;
+pub mod plan;
+pub mod platform;
+pub mod sink;
+pub mod store;
+pub mod toolchain;
+pub mod ui;

@@ -1,0 +1,656 @@
+//! The plan: the resolved answer to "which binaries, which platforms and targets, which base,
+//! which settings, which outputs", computed from `cargo metadata`, the metadata tables, the
+//! environment and the command line before anything is compiled. A [`Plan`] can be printed
+//! (`--dry-run`, `-v`) and is all that `build.rs` needs.
+//!
+//! [`Options`] is what the command line asked (clap-free); [`plan`] reads the workspace and
+//! resolves it; each [`ImagePlan`] is one binary's image with its own merged settings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cargo_metadata::{Metadata, MetadataCommand, Package};
+
+use crate::base::Base;
+use crate::compile::FeatureArgs;
+use crate::config::{AssetSpec, ImageSettings};
+use crate::image::RuntimeConfig;
+use crate::model::{annotation, Compression};
+use crate::output::OutputSpec;
+use crate::platform::{self, closest, Platform};
+use crate::toolchain::Toolchain;
+use crate::ui::{Ui, Verbosity};
+
+/// Environment variable: a repository prefix; each image goes to `<prefix>/<bin>`.
+pub const ENV_REPO: &str = "CARGO_IMAGEBUILD_REPO";
+
+/// What the command line asked for, free of clap types.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub manifest_path: Option<PathBuf>,
+    pub packages: Vec<String>,
+    pub workspace: bool,
+    pub exclude: Vec<String>,
+    pub bins: Vec<String>,
+    pub features: FeatureArgs,
+    pub profile: String,
+    pub targets: Vec<String>,
+    pub platforms: Vec<String>,
+    pub cargo_config: Vec<String>,
+    /// The settings given as flags: the top layer.
+    pub settings: ImageSettings,
+    pub outputs: Vec<String>,
+    pub dry_run: bool,
+    pub verbosity: Verbosity,
+}
+
+/// One platform of one image, and the Rust target that builds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetPlan {
+    pub platform: Platform,
+    pub triple: String,
+}
+
+/// One binary's image, fully resolved.
+#[derive(Clone, Debug)]
+pub struct ImagePlan {
+    pub package: String,
+    pub version: String,
+    pub bin: String,
+    pub targets: Vec<TargetPlan>,
+    pub base: Base,
+    pub runtime: RuntimeConfig,
+    /// Where the binary is installed in the image: `/usr/local/bin/<bin>`.
+    pub bin_path: String,
+    pub assets: Vec<AssetSpec>,
+    pub compression: Compression,
+    pub compression_level: i32,
+    pub repository: String,
+    pub tags: Vec<String>,
+    /// On the index (with the package's own OCI annotations).
+    pub index_annotations: BTreeMap<String, String>,
+    /// On every manifest.
+    pub manifest_annotations: BTreeMap<String, String>,
+}
+
+/// Everything a build needs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub workspace_root: PathBuf,
+    pub manifest_path: PathBuf,
+    pub target_dir: PathBuf,
+    pub profile: String,
+    pub features: FeatureArgs,
+    pub cargo_config: Vec<String>,
+    pub images: Vec<ImagePlan>,
+    pub outputs: Vec<OutputSpec>,
+    /// Seconds since the epoch for every timestamp (`SOURCE_DATE_EPOCH`, else 0).
+    pub epoch: u64,
+}
+
+impl Plan {
+    /// Every distinct target, with the packages and binaries built for it, in plan order.
+    pub fn builds(&self) -> Vec<(String, Vec<String>, Vec<String>)> {
+        let mut order: Vec<String> = Vec::new();
+        let mut per: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+        for img in &self.images {
+            for t in &img.targets {
+                if !order.contains(&t.triple) {
+                    order.push(t.triple.clone());
+                }
+                let e = per.entry(t.triple.clone()).or_default();
+                e.0.insert(img.package.clone());
+                e.1.insert(img.bin.clone());
+            }
+        }
+        order
+            .into_iter()
+            .map(|t| {
+                let (p, b) = per.remove(&t).unwrap_or_default();
+                (t, p.into_iter().collect(), b.into_iter().collect())
+            })
+            .collect()
+    }
+
+    /// Where the blob store lives: `<target-dir>/imagebuild/.blobs`.
+    pub fn store_dir(&self) -> PathBuf {
+        self.target_dir.join("imagebuild").join(".blobs")
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "workspace: {}", self.workspace_root.display())?;
+        writeln!(f, "profile:   {}", self.profile)?;
+        writeln!(f, "created:   {}", crate::image::rfc3339(self.epoch))?;
+        for img in &self.images {
+            writeln!(
+                f,
+                "image {} (package {} {})",
+                img.bin, img.package, img.version
+            )?;
+            writeln!(f, "  repository: {}", img.repository)?;
+            writeln!(f, "  tags:       {}", img.tags.join(", "))?;
+            writeln!(f, "  base:       {}", img.base.name())?;
+            writeln!(f, "  binary:     {}", img.bin_path)?;
+            writeln!(f, "  entrypoint: {:?}", img.runtime.entrypoint)?;
+            if let Some(cmd) = &img.runtime.cmd {
+                writeln!(f, "  cmd:        {cmd:?}")?;
+            }
+            if let Some(u) = &img.runtime.user {
+                writeln!(f, "  user:       {u}")?;
+            }
+            writeln!(
+                f,
+                "  layers:     {} (level {})",
+                img.compression, img.compression_level
+            )?;
+            for a in &img.assets {
+                writeln!(f, "  asset:      {} -> {}", a.source.display(), a.dest)?;
+            }
+            for t in &img.targets {
+                writeln!(
+                    f,
+                    "  platform:   {:<14} {}",
+                    t.platform.to_string(),
+                    t.triple
+                )?;
+            }
+        }
+        for o in &self.outputs {
+            match o {
+                OutputSpec::OciDir { dest } => {
+                    writeln!(f, "output: OCI layout {}", dest.display())?
+                }
+                OutputSpec::OciArchive { dest } => {
+                    writeln!(f, "output: OCI archive {}", dest.display())?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` if set (it must be a whole number of seconds), else 0.
+pub fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().with_context(|| {
+            format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds since 1970 (try `git log -1 --format=%ct`)")
+        }),
+        _ => Ok(0),
+    }
+}
+
+/// Runs `cargo metadata` for the workspace the options name.
+fn metadata(opts: &Options) -> Result<Metadata> {
+    let mut cmd = MetadataCommand::new();
+    cmd.no_deps();
+    if let Some(p) = &opts.manifest_path {
+        if !p.is_file() {
+            bail!(
+                "--manifest-path {}: no such file; point it at a Cargo.toml",
+                p.display()
+            );
+        }
+        cmd.manifest_path(p);
+    }
+    cmd.exec().map_err(|e| match e {
+        cargo_metadata::Error::CargoMetadata { stderr } => anyhow::anyhow!(
+            "cargo metadata failed: {}\n  help: run this in a Cargo workspace or pass --manifest-path",
+            stderr.trim()
+        ),
+        other => anyhow::Error::new(other).context("running cargo metadata"),
+    })
+}
+
+/// The workspace packages selected by -p/--workspace/--exclude, like cargo selects them.
+fn select_packages<'m>(meta: &'m Metadata, opts: &Options) -> Result<Vec<&'m Package>> {
+    let members: Vec<&Package> = meta.workspace_packages();
+    let names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
+    for p in opts.packages.iter().chain(&opts.exclude) {
+        let name = p.split('@').next().unwrap_or(p);
+        if !names.contains(&name) {
+            let hint = closest(name, names.iter().copied())
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
+            bail!(
+                "package `{p}` is not in this workspace: {hint}the members are: {}",
+                names.join(", ")
+            );
+        }
+    }
+    let selected: Vec<&Package> = if !opts.packages.is_empty() {
+        members
+            .iter()
+            .copied()
+            .filter(|p| {
+                opts.packages
+                    .iter()
+                    .any(|s| s.split('@').next() == Some(p.name.as_str()))
+            })
+            .collect()
+    } else if opts.workspace || !opts.exclude.is_empty() {
+        members.clone()
+    } else {
+        let defaults: BTreeSet<_> = meta.workspace_default_members.iter().collect();
+        members
+            .iter()
+            .copied()
+            .filter(|p| defaults.contains(&p.id))
+            .collect()
+    };
+    Ok(selected
+        .into_iter()
+        .filter(|p| {
+            !opts
+                .exclude
+                .iter()
+                .any(|e| e.split('@').next() == Some(p.name.as_str()))
+        })
+        .collect())
+}
+
+/// The binaries to build: `(package, bin)` pairs, every bin target unless `--bin` narrows it.
+fn select_bins<'m>(packages: &[&'m Package], opts: &Options) -> Result<Vec<(&'m Package, String)>> {
+    let mut all: Vec<(&Package, String)> = Vec::new();
+    for p in packages {
+        for t in &p.targets {
+            if t.kind.iter().any(|k| k.to_string() == "bin") {
+                all.push((p, t.name.clone()));
+            }
+        }
+    }
+    if all.is_empty() {
+        let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+        bail!(
+            "{} no binary target, so there is nothing to put in an image: add a src/main.rs or \
+             a [[bin]] target, or select another package with -p",
+            match names.as_slice() {
+                [one] => format!("package `{one}` has"),
+                many => format!("packages {} have", many.join(", ")),
+            }
+        );
+    }
+    if opts.bins.is_empty() {
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for b in &opts.bins {
+        match all.iter().find(|(_, name)| name == b) {
+            Some(hit) => out.push(hit.clone()),
+            None => {
+                let known: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
+                let hint = closest(b, known.iter().copied())
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                bail!(
+                    "no binary named `{b}` in the selected packages: {hint}the binaries are: {}",
+                    known.join(", ")
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The metadata table under `key`, if present, as settings.
+fn table(
+    value: &serde_json::Value,
+    file: &Path,
+    name: &str,
+) -> Result<Option<ImageSettings>, crate::config::ConfigError> {
+    match value.get("imagebuild") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => ImageSettings::from_metadata(v, file, name).map(Some),
+    }
+}
+
+/// Checks a tag's syntax (the distribution spec's `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
+pub fn validate_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_alphanumeric() || c == '_' || (i > 0 && (c == '.' || c == '-'))
+        });
+    if !ok {
+        bail!(
+            "`{tag}` is not a valid tag: use letters, digits, `_`, `.` and `-` (not first), at \
+             most 128 characters, for example 1.4.0 or latest"
+        );
+    }
+    Ok(())
+}
+
+/// Checks a repository name: lowercase path components, an optional `host[:port]/` first.
+pub fn validate_repository(repo: &str) -> Result<()> {
+    let mut parts: Vec<&str> = repo.split('/').collect();
+    if parts.len() > 1
+        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
+    {
+        parts.remove(0);
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    };
+    if parts.is_empty() || !parts.iter().all(|c| component_ok(c)) {
+        bail!(
+            "`{repo}` is not a valid repository: use lowercase letters, digits and `._-` in each \
+             `/`-separated part, for example ghcr.io/acme/api"
+        );
+    }
+    Ok(())
+}
+
+/// Resolves the options against the workspace into a plan. Installs missing standard libraries
+/// with rustup unless `opts.dry_run`.
+pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
+    let meta = metadata(opts)?;
+    let workspace_root = meta.workspace_root.clone().into_std_path_buf();
+    let ws_file = workspace_root.join("Cargo.toml");
+    let ws_settings = table(
+        &meta.workspace_metadata,
+        &ws_file,
+        "workspace.metadata.imagebuild",
+    )?
+    .unwrap_or_default();
+    if ws_settings.bin.is_some() {
+        bail!(
+            "invalid [workspace.metadata.imagebuild] in {}: `bin` tables belong in a package's \
+             [package.metadata.imagebuild.bin.<name>]",
+            ws_file.display()
+        );
+    }
+    let packages = select_packages(&meta, opts)?;
+    let bins = select_bins(&packages, opts)?;
+    let toolchain = Toolchain::detect(&workspace_root)?;
+    let epoch = source_date_epoch()?;
+
+    // Parse every output first: a typo should not wait for a compile.
+    let outputs = if opts.outputs.is_empty() {
+        vec![OutputSpec::OciDir {
+            dest: meta
+                .target_directory
+                .as_std_path()
+                .join("imagebuild")
+                .join("{bin}"),
+        }]
+    } else {
+        opts.outputs
+            .iter()
+            .map(|o| OutputSpec::parse(o))
+            .collect::<Result<Vec<_>>>()?
+    };
+    if bins.len() > 1 {
+        if let Some(o) = outputs.iter().find(|o| !o.is_per_bin()) {
+            let names: Vec<&str> = bins.iter().map(|(_, b)| b.as_str()).collect();
+            bail!(
+                "{} binaries are selected ({}) but the output {} names one destination: put \
+                 {{bin}} in dest (dest=out/{{bin}}.tar), or pick one binary with --bin",
+                names.len(),
+                names.join(", "),
+                o.dest()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+    }
+
+    let cli_targets: Vec<(Platform, String)> = opts
+        .targets
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| Ok((Platform::from_triple(t)?, t.to_string())))
+        .collect::<Result<_>>()?;
+    let cli_platforms =
+        platform::parse_list(opts.platforms.iter().map(String::as_str)).context("--platform")?;
+
+    let mut images = Vec::new();
+    for (pkg, bin) in bins {
+        let pkg_file = pkg.manifest_path.clone().into_std_path_buf();
+        let pkg_settings =
+            table(&pkg.metadata, &pkg_file, "package.metadata.imagebuild")?.unwrap_or_default();
+        let bin_settings = pkg_settings
+            .bin
+            .as_ref()
+            .and_then(|b| b.get(&bin))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(bins) = &pkg_settings.bin {
+            for name in bins.keys() {
+                if !pkg.targets.iter().any(|t| &t.name == name) {
+                    bail!(
+                        "invalid [package.metadata.imagebuild.bin.{name}] in {}: package `{}` \
+                         has no binary named `{name}`",
+                        pkg_file.display(),
+                        pkg.name
+                    );
+                }
+            }
+        }
+        let merged = ws_settings
+            .clone()
+            .overlay(pkg_settings)
+            .overlay(bin_settings)
+            .overlay(opts.settings.clone());
+        images.push(resolve_image(
+            pkg,
+            &bin,
+            merged,
+            &cli_targets,
+            &cli_platforms,
+            &toolchain,
+            opts,
+            ui,
+        )?);
+    }
+
+    Ok(Plan {
+        manifest_path: opts
+            .manifest_path
+            .clone()
+            .unwrap_or_else(|| ws_file.clone()),
+        workspace_root,
+        target_dir: meta.target_directory.clone().into_std_path_buf(),
+        profile: opts.profile.clone(),
+        features: opts.features.clone(),
+        cargo_config: opts.cargo_config.clone(),
+        images,
+        outputs,
+        epoch,
+    })
+}
+
+/// One binary's merged settings, resolved.
+#[allow(clippy::too_many_arguments)]
+fn resolve_image(
+    pkg: &Package,
+    bin: &str,
+    s: ImageSettings,
+    cli_targets: &[(Platform, String)],
+    cli_platforms: &[Platform],
+    toolchain: &Toolchain,
+    opts: &Options,
+    ui: &Ui,
+) -> Result<ImagePlan> {
+    // Platforms: the command line's (with its explicit triples), else the settings', else the host's.
+    let mut wanted: Vec<(Platform, Option<String>)> = Vec::new();
+    if !cli_targets.is_empty() || !cli_platforms.is_empty() {
+        for (p, t) in cli_targets {
+            wanted.push((p.clone(), Some(t.clone())));
+        }
+        for p in cli_platforms {
+            if !wanted.iter().any(|(w, _)| w == p) {
+                wanted.push((p.clone(), None));
+            }
+        }
+    } else if let Some(list) = &s.platforms {
+        for p in platform::parse_list(list.iter().map(String::as_str))
+            .with_context(|| format!("the `platforms` setting of package `{}`", pkg.name))?
+        {
+            wanted.push((p, None));
+        }
+    }
+    if wanted.is_empty() {
+        let host = Platform::host()
+            .context("this machine's platform is not one images are built for: pass --platform")?;
+        wanted.push((host, None));
+    }
+    let overrides: BTreeMap<Platform, String> = s
+        .targets
+        .iter()
+        .flatten()
+        .map(|(p, t)| {
+            let platform: Platform = p.parse().with_context(|| format!("the `targets` setting key `{p}`"))?;
+            let got = Platform::from_triple(t).with_context(|| format!("the `targets` setting for {p}"))?;
+            if got != platform {
+                bail!("the `targets` setting maps {platform} to `{t}`, which builds for {got}: choose a {platform} target");
+            }
+            Ok((platform, t.clone()))
+        })
+        .collect::<Result<_>>()?;
+    let mut targets: Vec<TargetPlan> = Vec::new();
+    for (platform, explicit) in wanted {
+        if targets.iter().any(|t| t.platform == platform) {
+            bail!("{platform} is asked for twice (two --target values for one platform): keep one");
+        }
+        let preferred = explicit.or_else(|| overrides.get(&platform).cloned());
+        let triple = toolchain.choose(&platform, preferred.as_deref(), !opts.dry_run, ui)?;
+        targets.push(TargetPlan { platform, triple });
+    }
+
+    let base = Base::parse(s.base.as_deref().unwrap_or("scratch"))?;
+    let bin_dir = s
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| "/usr/local/bin".to_string());
+    let bin_path = format!("{}/{bin}", bin_dir.trim_end_matches('/'));
+    let ports = s
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| p.normalized().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let runtime = RuntimeConfig {
+        entrypoint: s
+            .entrypoint
+            .clone()
+            .unwrap_or_else(|| vec![bin_path.clone()]),
+        cmd: s.cmd.clone(),
+        env: s.env.clone().unwrap_or_default().into_iter().collect(),
+        workdir: s.workdir.clone(),
+        user: s
+            .user
+            .clone()
+            .or_else(|| base.default_user().map(str::to_string)),
+        labels: s.labels.clone().unwrap_or_default(),
+        ports,
+    };
+    let compression = s.compression.unwrap_or(Compression::Gzip);
+    let compression_level = s.compression_level.unwrap_or(compression.default_level());
+    if compression == Compression::Gzip && compression_level > 9 {
+        bail!("compression level {compression_level} is too high for gzip: use 0-9 (or zstd for 1-22)");
+    }
+    let repository = match (
+        &s.repository,
+        std::env::var(ENV_REPO).ok().filter(|r| !r.is_empty()),
+    ) {
+        (Some(r), _) => r.replace("{bin}", bin),
+        (None, Some(prefix)) => format!("{}/{bin}", prefix.trim_end_matches('/')),
+        (None, None) => bin.to_string(),
+    };
+    validate_repository(&repository)?;
+    let tags = s
+        .tags
+        .clone()
+        .unwrap_or_else(|| vec![pkg.version.to_string()]);
+    if tags.is_empty() {
+        bail!("the `tags` setting is empty: give at least one tag, or remove it to use the package version");
+    }
+    for t in &tags {
+        validate_tag(t)?;
+    }
+    let assets = s.asset_specs();
+    for a in &assets {
+        if !a.source.exists() {
+            bail!(
+                "asset {} does not exist: fix its `source` (relative paths start at the \
+                 Cargo.toml that names it)",
+                a.source.display()
+            );
+        }
+        crate::layer::normalize(&a.dest)?;
+    }
+
+    let created = crate::image::rfc3339(source_date_epoch()?);
+    let mut index_annotations = BTreeMap::new();
+    index_annotations.insert(annotation::CREATED.to_string(), created.clone());
+    index_annotations.insert(annotation::TITLE.to_string(), bin.to_string());
+    index_annotations.insert(annotation::VERSION.to_string(), pkg.version.to_string());
+    if let Some(r) = &pkg.repository {
+        index_annotations.insert(annotation::SOURCE.to_string(), r.clone());
+    }
+    if let Some(l) = &pkg.license {
+        index_annotations.insert(annotation::LICENSES.to_string(), l.clone());
+    }
+    if let Some(d) = &pkg.description {
+        index_annotations.insert(annotation::DESCRIPTION.to_string(), d.trim().to_string());
+    }
+    let extra = s.annotations.clone().unwrap_or_default();
+    index_annotations.extend(extra.clone());
+
+    Ok(ImagePlan {
+        package: pkg.name.to_string(),
+        version: pkg.version.to_string(),
+        bin: bin.to_string(),
+        targets,
+        base,
+        runtime,
+        bin_path,
+        assets,
+        compression,
+        compression_level,
+        repository,
+        tags,
+        index_annotations,
+        manifest_annotations: extra,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags() {
+        for ok in ["1.4.0", "latest", "v1_2", "A-b.c"] {
+            validate_tag(ok).unwrap();
+        }
+        for bad in ["", "-x", ".x", "a/b", "a:b", &"x".repeat(129)] {
+            assert!(validate_tag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repositories() {
+        for ok in [
+            "api",
+            "acme/api",
+            "ghcr.io/acme/api",
+            "localhost:5000/a/b",
+            "127.0.0.1:5000/x",
+        ] {
+            validate_repository(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["", "Api", "acme//api", "acme/api-", "ghcr.io/"] {
+            assert!(validate_repository(bad).is_err(), "{bad}");
+        }
+    }
+}
