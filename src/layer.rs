@@ -4,7 +4,7 @@
 //!
 //! Determinism: entries sorted by path, every parent directory present, owner and modes fixed by
 //! the [`LayerSpec`], mtime from the caller (`SOURCE_DATE_EPOCH` or 0), no user or group names,
-//! gzip header mtime 0, and zstd always in multi-thread mode (its output differs from
+//! gzip in fixed-size blocks (`pgzip.rs`), and zstd always in multi-thread mode (its output differs from
 //! single-thread mode but not between worker counts) so digests never depend on the machine.
 
 use std::collections::BTreeMap;
@@ -86,9 +86,10 @@ pub struct PackOptions {
     pub mtime: u64,
 }
 
-/// Zstd worker threads. The count does not change the bytes (see the module docs), only speed.
-fn zstd_workers() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
+/// Compression worker threads. The count does not change the bytes (see the module docs and
+/// `pgzip.rs`), only speed.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// Normalizes an image path: no leading `/`, no `.`/`..`/empty components.
@@ -137,7 +138,7 @@ fn complete(spec: &LayerSpec) -> Result<Vec<Entry>> {
 
 /// The compressor in the middle of the pipeline.
 enum Compressor<W: Write> {
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(crate::pgzip::ParGzWriter<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
     None(W),
 }
@@ -146,12 +147,12 @@ impl<W: Write> Compressor<W> {
     fn new(inner: W, compression: Compression, level: i32) -> io::Result<Self> {
         Ok(match compression {
             Compression::Gzip => {
-                let level = flate2::Compression::new(level.clamp(0, 9) as u32);
-                Compressor::Gzip(flate2::GzBuilder::new().mtime(0).write(inner, level))
+                let level = level.clamp(0, 9) as u32;
+                Compressor::Gzip(crate::pgzip::ParGzWriter::new(inner, level, workers()))
             }
             Compression::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(inner, level)?;
-                enc.multithread(zstd_workers())?;
+                enc.multithread(workers() as u32)?;
                 enc.include_checksum(false)?;
                 Compressor::Zstd(enc)
             }

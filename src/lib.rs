@@ -18,6 +18,7 @@ pub mod image;
 pub mod layer;
 pub mod model;
 pub mod output;
+pub mod pgzip;
 pub mod plan;
 pub mod platform;
 pub mod sink;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the benchmarks against their peers (same data, same run) and writes BENCHMARKS.md.
+# Installs the peers when missing. Environment: BENCH_MB (input size, default 64), BENCH_RUNS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+for tool in pigz zstd umoci; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+out=$(cargo bench --locked --bench pack 2>/dev/null)
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))."
+  echo "Ratios below 1 mean cargo-imagebuild is faster than the peer on the same input in the same run."
+  echo
+  echo "## Packing one layer (tar + compression + sha256 of both the tar and the blob, written to disk)"
+  echo
+  echo "$out"
+} > BENCHMARKS.md
+cat BENCHMARKS.md
