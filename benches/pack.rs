@@ -19,6 +19,9 @@ use cargo_imagebuild::layer::{self, Entry, LayerSpec, PackOptions, Source};
 use cargo_imagebuild::model::Compression;
 use cargo_imagebuild::store::BlobStore;
 
+/// A job: its name, our compression and level, and the peers with their shell commands.
+type Case = (&'static str, Compression, i32, Vec<(&'static str, String)>);
+
 const PROBE_ENV: &str = "IMAGEBUILD_BENCH_RSS_PROBE";
 
 fn main() {
@@ -63,7 +66,7 @@ fn main() {
         median(runs, || time_shell(&script))
     };
 
-    let cases: Vec<(&str, Compression, i32, Vec<(&str, String)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "gzip -6 layer",
             Compression::Gzip,
