@@ -77,7 +77,7 @@ fn pack_all(
                         let Some((key, spec, opts)) = job else {
                             return Ok(());
                         };
-                        let l = layer::pack(&spec, &opts, store)
+                        let l = layer::pack_cached(&spec, &opts, store)
                             .with_context(|| format!("packing layer: {}", spec.created_by))?;
                         done.lock()
                             .map_err(|_| anyhow!("a packing worker panicked"))?

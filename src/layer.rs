@@ -253,10 +253,123 @@ pub fn pack(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> Result<L
     })
 }
 
+/// Bump when anything that shapes a layer's bytes changes (tar headers, gzip blocks, …), so
+/// records written by an older version are not trusted.
+const PACK_CACHE_VERSION: &str = "imagebuild-pack-v1";
+
+/// What identifies a pack's result: the options, and for every entry its path, kind, owner and
+/// mode, plus for files on disk their identity (device, inode, size, modification time) and for
+/// generated content its digest. A rebuilt binary always has a new mtime or inode.
+fn cache_key(spec: &LayerSpec, opts: &PackOptions) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut key = format!(
+        "{PACK_CACHE_VERSION}\n{}:{}:{}\n",
+        opts.compression, opts.level, opts.mtime
+    );
+    for e in &spec.entries {
+        key.push_str(&format!("{}:{:o}:{}:{}:", e.path, e.mode, e.uid, e.gid));
+        match &e.kind {
+            EntryKind::Dir => key.push_str("dir"),
+            EntryKind::Symlink(t) => key.push_str(&format!("link:{t}")),
+            EntryKind::File(Source::Bytes(b)) => {
+                key.push_str(crate::digest::Digest::of(b).as_str())
+            }
+            EntryKind::File(Source::Path(p)) => {
+                let m = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+                key.push_str(&format!(
+                    "{}:{}:{}:{}:{}.{}",
+                    p.display(),
+                    m.dev(),
+                    m.ino(),
+                    m.len(),
+                    m.mtime(),
+                    m.mtime_nsec()
+                ));
+            }
+        }
+        key.push('\n');
+    }
+    Ok(crate::digest::Digest::of(key.as_bytes()).hex().to_string())
+}
+
+/// Like [`pack`], but a spec packed before with the same inputs (see [`cache_key`]) is not packed
+/// again: its record in the store names the blob, which must still be there.
+pub fn pack_cached(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> Result<Layer> {
+    let records = store.root().join("packed");
+    let record_path = records.join(cache_key(spec, opts)?);
+    if let Ok(bytes) = std::fs::read(&record_path) {
+        if let Ok(r) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            let parsed = (
+                r["digest"]
+                    .as_str()
+                    .and_then(|d| d.parse::<crate::digest::Digest>().ok()),
+                r["diff_id"]
+                    .as_str()
+                    .and_then(|d| d.parse::<crate::digest::Digest>().ok()),
+                r["size"].as_u64(),
+            );
+            if let (Some(digest), Some(diff_id), Some(size)) = parsed {
+                if store.contains(&digest) {
+                    return Ok(Layer {
+                        blob: Descriptor {
+                            media_type: opts.compression.media_type().to_string(),
+                            digest,
+                            size,
+                        },
+                        diff_id,
+                        created_by: spec.created_by.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let layer = pack(spec, opts, store)?;
+    let record = serde_json::json!({
+        "digest": layer.blob.digest.as_str(),
+        "diff_id": layer.diff_id.as_str(),
+        "size": layer.blob.size,
+    });
+    // A record that cannot be written only costs a re-pack next time.
+    let _ = std::fs::create_dir_all(&records).and_then(|()| {
+        let tmp = tempfile::NamedTempFile::new_in(&records)?;
+        std::fs::write(tmp.path(), serde_json::to_vec(&record).unwrap_or_default())?;
+        tmp.persist(&record_path).map(|_| ()).map_err(|e| e.error)
+    });
+    Ok(layer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::digest::Digest;
+
+    #[test]
+    fn pack_cached_reuses_and_notices_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("store")).unwrap();
+        let bin = dir.path().join("app");
+        std::fs::write(&bin, vec![1u8; 10_000]).unwrap();
+        let spec = LayerSpec {
+            entries: vec![Entry::file("app", Source::Path(bin.clone()), 0o755)],
+            created_by: "x".into(),
+        };
+        let opts = PackOptions {
+            compression: Compression::Gzip,
+            level: 6,
+            mtime: 0,
+        };
+        let first = pack_cached(&spec, &opts, &store).unwrap();
+        assert_eq!(pack_cached(&spec, &opts, &store).unwrap(), first);
+        // A rebuilt file (new content, new mtime) is packed again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&bin, vec![2u8; 10_000]).unwrap();
+        let second = pack_cached(&spec, &opts, &store).unwrap();
+        assert_ne!(second.diff_id, first.diff_id);
+        // A missing blob is packed again rather than trusted.
+        std::fs::remove_file(store.path(&second.blob.digest)).unwrap();
+        assert_eq!(pack_cached(&spec, &opts, &store).unwrap(), second);
+        assert!(store.contains(&second.blob.digest));
+    }
 
     fn spec(content: &[u8]) -> LayerSpec {
         LayerSpec {

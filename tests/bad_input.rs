@@ -350,3 +350,17 @@ fn invalid_repository() {
         &["`Acme/Tools` is not a valid repository"],
     );
 }
+
+#[test]
+fn target_whose_standard_library_rustup_cannot_provide() {
+    // rustup's dist server has no std for this tier-3 target (DESIGN.md: 404 here).
+    refused(
+        &fixture(),
+        &["-p", "tools", "--target", "riscv64gc-unknown-linux-musl"],
+        &[
+            "riscv64gc-unknown-linux-musl",
+            "rustup cannot provide the standard library",
+            "--target",
+        ],
+    );
+}
