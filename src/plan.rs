@@ -630,15 +630,14 @@ fn resolve_image(
                 wanted.push((p.clone(), None));
             }
         }
+    } else if ctx.all_platforms {
+        for p in base_platforms(&base, opts, ui)? {
+            wanted.push((p, None));
+        }
     } else if let Some(list) = &s.platforms {
         for p in platform::parse_list(list.iter().map(String::as_str))
             .with_context(|| format!("the `platforms` setting of package `{}`", pkg.name))?
         {
-            wanted.push((p, None));
-        }
-    }
-    if ctx.all_platforms {
-        for p in base_platforms(&base, opts, ui)? {
             wanted.push((p, None));
         }
     }
