@@ -151,7 +151,9 @@ pub fn resolve(r: &ImageRef, registry: &Registry) -> Result<ResolvedBase> {
             offered.push(p.clone());
             let (Ok(platform), Some(Ok(digest))) = (
                 p.parse::<Platform>(),
-                m.get("digest").and_then(Value::as_str).map(str::parse::<Digest>),
+                m.get("digest")
+                    .and_then(Value::as_str)
+                    .map(str::parse::<Digest>),
             ) else {
                 continue;
             };

@@ -63,7 +63,12 @@ pub fn fetch_base_blobs(
             if !cache.contains(&l.blob.digest) {
                 ui.status(
                     "Downloading",
-                    &format!("{} ({} bytes) from {}", l.blob.digest, l.blob.size, repo.full_name()),
+                    &format!(
+                        "{} ({} bytes) from {}",
+                        l.blob.digest,
+                        l.blob.size,
+                        repo.full_name()
+                    ),
                 );
                 registry.fetch_blob(repo, &l.blob, cache)?;
                 downloaded += 1;

@@ -132,7 +132,11 @@ pub struct ImagebuildArgs {
 
     /// Speak plain HTTP to this registry host[:port] (repeatable); loopback registries that
     /// do not speak TLS are reached over HTTP without it
-    #[arg(long = "insecure-registry", value_name = "HOST", help_heading = "Registry")]
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST",
+        help_heading = "Registry"
+    )]
     pub insecure_registries: Vec<String>,
 
     /// Trust this CA certificate (PEM) for registry TLS, besides the system's

@@ -57,7 +57,12 @@ fn run(cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<()> {
         }
         for s in sinks {
             let report = s.write(set, &store)?;
-            ui.status("Wrote", &format!("{} ({})", report.destination, set.name));
+            let verb = if s.needs_local_blobs() {
+                "Wrote"
+            } else {
+                "Pushed"
+            };
+            ui.status(verb, &format!("{} ({})", report.destination, set.name));
         }
         if plan.pushes() {
             // stdout carries only what was pushed, by digest, for scripts to pin.
@@ -124,7 +129,11 @@ fn write_whole(path: &std::path::Path, bytes: &[u8], flag: &str) -> Result<()> {
         _ => std::path::PathBuf::from("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).with_context(|| {
-        format!("{flag} {}: cannot write in {}", path.display(), dir.display())
+        format!(
+            "{flag} {}: cannot write in {}",
+            path.display(),
+            dir.display()
+        )
     })?;
     tmp.write_all(bytes)?;
     tmp.persist(path)

@@ -45,7 +45,12 @@ impl ImageRef {
 
     /// A repository name as configured (`ghcr.io/acme/api`), with no tag.
     pub fn repository_named(repo: &str) -> Result<ImageRef, ReferenceError> {
-        if repo.contains('@') || repo.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        if repo.contains('@')
+            || repo
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
             return Err(ReferenceError {
                 given: repo.to_string(),
                 reason: "a repository has no tag or digest".into(),
@@ -152,7 +157,13 @@ mod tests {
 
     #[test]
     fn malformed_references_say_what_to_write() {
-        for bad in ["Ghcr.io/Acme/API", "a//b", "http://ghcr.io/a", "", "x@sha256:12"] {
+        for bad in [
+            "Ghcr.io/Acme/API",
+            "a//b",
+            "http://ghcr.io/a",
+            "",
+            "x@sha256:12",
+        ] {
             let e = ImageRef::parse(bad).unwrap_err().to_string();
             assert!(e.contains("not a valid image reference"), "{bad}: {e}");
             assert!(e.contains("for example"), "{e}");

@@ -53,11 +53,18 @@ fn text(out: &Output) -> String {
 fn pushed_digest(out: &Output, repository: &str) -> String {
     let s = stdout(out);
     let lines: Vec<&str> = s.lines().collect();
-    assert_eq!(lines.len(), 1, "stdout carries only the pushed reference: {s}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "stdout carries only the pushed reference: {s}"
+    );
     let digest = lines[0]
         .strip_prefix(&format!("{repository}@"))
         .unwrap_or_else(|| panic!("`{}` is not {repository}@DIGEST", lines[0]));
-    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
     digest.to_string()
 }
 
@@ -68,7 +75,10 @@ fn assert_nothing_tagged(reg: &Registry, repo: &str) {
         .into_iter()
         .filter(|r| r.starts_with("PUT ") && r.contains("/manifests/"))
         .collect();
-    assert!(puts.is_empty(), "a manifest was written in {repo}: {puts:?}");
+    assert!(
+        puts.is_empty(),
+        "a manifest was written in {repo}: {puts:?}"
+    );
 }
 
 fn layers_of(manifest: &Value) -> Vec<String> {
@@ -142,7 +152,15 @@ fn push_base_with_buildah(reg: &Registry) -> String {
         buildah(&["commit", "-q", "--format", format, &c, &first]);
         let c2 = buildah(&["from", &first]);
         buildah(&["copy", &c2, release.to_str().unwrap(), "/etc/base-release"]);
-        buildah(&["commit", "-q", "--format", format, "--manifest", "base", &c2]);
+        buildah(&[
+            "commit",
+            "-q",
+            "--format",
+            format,
+            "--manifest",
+            "base",
+            &c2,
+        ]);
     }
     let reference = format!("{}/base:1", reg.addr);
     buildah(&[
@@ -187,7 +205,10 @@ fn push_is_read_by_skopeo_pulled_and_run_by_docker_and_repeats_without_uploads()
     // skopeo sees the index under both tags, and each platform's manifest by digest.
     let index = reg.skopeo_raw(&format!("{repo}:0.3.1"));
     assert_eq!(index, reg.skopeo_raw(&format!("{repo}:latest")));
-    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     let manifests = index["manifests"].as_array().unwrap();
     let archs: Vec<&str> = manifests
         .iter()
@@ -245,11 +266,15 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
     let base = &*BASE;
     let work = tempfile::tempdir().unwrap();
     let repo = format!("{}/onbase", reg.addr);
-    let out = run_ok(
-        imagebuild_clean(work.path())
-            .args(api_args("all"))
-            .args(["--base", base, "--push", "--repository", &repo, "-t", "1"]),
-    );
+    let out = run_ok(imagebuild_clean(work.path()).args(api_args("all")).args([
+        "--base",
+        base,
+        "--push",
+        "--repository",
+        &repo,
+        "-t",
+        "1",
+    ]));
     let digest = pushed_digest(&out, &repo);
     let index = reg.skopeo_raw(&format!("{repo}@{digest}"));
     let base_index = reg.skopeo_raw(base);
@@ -276,10 +301,19 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
         let theirs = reg.skopeo_raw(&format!("{}/base@{base_digest}", reg.addr));
         let (ours_l, theirs_l) = (layers_of(&ours), layers_of(&theirs));
         assert_eq!(theirs_l.len(), 2, "the base has two layers");
-        assert_eq!(&ours_l[..2], &theirs_l[..], "base layers first, in order ({arch})");
-        assert_eq!(ours_l.len(), 4, "then our assets and binary, no scratch skeleton ({arch})");
         assert_eq!(
-            ours["annotations"]["org.opencontainers.image.base.name"], base.as_str(),
+            &ours_l[..2],
+            &theirs_l[..],
+            "base layers first, in order ({arch})"
+        );
+        assert_eq!(
+            ours_l.len(),
+            4,
+            "then our assets and binary, no scratch skeleton ({arch})"
+        );
+        assert_eq!(
+            ours["annotations"]["org.opencontainers.image.base.name"],
+            base.as_str(),
             "{arch}"
         );
         assert_eq!(
@@ -301,7 +335,9 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
         );
     }
     assert!(
-        requests.iter().any(|r| r.contains("mount=") && r.contains("from=base")),
+        requests
+            .iter()
+            .any(|r| r.contains("mount=") && r.contains("from=base")),
         "the base layers were mounted: {requests:#?}"
     );
 
@@ -312,11 +348,25 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
     let ran = docker.docker_ok(&["run", "--rm", "--network", "none", &pinned]);
     assert_eq!(ran.trim(), "api running on x86_64");
     let from_base = docker.docker_ok(&[
-        "run", "--rm", "--network", "none", "--entrypoint", "/bin/busybox", &pinned, "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "/bin/busybox",
+        &pinned,
+        "sh",
+        "-c",
         "cat /etc/base-release; echo $BASE_ENV; pwd",
     ]);
     assert_eq!(from_base, "imagebuild test base 1\nfrom-base\n/srv\n");
-    let labels = docker.docker_ok(&["image", "inspect", "--format", "{{json .Config.Labels}}", &pinned]);
+    let labels = docker.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &pinned,
+    ]);
     assert!(labels.contains("org.example.base"), "{labels}");
 
     // A layout on the same base: the base blobs are downloaded once into the cache, verified,
@@ -347,7 +397,11 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(cached.len(), 2, "both amd64 base layers are cached: {cached:?}");
+    assert_eq!(
+        cached.len(),
+        2,
+        "both amd64 base layers are cached: {cached:?}"
+    );
     let layout2 = work.path().join("layout2");
     run_ok(
         imagebuild_clean(work.path())
@@ -448,7 +502,9 @@ fn tls_registry_with_basic_auth() {
     for o in &outputs {
         assert!(!o.contains(PASSWORD), "the password leaked:\n{o}");
         assert!(
-            !o.contains(&common::token::base64_std(format!("{USER}:{PASSWORD}").as_bytes())),
+            !o.contains(&common::token::base64_std(
+                format!("{USER}:{PASSWORD}").as_bytes()
+            )),
             "the encoded credentials leaked:\n{o}"
         );
     }
@@ -476,7 +532,11 @@ fn token_registry_with_bearer_flow() {
 
     for (name, config, expect) in [
         ("wrong", Some("bad-password"), "refused the credentials"),
-        ("anonymous", None, "requires credentials and none were found"),
+        (
+            "anonymous",
+            None,
+            "requires credentials and none were found",
+        ),
     ] {
         let dir = work.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
@@ -493,7 +553,10 @@ fn token_registry_with_bearer_flow() {
         let all = text(&out);
         assert!(!out.status.success(), "{name}: should fail:\n{all}");
         assert!(all.contains(expect), "{name}: lacks `{expect}`:\n{all}");
-        assert!(!all.contains(PASSWORD) && !all.contains("bad-password"), "{all}");
+        assert!(
+            !all.contains(PASSWORD) && !all.contains("bad-password"),
+            "{all}"
+        );
         assert_nothing_tagged(reg, &format!("tok/{name}"));
     }
 }
@@ -517,9 +580,15 @@ fn push_and_base_mistakes_are_refused_clearly() {
         &["--push", "-t", &format!("{}/Acme/API:1", reg.addr)],
         &["not a valid image reference", "for example"],
     );
-    refused(&["--push", "--repository", "acme//api"], &["not a valid repository"]);
+    refused(
+        &["--push", "--repository", "acme//api"],
+        &["not a valid repository"],
+    );
     // Pushing with nowhere to push to.
-    refused(&["--push"], &["--push needs to know where to push api", "--repository"]);
+    refused(
+        &["--push"],
+        &["--push needs to know where to push api", "--repository"],
+    );
     // An unreachable registry: nothing listens on that port.
     let port = common::registry::free_port();
     refused(
@@ -529,13 +598,32 @@ fn push_and_base_mistakes_are_refused_clearly() {
     // An unknown base, and a base without the requested platform.
     let missing = format!("{}/no-such-base:1", reg.addr);
     refused(
-        &["--push", "--repository", &format!("{}/never1", reg.addr), "--base", &missing],
+        &[
+            "--push",
+            "--repository",
+            &format!("{}/never1", reg.addr),
+            "--base",
+            &missing,
+        ],
         &["does not exist", "no-such-base"],
     );
     assert_nothing_tagged(reg, "never1");
     let mut c = imagebuild_clean(work.path());
-    c.args(["-p", "server", "--bin", "api", "--platform", "linux/386", "--push"])
-        .args(["--repository", &format!("{}/never2", reg.addr), "--base", base]);
+    c.args([
+        "-p",
+        "server",
+        "--bin",
+        "api",
+        "--platform",
+        "linux/386",
+        "--push",
+    ])
+    .args([
+        "--repository",
+        &format!("{}/never2", reg.addr),
+        "--base",
+        base,
+    ]);
     let err = run_err(&mut c);
     assert!(
         err.contains("has no linux/386 image") && err.contains("linux/amd64, linux/arm64"),
@@ -543,7 +631,13 @@ fn push_and_base_mistakes_are_refused_clearly() {
     );
     assert_nothing_tagged(reg, "never2");
     refused(
-        &["--platform", "all", "--push", "--repository", &format!("{}/x", reg.addr)],
+        &[
+            "--platform",
+            "all",
+            "--push",
+            "--repository",
+            &format!("{}/x", reg.addr),
+        ],
         &["--platform all stands alone"],
     );
 }

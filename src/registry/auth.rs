@@ -41,7 +41,10 @@ impl std::fmt::Display for Source {
 /// The keys a host may be filed under in a config: Docker Hub's historical URL, the bare host,
 /// and the host as a URL.
 fn keys_for(host: &str) -> Vec<String> {
-    if matches!(host, "index.docker.io" | "docker.io" | "registry-1.docker.io") {
+    if matches!(
+        host,
+        "index.docker.io" | "docker.io" | "registry-1.docker.io"
+    ) {
         return vec![
             "https://index.docker.io/v1/".into(),
             "index.docker.io".into(),
@@ -57,9 +60,12 @@ fn keys_for(host: &str) -> Vec<String> {
 
 /// Runs a lookup on its own thread, giving up after [`HELPER_TIMEOUT`] (a credential helper is
 /// an external program that may wait for a keyring prompt no one will answer).
+/// One place credentials are looked up (docker_credential's readers).
+type Lookup = fn(&str) -> Result<DockerCredential, CredentialRetrievalError>;
+
 fn with_timeout(
     host: &str,
-    lookup: fn(&str) -> Result<DockerCredential, CredentialRetrievalError>,
+    lookup: Lookup,
 ) -> Result<Result<DockerCredential, CredentialRetrievalError>, RegistryError> {
     let (tx, rx) = mpsc::channel();
     let key = host.to_string();
@@ -107,7 +113,13 @@ fn failure(host: &str, source: &Source, e: CredentialRetrievalError) -> Registry
     let what = match &e {
         CredentialRetrievalError::HelperFailure { helper, stderr, .. } => format!(
             "the credential helper `{helper}` failed: {}",
-            stderr.lines().next().unwrap_or("").chars().take(200).collect::<String>()
+            stderr
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect::<String>()
         ),
         CredentialRetrievalError::HelperCommunicationError => {
             "its credential helper could not be run (is docker-credential-<name> on PATH?)".into()
@@ -125,7 +137,7 @@ fn failure(host: &str, source: &Source, e: CredentialRetrievalError) -> Registry
 
 /// The credentials for `host` (`ghcr.io`, `127.0.0.1:5000`), and where they came from.
 pub fn credentials_for(host: &str) -> Result<(RegistryAuth, Source), RegistryError> {
-    let places: [(Source, fn(&str) -> _); 2] = [
+    let places: [(Source, Lookup); 2] = [
         (Source::DockerConfig, docker_credential::get_credential),
         (
             Source::PodmanAuthFile,
@@ -150,7 +162,10 @@ mod tests {
 
     #[test]
     fn docker_hub_is_filed_under_its_v1_url() {
-        assert_eq!(keys_for("index.docker.io")[0], "https://index.docker.io/v1/");
+        assert_eq!(
+            keys_for("index.docker.io")[0],
+            "https://index.docker.io/v1/"
+        );
         assert_eq!(keys_for("127.0.0.1:5000")[0], "127.0.0.1:5000");
     }
 

@@ -117,7 +117,11 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn first_line(s: &str) -> String {
-    let line = s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     line.chars().take(200).collect()
 }
 
@@ -264,7 +268,10 @@ mod tests {
         assert_eq!(e.codes, ["MANIFEST_UNKNOWN"]);
         assert!(!e.retryable());
         let text = e.to_string();
-        assert!(text.contains("manifest unknown (HTTP 404, MANIFEST_UNKNOWN)"), "{text}");
+        assert!(
+            text.contains("manifest unknown (HTTP 404, MANIFEST_UNKNOWN)"),
+            "{text}"
+        );
         assert!(RegistryError::from_status(503, None, "").retryable());
         assert!(RegistryError::from_status(429, None, "").retryable());
         assert!(!RegistryError::from_status(401, None, "").retryable());

@@ -168,7 +168,11 @@ impl Registry {
             }
             let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
-                .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(String::from))
+                .and_then(|v| {
+                    v.get("mediaType")
+                        .and_then(|m| m.as_str())
+                        .map(String::from)
+                })
                 .unwrap_or_default();
             Ok(Pulled {
                 bytes: bytes.to_vec(),
@@ -200,7 +204,12 @@ impl Registry {
         Ok(())
     }
 
-    fn pull_into(&self, repo: &ImageRef, d: &Descriptor, out: &mut impl std::io::Write) -> Result<()> {
+    fn pull_into(
+        &self,
+        repo: &ImageRef,
+        d: &Descriptor,
+        out: &mut impl std::io::Write,
+    ) -> Result<()> {
         let r = repo.at_digest(d.digest.as_str());
         self.block_on(async {
             let host = self.connect(&r, false).await?;

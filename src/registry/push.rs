@@ -48,9 +48,14 @@ struct Counters {
 
 /// Where a blob's bytes come from.
 enum Source {
+    Local(Body),
+    Remote(ImageRef),
+}
+
+/// Bytes we hold ourselves: a file of the blob store, or a document in memory.
+enum Body {
     Store(std::path::PathBuf),
     Memory(Bytes),
-    Remote(ImageRef),
 }
 
 impl Registry {
@@ -91,7 +96,7 @@ impl Registry {
                 let local = store.contains(&l.blob.digest);
                 let source = match &l.remote {
                     Some(r) if r.same_registry(target) || !local => Source::Remote(r.clone()),
-                    _ => Source::Store(store.path(&l.blob.digest)),
+                    _ => Source::Local(Body::Store(store.path(&l.blob.digest))),
                 };
                 jobs.push((l.blob.clone(), source));
             }
@@ -99,7 +104,10 @@ impl Registry {
         for img in &set.images {
             let d = &img.config.descriptor;
             if !jobs.iter().any(|(j, _)| j.digest == d.digest) {
-                jobs.push((d.clone(), Source::Memory(Bytes::from(img.config.bytes.clone()))));
+                jobs.push((
+                    d.clone(),
+                    Source::Local(Body::Memory(Bytes::from(img.config.bytes.clone()))),
+                ));
             }
         }
         stream::iter(jobs)
@@ -122,9 +130,13 @@ impl Registry {
                 let host = host.clone();
                 let name = &name;
                 async move {
-                    self.put_manifest(&host, target.at_digest(img.manifest.descriptor.digest.as_str()), &img.manifest)
-                        .await
-                        .with_context(|| format!("pushing the {} manifest to {name}", img.platform))
+                    self.put_manifest(
+                        &host,
+                        target.at_digest(img.manifest.descriptor.digest.as_str()),
+                        &img.manifest,
+                    )
+                    .await
+                    .with_context(|| format!("pushing the {} manifest to {name}", img.platform))
                 }
             })
             .buffer_unordered(PARALLEL)
@@ -132,9 +144,13 @@ impl Registry {
             .await?;
 
         // 3. The index, by digest; 4. then the tags.
-        self.put_manifest(&host, target.at_digest(set.index.descriptor.digest.as_str()), &set.index)
-            .await
-            .with_context(|| format!("pushing the index to {name}"))?;
+        self.put_manifest(
+            &host,
+            target.at_digest(set.index.descriptor.digest.as_str()),
+            &set.index,
+        )
+        .await
+        .with_context(|| format!("pushing the index to {name}"))?;
         for tag in &set.tags {
             self.put_manifest(&host, target.at_tag(tag), &set.index)
                 .await
@@ -174,7 +190,12 @@ impl Registry {
                     // blob is streamed instead. oci-client does not hand us that session, so
                     // the stream opens a new one.
                     let from = base.at_tag("latest");
-                    if host.client.mount_blob(&r, &from, d.digest.as_str()).await.is_ok() {
+                    if host
+                        .client
+                        .mount_blob(&r, &from, d.digest.as_str())
+                        .await
+                        .is_ok()
+                    {
                         counters.mounted.fetch_add(1, Ordering::Relaxed);
                         return Ok(());
                     }
@@ -182,36 +203,25 @@ impl Registry {
                 self.stream_between(host, &r, &base, d).await?;
                 counters.streamed.fetch_add(1, Ordering::Relaxed);
             }
-            Source::Store(path) => {
+            Source::Local(local) => {
                 retry(Some((&self.ui, "uploading a blob")), || {
-                    let path = path.clone();
                     let r = r.clone();
                     let host = host.clone();
                     let digest = d.digest.to_string();
                     let size = d.size;
+                    let local = &local;
                     async move {
-                        let body = transport::file_stream(path).await.map_err(|e| {
-                            RegistryError::new(ErrorKind::Other, format!("reading the blob store: {e}"))
-                        })?;
-                        host.client
-                            .push_blob_stream(&r, body, &digest, Some(size))
-                            .await
-                            .map(|_| ())
-                            .map_err(RegistryError::from)
-                    }
-                })
-                .await
-                .map_err(fail)?;
-                counters.uploaded.fetch_add(1, Ordering::Relaxed);
-            }
-            Source::Memory(bytes) => {
-                retry(Some((&self.ui, "uploading a blob")), || {
-                    let body = stream::iter([Ok(bytes.clone())]).boxed();
-                    let r = r.clone();
-                    let host = host.clone();
-                    let digest = d.digest.to_string();
-                    let size = d.size;
-                    async move {
+                        let body = match local {
+                            Body::Store(path) => {
+                                transport::file_stream(path.clone()).await.map_err(|e| {
+                                    RegistryError::new(
+                                        ErrorKind::Other,
+                                        format!("reading the blob store: {e}"),
+                                    )
+                                })?
+                            }
+                            Body::Memory(bytes) => stream::iter([Ok(bytes.clone())]).boxed(),
+                        };
                         host.client
                             .push_blob_stream(&r, body, &digest, Some(size))
                             .await

@@ -345,9 +345,12 @@ mod tests {
 
     #[test]
     fn rechunk_makes_4_mib_pieces() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let pieces: Vec<Result<Bytes, std::io::Error>> =
-            (0..1000).map(|_| Ok(Bytes::from(vec![7u8; 10_000]))).collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let pieces: Vec<Result<Bytes, std::io::Error>> = (0..1000)
+            .map(|_| Ok(Bytes::from(vec![7u8; 10_000])))
+            .collect();
         let out: Vec<usize> = rt.block_on(
             rechunk(stream::iter(pieces).boxed())
                 .map(|r| r.unwrap().len())

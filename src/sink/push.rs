@@ -31,7 +31,10 @@ impl Sink for Push {
             .push(set, store)
             .with_context(|| format!("pushing {} to {}", set.name, set.repository))?;
         Ok(Report {
-            destination: format!("{}@{} ({stats})", set.repository, set.index.descriptor.digest),
+            destination: format!(
+                "{}@{} ({stats})",
+                set.repository, set.index.descriptor.digest
+            ),
         })
     }
 }

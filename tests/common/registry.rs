@@ -39,7 +39,13 @@ pub fn free_port() -> u16 {
 
 /// Starts `program args` in the background with its output in `log`, watched by a shell that
 /// stops it (TERM, then KILL after 10 s) and removes `cleanup` once this test process is gone.
-pub fn spawn_watched(program: &Path, args: &[&str], log: &Path, cleanup: &Path, env: &[(&str, &str)]) {
+pub fn spawn_watched(
+    program: &Path,
+    args: &[&str],
+    log: &Path,
+    cleanup: &Path,
+    env: &[(&str, &str)],
+) {
     let script = r#"
 "$@" >"$LOG" 2>&1 </dev/null &
 child=$!
@@ -66,8 +72,11 @@ rm -rf "$CLEANUP"
     for (k, v) in env {
         c.env(k, v);
     }
-    c.spawn()
+    let mut child = c
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    // Reaped if it ends early; otherwise it outlives us and does its cleanup.
+    std::thread::spawn(move || child.wait());
 }
 
 /// Waits (at most `limit`) until something accepts connections on `addr`.
@@ -110,12 +119,31 @@ fn make_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let openssl = require("openssl");
     let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
     run_ok(Command::new(&openssl).args([
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("ca.key"), "-out",
-        &p("ca.crt"), "-days", "2", "-subj", "/CN=imagebuild test CA",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=imagebuild test CA",
     ]));
     run_ok(Command::new(&openssl).args([
-        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("tls.key"), "-out", &p("tls.csr"),
-        "-subj", "/CN=127.0.0.1",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("tls.key"),
+        "-out",
+        &p("tls.csr"),
+        "-subj",
+        "/CN=127.0.0.1",
     ]));
     std::fs::write(
         dir.join("ext.cnf"),
@@ -124,8 +152,21 @@ fn make_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     )
     .unwrap();
     run_ok(Command::new(&openssl).args([
-        "x509", "-req", "-in", &p("tls.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"),
-        "-CAcreateserial", "-out", &p("tls.crt"), "-days", "2", "-extfile", &p("ext.cnf"),
+        "x509",
+        "-req",
+        "-in",
+        &p("tls.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &p("tls.crt"),
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext.cnf"),
     ]));
     let certs = dir.join("certs");
     std::fs::create_dir_all(&certs).unwrap();
@@ -222,7 +263,9 @@ impl Registry {
     pub fn uploads(&self, repo: &str) -> Vec<String> {
         self.requests(repo)
             .into_iter()
-            .filter(|r| r.starts_with("POST ") && r.contains("/blobs/uploads/") && !r.contains("mount="))
+            .filter(|r| {
+                r.starts_with("POST ") && r.contains("/blobs/uploads/") && !r.contains("mount=")
+            })
             .collect()
     }
 
@@ -234,7 +277,10 @@ impl Registry {
         let auth = super::token::base64_std(format!("{USER}:{password}").as_bytes());
         std::fs::write(
             cfg.join("config.json"),
-            format!("{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}", self.addr),
+            format!(
+                "{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}",
+                self.addr
+            ),
         )
         .unwrap();
         cfg
@@ -278,6 +324,10 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
     Some((status, body))
 }

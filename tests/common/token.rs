@@ -27,7 +27,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_std(bytes: &[u8]) -> String {
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -131,8 +135,19 @@ impl Issuer {
         let key = dir.join("token.key");
         let cert = dir.join("token.crt");
         run_ok(Command::new(require("openssl")).args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.to_str().unwrap(),
-            "-out", cert.to_str().unwrap(), "-days", "2", "-subj", "/CN=imagebuild token issuer",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=imagebuild token issuer",
         ]));
         let der = run_ok(
             Command::new(require("openssl"))
@@ -143,7 +158,10 @@ impl Issuer {
         let x5c = base64_std(&der);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let realm = format!("http://{}/token", listener.local_addr().unwrap());
-        let expected = format!("Basic {}", base64_std(format!("{USER}:{PASSWORD}").as_bytes()));
+        let expected = format!(
+            "Basic {}",
+            base64_std(format!("{USER}:{PASSWORD}").as_bytes())
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
@@ -184,7 +202,10 @@ impl Issuer {
                     .collect();
                 let (status, body) = if authorized {
                     let t = token(&key, &x5c, &scopes);
-                    ("200 OK", serde_json::json!({"token": t, "access_token": t}).to_string())
+                    (
+                        "200 OK",
+                        serde_json::json!({"token": t, "access_token": t}).to_string(),
+                    )
                 } else {
                     (
                         "401 Unauthorized",
