@@ -240,6 +240,10 @@ fn push_is_read_by_skopeo_pulled_and_run_by_docker_and_repeats_without_uploads()
     docker.docker_ok(&["pull", "-q", "--platform", "linux/arm64", &pinned]);
     let arch = docker.docker_ok(&["image", "inspect", "--format", "{{.Architecture}}", &pinned]);
     assert_eq!(arch.trim(), "arm64");
+    // With qemu registered for arm64 binaries, the arm64 image runs too.
+    common::dockerd_pull::ensure_qemu_aarch64();
+    let ran = docker.docker_ok(&["run", "--rm", "--network", "none", &pinned]);
+    assert_eq!(ran.trim(), "api running on aarch64");
 
     // The same image again: every blob is already there, nothing is uploaded.
     let before = reg.uploads("acme/api").len();
@@ -455,6 +459,75 @@ fn tls_registry_with_basic_auth() {
             .arg(&ca),
     );
     pushed_digest(&out, &podman_repo);
+    outputs.push(text(&out));
+
+    // A credential helper (`credsStore`) that knows only this registry, and a base in the
+    // other registry: its layers are streamed from there straight into this one, and nothing
+    // is downloaded to disk.
+    let bin_dir = work.path().join("helper-bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let helper = bin_dir.join("docker-credential-imagebuildtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\nif [ \"$server\" = \"{}\" ]; then\n  printf \
+             '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \
+             \"$server\"\nelse\n  echo 'credentials not found in native keychain'; exit 1\nfi\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store_cfg = work.path().join("store-config");
+    std::fs::create_dir_all(&store_cfg).unwrap();
+    std::fs::write(
+        store_cfg.join("config.json"),
+        r#"{"credsStore":"imagebuildtest"}"#,
+    )
+    .unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir.clone())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let onbase = format!("{}/secure/onbase", reg.addr);
+    let out = run_ok(
+        imagebuild_clean(work.path())
+            .env("DOCKER_CONFIG", &store_cfg)
+            .env("PATH", path)
+            .args(api_args("linux/amd64"))
+            .args(["--push", "--repository", &onbase, "--base", &BASE])
+            .arg("--registry-ca")
+            .arg(&ca),
+    );
+    let digest = pushed_digest(&out, &onbase);
+    assert!(
+        text(&out).contains("2 copied from the base's registry"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !work.path().join("cache").exists(),
+        "a push downloads no base layer to disk"
+    );
+    let ours = reg.skopeo_raw(&format!("{onbase}@{digest}"));
+    let amd64 = reg.skopeo_raw(&format!(
+        "{onbase}@{}",
+        ours["manifests"][0]["digest"].as_str().unwrap()
+    ));
+    let base_index = PLAIN.skopeo_raw(&BASE);
+    let base_amd64 = base_index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "amd64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base_manifest = PLAIN.skopeo_raw(&format!("{}/base@{base_amd64}", PLAIN.addr));
+    assert_eq!(&layers_of(&amd64)[..2], &layers_of(&base_manifest)[..]);
     outputs.push(text(&out));
 
     let fail = |name: &str, config: Option<PathBuf>, with_ca: bool, expect: &[&str]| -> String {

@@ -344,6 +344,41 @@ mod tests {
     }
 
     #[test]
+    fn retries_only_what_can_succeed_later() {
+        let t = Transport::new(Vec::new(), None).unwrap();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let got = t.rt.block_on(retry(None, || async {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n < 2 {
+                Err(RegistryError::new(ErrorKind::Server, "503"))
+            } else {
+                Ok(n)
+            }
+        }));
+        assert_eq!(got.unwrap(), 2, "two 5xx answers, then success");
+        calls.store(0, std::sync::atomic::Ordering::SeqCst);
+        let got: Result<(), _> = t.rt.block_on(retry(None, || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(RegistryError::new(ErrorKind::Unauthorized, "401"))
+        }));
+        assert_eq!(got.unwrap_err().kind, ErrorKind::Unauthorized);
+        assert_eq!(calls.into_inner(), 1, "a 401 is not retried");
+    }
+
+    #[test]
+    fn a_panic_in_the_client_library_becomes_an_error() {
+        let t = Transport::new(Vec::new(), None).unwrap();
+        let got: Result<(), _> = t.rt.block_on(guarded(async {
+            let location: Option<&str> = None;
+            location.expect("The manifest URL always ends with the image tag suffix");
+            Ok(())
+        }));
+        let e = got.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Protocol);
+        assert!(e.to_string().contains("image tag suffix"), "{e}");
+    }
+
+    #[test]
     fn rechunk_makes_4_mib_pieces() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -84,3 +84,31 @@ impl Dockerd {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+
+/// Registers qemu-user-static's aarch64 interpreter with binfmt_misc (mounting it first if
+/// the machine booted without it), so arm64 containers run on this amd64 host. Idempotent; the
+/// `F` flag of Debian's entry makes it work inside containers too.
+pub fn ensure_qemu_aarch64() {
+    let dir = std::path::Path::new("/proc/sys/fs/binfmt_misc");
+    if dir.join("qemu-aarch64").exists() {
+        return;
+    }
+    require("qemu-aarch64-static");
+    if !dir.join("register").exists() {
+        super::run_ok(Command::new("mount").args([
+            "-t",
+            "binfmt_misc",
+            "binfmt_misc",
+            "/proc/sys/fs/binfmt_misc",
+        ]));
+    }
+    let conf = std::fs::read_to_string("/usr/lib/binfmt.d/qemu-aarch64.conf")
+        .expect("qemu-user-static ships /usr/lib/binfmt.d/qemu-aarch64.conf: run scripts/test.sh");
+    // Another test process may register it at the same moment: "File exists" is success.
+    if let Err(e) = std::fs::write(dir.join("register"), conf.trim()) {
+        assert!(
+            dir.join("qemu-aarch64").exists(),
+            "cannot register qemu-aarch64 with binfmt_misc: {e}"
+        );
+    }
+}
