@@ -40,6 +40,8 @@ pub struct RegistryError {
     pub message: String,
     /// The request's URL without query or user info.
     pub url: Option<String>,
+    /// What to do about it, when we know (printed on its own `help:` line).
+    pub help: Option<String>,
 }
 
 impl RegistryError {
@@ -50,6 +52,7 @@ impl RegistryError {
             codes: Vec::new(),
             message: message.into(),
             url: None,
+            help: None,
         }
     }
 
@@ -74,6 +77,7 @@ impl RegistryError {
             codes,
             message,
             url,
+            help: None,
         }
     }
 }
@@ -97,6 +101,9 @@ impl fmt::Display for RegistryError {
         }
         if let Some(u) = &self.url {
             write!(f, " at {u}")?;
+        }
+        if let Some(h) = &self.help {
+            write!(f, "\n  help: {h}")?;
         }
         Ok(())
     }
@@ -191,6 +198,7 @@ impl From<reqwest::Error> for RegistryError {
             codes: Vec::new(),
             message,
             url,
+            help: None,
         }
     }
 }
@@ -221,6 +229,7 @@ impl From<OciDistributionError> for RegistryError {
                 codes: Vec::new(),
                 message: "not authorized".into(),
                 url: Some(redact_url(&url)),
+                help: None,
             },
             E::AuthenticationFailure(reason) => RegistryError {
                 kind: ErrorKind::Unauthorized,
@@ -231,6 +240,7 @@ impl From<OciDistributionError> for RegistryError {
                     spec_messages(&reason).unwrap_or_else(|| first_line(&reason))
                 ),
                 url: None,
+                help: None,
             },
             E::DigestError(d) => RegistryError::new(
                 ErrorKind::Protocol,

@@ -58,8 +58,8 @@ pub struct Pulled {
     pub media_type: String,
 }
 
-/// Turns a registry error into a sentence with a `help:` line fitting its kind.
-fn explain(e: RegistryError, host: &str, source: Option<&Source>) -> anyhow::Error {
+/// Adds the `help:` line fitting the error's kind, and makes it an `anyhow` error.
+fn explain(mut e: RegistryError, host: &str, source: Option<&Source>) -> anyhow::Error {
     let help = match (e.kind, source) {
         (ErrorKind::Unauthorized, Some(Source::Anonymous) | None) => format!(
             "{host} requires credentials and none were found: log in with `docker login {host}` \
@@ -82,11 +82,10 @@ fn explain(e: RegistryError, host: &str, source: Option<&Source>) -> anyhow::Err
         ),
         _ => String::new(),
     };
-    if help.is_empty() {
-        anyhow::Error::new(e)
-    } else {
-        anyhow::Error::new(e).context(format!("help: {help}"))
+    if !help.is_empty() && e.help.is_none() {
+        e.help = Some(help);
     }
+    anyhow::Error::new(e)
 }
 
 fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
