@@ -11,6 +11,13 @@ declare -A NEEDS=(
   [skopeo]=skopeo
   [umoci]=umoci
   [qemu-aarch64-static]=qemu-user-static
+  [docker-registry]=docker-registry
+  [htpasswd]=apache2-utils
+  [openssl]=openssl
+  [buildah]=buildah
+  [busybox]=busybox-static
+  [dockerd]=docker.io
+  [docker]=docker.io
 )
 missing=()
 for cmd in "${!NEEDS[@]}"; do

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use anyhow::{anyhow, Context, Result};
 
+use crate::base::{self, BaseImage};
 use crate::compile::{self, CompileRequest};
 use crate::contents;
 use crate::elf;
@@ -15,6 +16,7 @@ use crate::image;
 use crate::layer::{self, LayerSpec, PackOptions};
 use crate::model::{Image, ImageSet, Layer};
 use crate::plan::{ImagePlan, Plan};
+use crate::registry::Registry;
 use crate::store::BlobStore;
 use crate::ui::Ui;
 
@@ -96,8 +98,34 @@ fn pack_all(
         .map_err(|_| anyhow!("a packing worker panicked"))
 }
 
+/// Each registry base's image for each `(image, target)` of the plan, resolved before anything
+/// compiles so a wrong base fails fast.
+fn resolve_bases(plan: &Plan, ui: &Ui) -> Result<BTreeMap<(usize, usize), BaseImage>> {
+    let mut out = BTreeMap::new();
+    if plan.images.iter().all(|i| i.base.reference().is_none()) {
+        return Ok(out);
+    }
+    let registry = Registry::new(&plan.registry, ui)?;
+    let mut resolved: BTreeMap<String, base::ResolvedBase> = BTreeMap::new();
+    for (i, img) in plan.images.iter().enumerate() {
+        let Some(r) = img.base.reference() else {
+            continue;
+        };
+        if !resolved.contains_key(r.given()) {
+            ui.status("Resolving", &format!("base image {r}"));
+            resolved.insert(r.given().to_string(), base::resolve(r, &registry)?);
+        }
+        let rb = &resolved[r.given()];
+        for (t, target) in img.targets.iter().enumerate() {
+            out.insert((i, t), rb.image_for(&target.platform, &registry)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Builds every image of the plan. Returns one image set per binary, in plan order.
 pub fn build(plan: &Plan, ui: &Ui) -> Result<Vec<ImageSet>> {
+    let bases = resolve_bases(plan, ui)?;
     let exes = compile_all(plan, ui)?;
     let store = BlobStore::open(plan.store_dir())?;
 
@@ -109,7 +137,7 @@ pub fn build(plan: &Plan, ui: &Ui) -> Result<Vec<ImageSet>> {
             mtime: plan.epoch,
         };
         let skeleton = LayerKey::Skeleton(img.compression, img.compression_level);
-        if !jobs.iter().any(|(k, _, _)| *k == skeleton) {
+        if img.base.reference().is_none() && !jobs.iter().any(|(k, _, _)| *k == skeleton) {
             jobs.push((skeleton, crate::base::skeleton_layer(), opts));
         }
         if !img.assets.is_empty() {
@@ -135,7 +163,7 @@ pub fn build(plan: &Plan, ui: &Ui) -> Result<Vec<ImageSet>> {
     plan.images
         .iter()
         .enumerate()
-        .map(|(i, img)| assemble(plan, i, img, &layers))
+        .map(|(i, img)| assemble(plan, i, img, &layers, &bases))
         .collect()
 }
 
@@ -145,24 +173,43 @@ fn assemble(
     i: usize,
     img: &ImagePlan,
     layers: &BTreeMap<LayerKey, Layer>,
+    bases: &BTreeMap<(usize, usize), BaseImage>,
 ) -> Result<ImageSet> {
     let created = image::rfc3339(plan.epoch);
     let mut images = Vec::new();
     for (t, target) in img.targets.iter().enumerate() {
+        let base = bases.get(&(i, t));
         let mut ours: Vec<Layer> = Vec::new();
-        ours.push(layers[&LayerKey::Skeleton(img.compression, img.compression_level)].clone());
+        if base.is_none() {
+            ours.push(layers[&LayerKey::Skeleton(img.compression, img.compression_level)].clone());
+        }
         if let Some(a) = layers.get(&LayerKey::Assets(i)) {
             ours.push(a.clone());
         }
         ours.push(layers[&LayerKey::Binary(i, t)].clone());
-        let config = image::config(None, &target.platform, &img.runtime, &ours, &created)?;
-        let descriptors: Vec<_> = ours.iter().map(|l| &l.blob).collect();
-        let annotations = image::manifest_annotations(&created, None, &img.manifest_annotations);
+        // The base's config carries its own layers' diff_ids and history; ours are appended.
+        let config = image::config(
+            base.map(|b| &b.config),
+            &target.platform,
+            &img.runtime,
+            &ours,
+            &created,
+        )?;
+        let all: Vec<Layer> = base
+            .map(|b| b.layers.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(ours)
+            .collect();
+        let descriptors: Vec<_> = all.iter().map(|l| &l.blob).collect();
+        let base_annotation = base.map(|b| (b.name.as_str(), b.manifest_digest.as_str()));
+        let annotations =
+            image::manifest_annotations(&created, base_annotation, &img.manifest_annotations);
         let manifest = image::manifest(&config, &descriptors, &annotations)?;
         images.push(Image {
             platform: target.platform.clone(),
             triple: target.triple.clone(),
-            layers: ours,
+            layers: all,
             config,
             manifest,
         });

@@ -69,11 +69,13 @@ pub struct ImagebuildArgs {
     )]
     pub cargo_config: Vec<String>,
 
-    /// Base image: `scratch` (default)
+    /// Base image: `scratch` (default) or an image reference such as
+    /// gcr.io/distroless/static-debian12 (our layers go on top of its layers)
     #[arg(long, value_name = "IMAGE", help_heading = "Image")]
     pub base: Option<String>,
 
-    /// Tag (repeatable); default: the package version
+    /// Tag (repeatable): a bare tag (1.4.0) or a full reference (ghcr.io/acme/api:1.4.0);
+    /// default: the package version
     #[arg(short = 't', long = "tag", value_name = "TAG", help_heading = "Image")]
     pub tags: Vec<String>,
 
@@ -114,6 +116,32 @@ pub struct ImagebuildArgs {
         help_heading = "Output"
     )]
     pub outputs: Vec<String>,
+
+    /// Push each image to its repository (the same as --output type=registry); stdout then
+    /// lists the pushed references by digest
+    #[arg(long, help_heading = "Output")]
+    pub push: bool,
+
+    /// Write the pushed references (REPOSITORY@DIGEST, one a line) to FILE
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub image_refs: Option<std::path::PathBuf>,
+
+    /// Write a JSON summary of the push (index digest, manifest digest per platform, tags) to FILE
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub metadata_file: Option<std::path::PathBuf>,
+
+    /// Speak plain HTTP to this registry host[:port] (repeatable); loopback registries that
+    /// do not speak TLS are reached over HTTP without it
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST",
+        help_heading = "Registry"
+    )]
+    pub insecure_registries: Vec<String>,
+
+    /// Trust this CA certificate (PEM) for registry TLS, besides the system's
+    #[arg(long, value_name = "FILE", help_heading = "Registry")]
+    pub registry_ca: Option<std::path::PathBuf>,
 
     /// Print the plan (binaries, platforms, targets, outputs) and stop without building
     #[arg(long, help_heading = "Output")]
@@ -207,6 +235,13 @@ impl ImagebuildArgs {
             cargo_config: self.cargo_config,
             settings,
             outputs: self.outputs,
+            push: self.push,
+            image_refs: self.image_refs,
+            metadata_file: self.metadata_file,
+            registry: crate::registry::RegistryOptions {
+                insecure: self.insecure_registries,
+                ca: self.registry_ca,
+            },
             dry_run: self.dry_run,
             verbosity,
         })

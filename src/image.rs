@@ -220,6 +220,7 @@ mod tests {
             },
             diff_id: Digest::of(&[n, n]),
             created_by: format!("layer {n}"),
+            remote: None,
         }
     }
 

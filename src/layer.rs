@@ -250,6 +250,7 @@ pub fn pack(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> Result<L
         },
         diff_id,
         created_by: spec.created_by.clone(),
+        remote: None,
     })
 }
 

@@ -4,10 +4,13 @@
 //! [`plan`] resolves what to build from the workspace, its metadata and the command line;
 //! [`build`] compiles ([`compile`], [`toolchain`]), checks ([`elf`]) and packs ([`layer`],
 //! [`contents`], [`base`]) into the [`store`], then assembles documents ([`image`]) into the
-//! [`model`]; [`sink`] writes the model wherever [`output`] asked.
+//! [`model`]; [`sink`] writes the model wherever [`output`] asked. Registry bases and pushes go
+//! through [`registry`] ([`reference`] parses image names); [`cache`] keeps base layers that a
+//! local output needs.
 
 pub mod base;
 pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod compile;
 pub mod config;
@@ -21,6 +24,8 @@ pub mod output;
 pub mod pgzip;
 pub mod plan;
 pub mod platform;
+pub mod reference;
+pub mod registry;
 pub mod sink;
 pub mod store;
 pub mod toolchain;

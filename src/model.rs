@@ -5,12 +5,15 @@
 //! tar). An [`Image`] is one platform's config and manifest over its layers. An [`ImageSet`] is
 //! one binary's index, the images it lists and the names it should be stored under. The bytes of
 //! every blob live in the [`crate::store::BlobStore`]; the model only holds descriptors, plus the
-//! small JSON documents (config, manifest, index) it serialized.
+//! small JSON documents (config, manifest, index) it serialized. A base image's layers are the
+//! exception: their bytes stay in the base's repository ([`Layer::remote`]) until a sink that
+//! needs them locally has them fetched.
 
 use std::collections::BTreeMap;
 
 use crate::digest::Digest;
 use crate::platform::Platform;
+use crate::reference::ImageRef;
 
 /// Media types, in one place.
 pub mod media {
@@ -24,6 +27,27 @@ pub mod media {
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+
+    /// Every manifest and index type a base image may come as, for `Accept`.
+    pub const PULLABLE: &[&str] = &[INDEX, MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+
+    /// Whether `media_type` names an index (OCI) or a manifest list (Docker).
+    pub fn is_index(media_type: &str) -> bool {
+        media_type == INDEX || media_type == DOCKER_LIST
+    }
+
+    /// The OCI name of a layer type (Docker's names map to the same bytes), so a manifest we
+    /// write over a Docker base uses one vocabulary.
+    pub fn oci_layer(media_type: &str) -> &str {
+        match media_type {
+            DOCKER_LAYER_GZIP => LAYER_GZIP,
+            DOCKER_LAYER_TAR => LAYER_TAR,
+            DOCKER_LAYER_ZSTD => LAYER_ZSTD,
+            other => other,
+        }
+    }
 }
 
 /// Annotation keys, in one place.
@@ -128,6 +152,9 @@ pub struct Layer {
     pub diff_id: Digest,
     /// What put it there, for the config's history.
     pub created_by: String,
+    /// For a base image's layer: the repository its bytes live in. Such a blob is not in the
+    /// store until something fetches it; a push mounts or streams it from there instead.
+    pub remote: Option<ImageRef>,
 }
 
 /// A JSON document we serialized: its exact bytes and their descriptor.
@@ -173,6 +200,13 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
+    /// Whether some layer's bytes live only in a base image's repository.
+    pub fn has_remote_layers(&self) -> bool {
+        self.images
+            .iter()
+            .any(|i| i.layers.iter().any(|l| l.remote.is_some()))
+    }
+
     /// The image for `platform`, if it was built.
     pub fn image_for(&self, platform: &Platform) -> Option<&Image> {
         self.images.iter().find(|i| i.platform.matches(platform))

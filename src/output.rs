@@ -1,5 +1,6 @@
 //! `--output` values, in docker buildx's vocabulary (`type=oci,dest=out.tar,tar=true`), parsed
-//! into [`OutputSpec`]s with no I/O. Which sink writes each is `sink::for_outputs`'s business.
+//! into [`OutputSpec`]s with no I/O (`type=registry`, which `--push` stands for, pushes to each
+//! image's repository). Which sink writes each is `sink::for_outputs`'s business.
 //!
 //! `dest` may hold `{bin}`, replaced by each binary's name, so one `--output` serves a build of
 //! several binaries. For `type=oci`, `tar` defaults from `dest`: a name ending in `.tar` is an
@@ -16,9 +17,11 @@ pub enum OutputSpec {
     OciDir { dest: PathBuf },
     /// An OCI image layout in a tar file.
     OciArchive { dest: PathBuf },
+    /// A push to each image's repository (`--push`, `type=registry`).
+    Registry,
 }
 
-const TYPES: &str = "oci";
+const TYPES: &str = "oci, registry";
 
 impl OutputSpec {
     /// Parses one `--output` value.
@@ -44,7 +47,8 @@ impl OutputSpec {
                     })
                 }
                 other => bail!(
-                    "--output `{value}`: unknown attribute `{other}`; type=oci takes dest and tar"
+                    "--output `{value}`: unknown attribute `{other}`; type=oci takes dest and \
+                     tar, type=registry takes none"
                 ),
             }
         }
@@ -69,6 +73,16 @@ impl OutputSpec {
                     OutputSpec::OciDir { dest }
                 })
             }
+            "registry" => {
+                if let Some(d) = dest {
+                    bail!(
+                        "--output `{value}`: type=registry pushes to each image's repository and \
+                         takes no dest (got {}); set the repository with --repository or -t",
+                        d.display()
+                    );
+                }
+                Ok(OutputSpec::Registry)
+            }
             other => {
                 let hint = crate::platform::closest(other, TYPES.split(", "))
                     .map(|s| format!(" (did you mean `{s}`?)"))
@@ -82,6 +96,7 @@ impl OutputSpec {
     pub fn dest(&self) -> Option<&PathBuf> {
         match self {
             OutputSpec::OciDir { dest } | OutputSpec::OciArchive { dest } => Some(dest),
+            OutputSpec::Registry => None,
         }
     }
 
@@ -91,6 +106,7 @@ impl OutputSpec {
         match self {
             OutputSpec::OciDir { dest } => OutputSpec::OciDir { dest: sub(dest) },
             OutputSpec::OciArchive { dest } => OutputSpec::OciArchive { dest: sub(dest) },
+            OutputSpec::Registry => OutputSpec::Registry,
         }
     }
 
@@ -147,6 +163,19 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown attribute `compress`"), "{e}");
         assert!(OutputSpec::parse("type=oci,dest=x,tar=maybe").is_err());
+    }
+
+    #[test]
+    fn registry_output() {
+        assert_eq!(
+            OutputSpec::parse("type=registry").unwrap(),
+            OutputSpec::Registry
+        );
+        assert!(OutputSpec::Registry.is_per_bin());
+        let e = OutputSpec::parse("type=registry,dest=x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("takes no dest"), "{e}");
     }
 
     #[test]

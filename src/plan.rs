@@ -20,6 +20,7 @@ use crate::image::RuntimeConfig;
 use crate::model::{annotation, Compression};
 use crate::output::OutputSpec;
 use crate::platform::{self, closest, Platform};
+use crate::registry::RegistryOptions;
 use crate::toolchain::Toolchain;
 use crate::ui::{Ui, Verbosity};
 
@@ -42,6 +43,13 @@ pub struct Options {
     /// The settings given as flags: the top layer.
     pub settings: ImageSettings,
     pub outputs: Vec<String>,
+    /// `--push`: the same as `--output type=registry`.
+    pub push: bool,
+    /// Where to write the pushed references (`--image-refs`).
+    pub image_refs: Option<PathBuf>,
+    /// Where to write the push's JSON summary (`--metadata-file`).
+    pub metadata_file: Option<PathBuf>,
+    pub registry: RegistryOptions,
     pub dry_run: bool,
     pub verbosity: Verbosity,
 }
@@ -88,6 +96,10 @@ pub struct Plan {
     pub outputs: Vec<OutputSpec>,
     /// Seconds since the epoch for every timestamp (`SOURCE_DATE_EPOCH`, else 0).
     pub epoch: u64,
+    /// How registries are reached (bases and pushes).
+    pub registry: RegistryOptions,
+    pub image_refs: Option<PathBuf>,
+    pub metadata_file: Option<PathBuf>,
 }
 
 impl Plan {
@@ -112,6 +124,11 @@ impl Plan {
                 (t, p.into_iter().collect(), b.into_iter().collect())
             })
             .collect()
+    }
+
+    /// Whether some output pushes to a registry.
+    pub fn pushes(&self) -> bool {
+        self.outputs.contains(&OutputSpec::Registry)
     }
 
     /// Where the blob store lives: `<target-dir>/imagebuild/.blobs`.
@@ -167,6 +184,7 @@ impl fmt::Display for Plan {
                 OutputSpec::OciArchive { dest } => {
                     writeln!(f, "output: OCI archive {}", dest.display())?
                 }
+                OutputSpec::Registry => writeln!(f, "output: push to each image's repository")?,
             }
         }
         Ok(())
@@ -372,7 +390,9 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
     let epoch = source_date_epoch()?;
 
     // Parse every output first: a typo should not wait for a compile.
-    let outputs = if opts.outputs.is_empty() {
+    let mut outputs = if opts.outputs.is_empty() && opts.push {
+        Vec::new()
+    } else if opts.outputs.is_empty() {
         vec![OutputSpec::OciDir {
             dest: meta
                 .target_directory
@@ -386,6 +406,16 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
             .map(|o| OutputSpec::parse(o))
             .collect::<Result<Vec<_>>>()?
     };
+    if opts.push && !outputs.contains(&OutputSpec::Registry) {
+        outputs.push(OutputSpec::Registry);
+    }
+    let pushing = outputs.contains(&OutputSpec::Registry);
+    if !pushing && (opts.image_refs.is_some() || opts.metadata_file.is_some()) {
+        bail!(
+            "--image-refs and --metadata-file describe a push: add --push (or --output \
+             type=registry)"
+        );
+    }
     if bins.len() > 1 {
         if let Some(o) = outputs.iter().find(|o| !o.is_per_bin()) {
             let names: Vec<&str> = bins.iter().map(|(_, b)| b.as_str()).collect();
@@ -409,8 +439,25 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
         .filter(|t| !t.is_empty())
         .map(|t| Ok((Platform::from_triple(t)?, t.to_string())))
         .collect::<Result<_>>()?;
-    let cli_platforms =
-        platform::parse_list(opts.platforms.iter().map(String::as_str)).context("--platform")?;
+    // `--platform all`: every platform the base offers that we can build for.
+    let all_platforms = opts
+        .platforms
+        .iter()
+        .flat_map(|p| p.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("all"));
+    let cli_platforms = if all_platforms {
+        if opts.platforms.iter().flat_map(|p| p.split(',')).count() > 1 || !cli_targets.is_empty() {
+            bail!("--platform all stands alone: drop the other --platform and --target values");
+        }
+        Vec::new()
+    } else {
+        platform::parse_list(opts.platforms.iter().map(String::as_str)).context("--platform")?
+    };
+    let ctx = ImageContext {
+        all_platforms,
+        pushing,
+        several: bins.len() > 1,
+    };
 
     let mut images = Vec::new();
     for (pkg, bin) in bins {
@@ -448,6 +495,7 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
             &cli_platforms,
             &toolchain,
             opts,
+            &ctx,
             ui,
         )?);
     }
@@ -465,7 +513,96 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
         images,
         outputs,
         epoch,
+        registry: opts.registry.clone(),
+        image_refs: opts.image_refs.clone(),
+        metadata_file: opts.metadata_file.clone(),
     })
+}
+
+/// What every image's resolution needs to know about the whole run.
+struct ImageContext {
+    /// `--platform all` was given.
+    all_platforms: bool,
+    /// Some output is a push.
+    pushing: bool,
+    /// More than one binary is built.
+    several: bool,
+}
+
+/// `--platform all`: the platforms `base` offers that we can build for.
+fn base_platforms(base: &Base, opts: &Options, ui: &Ui) -> Result<Vec<Platform>> {
+    let Some(r) = base.reference() else {
+        bail!(
+            "--platform all means every platform of the base image, but the base is scratch: \
+             set a base (--base IMAGE) or list the platforms (--platform linux/amd64,linux/arm64)"
+        );
+    };
+    let registry = crate::registry::Registry::new(&opts.registry, ui)?;
+    let resolved = crate::base::resolve(r, &registry)?;
+    let platforms = resolved.platforms();
+    if platforms.is_empty() {
+        bail!("the base image {r} offers no platform that Rust can build for: list --platform values yourself");
+    }
+    Ok(platforms)
+}
+
+/// The repository and tags of one image: `-t` values are bare tags or full references
+/// (`ghcr.io/acme/api:1.4.0`), whose repository then becomes the image's.
+fn repository_and_tags(
+    bin: &str,
+    configured: Option<String>,
+    tags: Vec<String>,
+    ctx: &ImageContext,
+) -> Result<(String, Vec<String>)> {
+    let mut from_tags: Option<String> = None;
+    let mut bare = Vec::new();
+    for t in &tags {
+        let t = t.replace("{bin}", bin);
+        if !crate::reference::is_full_reference(&t) {
+            validate_tag(&t)?;
+            bare.push(t);
+            continue;
+        }
+        if ctx.several && !tags.iter().any(|t| t.contains("{bin}")) {
+            bail!(
+                "-t {t} names one repository but several binaries are built: put {{bin}} in it \
+                 (-t ghcr.io/acme/{{bin}}:1.0), or pick one binary with --bin"
+            );
+        }
+        let r = crate::reference::ImageRef::parse(&t)?;
+        if r.digest().is_some() {
+            bail!("-t {t}: a tag cannot name a digest; write REPOSITORY:TAG");
+        }
+        let repo = t
+            .rsplit_once(':')
+            .filter(|(_, tag)| !tag.contains('/'))
+            .map_or(t.as_str(), |(repo, _)| repo)
+            .to_string();
+        match &from_tags {
+            Some(existing) if existing != &repo => bail!(
+                "-t values name two repositories ({existing} and {repo}): one run pushes each \
+                 image to one repository"
+            ),
+            _ => from_tags = Some(repo),
+        }
+        bare.push(r.tag().unwrap_or("latest").to_string());
+    }
+    let repository = match from_tags.or(configured) {
+        Some(r) => r,
+        None if ctx.pushing => bail!(
+            "--push needs to know where to push {bin}: set `repository` (ghcr.io/acme/{{bin}}) \
+             in [package.metadata.imagebuild], pass --repository or a full -t \
+             REGISTRY/REPOSITORY:TAG, or set {ENV_REPO}=REGISTRY/NAMESPACE"
+        ),
+        None => bin.to_string(),
+    };
+    let mut unique = Vec::new();
+    for t in bare {
+        if !unique.contains(&t) {
+            unique.push(t);
+        }
+    }
+    Ok((repository, unique))
 }
 
 /// One binary's merged settings, resolved.
@@ -478,8 +615,10 @@ fn resolve_image(
     cli_platforms: &[Platform],
     toolchain: &Toolchain,
     opts: &Options,
+    ctx: &ImageContext,
     ui: &Ui,
 ) -> Result<ImagePlan> {
+    let base = Base::parse(s.base.as_deref().unwrap_or("scratch"))?;
     // Platforms: the command line's (with its explicit triples), else the settings', else the host's.
     let mut wanted: Vec<(Platform, Option<String>)> = Vec::new();
     if !cli_targets.is_empty() || !cli_platforms.is_empty() {
@@ -490,6 +629,10 @@ fn resolve_image(
             if !wanted.iter().any(|(w, _)| w == p) {
                 wanted.push((p.clone(), None));
             }
+        }
+    } else if ctx.all_platforms {
+        for p in base_platforms(&base, opts, ui)? {
+            wanted.push((p, None));
         }
     } else if let Some(list) = &s.platforms {
         for p in platform::parse_list(list.iter().map(String::as_str))
@@ -526,7 +669,6 @@ fn resolve_image(
         targets.push(TargetPlan { platform, triple });
     }
 
-    let base = Base::parse(s.base.as_deref().unwrap_or("scratch"))?;
     let bin_dir = s
         .bin_dir
         .clone()
@@ -558,15 +700,14 @@ fn resolve_image(
     if compression == Compression::Gzip && compression_level > 9 {
         bail!("compression level {compression_level} is too high for gzip: use 0-9 (or zstd for 1-22)");
     }
-    let repository = match (
+    let configured = match (
         &s.repository,
         std::env::var(ENV_REPO).ok().filter(|r| !r.is_empty()),
     ) {
-        (Some(r), _) => r.replace("{bin}", bin),
-        (None, Some(prefix)) => format!("{}/{bin}", prefix.trim_end_matches('/')),
-        (None, None) => bin.to_string(),
+        (Some(r), _) => Some(r.replace("{bin}", bin)),
+        (None, Some(prefix)) => Some(format!("{}/{bin}", prefix.trim_end_matches('/'))),
+        (None, None) => None,
     };
-    validate_repository(&repository)?;
     let tags = s
         .tags
         .clone()
@@ -574,8 +715,10 @@ fn resolve_image(
     if tags.is_empty() {
         bail!("the `tags` setting is empty: give at least one tag, or remove it to use the package version");
     }
-    for t in &tags {
-        validate_tag(t)?;
+    let (repository, tags) = repository_and_tags(bin, configured, tags, ctx)?;
+    validate_repository(&repository)?;
+    if ctx.pushing {
+        crate::reference::ImageRef::repository_named(&repository)?;
     }
     let assets = s.asset_specs();
     for a in &assets {

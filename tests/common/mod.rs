@@ -4,6 +4,10 @@
 //! right) independently of the code under test.
 #![allow(dead_code)]
 
+pub mod dockerd_pull;
+pub mod registry;
+pub mod token;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

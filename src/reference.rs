@@ -1,0 +1,180 @@
+//! Image references: `ghcr.io/acme/api:1.4.0`, `127.0.0.1:5000/base@sha256:…`, `busybox`
+//! (Docker Hub, `library/`). [`ImageRef`] wraps oci-client's parser (the distribution
+//! grammar, with Docker Hub's normalization) and adds messages that name the mistake and the
+//! fix. It does no I/O: which registry answers for a reference is the `registry` module's job.
+
+use std::fmt;
+
+use oci_client::Reference;
+
+/// A parsed image reference, keeping the text it was written as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageRef {
+    given: String,
+    inner: Reference,
+}
+
+/// A reference that does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "`{given}` is not a valid image reference ({reason}): write REGISTRY/REPOSITORY[:TAG][@DIGEST] \
+     in lowercase, for example ghcr.io/acme/api:1.4.0 or 127.0.0.1:5000/base"
+)]
+pub struct ReferenceError {
+    pub given: String,
+    pub reason: String,
+}
+
+impl ImageRef {
+    /// Parses `s`; a missing tag means `latest`.
+    pub fn parse(s: &str) -> Result<ImageRef, ReferenceError> {
+        let trimmed = s.trim();
+        let err = |reason: String| ReferenceError {
+            given: s.to_string(),
+            reason,
+        };
+        if trimmed.contains("://") {
+            return Err(err("a reference has no URL scheme".into()));
+        }
+        let inner = Reference::try_from(trimmed).map_err(|e| err(e.to_string()))?;
+        Ok(ImageRef {
+            given: trimmed.to_string(),
+            inner,
+        })
+    }
+
+    /// A repository name as configured (`ghcr.io/acme/api`), with no tag.
+    pub fn repository_named(repo: &str) -> Result<ImageRef, ReferenceError> {
+        if repo.contains('@')
+            || repo
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
+            return Err(ReferenceError {
+                given: repo.to_string(),
+                reason: "a repository has no tag or digest".into(),
+            });
+        }
+        ImageRef::parse(repo)
+    }
+
+    /// The host (and port) to talk to: `ghcr.io`, `127.0.0.1:5000`, `index.docker.io`.
+    pub fn registry(&self) -> &str {
+        self.inner.resolve_registry()
+    }
+
+    /// The repository inside the registry: `acme/api`, `library/busybox`.
+    pub fn repository(&self) -> &str {
+        self.inner.repository()
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        self.inner.tag()
+    }
+
+    pub fn digest(&self) -> Option<&str> {
+        self.inner.digest()
+    }
+
+    /// The text as written.
+    pub fn given(&self) -> &str {
+        &self.given
+    }
+
+    /// The reference as oci-client takes it.
+    pub fn oci(&self) -> &Reference {
+        &self.inner
+    }
+
+    /// The same repository at `tag`.
+    pub fn at_tag(&self, tag: &str) -> Reference {
+        Reference::with_tag(
+            self.inner.registry().to_string(),
+            self.repository().to_string(),
+            tag.to_string(),
+        )
+    }
+
+    /// The same repository at `digest`.
+    pub fn at_digest(&self, digest: &str) -> Reference {
+        Reference::with_digest(
+            self.inner.registry().to_string(),
+            self.repository().to_string(),
+            digest.to_string(),
+        )
+    }
+
+    /// `registry/repository` with Docker Hub spelled out: `docker.io/library/busybox`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.inner.registry(), self.repository())
+    }
+
+    /// Whether `other` lives in the same registry as this one.
+    pub fn same_registry(&self, other: &ImageRef) -> bool {
+        self.registry() == other.registry()
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.whole())
+    }
+}
+
+/// Whether a `-t` value is a full reference (`host/repo:tag`) rather than a bare tag.
+pub fn is_full_reference(tag: &str) -> bool {
+    tag.contains('/') || tag.contains('@')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_registries_repositories_tags_and_digests() {
+        let r = ImageRef::parse("ghcr.io/acme/api:1.4.0").unwrap();
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("ghcr.io", "acme/api", Some("1.4.0"))
+        );
+        let r = ImageRef::parse("127.0.0.1:5000/base").unwrap();
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("127.0.0.1:5000", "base", Some("latest"))
+        );
+        let r = ImageRef::parse("busybox").unwrap();
+        assert_eq!(
+            (r.registry(), r.repository()),
+            ("index.docker.io", "library/busybox")
+        );
+        assert_eq!(r.full_name(), "docker.io/library/busybox");
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = ImageRef::parse(&format!("localhost:5000/x@{d}")).unwrap();
+        assert_eq!(r.digest(), Some(d.as_str()));
+        assert_eq!(r.at_tag("v1").to_string(), "localhost:5000/x:v1");
+    }
+
+    #[test]
+    fn malformed_references_say_what_to_write() {
+        for bad in [
+            "Ghcr.io/Acme/API",
+            "a//b",
+            "http://ghcr.io/a",
+            "",
+            "x@sha256:12",
+        ] {
+            let e = ImageRef::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("not a valid image reference"), "{bad}: {e}");
+            assert!(e.contains("for example"), "{e}");
+        }
+        assert!(ImageRef::repository_named("ghcr.io/acme/api:1").is_err());
+        assert!(ImageRef::repository_named("127.0.0.1:5000/api").is_ok());
+    }
+
+    #[test]
+    fn full_references_are_told_from_tags() {
+        assert!(is_full_reference("ghcr.io/acme/api:1"));
+        assert!(!is_full_reference("1.4.0"));
+    }
+}

@@ -1,0 +1,297 @@
+//! The one registry error: what went wrong ([`ErrorKind`]), the HTTP status and the
+//! distribution spec's error codes when the registry sent them, and a URL with its query and
+//! user info removed (upload URLs carry session state; nothing secret is ever printed).
+//! [`RegistryError::retryable`] tells the retry loop whether another attempt can help.
+
+use std::fmt;
+
+use oci_client::errors::OciDistributionError;
+
+/// What kind of failure, for callers that branch and for the help line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 401: no credentials, or the wrong ones.
+    Unauthorized,
+    /// 403: the credentials do not allow this.
+    Denied,
+    /// 404: no such repository, manifest or blob.
+    NotFound,
+    /// The TLS handshake failed (an untrusted certificate, most often).
+    Tls,
+    /// No connection, a dropped connection or a timeout.
+    Unreachable,
+    /// 5xx or 429: the registry's trouble, worth another try.
+    Server,
+    /// The registry answered something the protocol does not allow, or a digest did not match.
+    Protocol,
+    /// Reading the local credentials failed.
+    Credentials,
+    Other,
+}
+
+/// A failed registry operation.
+#[derive(Debug, thiserror::Error)]
+pub struct RegistryError {
+    pub kind: ErrorKind,
+    /// The HTTP status, when there was a response.
+    pub status: Option<u16>,
+    /// The distribution spec's error codes from the response body (`MANIFEST_UNKNOWN`, …).
+    pub codes: Vec<String>,
+    pub message: String,
+    /// The request's URL without query or user info.
+    pub url: Option<String>,
+    /// What to do about it, when we know (printed on its own `help:` line).
+    pub help: Option<String>,
+}
+
+impl RegistryError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> RegistryError {
+        RegistryError {
+            kind,
+            status: None,
+            codes: Vec::new(),
+            message: message.into(),
+            url: None,
+            help: None,
+        }
+    }
+
+    /// Whether trying again may succeed: server errors, throttling, dropped connections.
+    pub fn retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Server | ErrorKind::Unreachable)
+    }
+
+    fn from_status(status: u16, url: Option<String>, body: &str) -> RegistryError {
+        let codes = spec_codes(body);
+        let kind = match status {
+            401 => ErrorKind::Unauthorized,
+            403 => ErrorKind::Denied,
+            404 => ErrorKind::NotFound,
+            429 | 500..=599 => ErrorKind::Server,
+            _ => ErrorKind::Protocol,
+        };
+        let message = spec_messages(body).unwrap_or_else(|| first_line(body));
+        RegistryError {
+            kind,
+            status: Some(status),
+            codes,
+            message,
+            url,
+            help: None,
+        }
+    }
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.message.is_empty() {
+            "the registry refused the request"
+        } else {
+            &self.message
+        })?;
+        let mut detail = Vec::new();
+        if let Some(s) = self.status {
+            detail.push(format!("HTTP {s}"));
+        }
+        if !self.codes.is_empty() {
+            detail.push(self.codes.join(", "));
+        }
+        if !detail.is_empty() {
+            write!(f, " ({})", detail.join(", "))?;
+        }
+        if let Some(u) = &self.url {
+            write!(f, " at {u}")?;
+        }
+        if let Some(h) = &self.help {
+            write!(f, "\n  help: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `url` with user info and query removed (upload session URLs carry state in the query).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => url.split('?').next().unwrap_or_default().to_string(),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    line.chars().take(200).collect()
+}
+
+/// The `code`s of a distribution-spec error body, `{"errors":[{"code":…,"message":…}]}`.
+fn spec_codes(body: &str) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("errors").and_then(|e| e.as_array()).cloned())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("code").and_then(|c| c.as_str()).map(str::to_string))
+        .collect()
+}
+
+fn spec_messages(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let msgs: Vec<String> = v
+        .get("errors")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| e.get("message").and_then(|m| m.as_str()))
+        .map(first_line)
+        .collect();
+    (!msgs.is_empty()).then(|| msgs.join("; "))
+}
+
+/// Whether a transport error's chain says the certificate was not trusted.
+pub(super) fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("unknownissuer") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+impl From<reqwest::Error> for RegistryError {
+    fn from(e: reqwest::Error) -> Self {
+        let url = e.url().map(|u| redact_url(u.as_str()));
+        if let Some(s) = e.status() {
+            return RegistryError::from_status(s.as_u16(), url, "");
+        }
+        let tls = is_tls_failure(&e);
+        let kind = if tls && e.is_connect() {
+            ErrorKind::Tls
+        } else if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() {
+            ErrorKind::Unreachable
+        } else {
+            ErrorKind::Other
+        };
+        // The innermost cause says most ("Connection refused", "UnknownIssuer").
+        let mut cause: &(dyn std::error::Error + 'static) = &e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let message = match kind {
+            ErrorKind::Tls => format!("TLS handshake failed: {cause}"),
+            ErrorKind::Unreachable => format!("cannot reach the registry: {cause}"),
+            _ => format!("request failed: {cause}"),
+        };
+        RegistryError {
+            kind,
+            status: None,
+            codes: Vec::new(),
+            message,
+            url,
+            help: None,
+        }
+    }
+}
+
+impl From<OciDistributionError> for RegistryError {
+    fn from(e: OciDistributionError) -> Self {
+        use OciDistributionError as E;
+        match e {
+            E::RequestError(r) => r.into(),
+            E::ServerError { code, url, message } => {
+                RegistryError::from_status(code, Some(redact_url(&url)), &message)
+            }
+            E::RegistryError { envelope, url } => {
+                let body = serde_json::to_string(&envelope).unwrap_or_default();
+                let codes = spec_codes(&body);
+                let status = match codes.first().map(String::as_str) {
+                    Some("UNAUTHORIZED") => 401,
+                    Some("DENIED") => 403,
+                    Some("MANIFEST_UNKNOWN" | "BLOB_UNKNOWN" | "NAME_UNKNOWN") => 404,
+                    Some("TOOMANYREQUESTS") => 429,
+                    _ => 400,
+                };
+                RegistryError::from_status(status, Some(redact_url(&url)), &body)
+            }
+            E::UnauthorizedError { url } => RegistryError {
+                kind: ErrorKind::Unauthorized,
+                status: Some(401),
+                codes: Vec::new(),
+                message: "not authorized".into(),
+                url: Some(redact_url(&url)),
+                help: None,
+            },
+            E::AuthenticationFailure(reason) => RegistryError {
+                kind: ErrorKind::Unauthorized,
+                status: Some(401),
+                codes: spec_codes(&reason),
+                message: format!(
+                    "the registry's token service refused the credentials: {}",
+                    spec_messages(&reason).unwrap_or_else(|| first_line(&reason))
+                ),
+                url: None,
+                help: None,
+            },
+            E::DigestError(d) => RegistryError::new(
+                ErrorKind::Protocol,
+                format!("the registry sent bytes that do not match their digest: {d}"),
+            ),
+            E::RegistryNoLocationError => RegistryError::new(
+                ErrorKind::Protocol,
+                "the registry sent no Location header where the protocol requires one",
+            ),
+            E::IoError(io) => RegistryError::new(
+                ErrorKind::Unreachable,
+                format!("the connection failed: {io}"),
+            ),
+            E::SpecViolationError(s) => RegistryError::new(
+                ErrorKind::Protocol,
+                format!("the registry broke the distribution protocol: {s}"),
+            ),
+            other => RegistryError::new(ErrorKind::Other, other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes() {
+        let e = RegistryError::from_status(
+            404,
+            Some("http://h/v2/x/manifests/1".into()),
+            r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+        );
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert_eq!(e.codes, ["MANIFEST_UNKNOWN"]);
+        assert!(!e.retryable());
+        let text = e.to_string();
+        assert!(
+            text.contains("manifest unknown (HTTP 404, MANIFEST_UNKNOWN)"),
+            "{text}"
+        );
+        assert!(RegistryError::from_status(503, None, "").retryable());
+        assert!(RegistryError::from_status(429, None, "").retryable());
+        assert!(!RegistryError::from_status(401, None, "").retryable());
+    }
+
+    #[test]
+    fn urls_lose_query_and_user_info() {
+        assert_eq!(
+            redact_url("https://u:secret@reg.io/v2/a/blobs/uploads/x?_state=abc&digest=d"),
+            "https://reg.io/v2/a/blobs/uploads/x"
+        );
+    }
+}

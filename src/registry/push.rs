@@ -1,0 +1,309 @@
+//! Pushing one [`ImageSet`] to its repository, in the order that keeps a tag from ever naming
+//! something incomplete: every blob, then each platform's manifest (by digest), then the index
+//! (by digest), then the tags. Blobs and manifests go up concurrently, at most [`PARALLEL`] at a
+//! time. Each blob takes the cheapest way that works:
+//!
+//! 1. `HEAD`: the registry has it already, nothing to send;
+//! 2. a base layer in another repository of the same registry: a cross-repository mount;
+//! 3. a base layer elsewhere (or a mount the registry declined): streamed from the base's
+//!    registry straight into the target, never stored locally;
+//! 4. our own blobs: streamed from the blob store (or memory, for configs) in 4 MiB chunks.
+//!
+//! oci-client's own `push()` holds layers in memory and never checks existence, so this
+//! module orchestrates its lower-level calls instead.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use oci_client::Reference;
+
+use super::transport::{self, guarded, retry, Host};
+use super::{explain, oci_descriptor, ErrorKind, Registry, RegistryError};
+use crate::model::{Descriptor, Document, ImageSet};
+use crate::reference::ImageRef;
+use crate::store::BlobStore;
+
+/// How many blobs or manifests are in flight at once.
+pub const PARALLEL: usize = 4;
+
+/// What a push did, for the summary line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushStats {
+    pub uploaded: usize,
+    pub mounted: usize,
+    pub streamed: usize,
+    pub present: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    uploaded: AtomicUsize,
+    mounted: AtomicUsize,
+    streamed: AtomicUsize,
+    present: AtomicUsize,
+}
+
+/// Where a blob's bytes come from.
+enum Source {
+    Local(Body),
+    Remote(ImageRef),
+}
+
+/// Bytes we hold ourselves: a file of the blob store, or a document in memory.
+enum Body {
+    Store(std::path::PathBuf),
+    Memory(Bytes),
+}
+
+impl Registry {
+    /// Pushes `set` to its repository under each of its tags (see the module docs for the
+    /// order). Pushing the same set again sends no blob.
+    pub fn push(&self, set: &ImageSet, store: &BlobStore) -> Result<PushStats> {
+        let target = ImageRef::repository_named(&set.repository)?;
+        let counters = Counters::default();
+        self.block_on(self.push_async(set, store, &target, &counters))?;
+        Ok(PushStats {
+            uploaded: counters.uploaded.into_inner(),
+            mounted: counters.mounted.into_inner(),
+            streamed: counters.streamed.into_inner(),
+            present: counters.present.into_inner(),
+        })
+    }
+
+    async fn push_async(
+        &self,
+        set: &ImageSet,
+        store: &BlobStore,
+        target: &ImageRef,
+        counters: &Counters,
+    ) -> Result<()> {
+        let any = target.at_tag("latest");
+        let host = self.connect(&any, true).await?;
+        let name = target.full_name();
+
+        // 1. Blobs: layers (each once), then configs.
+        let mut jobs: Vec<(Descriptor, Source)> = Vec::new();
+        for img in &set.images {
+            for l in &img.layers {
+                if jobs.iter().any(|(d, _)| d.digest == l.blob.digest) {
+                    continue;
+                }
+                // A base layer is mounted when it lives in the same registry (cheaper than any
+                // upload), else sent from the store when a layout run already fetched it.
+                let local = store.contains(&l.blob.digest);
+                let source = match &l.remote {
+                    Some(r) if r.same_registry(target) || !local => Source::Remote(r.clone()),
+                    _ => Source::Local(Body::Store(store.path(&l.blob.digest))),
+                };
+                jobs.push((l.blob.clone(), source));
+            }
+        }
+        for img in &set.images {
+            let d = &img.config.descriptor;
+            if !jobs.iter().any(|(j, _)| j.digest == d.digest) {
+                jobs.push((
+                    d.clone(),
+                    Source::Local(Body::Memory(Bytes::from(img.config.bytes.clone()))),
+                ));
+            }
+        }
+        stream::iter(jobs)
+            .map(|(d, source)| {
+                let host = host.clone();
+                let name = &name;
+                async move {
+                    self.push_blob(&host, target, &d, source, counters)
+                        .await
+                        .with_context(|| format!("pushing blob {} to {name}", d.digest))
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<()>>()
+            .await?;
+
+        // 2. Each platform's manifest, by digest.
+        stream::iter(&set.images)
+            .map(|img| {
+                let host = host.clone();
+                let name = &name;
+                async move {
+                    self.put_manifest(
+                        &host,
+                        target.at_digest(img.manifest.descriptor.digest.as_str()),
+                        &img.manifest,
+                    )
+                    .await
+                    .with_context(|| format!("pushing the {} manifest to {name}", img.platform))
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<()>>()
+            .await?;
+
+        // 3. The index, by digest; 4. then the tags.
+        self.put_manifest(
+            &host,
+            target.at_digest(set.index.descriptor.digest.as_str()),
+            &set.index,
+        )
+        .await
+        .with_context(|| format!("pushing the index to {name}"))?;
+        for tag in &set.tags {
+            self.put_manifest(&host, target.at_tag(tag), &set.index)
+                .await
+                .with_context(|| format!("tagging {name}:{tag}"))?;
+        }
+        Ok(())
+    }
+
+    async fn push_blob(
+        &self,
+        host: &Arc<Host>,
+        target: &ImageRef,
+        d: &Descriptor,
+        source: Source,
+        counters: &Counters,
+    ) -> Result<()> {
+        let r = target.at_digest(d.digest.as_str());
+        let fail = |e: RegistryError| explain(e, &host.name, Some(&host.source));
+        let exists = retry(Some((&self.ui, "checking for a blob")), || async {
+            host.client
+                .blob_exists(&r, d.digest.as_str())
+                .await
+                .map_err(RegistryError::from)
+        })
+        .await
+        .map_err(fail)?;
+        if exists {
+            counters.present.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        match source {
+            Source::Remote(base) => {
+                if base.registry() == target.registry() && base.repository() != target.repository()
+                {
+                    // A declined mount (the registry answers 202 with an upload session, as it
+                    // does when the token lacks pull access to the base) is not an error: the
+                    // blob is streamed instead. oci-client does not hand us that session, so
+                    // the stream opens a new one.
+                    let from = base.at_tag("latest");
+                    if host
+                        .client
+                        .mount_blob(&r, &from, d.digest.as_str())
+                        .await
+                        .is_ok()
+                    {
+                        counters.mounted.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                }
+                self.stream_between(host, &r, &base, d).await?;
+                counters.streamed.fetch_add(1, Ordering::Relaxed);
+            }
+            Source::Local(local) => {
+                retry(Some((&self.ui, "uploading a blob")), || {
+                    let r = r.clone();
+                    let host = host.clone();
+                    let digest = d.digest.to_string();
+                    let size = d.size;
+                    let local = &local;
+                    async move {
+                        let body = match local {
+                            Body::Store(path) => {
+                                transport::file_stream(path.clone()).await.map_err(|e| {
+                                    RegistryError::new(
+                                        ErrorKind::Other,
+                                        format!("reading the blob store: {e}"),
+                                    )
+                                })?
+                            }
+                            Body::Memory(bytes) => stream::iter([Ok(bytes.clone())]).boxed(),
+                        };
+                        host.client
+                            .push_blob_stream(&r, body, &digest, Some(size))
+                            .await
+                            .map(|_| ())
+                            .map_err(RegistryError::from)
+                    }
+                })
+                .await
+                .map_err(fail)?;
+                counters.uploaded.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams a base blob from its registry into the target, without storing it.
+    async fn stream_between(
+        &self,
+        host: &Arc<Host>,
+        r: &Reference,
+        base: &ImageRef,
+        d: &Descriptor,
+    ) -> Result<()> {
+        let from = base.at_digest(d.digest.as_str());
+        let src = self.connect(&from, false).await?;
+        retry(Some((&self.ui, "copying a base blob")), || {
+            let src = src.clone();
+            let host = host.clone();
+            let from = from.clone();
+            let r = r.clone();
+            let desc = oci_descriptor(d);
+            let digest = d.digest.to_string();
+            let size = d.size;
+            async move {
+                let sized = src
+                    .client
+                    .pull_blob_stream(&from, &desc)
+                    .await
+                    .map_err(RegistryError::from)?;
+                // oci-client verifies the digest as the bytes pass, so a corrupt source fails
+                // the stream before the target can commit the blob.
+                let body = transport::rechunk(sized.stream);
+                host.client
+                    .push_blob_stream(&r, body, &digest, Some(size))
+                    .await
+                    .map(|_| ())
+                    .map_err(RegistryError::from)
+            }
+        })
+        .await
+        .map_err(|e| explain(e, &host.name, Some(&host.source)))
+        .with_context(|| format!("copying it from {}", base.full_name()))
+    }
+
+    async fn put_manifest(&self, host: &Arc<Host>, r: Reference, doc: &Document) -> Result<()> {
+        let content_type = reqwest::header::HeaderValue::from_str(&doc.descriptor.media_type)
+            .map_err(|e| anyhow!("media type {}: {e}", doc.descriptor.media_type))?;
+        let bytes = Bytes::from(doc.bytes.clone());
+        retry(Some((&self.ui, "pushing a manifest")), || {
+            let client = host.client.clone();
+            let r = r.clone();
+            let bytes = bytes.clone();
+            let content_type = content_type.clone();
+            guarded(async move {
+                client
+                    .push_manifest_raw(&r, bytes, content_type)
+                    .await
+                    .map(|_| ())
+                    .map_err(RegistryError::from)
+            })
+        })
+        .await
+        .map_err(|e| explain(e, &host.name, Some(&host.source)))
+    }
+}
+
+impl std::fmt::Display for PushStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} blobs uploaded, {} mounted, {} copied from the base's registry, {} already there",
+            self.uploaded, self.mounted, self.streamed, self.present
+        )
+    }
+}

@@ -1,0 +1,398 @@
+//! Private plumbing under [`super::Registry`]: one oci-client `Client` per registry host (each
+//! knows whether its host speaks HTTPS or plain HTTP, and trusts the extra CA), the host's
+//! credentials, retries with backoff, streams re-cut into 4 MiB chunks, and a guard that turns
+//! a panic inside oci-client into an error.
+//!
+//! What oci-client lacks and is added here: it fixes each host's scheme when a client is built,
+//! so loopback hosts are probed first (HTTPS, then plain HTTP, as Docker does for
+//! 127.0.0.0/8); it has no retries; `push_blob_stream` sends one PATCH per stream item, so a
+//! network stream of 16 KiB pieces would become thousands of requests ([`rechunk`]); and
+//! `push_manifest_raw` by digest panics when a registry omits `Location` ([`guarded`]).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{self, BoxStream, StreamExt};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use tokio::sync::Mutex;
+
+use super::auth::{self, Source};
+use super::error::{is_tls_failure, ErrorKind, RegistryError};
+use crate::ui::Ui;
+
+/// The size of each upload request: big enough that a 100 MB layer is 25 requests.
+pub const CHUNK: usize = 4 << 20;
+/// Attempts per operation (the first plus retries), and the first backoff.
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(300);
+/// Runtime threads are named so a panic inside oci-client can be reported as our error alone.
+const THREAD_NAME: &str = "imagebuild-registry";
+
+/// One registry host: its client, credentials and scheme.
+pub struct Host {
+    pub name: String,
+    pub client: Client,
+    pub auth: RegistryAuth,
+    pub source: Source,
+    authed: Mutex<HashSet<(String, bool)>>,
+}
+
+impl Host {
+    /// Runs oci-client's token flow for `repo` once, so refused credentials surface here as an
+    /// error instead of as an anonymous request's 401 later.
+    pub async fn authorize(&self, r: &Reference, push: bool) -> Result<(), RegistryError> {
+        let key = (r.repository().to_string(), push);
+        let mut done = self.authed.lock().await;
+        if done.contains(&key) {
+            return Ok(());
+        }
+        let op = if push {
+            RegistryOperation::Push
+        } else {
+            RegistryOperation::Pull
+        };
+        retry(None, || async {
+            self.client
+                .auth(r, &self.auth, op)
+                .await
+                .map(|_| ())
+                .map_err(RegistryError::from)
+        })
+        .await?;
+        done.insert(key);
+        Ok(())
+    }
+}
+
+pub struct Transport {
+    pub rt: tokio::runtime::Runtime,
+    insecure: Vec<String>,
+    ca: Option<Vec<u8>>,
+    hosts: Mutex<HashMap<String, Arc<Host>>>,
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    name == "localhost"
+        || name == "[::1]"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// Silences the default panic message for panics on registry threads: [`guarded`] reports
+/// them as errors with their message, so printing them twice would only confuse.
+fn quiet_registry_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() != Some(THREAD_NAME) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+impl Transport {
+    pub fn new(insecure: Vec<String>, ca: Option<Vec<u8>>) -> std::io::Result<Transport> {
+        quiet_registry_panics();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .thread_name(THREAD_NAME)
+            .enable_all()
+            .build()?;
+        Ok(Transport {
+            rt,
+            insecure,
+            ca,
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn certificates(&self) -> Vec<Certificate> {
+        self.ca
+            .iter()
+            .map(|pem| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: pem.clone(),
+            })
+            .collect()
+    }
+
+    /// A bare reqwest client with our TLS settings, for the scheme probe only.
+    fn probe_client(&self) -> Result<reqwest::Client, RegistryError> {
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(20));
+        if let Some(pem) = &self.ca {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                RegistryError::new(ErrorKind::Tls, format!("the --registry-ca file: {e}"))
+            })?;
+            b = b.tls_certs_merge(certs);
+        }
+        b.build().map_err(RegistryError::from)
+    }
+
+    /// Whether `host` is reached over plain HTTP: hosts given with --insecure-registry are;
+    /// loopback hosts are when they do not speak TLS (an untrusted certificate is an error,
+    /// never a reason to fall back).
+    async fn plain_http(&self, host: &str) -> Result<bool, RegistryError> {
+        if self.insecure.iter().any(|h| h == host) {
+            return Ok(true);
+        }
+        if !is_loopback(host) {
+            return Ok(false);
+        }
+        let client = self.probe_client()?;
+        // One HTTPS attempt: a plain-HTTP server fails the handshake at once, and retrying
+        // that would only slow every run against a local registry.
+        let https_err = match client.get(format!("https://{host}/v2/")).send().await {
+            Ok(_) => return Ok(false),
+            Err(e) => {
+                let tls = is_tls_failure(&e);
+                let mut err = RegistryError::from(e);
+                if tls {
+                    err.kind = ErrorKind::Tls;
+                    return Err(err);
+                }
+                err
+            }
+        };
+        let http = retry(None, || async {
+            client
+                .get(format!("http://{host}/v2/"))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(RegistryError::from)
+        })
+        .await;
+        match http {
+            Ok(()) => Ok(true),
+            Err(_) => Err(https_err),
+        }
+    }
+
+    /// The client for `host`, built (and its scheme probed, its credentials read) on first use.
+    pub async fn host(&self, host: &str) -> Result<Arc<Host>, RegistryError> {
+        let mut hosts = self.hosts.lock().await;
+        if let Some(h) = hosts.get(host) {
+            return Ok(h.clone());
+        }
+        let plain_http = self.plain_http(host).await?;
+        let (auth, source) = {
+            let host = host.to_string();
+            tokio::task::spawn_blocking(move || auth::credentials_for(&host))
+                .await
+                .map_err(|e| RegistryError::new(ErrorKind::Credentials, e.to_string()))??
+        };
+        let config = ClientConfig {
+            protocol: if plain_http {
+                ClientProtocol::HttpsExcept(vec![host.to_string()])
+            } else {
+                ClientProtocol::Https
+            },
+            extra_root_certificates: self.certificates(),
+            platform_resolver: None,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(120)),
+            ..Default::default()
+        };
+        let client = Client::try_from(config).map_err(RegistryError::from)?;
+        let h = Arc::new(Host {
+            name: host.to_string(),
+            client,
+            auth,
+            source,
+            authed: Mutex::new(HashSet::new()),
+        });
+        hosts.insert(host.to_string(), h.clone());
+        Ok(h)
+    }
+}
+
+/// Runs `op` up to [`ATTEMPTS`] times while it fails with a retryable error, doubling the wait.
+pub async fn retry<T, F, Fut>(ui: Option<(&Ui, &str)>, mut op: F) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RegistryError>>,
+{
+    let mut wait = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.retryable() && attempt < ATTEMPTS => {
+                if let Some((ui, what)) = ui {
+                    ui.warn(&format!(
+                        "{what}: {e}; retrying in {} ms (attempt {} of {ATTEMPTS})",
+                        wait.as_millis(),
+                        attempt + 1
+                    ));
+                }
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Runs `fut` as its own task, so that a panic inside oci-client (it has `expect`s on registry
+/// answers, such as a missing `Location` after a manifest push by digest) becomes an error.
+pub async fn guarded<T: Send + 'static>(
+    fut: impl Future<Output = Result<T, RegistryError>> + Send + 'static,
+) -> Result<T, RegistryError> {
+    match tokio::spawn(fut).await {
+        Ok(r) => r,
+        Err(j) if j.is_panic() => {
+            let payload = j.into_panic();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(RegistryError::new(
+                ErrorKind::Protocol,
+                format!("the registry's answer broke the client library ({msg})"),
+            ))
+        }
+        Err(j) => Err(RegistryError::new(ErrorKind::Other, j.to_string())),
+    }
+}
+
+/// Re-cuts a byte stream into [`CHUNK`]-sized pieces (the last may be shorter), since
+/// oci-client sends one request per piece.
+pub fn rechunk(
+    input: BoxStream<'static, Result<Bytes, std::io::Error>>,
+) -> BoxStream<'static, Result<Bytes, OciDistributionError>> {
+    stream::unfold(
+        (input, BytesMut::with_capacity(CHUNK), false),
+        |(mut input, mut buf, done)| async move {
+            if done {
+                return None;
+            }
+            while buf.len() < CHUNK {
+                match input.next().await {
+                    Some(Ok(b)) => buf.extend_from_slice(&b),
+                    Some(Err(e)) => return Some((Err(e.into()), (input, buf, true))),
+                    None => {
+                        if buf.is_empty() {
+                            return None;
+                        }
+                        let out = buf.split().freeze();
+                        return Some((Ok(out), (input, buf, true)));
+                    }
+                }
+            }
+            let out = buf.split_to(CHUNK).freeze();
+            Some((Ok(out), (input, buf, false)))
+        },
+    )
+    .boxed()
+}
+
+/// A file read in [`CHUNK`]-sized pieces.
+pub async fn file_stream(
+    path: std::path::PathBuf,
+) -> std::io::Result<BoxStream<'static, Result<Bytes, OciDistributionError>>> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(&path).await?;
+    Ok(stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match file.read(&mut buf[filled..]).await {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => return Some((Err(e.into()), None)),
+            }
+        }
+        if filled == 0 {
+            return None;
+        }
+        buf.truncate(filled);
+        let next = (filled == CHUNK).then_some(file);
+        Some((Ok(Bytes::from(buf)), next))
+    })
+    .boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("127.0.0.1:5000"));
+        assert!(is_loopback("localhost"));
+        assert!(is_loopback("[::1]:5000"));
+        assert!(!is_loopback("ghcr.io"));
+        assert!(!is_loopback("127.example.com"));
+    }
+
+    #[test]
+    fn retries_only_what_can_succeed_later() {
+        let t = Transport::new(Vec::new(), None).unwrap();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let got = t.rt.block_on(retry(None, || async {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n < 2 {
+                Err(RegistryError::new(ErrorKind::Server, "503"))
+            } else {
+                Ok(n)
+            }
+        }));
+        assert_eq!(got.unwrap(), 2, "two 5xx answers, then success");
+        calls.store(0, std::sync::atomic::Ordering::SeqCst);
+        let got: Result<(), _> = t.rt.block_on(retry(None, || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(RegistryError::new(ErrorKind::Unauthorized, "401"))
+        }));
+        assert_eq!(got.unwrap_err().kind, ErrorKind::Unauthorized);
+        assert_eq!(calls.into_inner(), 1, "a 401 is not retried");
+    }
+
+    #[test]
+    fn a_panic_in_the_client_library_becomes_an_error() {
+        let t = Transport::new(Vec::new(), None).unwrap();
+        let got: Result<(), _> = t.rt.block_on(guarded(async {
+            let url = "https://r.io/v2/x/manifests/sha256:00";
+            // What oci-client does when a registry sends no Location for a push by digest.
+            url.strip_suffix("latest")
+                .expect("The manifest URL always ends with the image tag suffix");
+            Ok(())
+        }));
+        let e = got.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Protocol);
+        assert!(e.to_string().contains("image tag suffix"), "{e}");
+    }
+
+    #[test]
+    fn rechunk_makes_4_mib_pieces() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let pieces: Vec<Result<Bytes, std::io::Error>> = (0..1000)
+            .map(|_| Ok(Bytes::from(vec![7u8; 10_000])))
+            .collect();
+        let out: Vec<usize> = rt.block_on(
+            rechunk(stream::iter(pieces).boxed())
+                .map(|r| r.unwrap().len())
+                .collect(),
+        );
+        assert_eq!(out, [CHUNK, CHUNK, 10_000_000 - 2 * CHUNK]);
+    }
+}
