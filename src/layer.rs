@@ -319,6 +319,7 @@ pub fn pack_cached(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> R
                         },
                         diff_id,
                         created_by: spec.created_by.clone(),
+                        remote: None,
                     });
                 }
             }
