@@ -5,10 +5,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 
 use cargo_imagebuild::cli::CargoCli;
+use cargo_imagebuild::output::OutputSpec;
+use cargo_imagebuild::store::BlobStore;
 use cargo_imagebuild::ui::Ui;
 use cargo_imagebuild::{build, plan, sink};
 
@@ -40,13 +42,31 @@ fn run(cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<()> {
         return Ok(());
     }
     ui.detail("Plan", &format!("\n{plan}"));
-    let sets = build::build(&plan, &ui)?;
-    let store = cargo_imagebuild::store::BlobStore::open(plan.store_dir())?;
+    sink::load::preflight(&plan)?;
+    // Only `type=cacheonly`: the blobs live in a temporary store, removed when this returns.
+    let scratch = if OutputSpec::writes_nothing(&plan.outputs) {
+        Some(
+            tempfile::Builder::new()
+                .prefix("cargo-imagebuild-cacheonly-")
+                .tempdir()
+                .context("creating a temporary blob store for type=cacheonly")?,
+        )
+    } else {
+        None
+    };
+    let store = BlobStore::open(match &scratch {
+        Some(dir) => dir.path().to_path_buf(),
+        None => plan.store_dir(),
+    })?;
+    let sets = build::build_into(&plan, &ui, &store)?;
     let mut out = std::io::stdout().lock();
     for set in &sets {
         for s in sink::for_outputs(&plan.outputs, &set.name) {
             let report = s.write(set, &store)?;
             ui.status("Wrote", &format!("{} ({})", report.destination, set.name));
+            for note in &report.notes {
+                ui.status("Note", note);
+            }
         }
         writeln!(out, "{} {}", set.name, set.index.descriptor.digest)?;
         for img in &set.images {

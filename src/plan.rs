@@ -42,6 +42,12 @@ pub struct Options {
     /// The settings given as flags: the top layer.
     pub settings: ImageSettings,
     pub outputs: Vec<String>,
+    /// `--load`: load one platform into docker or podman.
+    pub load: bool,
+    /// `--loader docker|podman`.
+    pub loader: Option<String>,
+    /// `--load-platform`: the platform that single-platform outputs hold.
+    pub load_platform: Option<String>,
     pub dry_run: bool,
     pub verbosity: Verbosity,
 }
@@ -160,14 +166,7 @@ impl fmt::Display for Plan {
             }
         }
         for o in &self.outputs {
-            match o {
-                OutputSpec::OciDir { dest } => {
-                    writeln!(f, "output: OCI layout {}", dest.display())?
-                }
-                OutputSpec::OciArchive { dest } => {
-                    writeln!(f, "output: OCI archive {}", dest.display())?
-                }
-            }
+            writeln!(f, "output: {o}")?;
         }
         Ok(())
     }
@@ -372,20 +371,21 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
     let epoch = source_date_epoch()?;
 
     // Parse every output first: a typo should not wait for a compile.
-    let outputs = if opts.outputs.is_empty() {
-        vec![OutputSpec::OciDir {
+    let mut outputs = OutputSpec::resolve(
+        &opts.outputs,
+        opts.load,
+        opts.loader.as_deref(),
+        opts.load_platform.as_deref(),
+    )?;
+    if outputs.is_empty() {
+        outputs.push(OutputSpec::OciDir {
             dest: meta
                 .target_directory
                 .as_std_path()
                 .join("imagebuild")
                 .join("{bin}"),
-        }]
-    } else {
-        opts.outputs
-            .iter()
-            .map(|o| OutputSpec::parse(o))
-            .collect::<Result<Vec<_>>>()?
-    };
+        });
+    }
     if bins.len() > 1 {
         if let Some(o) = outputs.iter().find(|o| !o.is_per_bin()) {
             let names: Vec<&str> = bins.iter().map(|(_, b)| b.as_str()).collect();
@@ -450,6 +450,21 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
             opts,
             ui,
         )?);
+    }
+
+    // A single-platform output told to hold a platform that is not built: say so before compiling.
+    for img in &images {
+        for wanted in outputs.iter().filter_map(OutputSpec::platform) {
+            if !img.targets.iter().any(|t| t.platform.matches(wanted)) {
+                let built: Vec<String> =
+                    img.targets.iter().map(|t| t.platform.to_string()).collect();
+                return Err(crate::sink::docker_archive::ChoiceError::NotBuilt {
+                    wanted: wanted.clone(),
+                    built: built.join(", "),
+                }
+                .into());
+            }
+        }
     }
 
     Ok(Plan {
