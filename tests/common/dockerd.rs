@@ -13,6 +13,13 @@ use super::processes::{
 };
 use super::require;
 
+const PR_SET_PDEATHSIG: std::os::raw::c_int = 1;
+const SIGTERM: std::os::raw::c_ulong = 15;
+
+extern "C" {
+    fn prctl(option: std::os::raw::c_int, ...) -> std::os::raw::c_int;
+}
+
 pub struct Dockerd {
     /// `unix:///tmp/…/d.sock`
     pub host: String,
@@ -85,18 +92,37 @@ fn start() -> Dockerd {
     .stdin(Stdio::null())
     .stdout(log.try_clone().unwrap())
     .stderr(log);
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd
-        .spawn()
+    // If this test binary dies without running its exit hooks (killed, Ctrl-C), the kernel sends
+    // dockerd SIGTERM, and it shuts down cleanly with its containerd. The signal follows the
+    // *thread* that spawned it, so a thread that lives as long as dockerd spawns and reaps it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        match cmd.spawn() {
+            Ok(mut child) => {
+                let _ = tx.send(Ok(child.id()));
+                let _ = child.wait();
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    });
+    let pid = rx
+        .recv()
+        .expect("the dockerd thread answers")
         .unwrap_or_else(|e| panic!("cannot start dockerd: {e}"));
-    let pid = child.id();
     let stop_dir = dir.clone();
     at_exit(move || stop(pid, &stop_dir));
-    // Reap it in the background so it never lingers as a zombie.
-    std::thread::spawn(move || {
-        let mut child = child;
-        let _ = child.wait();
-    });
 
     let d = Dockerd { host, config, dir };
     let deadline = Instant::now() + Duration::from_secs(60);
