@@ -18,6 +18,8 @@ declare -A NEEDS=(
   [busybox]=busybox-static
   [dockerd]=docker.io
   [docker]=docker.io
+  [podman]=podman
+  [runc]=runc
 )
 missing=()
 for cmd in "${!NEEDS[@]}"; do
@@ -26,10 +28,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]}" >&2
   as_root apt-get update -qq
+  # sort -u: one package may provide several commands (docker.io: docker and dockerd).
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl)
+# wasm32-wasip1: tests/load.rs builds a wasip1 image that Docker refuses to load.
+TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl wasm32-wasip1)
 installed=$(rustup target list --installed)
 for t in "${TARGETS[@]}"; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"

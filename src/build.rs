@@ -123,11 +123,16 @@ fn resolve_bases(plan: &Plan, ui: &Ui) -> Result<BTreeMap<(usize, usize), BaseIm
     Ok(out)
 }
 
-/// Builds every image of the plan. Returns one image set per binary, in plan order.
+/// Builds every image of the plan into the plan's blob store. Returns one image set per binary,
+/// in plan order.
 pub fn build(plan: &Plan, ui: &Ui) -> Result<Vec<ImageSet>> {
+    build_into(plan, ui, &BlobStore::open(plan.store_dir())?)
+}
+
+/// [`build`], packing into `store` (a temporary one, when nothing is written).
+pub fn build_into(plan: &Plan, ui: &Ui, store: &BlobStore) -> Result<Vec<ImageSet>> {
     let bases = resolve_bases(plan, ui)?;
     let exes = compile_all(plan, ui)?;
-    let store = BlobStore::open(plan.store_dir())?;
 
     let mut jobs = Vec::new();
     for (i, img) in plan.images.iter().enumerate() {
@@ -158,7 +163,7 @@ pub fn build(plan: &Plan, ui: &Ui) -> Result<Vec<ImageSet>> {
         }
     }
     ui.status("Packing", &format!("{} layers", jobs.len()));
-    let layers = pack_all(jobs, &store)?;
+    let layers = pack_all(jobs, store)?;
 
     plan.images
         .iter()

@@ -107,8 +107,9 @@ pub struct ImagebuildArgs {
     #[arg(long = "port", value_name = "PORT", help_heading = "Image")]
     pub ports: Vec<String>,
 
-    /// Where the images go, in buildx's words: type=oci,dest=DIR | type=oci,dest=FILE,tar=true
-    /// (repeatable; `{bin}` in dest is replaced by each binary's name)
+    /// Where the images go, in buildx's words: type=oci,dest=DIR | type=oci,dest=FILE,tar=true |
+    /// type=docker[,dest=FILE][,platform=P] | type=cacheonly (repeatable; `{bin}` in dest is
+    /// replaced by each binary's name)
     #[arg(
         short = 'o',
         long = "output",
@@ -142,6 +143,19 @@ pub struct ImagebuildArgs {
     /// Trust this CA certificate (PEM) for registry TLS, besides the system's
     #[arg(long, value_name = "FILE", help_heading = "Registry")]
     pub registry_ca: Option<std::path::PathBuf>,
+    /// Load the image into docker or podman, for ONE platform: the daemon's own unless
+    /// --load-platform says otherwise (a classic Docker image store cannot hold an index).
+    /// Same as --output type=docker
+    #[arg(long, help_heading = "Output")]
+    pub load: bool,
+
+    /// The platform that --load and type=docker outputs hold: linux/arm64
+    #[arg(long, value_name = "PLATFORM", help_heading = "Output")]
+    pub load_platform: Option<String>,
+
+    /// What --load loads into: docker or podman (default: docker if it answers, else podman)
+    #[arg(long, value_name = "docker|podman", help_heading = "Output")]
+    pub loader: Option<String>,
 
     /// Print the plan (binaries, platforms, targets, outputs) and stop without building
     #[arg(long, help_heading = "Output")]
@@ -242,6 +256,9 @@ impl ImagebuildArgs {
                 insecure: self.insecure_registries,
                 ca: self.registry_ca,
             },
+            load: self.load,
+            loader: self.loader,
+            load_platform: self.load_platform,
             dry_run: self.dry_run,
             verbosity,
         })
@@ -283,6 +300,22 @@ mod tests {
         let o = a.into_options().unwrap();
         assert_eq!(o.verbosity, Verbosity::Verbose);
         assert_eq!(o.platforms, ["linux/amd64,linux/386"]);
+    }
+
+    #[test]
+    fn load_flags_reach_the_options() {
+        let o = parse(&[
+            "--load",
+            "--load-platform",
+            "linux/arm64",
+            "--loader",
+            "podman",
+        ])
+        .into_options()
+        .unwrap();
+        assert!(o.load);
+        assert_eq!(o.load_platform.as_deref(), Some("linux/arm64"));
+        assert_eq!(o.loader.as_deref(), Some("podman"));
     }
 
     #[test]

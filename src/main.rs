@@ -13,7 +13,9 @@ use clap::Parser;
 
 use cargo_imagebuild::cli::CargoCli;
 use cargo_imagebuild::model::ImageSet;
+use cargo_imagebuild::output::OutputSpec;
 use cargo_imagebuild::registry::Connector;
+use cargo_imagebuild::store::BlobStore;
 use cargo_imagebuild::ui::Ui;
 use cargo_imagebuild::{build, cache, plan, sink};
 
@@ -45,8 +47,23 @@ fn run(cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<()> {
         return Ok(());
     }
     ui.detail("Plan", &format!("\n{plan}"));
-    let sets = build::build(&plan, &ui)?;
-    let store = cargo_imagebuild::store::BlobStore::open(plan.store_dir())?;
+    sink::load::preflight(&plan)?;
+    // Only `type=cacheonly`: the blobs live in a temporary store, removed when this returns.
+    let scratch = if OutputSpec::writes_nothing(&plan.outputs) {
+        Some(
+            tempfile::Builder::new()
+                .prefix("cargo-imagebuild-cacheonly-")
+                .tempdir()
+                .context("creating a temporary blob store for type=cacheonly")?,
+        )
+    } else {
+        None
+    };
+    let store = BlobStore::open(match &scratch {
+        Some(dir) => dir.path().to_path_buf(),
+        None => plan.store_dir(),
+    })?;
+    let sets = build::build_into(&plan, &ui, &store)?;
     let registry = Arc::new(Connector::new(&plan.registry, &ui));
     let mut out = std::io::stdout().lock();
     let mut pushed = Vec::new();
@@ -63,6 +80,9 @@ fn run(cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<()> {
                 "Pushed"
             };
             ui.status(verb, &format!("{} ({})", report.destination, set.name));
+            for note in &report.notes {
+                ui.status("Note", note);
+            }
         }
         if plan.pushes() {
             // stdout carries only what was pushed, by digest, for scripts to pin.

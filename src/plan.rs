@@ -50,6 +50,12 @@ pub struct Options {
     /// Where to write the push's JSON summary (`--metadata-file`).
     pub metadata_file: Option<PathBuf>,
     pub registry: RegistryOptions,
+    /// `--load`: load one platform into docker or podman.
+    pub load: bool,
+    /// `--loader docker|podman`.
+    pub loader: Option<String>,
+    /// `--load-platform`: the platform that single-platform outputs hold.
+    pub load_platform: Option<String>,
     pub dry_run: bool,
     pub verbosity: Verbosity,
 }
@@ -177,15 +183,7 @@ impl fmt::Display for Plan {
             }
         }
         for o in &self.outputs {
-            match o {
-                OutputSpec::OciDir { dest } => {
-                    writeln!(f, "output: OCI layout {}", dest.display())?
-                }
-                OutputSpec::OciArchive { dest } => {
-                    writeln!(f, "output: OCI archive {}", dest.display())?
-                }
-                OutputSpec::Registry => writeln!(f, "output: push to each image's repository")?,
-            }
+            writeln!(f, "output: {o}")?;
         }
         Ok(())
     }
@@ -390,24 +388,23 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
     let epoch = source_date_epoch()?;
 
     // Parse every output first: a typo should not wait for a compile.
-    let mut outputs = if opts.outputs.is_empty() && opts.push {
-        Vec::new()
-    } else if opts.outputs.is_empty() {
-        vec![OutputSpec::OciDir {
+    let mut outputs = OutputSpec::resolve(
+        &opts.outputs,
+        opts.load,
+        opts.loader.as_deref(),
+        opts.load_platform.as_deref(),
+    )?;
+    if opts.push && !outputs.contains(&OutputSpec::Registry) {
+        outputs.push(OutputSpec::Registry);
+    }
+    if outputs.is_empty() {
+        outputs.push(OutputSpec::OciDir {
             dest: meta
                 .target_directory
                 .as_std_path()
                 .join("imagebuild")
                 .join("{bin}"),
-        }]
-    } else {
-        opts.outputs
-            .iter()
-            .map(|o| OutputSpec::parse(o))
-            .collect::<Result<Vec<_>>>()?
-    };
-    if opts.push && !outputs.contains(&OutputSpec::Registry) {
-        outputs.push(OutputSpec::Registry);
+        });
     }
     let pushing = outputs.contains(&OutputSpec::Registry);
     if !pushing && (opts.image_refs.is_some() || opts.metadata_file.is_some()) {
@@ -498,6 +495,21 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
             &ctx,
             ui,
         )?);
+    }
+
+    // A single-platform output told to hold a platform that is not built: say so before compiling.
+    for img in &images {
+        for wanted in outputs.iter().filter_map(OutputSpec::platform) {
+            if !img.targets.iter().any(|t| t.platform.matches(wanted)) {
+                let built: Vec<String> =
+                    img.targets.iter().map(|t| t.platform.to_string()).collect();
+                return Err(crate::sink::docker_archive::ChoiceError::NotBuilt {
+                    wanted: wanted.clone(),
+                    built: built.join(", "),
+                }
+                .into());
+            }
+        }
     }
 
     Ok(Plan {

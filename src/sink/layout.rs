@@ -2,6 +2,10 @@
 //! files in a tar archive. Both are written to a temporary path beside the destination and
 //! renamed into place, so a failed run never leaves a half-written layout.
 //!
+//! The archive also carries a docker `manifest.json` for one platform (see `docker_archive.rs`;
+//! zstd layers get gzip copies beside them), so one file loads with `docker load` (which reads
+//! `manifest.json`) and `podman load`, and still reads as an OCI layout (`oci-archive:`).
+//!
 //! `index.json` has one entry per tag, each pointing at the image set's index with
 //! `org.opencontainers.image.ref.name` set to the tag (what `skopeo … oci:DIR:TAG` and
 //! `umoci --image DIR:TAG` look up) and `io.containerd.image.name` set to `repository:tag`.
@@ -12,9 +16,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use super::{Report, Sink};
-use crate::layer::{self, Entry, LayerSpec, Source};
+use super::{docker_archive, gzip_copy, Report, Sink};
+use crate::layer::{self, LayerSpec, Source};
 use crate::model::{annotation, media, ImageSet};
+use crate::platform::Platform;
 use crate::store::{self, BlobStore};
 
 pub struct LayoutDir {
@@ -23,6 +28,8 @@ pub struct LayoutDir {
 
 pub struct LayoutArchive {
     pub dest: PathBuf,
+    /// The platform of the docker `manifest.json`; None: the host's if built, else the first.
+    pub platform: Option<Platform>,
 }
 
 /// The bytes of a layout's `index.json` for `set`.
@@ -164,6 +171,7 @@ impl Sink for LayoutDir {
         }
         Ok(Report {
             destination: self.describe(),
+            notes: Vec::new(),
         })
     }
 }
@@ -174,21 +182,60 @@ impl Sink for LayoutArchive {
     }
 
     fn write(&self, set: &ImageSet, store: &BlobStore) -> Result<Report> {
-        let entries = layout_files(set, store)?
-            .into_iter()
-            .map(|(path, source)| Entry::file(&path, source, 0o644))
-            .collect();
-        write_archive(
-            &self.dest,
-            &LayerSpec {
-                entries,
-                created_by: String::new(),
-            },
-        )?;
+        let ArchiveFiles {
+            files,
+            image,
+            repacked,
+        } = archive_files(set, store, self.platform.as_ref())?;
+        write_archive(&self.dest, &docker_archive::archive_spec(files))?;
         Ok(Report {
-            destination: self.describe(),
+            destination: format!(
+                "{} (docker manifest.json: {})",
+                self.describe(),
+                image.platform
+            ),
+            notes: repacked
+                .then(|| gzip_copy::note("docker load"))
+                .into_iter()
+                .collect(),
         })
     }
+}
+
+/// What an OCI archive holds, from [`archive_files`].
+pub struct ArchiveFiles<'a> {
+    /// Path inside the archive and content, sorted by path.
+    pub files: Vec<(String, Source)>,
+    /// The image the docker `manifest.json` describes.
+    pub image: &'a crate::model::Image,
+    /// Whether its zstd layers were repacked as gzip for docker.
+    pub repacked: bool,
+}
+
+/// Every file of an OCI archive: the layout's, plus a docker `manifest.json` for `platform` (else
+/// the host's if built, else the first) and gzip copies of its zstd layers.
+pub fn archive_files<'a>(
+    set: &'a ImageSet,
+    store: &BlobStore,
+    platform: Option<&Platform>,
+) -> Result<ArchiveFiles<'a>> {
+    let image = match platform {
+        Some(p) => docker_archive::choose(set, Some(p), None, "")?.0,
+        None => Platform::host()
+            .and_then(|h| set.image_for(&h))
+            .or(set.images.first())
+            .context("an image set with no image cannot be archived")?,
+    };
+    let (layers, repacked) = gzip_copy::without_zstd(&image.layers, store)?;
+    let mut files = layout_files(set, store)?;
+    files.extend(docker_archive::docker_files(set, image, &layers, store)?);
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files.dedup_by(|a, b| a.0 == b.0);
+    Ok(ArchiveFiles {
+        files,
+        image,
+        repacked,
+    })
 }
 
 /// Writes `spec` as a plain tar at `dest`, through a temporary file renamed into place.
@@ -200,8 +247,10 @@ pub fn write_archive(dest: &Path, spec: &LayerSpec) -> Result<()> {
         );
     }
     let parent = prepare_parent(dest)?;
+    // 0644 (less the umask), as any file a user writes; a temporary file alone would be 0600.
     let tmp = tempfile::Builder::new()
         .prefix(".imagebuild-archive-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(&parent)
         .with_context(|| {
             format!(

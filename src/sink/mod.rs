@@ -4,9 +4,14 @@
 //!
 //! Contract of [`Sink::write`]: it is called once per image set, after every blob is in the
 //! store; it writes everything or nothing (a failure leaves no partial output at the
-//! destination); writing the same set twice gives the same result.
+//! destination); writing the same set twice gives the same result. Sinks that hold one platform
+//! (docker archive, load) pick it with [`docker_archive::choose`] and say which in their report.
 
+pub mod cacheonly;
+pub mod docker_archive;
+pub mod gzip_copy;
 pub mod layout;
+pub mod load;
 pub mod push;
 
 use std::sync::Arc;
@@ -19,10 +24,12 @@ use crate::registry::Connector;
 use crate::store::BlobStore;
 
 /// What a sink did, for the summary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
     /// Where the images went, for people: `OCI layout target/imagebuild/api`.
     pub destination: String,
+    /// Things the user should know about how it was written (shown on stderr).
+    pub notes: Vec<String>,
 }
 
 pub trait Sink {
@@ -50,7 +57,22 @@ pub fn for_outputs(
         .iter()
         .map(|o| match o.for_bin(bin) {
             OutputSpec::OciDir { dest } => Box::new(layout::LayoutDir { dest }) as Box<dyn Sink>,
-            OutputSpec::OciArchive { dest } => Box::new(layout::LayoutArchive { dest }),
+            OutputSpec::OciArchive { dest, platform } => {
+                Box::new(layout::LayoutArchive { dest, platform })
+            }
+            OutputSpec::DockerArchive { dest, platform } => {
+                Box::new(docker_archive::DockerArchive { dest, platform })
+            }
+            OutputSpec::Load {
+                loader,
+                context,
+                platform,
+            } => Box::new(load::Load {
+                loader,
+                context,
+                platform,
+            }),
+            OutputSpec::CacheOnly => Box::new(cacheonly::CacheOnly),
             OutputSpec::Registry => Box::new(push::Push {
                 registry: registry.clone(),
             }),

@@ -35,6 +35,7 @@ impl Sink for Push {
                 "{}@{} ({stats})",
                 set.repository, set.index.descriptor.digest
             ),
+            notes: Vec::new(),
         })
     }
 }

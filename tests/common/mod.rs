@@ -1,10 +1,16 @@
 //! The shared test harness: runs our binary against the fixture workspace with a cached cargo
 //! target directory, finds the external checkers (skopeo, umoci, qemu) and fails loudly when one
 //! is missing, and validates any OCI layout we write (every blob present, every digest and size
-//! right) independently of the code under test.
+//! right) independently of the code under test. The runtimes that images are loaded into are
+//! started here too, once per test binary and stopped at its exit: `dockerd.rs`, `podman.rs`
+//! (with `processes.rs` for deadlines and exit hooks) and qemu's binfmt entry (`binfmt.rs`).
 #![allow(dead_code)]
 
+pub mod binfmt;
+pub mod dockerd;
 pub mod dockerd_pull;
+pub mod podman;
+pub mod processes;
 pub mod registry;
 pub mod token;
 

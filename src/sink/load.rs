@@ -1,0 +1,578 @@
+//! `--load` (and `type=docker` with no dest): the docker-archive writer of `docker_archive.rs`
+//! piped into `docker load` or `podman load`, streaming, as go-containerregistry's `daemon` is
+//! its `tarball` writer piped into the daemon. Nothing is encoded twice or held whole.
+//!
+//! Which loader: `--loader`, else docker if it answers, else podman ([`find`]). The docker CLI
+//! itself resolves `DOCKER_HOST`, `DOCKER_CONTEXT` and the current context, so those are honoured
+//! by running it; `type=docker,context=NAME` adds `--context NAME`. The probe (`docker info`,
+//! `podman info`) reports the daemon's platform, which is the one loaded unless one is chosen;
+//! a daemon on the containerd image store can keep an index, so it gets every platform as an
+//! OCI archive instead. [`preflight`] asks all this before anything is compiled, and the answer
+//! is kept for the sinks. Docker gets gzip copies of zstd layers (`gzip_copy.rs`); podman reads
+//! zstd as it is.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::docker_archive::{self, choose, choose_platform, repo_tags};
+use super::{gzip_copy, layout, Report, Sink};
+use crate::layer;
+use crate::model::ImageSet;
+use crate::output::{Loader, OutputSpec};
+use crate::plan::Plan;
+use crate::platform::Platform;
+use crate::store::BlobStore;
+
+/// How long a loader may take to answer `info`.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a loader may take to finish a load once the archive is sent.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Loads one binary's image into docker or podman.
+pub struct Load {
+    /// None: docker if it answers, else podman.
+    pub loader: Option<Loader>,
+    /// A docker context (`docker --context`).
+    pub context: Option<String>,
+    /// None: the daemon's platform.
+    pub platform: Option<Platform>,
+}
+
+/// What a probe learned about a loader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Daemon {
+    pub loader: Loader,
+    pub context: Option<String>,
+    /// For messages: `docker 20.10.24 at unix:///run/docker.sock`.
+    pub name: String,
+    /// The platform it runs containers for, when it says.
+    pub platform: Option<Platform>,
+    /// Whether it can keep an image index (docker on the containerd image store).
+    pub keeps_index: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "cannot reach {program}{at}: {reason}\n  help: start it, point DOCKER_HOST or a docker \
+         context at it, choose the other loader with --loader, or write a file instead with \
+         --output type=docker,dest=image.tar"
+    )]
+    Unreachable {
+        program: &'static str,
+        at: String,
+        reason: String,
+    },
+    #[error(
+        "no docker or podman reachable to load into ({tried})\n  help: start docker or install \
+         podman, set DOCKER_HOST or a docker context, or write a file instead with --output \
+         type=docker,dest=image.tar"
+    )]
+    NoLoader { tried: String },
+    #[error("{program} load refused the image: {message}")]
+    Refused {
+        program: &'static str,
+        message: String,
+    },
+    #[error("{what} did not finish within {} s", .timeout.as_secs())]
+    Timeout { what: String, timeout: Duration },
+}
+
+impl Sink for Load {
+    fn describe(&self) -> String {
+        let into = self.loader.map_or("docker or podman", Loader::program);
+        format!("load into {into}")
+    }
+
+    fn write(&self, set: &ImageSet, store: &BlobStore) -> Result<Report> {
+        let daemon = daemon_for(self.loader, self.context.as_deref())?;
+        if daemon.keeps_index && self.platform.is_none() && set.images.len() > 1 {
+            return load_all(&daemon, set, store);
+        }
+        let native = daemon.platform.clone().or_else(Platform::host);
+        let (image, note) = choose(set, self.platform.as_ref(), native.as_ref(), &daemon.name)?;
+        let (layers, repacked) = match daemon.loader {
+            Loader::Docker => gzip_copy::without_zstd(&image.layers, store)?,
+            Loader::Podman => (image.layers.clone(), false),
+        };
+        let loaded = stream_into(&daemon, |out| {
+            docker_archive::write_docker_archive(set, image, &layers, store, out).map(drop)
+        })?;
+        let mut notes: Vec<String> = note.into_iter().collect();
+        if repacked {
+            notes.push(gzip_copy::note("docker"));
+        }
+        Ok(Report {
+            destination: format!(
+                "{} image into {} as {}",
+                image.platform,
+                daemon.name,
+                names(&loaded, set)
+            ),
+            notes,
+        })
+    }
+}
+
+/// Loaders already probed in this run: `(loader asked for, context)` → the one that answered.
+static PROBED: Mutex<Vec<(Probe, Daemon)>> = Mutex::new(Vec::new());
+type Probe = (Option<Loader>, Option<String>);
+
+/// The loader for `loader` (None: the first that answers) and `context`, probed once per run.
+fn daemon_for(loader: Option<Loader>, context: Option<&str>) -> Result<Daemon, LoadError> {
+    let key = (loader, context.map(str::to_string));
+    let known = |probed: &Vec<(Probe, Daemon)>| {
+        probed
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, d)| d.clone())
+    };
+    if let Some(d) = PROBED.lock().ok().and_then(|p| known(&p)) {
+        return Ok(d);
+    }
+    let daemon = match loader {
+        Some(l) => probe(l, context)?,
+        None => find()?,
+    };
+    if let Ok(mut p) = PROBED.lock() {
+        p.push((key, daemon.clone()));
+    }
+    Ok(daemon)
+}
+
+/// Before anything is compiled: each `--load` output's loader answers, and the platform it would
+/// load is planned for every image. A build that could not be delivered is not started.
+pub fn preflight(plan: &Plan) -> Result<()> {
+    for output in &plan.outputs {
+        let OutputSpec::Load {
+            loader,
+            context,
+            platform,
+        } = output
+        else {
+            continue;
+        };
+        let daemon = daemon_for(*loader, context.as_deref())?;
+        let native = daemon.platform.clone().or_else(Platform::host);
+        for img in &plan.images {
+            if daemon.keeps_index && platform.is_none() && img.targets.len() > 1 {
+                continue;
+            }
+            let built: Vec<&Platform> = img.targets.iter().map(|t| &t.platform).collect();
+            choose_platform(&built, platform.as_ref(), native.as_ref(), &daemon.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every platform at once, as an OCI archive, for a daemon that keeps indexes.
+fn load_all(daemon: &Daemon, set: &ImageSet, store: &BlobStore) -> Result<Report> {
+    let native = daemon
+        .platform
+        .as_ref()
+        .filter(|p| set.image_for(p).is_some());
+    let spec = docker_archive::archive_spec(layout::archive_files(set, store, native)?.files);
+    let loaded = stream_into(daemon, |out| layer::write_tar(&spec, 0, out).map(drop))?;
+    Ok(Report {
+        destination: format!(
+            "{} platforms into {} as {}",
+            set.images.len(),
+            daemon.name,
+            names(&loaded, set)
+        ),
+        notes: vec![format!(
+            "{} keeps image indexes (containerd image store), so every platform was loaded",
+            daemon.name
+        )],
+    })
+}
+
+/// The names the loader reported, else the ones we asked for.
+fn names(loaded: &[String], set: &ImageSet) -> String {
+    if loaded.is_empty() {
+        repo_tags(set).join(", ")
+    } else {
+        loaded.join(", ")
+    }
+}
+
+/// The first loader that answers: docker, then podman.
+pub fn find() -> Result<Daemon, LoadError> {
+    let mut tried = Vec::new();
+    for l in [Loader::Docker, Loader::Podman] {
+        match probe(l, None) {
+            Ok(d) => return Ok(d),
+            Err(LoadError::Unreachable {
+                program,
+                at,
+                reason,
+            }) => tried.push(format!("{program}{at}: {reason}")),
+            Err(e) => tried.push(e.to_string()),
+        }
+    }
+    Err(LoadError::NoLoader {
+        tried: tried.join("; "),
+    })
+}
+
+/// Where the docker CLI will connect, for messages, with any credentials in it hidden.
+fn docker_endpoint(context: Option<&str>) -> String {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (context, env("DOCKER_HOST"), env("DOCKER_CONTEXT")) {
+        (Some(c), _, _) => format!(" (context {c})"),
+        (None, Some(h), _) => format!(" at {}", redact(&h)),
+        (None, None, Some(c)) => format!(" (context {c})"),
+        (None, None, None) => String::new(),
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://***@host`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => format!("{}***{}", &url[..s + 3], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Asks `loader` about itself.
+pub fn probe(loader: Loader, context: Option<&str>) -> Result<Daemon, LoadError> {
+    let program = loader.program();
+    let at = match loader {
+        Loader::Docker => docker_endpoint(context),
+        Loader::Podman => String::new(),
+    };
+    let mut cmd = Command::new(program);
+    if let Some(c) = context {
+        cmd.args(["--context", c]);
+    }
+    match loader {
+        Loader::Docker => cmd.args(["info", "--format", "{{json .}}"]),
+        Loader::Podman => cmd.args(["info", "--format", "json"]),
+    };
+    let unreachable = |reason: String| LoadError::Unreachable {
+        program,
+        at: at.clone(),
+        reason: hide_host(&reason),
+    };
+    let out = match run_bounded(&mut cmd, PROBE_TIMEOUT, &format!("`{program} info`")) {
+        Ok(o) => o,
+        Err(RunError::Spawn(e)) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(unreachable(format!("`{program}` is not installed")))
+        }
+        Err(RunError::Spawn(e)) => return Err(unreachable(format!("cannot run {program}: {e}"))),
+        Err(RunError::Timeout(e)) => return Err(e),
+    };
+    if !out.status.success() {
+        return Err(unreachable(first_lines(&out)));
+    }
+    let info: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| unreachable(format!("`{program} info` printed no JSON ({e})")))?;
+    let facts = match loader {
+        Loader::Docker => docker_facts(&info),
+        Loader::Podman => podman_facts(&info),
+    };
+    let version = facts.version;
+    Ok(Daemon {
+        loader,
+        context: context.map(str::to_string),
+        name: format!("{program} {version}{at}"),
+        platform: facts.platform,
+        keeps_index: facts.keeps_index,
+    })
+}
+
+/// What an `info` document says.
+#[derive(Debug, PartialEq, Eq)]
+struct Facts {
+    version: String,
+    platform: Option<Platform>,
+    keeps_index: bool,
+}
+
+/// From `docker info --format '{{json .}}'`: the server's version and platform (`OSType`, and
+/// `Architecture` as uname prints it), and whether its `DriverStatus` names the containerd
+/// snapshotter (the containerd image store, which keeps indexes).
+fn docker_facts(info: &Value) -> Facts {
+    let keeps_index = info["DriverStatus"].as_array().is_some_and(|rows| {
+        rows.iter().any(|r| {
+            r[0] == "driver-type"
+                && r[1]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("io.containerd.snapshotter"))
+        })
+    });
+    Facts {
+        version: info["ServerVersion"].as_str().unwrap_or("?").to_string(),
+        platform: from_uname(
+            info["OSType"].as_str().unwrap_or("linux"),
+            info["Architecture"].as_str().unwrap_or(""),
+        ),
+        keeps_index,
+    }
+}
+
+/// From `podman info --format json`: `version.Version`, `host.os`, `host.arch` (Go names).
+fn podman_facts(info: &Value) -> Facts {
+    let host = &info["host"];
+    let mut platform = from_uname(
+        host["os"].as_str().unwrap_or("linux"),
+        host["arch"].as_str().unwrap_or(""),
+    );
+    if let (Some(p), Some(v)) = (&mut platform, host["variant"].as_str()) {
+        if !v.is_empty() && p.architecture == "arm" {
+            p.variant = Some(v.to_string());
+        }
+    }
+    Facts {
+        version: info["version"]["Version"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string(),
+        platform,
+        keeps_index: false,
+    }
+}
+
+/// A platform from an OS and a machine name as `uname -m` (or Go) prints it.
+pub fn from_uname(os: &str, machine: &str) -> Option<Platform> {
+    let (arch, variant) = match machine {
+        "armv7l" | "armv7" | "armv8l" => ("arm", Some("v7")),
+        "armv6l" | "armv6" => ("arm", Some("v6")),
+        "armv5tel" | "armv5l" => ("arm", Some("v5")),
+        "ppc64le" | "s390x" | "riscv64" | "amd64" | "arm64" | "386" | "loong64" | "mips64le" => {
+            (machine, None)
+        }
+        "mips64" => ("mips64le", None),
+        other => (other, None),
+    };
+    let text = match variant {
+        Some(v) => format!("{os}/{arch}/{v}"),
+        None => format!("{os}/{arch}"),
+    };
+    text.parse().ok()
+}
+
+/// Runs the loader's `load` with the archive `write` produces on its stdin, streaming; returns
+/// the names it reports having loaded.
+fn stream_into(
+    daemon: &Daemon,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<Vec<String>> {
+    let program = daemon.loader.program();
+    let mut cmd = Command::new(program);
+    if let Some(c) = &daemon.context {
+        cmd.args(["--context", c]);
+    }
+    cmd.arg("load")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting `{program} load`"))?;
+    let stdin = child.stdin.take().context("the loader's stdin")?;
+    let (out, err) = drain(&mut child);
+    let written = {
+        let mut w = BufWriter::with_capacity(1 << 20, stdin);
+        write(&mut w).and_then(|()| w.flush().context("sending the archive"))
+        // Dropping `w` closes the loader's stdin: the archive is complete.
+    };
+    let status = wait_bounded(&mut child, LOAD_TIMEOUT, &format!("`{program} load`"))?;
+    let stdout = join(out);
+    let stderr = join(err);
+    // Our own failure (a store read, say) comes first; a closed pipe means the loader stopped
+    // reading, and its own message says why.
+    if let Err(e) = &written {
+        let closed = e.chain().any(|c| {
+            c.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        });
+        if !closed {
+            return written
+                .map(|()| Vec::new())
+                .with_context(|| format!("streaming the image into `{program} load`"));
+        }
+    }
+    if !status.success() {
+        let message = if stderr.trim().is_empty() {
+            format!("it exited with {status} and printed {}", stdout.trim())
+        } else {
+            stderr.trim().to_string()
+        };
+        return Err(LoadError::Refused {
+            program,
+            message: hide_host(&message),
+        }
+        .into());
+    }
+    written.with_context(|| format!("streaming the image into `{program} load`"))?;
+    Ok(stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("Loaded image"))
+        .filter_map(|l| l.split_once(": ").map(|(_, names)| names))
+        .flat_map(|names| names.split(','))
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect())
+}
+
+/// `DOCKER_HOST` with its credentials hidden, wherever a message repeats it.
+fn hide_host(text: &str) -> String {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) if !h.is_empty() && redact(&h) != h => text.replace(&h, &redact(&h)),
+        _ => text.to_string(),
+    }
+}
+
+/// The first lines of what a failed command said, for an error message.
+fn first_lines(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr);
+    let text = if text.trim().is_empty() {
+        String::from_utf8_lossy(&out.stdout)
+    } else {
+        text
+    };
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(3)
+        .collect();
+    if lines.is_empty() {
+        format!("it exited with {} and said nothing", out.status)
+    } else {
+        lines.join(" ")
+    }
+}
+
+enum RunError {
+    Spawn(io::Error),
+    Timeout(LoadError),
+}
+
+/// Runs `cmd` to completion, capturing its output, killing it after `timeout`.
+fn run_bounded(cmd: &mut Command, timeout: Duration, what: &str) -> Result<Output, RunError> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(RunError::Spawn)?;
+    let (out, err) = drain(&mut child);
+    let status = wait_bounded(&mut child, timeout, what).map_err(RunError::Timeout)?;
+    Ok(Output {
+        status,
+        stdout: join(out).into_bytes(),
+        stderr: join(err).into_bytes(),
+    })
+}
+
+type Reader = std::thread::JoinHandle<String>;
+
+/// Reads the child's stdout and stderr on their own threads, so it never blocks on a full pipe.
+fn drain(child: &mut Child) -> (Option<Reader>, Option<Reader>) {
+    fn spawn<R: Read + Send + 'static>(r: Option<R>) -> Option<Reader> {
+        r.map(|mut r| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = r.read_to_end(&mut buf);
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        })
+    }
+    (spawn(child.stdout.take()), spawn(child.stderr.take()))
+}
+
+fn join(r: Option<Reader>) -> String {
+    r.and_then(|h| h.join().ok()).unwrap_or_default()
+}
+
+/// Waits for `child`, killing it after `timeout`.
+fn wait_bounded(child: &mut Child, timeout: Duration, what: &str) -> Result<ExitStatus, LoadError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(LoadError::Timeout {
+                what: what.to_string(),
+                timeout,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn docker_info_gives_platform_and_store_kind() {
+        // As docker 20.10 prints it (classic store, overlay2).
+        let classic = json!({
+            "ServerVersion": "20.10.24+dfsg1", "OSType": "linux", "Architecture": "x86_64",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]]
+        });
+        assert_eq!(
+            docker_facts(&classic),
+            Facts {
+                version: "20.10.24+dfsg1".into(),
+                platform: Some(Platform::new("linux", "amd64", None)),
+                keeps_index: false
+            }
+        );
+        // As docker 24+ prints it on the containerd image store, on a Raspberry Pi.
+        let containerd = json!({
+            "ServerVersion": "27.3.1", "OSType": "linux", "Architecture": "armv7l",
+            "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]
+        });
+        let f = docker_facts(&containerd);
+        assert!(f.keeps_index);
+        assert_eq!(f.platform, Some(Platform::new("linux", "arm", Some("v7"))));
+    }
+
+    #[test]
+    fn podman_info_gives_platform() {
+        let info =
+            json!({"host": {"os": "linux", "arch": "arm64"}, "version": {"Version": "4.3.1"}});
+        let f = podman_facts(&info);
+        assert_eq!(f.platform, Some(Platform::new("linux", "arm64", None)));
+        assert_eq!(f.version, "4.3.1");
+        assert!(!f.keeps_index);
+    }
+
+    #[test]
+    fn uname_names_map_to_platforms() {
+        for (m, p) in [
+            ("x86_64", "linux/amd64"),
+            ("aarch64", "linux/arm64"),
+            ("armv6l", "linux/arm/v6"),
+            ("i686", "linux/386"),
+            ("s390x", "linux/s390x"),
+            ("ppc64le", "linux/ppc64le"),
+        ] {
+            assert_eq!(from_uname("linux", m).unwrap().to_string(), p, "{m}");
+        }
+        assert_eq!(from_uname("linux", "sparc64"), None);
+    }
+
+    #[test]
+    fn credentials_in_urls_are_hidden() {
+        assert_eq!(redact("tcp://user:secret@host:2376"), "tcp://***@host:2376");
+        assert_eq!(redact("ssh://me@box"), "ssh://***@box");
+        assert_eq!(
+            redact("unix:///var/run/docker.sock"),
+            "unix:///var/run/docker.sock"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Process plumbing for the harness: commands run with a deadline, hooks that run when the test
+//! binary exits (libtest gives statics no destructor, so `atexit` stops the shared daemons, pass
+//! or fail), and the clean-up those hooks need: stop stray processes started from a private
+//! directory (by pid, found through that directory's unique path) and unmount what is left in it.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+type Hook = Box<dyn FnOnce() + Send>;
+
+static HOOKS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
+
+extern "C" {
+    fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+}
+
+extern "C" fn run_hooks() {
+    let hooks = match HOOKS.lock() {
+        Ok(mut h) => std::mem::take(&mut *h),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    };
+    // Last started, first stopped; a failing hook must not stop the others (nor unwind into C).
+    for hook in hooks.into_iter().rev() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook));
+    }
+}
+
+/// Runs `hook` when the test binary exits.
+pub fn at_exit(hook: impl FnOnce() + Send + 'static) {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: `run_hooks` is a plain `extern "C" fn` that never unwinds.
+        let rc = unsafe { atexit(run_hooks) };
+        assert_eq!(rc, 0, "atexit refused the harness's exit hook");
+    });
+    HOOKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Box::new(hook));
+}
+
+/// Runs `cmd` with its output captured, killing it and panicking after `timeout`.
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let read = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = read(child.stdout.take().map(|r| Box::new(r) as _));
+    let err = read(child.stderr.take().map(|r| Box::new(r) as _));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("waiting for a child") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {} s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// Runs `cmd` within two minutes and returns its stdout; panics with its output unless it succeeds.
+pub fn stdout_within(cmd: &mut Command) -> String {
+    let out = output_within(cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The first element of the JSON array `image inspect` prints (docker and podman alike).
+pub fn first_of_json_array(text: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(text).expect("a JSON array");
+    v[0].clone()
+}
+
+/// Sends `signal` (`TERM`, `KILL`) to one process.
+pub fn signal(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Whether process `pid` still exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// The processes whose command line mentions `dir` (a private temporary directory, so only
+/// processes this harness started from it).
+pub fn processes_mentioning(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(&needle)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Stops every process that mentions `dir`: TERM, up to `grace`, then KILL.
+pub fn stop_processes_mentioning(dir: &Path, grace: Duration) {
+    let pids = processes_mentioning(dir);
+    for &pid in &pids {
+        signal(pid, "TERM");
+    }
+    let deadline = Instant::now() + grace;
+    while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for pid in pids.into_iter().filter(|&p| alive(p)) {
+        signal(pid, "KILL");
+    }
+}
+
+/// Unmounts (lazily, deepest first) whatever is still mounted below `dir`.
+pub fn unmount_below(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = Command::new("umount")
+            .args(["-l", p])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Stops what `dir` started, unmounts what it left, and removes it.
+pub fn clean_up(dir: &Path) {
+    stop_processes_mentioning(dir, Duration::from_secs(10));
+    unmount_below(dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
