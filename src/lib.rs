@@ -2,17 +2,22 @@
 //!
 //! The pipeline is plan → compile → layers → images → index → sink:
 //! [`plan`] resolves what to build from the workspace, its metadata and the command line;
-//! [`build`] compiles ([`compile`], [`toolchain`]), checks ([`elf`]) and packs ([`layer`],
-//! [`contents`], [`base`]) into the [`store`], then assembles documents ([`image`]) into the
-//! [`model`]; [`sink`] writes the model wherever [`output`] asked.
+//! [`route`] decides how each target is built (builder, linker, C compiler: [`tools`],
+//! [`cdeps`], [`rustflags`], [`zigcc`]); [`build`] compiles ([`compile`], [`toolchain`]), checks
+//! ([`elf`], [`basefs`]) and packs ([`layer`], [`contents`], [`base`]) into the [`store`] as a
+//! pipeline ([`timing`]), then assembles documents ([`image`]) into the [`model`]; [`sink`]
+//! writes the model wherever [`output`] asked. [`doctor`] checks a machine for all of it.
 
 pub mod base;
+pub mod basefs;
 pub mod build;
+pub mod cdeps;
 pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod contents;
 pub mod digest;
+pub mod doctor;
 pub mod elf;
 pub mod image;
 pub mod layer;
@@ -20,7 +25,12 @@ pub mod model;
 pub mod output;
 pub mod plan;
 pub mod platform;
+pub mod route;
+pub mod rustflags;
 pub mod sink;
 pub mod store;
+pub mod timing;
 pub mod toolchain;
+pub mod tools;
 pub mod ui;
+pub mod zigcc;

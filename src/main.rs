@@ -1,6 +1,7 @@
 //! The `cargo-imagebuild` binary: accepts both `cargo imagebuild …` (cargo passes `imagebuild`
 //! as the first argument) and `cargo-imagebuild …`, parses, plans, builds, writes each output,
-//! prints the digests on stdout, and maps errors to a message and a non-zero exit.
+//! prints the digests on stdout, and maps errors to a message and a non-zero exit. `doctor`
+//! prints its table and fails when a needed piece is missing.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,9 +9,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
-use cargo_imagebuild::cli::CargoCli;
+use cargo_imagebuild::cli::{CargoCli, ImagebuildCommand};
 use cargo_imagebuild::ui::Ui;
-use cargo_imagebuild::{build, plan, sink};
+use cargo_imagebuild::{build, doctor, plan, sink};
 
 fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     }
     let CargoCli::Imagebuild(cli) = CargoCli::parse_from(args);
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let mut msg = format!("error: {e}");
             for cause in e.chain().skip(1) {
@@ -31,13 +32,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<()> {
+fn run(mut cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<ExitCode> {
+    if let Some(ImagebuildCommand::Doctor(args)) = cli.command.take() {
+        let checks = doctor::run(&args.into_options())?;
+        print!("{}", doctor::render(&checks));
+        return Ok(match doctor::missing(&checks) {
+            0 => ExitCode::SUCCESS,
+            n => {
+                eprintln!(
+                    "error: {n} needed piece{} missing: run the fix shown for each MISSING row",
+                    if n == 1 { " is" } else { "s are" }
+                );
+                ExitCode::FAILURE
+            }
+        });
+    }
     let opts = cli.into_options()?;
     let ui = Ui::new(opts.verbosity);
     let plan = plan::plan(&opts, &ui)?;
     if opts.dry_run {
         print!("{plan}");
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     ui.detail("Plan", &format!("\n{plan}"));
     let sets = build::build(&plan, &ui)?;
@@ -53,5 +68,5 @@ fn run(cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<()> {
             writeln!(out, "  {} {}", img.platform, img.manifest.descriptor.digest)?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,7 @@ use crate::image::RuntimeConfig;
 use crate::model::{annotation, Compression};
 use crate::output::OutputSpec;
 use crate::platform::{self, closest, Platform};
+use crate::route::{Builder, Route, RouteError};
 use crate::toolchain::Toolchain;
 use crate::ui::{Ui, Verbosity};
 
@@ -44,6 +45,8 @@ pub struct Options {
     pub outputs: Vec<String>,
     pub dry_run: bool,
     pub verbosity: Verbosity,
+    /// `--builder`: force one way of building every target.
+    pub builder: Option<Builder>,
 }
 
 /// One platform of one image, and the Rust target that builds it.
@@ -88,6 +91,8 @@ pub struct Plan {
     pub outputs: Vec<OutputSpec>,
     /// Seconds since the epoch for every timestamp (`SOURCE_DATE_EPOCH`, else 0).
     pub epoch: u64,
+    /// How each target is built, or why it cannot be ([`crate::route`]).
+    pub routes: BTreeMap<String, Result<Route, RouteError>>,
 }
 
 impl Plan {
@@ -112,6 +117,28 @@ impl Plan {
                 (t, p.into_iter().collect(), b.into_iter().collect())
             })
             .collect()
+    }
+
+    /// Every target's route, or one error listing each target that has none.
+    pub fn routes(&self) -> Result<BTreeMap<String, Route>> {
+        let mut ok = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (triple, _, _) in self.builds() {
+            let Some(r) = self.routes.get(&triple) else {
+                continue;
+            };
+            match r {
+                Ok(r) => {
+                    ok.insert(triple.clone(), r.clone());
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        match errors.len() {
+            0 => Ok(ok),
+            1 => bail!("{}", errors[0]),
+            n => bail!("{n} targets cannot be built here:\n{}", errors.join("\n")),
+        }
     }
 
     /// Where the blob store lives: `<target-dir>/imagebuild/.blobs`.
@@ -157,6 +184,19 @@ impl fmt::Display for Plan {
                     t.platform.to_string(),
                     t.triple
                 )?;
+            }
+        }
+        for (triple, _, _) in self.builds() {
+            let Some(r) = self.routes.get(&triple) else {
+                continue;
+            };
+            match r {
+                Ok(r) => writeln!(f, "route: {triple}: {r}")?,
+                Err(e) => writeln!(
+                    f,
+                    "route: {triple}: cannot be built here: {}",
+                    e.to_string().replace('\n', "\n  ")
+                )?,
             }
         }
         for o in &self.outputs {
@@ -452,7 +492,7 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
         )?);
     }
 
-    Ok(Plan {
+    let mut plan = Plan {
         manifest_path: opts
             .manifest_path
             .clone()
@@ -465,7 +505,14 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
         images,
         outputs,
         epoch,
-    })
+        routes: BTreeMap::new(),
+    };
+    plan.routes = crate::route::plan_routes(&plan, opts.builder, &crate::tools::Tools::detect())?;
+    if !opts.dry_run {
+        // Refuse before compiling anything when a target has no way to be built.
+        plan.routes()?;
+    }
+    Ok(plan)
 }
 
 /// One binary's merged settings, resolved.
