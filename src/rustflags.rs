@@ -146,33 +146,21 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn encoded(v: &str) -> StaticFlag {
+        StaticFlag::Env("CARGO_ENCODED_RUSTFLAGS".into(), v.into())
+    }
+
     #[test]
     fn environment_flags_are_kept_and_extended() {
-        let got = decide(
-            T,
-            &env_of(&[("RUSTFLAGS", "--cfg a  -Copt-level=1")]),
-            &[],
-            &[],
-        );
+        let rustflags = env_of(&[("RUSTFLAGS", "--cfg a  -Copt-level=1")]);
         assert_eq!(
-            got,
-            StaticFlag::Env(
-                "CARGO_ENCODED_RUSTFLAGS".into(),
-                "--cfg\x1fa\x1f-Copt-level=1\x1f-Ctarget-feature=+crt-static".into()
-            )
+            decide(T, &rustflags, &[], &[]),
+            encoded("--cfg\x1fa\x1f-Copt-level=1\x1f-Ctarget-feature=+crt-static")
         );
-        let got = decide(
-            T,
-            &env_of(&[("CARGO_ENCODED_RUSTFLAGS", "--cfg\x1fa b")]),
-            &[],
-            &[],
-        );
+        let already = env_of(&[("CARGO_ENCODED_RUSTFLAGS", "--cfg\x1fa b")]);
         assert_eq!(
-            got,
-            StaticFlag::Env(
-                "CARGO_ENCODED_RUSTFLAGS".into(),
-                "--cfg\x1fa b\x1f-Ctarget-feature=+crt-static".into()
-            )
+            decide(T, &already, &[], &[]),
+            encoded("--cfg\x1fa b\x1f-Ctarget-feature=+crt-static")
         );
     }
 

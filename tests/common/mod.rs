@@ -4,6 +4,8 @@
 //! right) independently of the code under test.
 #![allow(dead_code)]
 
+pub mod path;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
