@@ -3,10 +3,11 @@
 //! The pipeline is plan → compile → layers → images → index → sink:
 //! [`plan`] resolves what to build from the workspace, its metadata and the command line;
 //! [`route`] decides how each target is built (builder, linker, C compiler: [`tools`],
-//! [`cdeps`], [`rustflags`], [`zigcc`]); [`build`] compiles ([`compile`], [`toolchain`]), checks
-//! ([`elf`], [`basefs`]) and packs ([`layer`], [`contents`], [`base`]) into the [`store`] as a
-//! pipeline ([`timing`]), then assembles documents ([`image`]) into the [`model`]; [`sink`]
-//! writes the model wherever [`output`] asked. [`doctor`] checks a machine for all of it.
+//! [`crossgcc`], [`cdeps`], [`rustflags`], [`zigcc`]); [`build`] compiles ([`compile`],
+//! [`toolchain`]), checks ([`elf`], [`basefs`]) and packs ([`layer`], [`contents`], [`base`])
+//! into the [`store`] as a pipeline ([`timing`]), then assembles documents ([`image`]) into the
+//! [`model`]; [`sink`] writes the model wherever [`output`] asked. [`doctor`] checks a machine
+//! for all of it.
 
 pub mod base;
 pub mod basefs;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod contents;
+pub mod crossgcc;
 pub mod digest;
 pub mod doctor;
 pub mod elf;

@@ -17,8 +17,10 @@ use std::str::FromStr;
 
 use crate::base::Base;
 use crate::compile::user_linker;
+use crate::crossgcc::debian_cross;
 use crate::plan::Plan;
 use crate::tools::{Tools, ZigCommand};
+use crate::zigcc::zig_target;
 
 /// Who runs the build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -179,177 +181,6 @@ pub enum RouteError {
         musl: String,
         packages: String,
     },
-}
-
-/// A Debian cross toolchain: the gcc prefix and the packages that provide it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DebianCross {
-    pub prefix: &'static str,
-    pub gcc_package: &'static str,
-    pub libc_package: &'static str,
-}
-
-impl DebianCross {
-    pub fn gcc(&self) -> String {
-        format!("{}-gcc", self.prefix)
-    }
-
-    /// `apt-get install …` for this toolchain.
-    pub fn install_command(&self) -> String {
-        format!("apt-get install {} {}", self.gcc_package, self.libc_package)
-    }
-}
-
-/// Rust gnu triple → Debian cross toolchain.
-const DEBIAN_CROSS: &[(&str, DebianCross)] = &[
-    (
-        "x86_64-unknown-linux-gnu",
-        deb(
-            "x86_64-linux-gnu",
-            "gcc-x86-64-linux-gnu",
-            "libc6-dev-amd64-cross",
-        ),
-    ),
-    (
-        "aarch64-unknown-linux-gnu",
-        deb(
-            "aarch64-linux-gnu",
-            "gcc-aarch64-linux-gnu",
-            "libc6-dev-arm64-cross",
-        ),
-    ),
-    (
-        "armv7-unknown-linux-gnueabihf",
-        deb(
-            "arm-linux-gnueabihf",
-            "gcc-arm-linux-gnueabihf",
-            "libc6-dev-armhf-cross",
-        ),
-    ),
-    (
-        "thumbv7neon-unknown-linux-gnueabihf",
-        deb(
-            "arm-linux-gnueabihf",
-            "gcc-arm-linux-gnueabihf",
-            "libc6-dev-armhf-cross",
-        ),
-    ),
-    (
-        "arm-unknown-linux-gnueabihf",
-        deb(
-            "arm-linux-gnueabihf",
-            "gcc-arm-linux-gnueabihf",
-            "libc6-dev-armhf-cross",
-        ),
-    ),
-    (
-        "arm-unknown-linux-gnueabi",
-        deb(
-            "arm-linux-gnueabi",
-            "gcc-arm-linux-gnueabi",
-            "libc6-dev-armel-cross",
-        ),
-    ),
-    (
-        "armv5te-unknown-linux-gnueabi",
-        deb(
-            "arm-linux-gnueabi",
-            "gcc-arm-linux-gnueabi",
-            "libc6-dev-armel-cross",
-        ),
-    ),
-    (
-        "i686-unknown-linux-gnu",
-        deb(
-            "i686-linux-gnu",
-            "gcc-i686-linux-gnu",
-            "libc6-dev-i386-cross",
-        ),
-    ),
-    (
-        "i586-unknown-linux-gnu",
-        deb(
-            "i686-linux-gnu",
-            "gcc-i686-linux-gnu",
-            "libc6-dev-i386-cross",
-        ),
-    ),
-    (
-        "powerpc64le-unknown-linux-gnu",
-        deb(
-            "powerpc64le-linux-gnu",
-            "gcc-powerpc64le-linux-gnu",
-            "libc6-dev-ppc64el-cross",
-        ),
-    ),
-    (
-        "s390x-unknown-linux-gnu",
-        deb(
-            "s390x-linux-gnu",
-            "gcc-s390x-linux-gnu",
-            "libc6-dev-s390x-cross",
-        ),
-    ),
-    (
-        "riscv64gc-unknown-linux-gnu",
-        deb(
-            "riscv64-linux-gnu",
-            "gcc-riscv64-linux-gnu",
-            "libc6-dev-riscv64-cross",
-        ),
-    ),
-    (
-        "mips64el-unknown-linux-gnuabi64",
-        deb(
-            "mips64el-linux-gnuabi64",
-            "gcc-mips64el-linux-gnuabi64",
-            "libc6-dev-mips64el-cross",
-        ),
-    ),
-    (
-        "loongarch64-unknown-linux-gnu",
-        deb(
-            "loongarch64-linux-gnu",
-            "gcc-loongarch64-linux-gnu",
-            "libc6-dev-loong64-cross",
-        ),
-    ),
-];
-
-const fn deb(
-    prefix: &'static str,
-    gcc_package: &'static str,
-    libc_package: &'static str,
-) -> DebianCross {
-    DebianCross {
-        prefix,
-        gcc_package,
-        libc_package,
-    }
-}
-
-/// The Debian cross toolchain for a gnu triple.
-pub fn debian_cross(triple: &str) -> Option<DebianCross> {
-    DEBIAN_CROSS
-        .iter()
-        .find(|(t, _)| *t == triple)
-        .map(|(_, d)| *d)
-}
-
-/// zig's name for a musl triple: `aarch64-unknown-linux-musl` → `aarch64-linux-musl`.
-pub fn zig_target(triple: &str) -> Option<String> {
-    let (arch, rest) = triple.split_once('-')?;
-    let env = rest.rsplit('-').next()?;
-    if !env.starts_with("musl") && !env.starts_with("gnu") {
-        return None;
-    }
-    let arch = match arch {
-        "i686" | "i586" => "x86",
-        "riscv64gc" => "riscv64",
-        "armv7" | "thumbv7neon" | "armv6" | "armv5te" => "arm",
-        a => a,
-    };
-    Some(format!("{arch}-linux-{env}"))
 }
 
 /// The env var form of a triple: `aarch64-unknown-linux-gnu` → `AARCH64_UNKNOWN_LINUX_GNU`.
@@ -732,37 +563,5 @@ mod tests {
             .parse::<Builder>()
             .unwrap_err()
             .contains("cargo, zigbuild or cross"));
-    }
-
-    #[test]
-    fn zig_targets() {
-        assert_eq!(
-            zig_target("aarch64-unknown-linux-musl").unwrap(),
-            "aarch64-linux-musl"
-        );
-        assert_eq!(
-            zig_target("i686-unknown-linux-musl").unwrap(),
-            "x86-linux-musl"
-        );
-        assert_eq!(
-            zig_target("armv7-unknown-linux-musleabihf").unwrap(),
-            "arm-linux-musleabihf"
-        );
-        assert_eq!(
-            zig_target("riscv64gc-unknown-linux-musl").unwrap(),
-            "riscv64-linux-musl"
-        );
-        assert_eq!(zig_target("x86_64-pc-windows-msvc"), None);
-    }
-
-    #[test]
-    fn every_gnu_triple_of_the_platform_table_has_a_debian_toolchain() {
-        for p in crate::platform::Platform::all_known() {
-            for t in p.candidate_triples() {
-                if t.contains("-linux-gnu") {
-                    assert!(debian_cross(t).is_some(), "{t}");
-                }
-            }
-        }
     }
 }

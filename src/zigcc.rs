@@ -11,6 +11,22 @@ use anyhow::{Context, Result};
 
 use crate::tools::{shell_quote, ZigCommand};
 
+/// zig's name for a Linux triple: `aarch64-unknown-linux-musl` → `aarch64-linux-musl`.
+pub fn zig_target(triple: &str) -> Option<String> {
+    let (arch, rest) = triple.split_once('-')?;
+    let env = rest.rsplit('-').next()?;
+    if !env.starts_with("musl") && !env.starts_with("gnu") {
+        return None;
+    }
+    let arch = match arch {
+        "i686" | "i586" => "x86",
+        "riscv64gc" => "riscv64",
+        "armv7" | "thumbv7neon" | "armv6" | "armv5te" => "arm",
+        a => a,
+    };
+    Some(format!("{arch}-linux-{env}"))
+}
+
 /// The wrapper scripts for one target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZigWrappers {
@@ -70,6 +86,27 @@ fn write_script(path: &Path, content: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zig_targets() {
+        assert_eq!(
+            zig_target("aarch64-unknown-linux-musl").unwrap(),
+            "aarch64-linux-musl"
+        );
+        assert_eq!(
+            zig_target("i686-unknown-linux-musl").unwrap(),
+            "x86-linux-musl"
+        );
+        assert_eq!(
+            zig_target("armv7-unknown-linux-musleabihf").unwrap(),
+            "arm-linux-musleabihf"
+        );
+        assert_eq!(
+            zig_target("riscv64gc-unknown-linux-musl").unwrap(),
+            "riscv64-linux-musl"
+        );
+        assert_eq!(zig_target("x86_64-pc-windows-msvc"), None);
+    }
 
     #[test]
     fn wrappers_drop_the_rust_target_and_pass_the_rest() {
