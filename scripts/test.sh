@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. First installs what the tests need when it is missing: the Debian
-# packages of the real components they talk to, and the rustup targets they build for.
+# packages of the real components they talk to (and the cross gcc and C libraries), the rustup
+# targets they build for, zig (PyPI ziglang) and cargo-zigbuild. Quick when all is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,11 +21,34 @@ declare -A NEEDS=(
   [docker]=docker.io
   [podman]=podman
   [runc]=runc
+  # cross-compilation (tests/cross.rs): the Debian cross gcc of each gnu platform
+  [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
+  [arm-linux-gnueabihf-gcc]=gcc-arm-linux-gnueabihf
+  [powerpc64le-linux-gnu-gcc]=gcc-powerpc64le-linux-gnu
+  [s390x-linux-gnu-gcc]=gcc-s390x-linux-gnu
+  [riscv64-linux-gnu-gcc]=gcc-riscv64-linux-gnu
+  [python3]=python3
+)
+# file that must exist -> Debian package that provides it (the cross C libraries, for static glibc)
+declare -A NEEDS_FILES=(
+  [/usr/aarch64-linux-gnu/lib/libc.a]=libc6-dev-arm64-cross
+  [/usr/arm-linux-gnueabihf/lib/libc.a]=libc6-dev-armhf-cross
+  [/usr/powerpc64le-linux-gnu/lib/libc.a]=libc6-dev-ppc64el-cross
+  [/usr/s390x-linux-gnu/lib/libc.a]=libc6-dev-s390x-cross
+  [/usr/riscv64-linux-gnu/lib/libc.a]=libc6-dev-riscv64-cross
 )
 missing=()
 for cmd in "${!NEEDS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDS[$cmd]}")
 done
+for file in "${!NEEDS_FILES[@]}"; do
+  [ -e "$file" ] || missing+=("${NEEDS_FILES[$file]}")
+done
+# zig comes from PyPI (`ziglang`), which needs pip
+if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1 \
+   && ! python3 -m pip --version >/dev/null 2>&1; then
+  missing+=(python3-pip)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]}" >&2
   as_root apt-get update -qq
@@ -33,12 +57,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# musl where rustup has its standard library; gnu where it has none (armv7, ppc64le, s390x, riscv64);
 # wasm32-wasip1: tests/load.rs builds a wasip1 image that Docker refuses to load.
-TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl wasm32-wasip1)
+TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl
+         x86_64-unknown-linux-gnu armv7-unknown-linux-gnueabihf powerpc64le-unknown-linux-gnu
+         s390x-unknown-linux-gnu riscv64gc-unknown-linux-gnu wasm32-wasip1)
 installed=$(rustup target list --installed)
+todo=()
 for t in "${TARGETS[@]}"; do
-  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+  grep -qx "$t" <<<"$installed" || todo+=("$t")
 done
+[ ${#todo[@]} -eq 0 ] || rustup target add "${todo[@]}"
+
+# zig (PyPI ziglang) compiles C for musl targets; cargo-zigbuild is the zigbuild builder
+if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing zig (pip install ziglang)" >&2
+  python3 -m pip install --quiet ziglang 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages ziglang
+fi
+if ! command -v cargo-zigbuild >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing cargo-zigbuild (about 75 s, once)" >&2
+  cargo install --locked --quiet cargo-zigbuild
+fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

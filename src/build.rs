@@ -1,14 +1,22 @@
-//! Executes a [`Plan`]: compile every target, check every executable, pack every layer (in
-//! parallel, each once), then assemble each binary's images and index into an [`ImageSet`].
-//! Writing the sets anywhere is the sinks' job.
+//! Executes a [`Plan`] as a pipeline: the base layers are packed while the first target
+//! compiles, and each target's binary layers are packed while the next target compiles (cargo
+//! builds one target at a time and uses every core for it; packing is mostly compression on the
+//! side). Every executable is checked before it is packed: its ELF header against its platform
+//! ([`elf`]) and its loader against its base ([`basefs`]). Then each binary's images and index are
+//! assembled into an [`ImageSet`]; writing the sets anywhere is the sinks' job. With `-v`, the
+//! time per stage is reported ([`Timings`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 
-use crate::base::{self, BaseImage};
+use crate::base::{self, Base, BaseImage};
+use crate::basefs::{self, BaseFiles};
 use crate::compile::{self, CompileRequest};
 use crate::contents;
 use crate::elf;
@@ -17,7 +25,9 @@ use crate::layer::{self, LayerSpec, PackOptions};
 use crate::model::{Image, ImageSet, Layer};
 use crate::plan::{ImagePlan, Plan};
 use crate::registry::Registry;
+use crate::route::Route;
 use crate::store::BlobStore;
+use crate::timing::Timings;
 use crate::ui::Ui;
 
 /// Which layer a packing job makes.
@@ -31,11 +41,89 @@ enum LayerKey {
     Binary(usize, usize),
 }
 
-/// Compiles the plan's binaries: `(triple, bin)` → executable.
-fn compile_all(plan: &Plan, ui: &Ui) -> Result<BTreeMap<(String, String), PathBuf>> {
-    let mut exes = BTreeMap::new();
+type Job = (LayerKey, LayerSpec, PackOptions);
+
+/// The files beneath an image's binary on scratch, for the loader check: the skeleton and the
+/// assets. (A registry base's files are only listed when a dynamic binary needs them, see
+/// [`registry_base_files`].)
+fn base_files(img: &ImagePlan, assets: Option<&LayerSpec>) -> BaseFiles {
+    let mut files = BaseFiles::new();
+    if let Base::Scratch = img.base {
+        files.add_layer(&crate::base::skeleton_layer());
+    }
+    if let Some(a) = assets {
+        files.add_layer(a);
+    }
+    files
+}
+
+/// The files of a registry base's layers (whiteouts applied) plus `ours` on top: the base layers
+/// are read from the base-layer cache, downloaded into it once when missing.
+fn registry_base_files(
+    base: &BaseImage,
+    ours: &BaseFiles,
+    registry: &Registry,
+    ui: &Ui,
+) -> Result<BaseFiles> {
+    let cache = BlobStore::open(crate::cache::cache_dir()?.join("blobs"))?;
+    let mut files = BaseFiles::new();
+    for l in &base.layers {
+        if !cache.contains(&l.blob.digest) {
+            let repo = l.remote.as_ref().ok_or_else(|| {
+                anyhow!(
+                    "base layer {} has no repository to fetch it from",
+                    l.blob.digest
+                )
+            })?;
+            ui.status(
+                "Downloading",
+                &format!("{} to list the files of {}", l.blob.digest, base.name),
+            );
+            registry.fetch_blob(repo, &l.blob, &cache)?;
+        }
+        let path = cache.path(&l.blob.digest);
+        let file = std::fs::File::open(&path)
+            .with_context(|| format!("opening base layer {}", path.display()))?;
+        let reader: Box<dyn std::io::Read> = if l.blob.media_type.ends_with("zstd") {
+            Box::new(zstd::stream::read::Decoder::new(file)?)
+        } else if l.blob.media_type.ends_with("gzip") {
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+                file,
+            )))
+        } else {
+            Box::new(file)
+        };
+        files
+            .add_tar(reader)
+            .with_context(|| format!("listing the files of base layer {}", l.blob.digest))?;
+    }
+    files.extend(ours);
+    Ok(files)
+}
+
+/// Compiles the plan's targets one after another; after each, checks its executables and hands
+/// their layers to the packers. Stops early when a packer has failed.
+#[allow(clippy::too_many_arguments)]
+fn compile_all(
+    plan: &Plan,
+    routes: &BTreeMap<String, Route>,
+    files: &[BaseFiles],
+    bases: &Bases,
+    opts: &[PackOptions],
+    jobs: &Sender<Job>,
+    failed: &AtomicBool,
+    timings: &Timings,
+    ui: &Ui,
+) -> Result<()> {
+    let work_dir = plan.target_dir.join("imagebuild");
     for (triple, packages, bins) in plan.builds() {
+        if failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         ui.status("Compiling", &format!("{} for {triple}", bins.join(", ")));
+        let route = routes
+            .get(&triple)
+            .ok_or_else(|| anyhow!("no build route was planned for {triple}"))?;
         let req = CompileRequest {
             manifest_path: &plan.manifest_path,
             workspace_root: &plan.workspace_root,
@@ -45,65 +133,131 @@ fn compile_all(plan: &Plan, ui: &Ui) -> Result<BTreeMap<(String, String), PathBu
             profile: &plan.profile,
             triple: &triple,
             cargo_config: &plan.cargo_config,
+            route,
+            work_dir: &work_dir,
         };
+        let started = Instant::now();
         let artifacts = compile::compile(&req, ui)?;
-        for bin in bins {
-            let a = artifacts.iter().find(|a| a.bin == bin).ok_or_else(|| {
-                anyhow!("cargo built no executable named `{bin}` for {triple} (its messages named none)")
-            })?;
-            exes.insert((triple.clone(), bin), a.path.clone());
+        timings.compiled(&triple, started);
+        let exes: BTreeMap<&str, &PathBuf> = artifacts
+            .iter()
+            .map(|a| (a.bin.as_str(), &a.path))
+            .collect();
+        for (i, img) in plan.images.iter().enumerate() {
+            for (t, target) in img.targets.iter().enumerate() {
+                if target.triple != triple {
+                    continue;
+                }
+                let exe = exes.get(img.bin.as_str()).ok_or_else(|| {
+                    anyhow!(
+                        "cargo built no executable named `{}` for {triple} (its messages named none)",
+                        img.bin
+                    )
+                })?;
+                let format = elf::check(exe, &target.platform)?;
+                let dynamic = matches!(
+                    format,
+                    elf::BinaryFormat::Elf {
+                        interpreter: Some(_),
+                        ..
+                    }
+                );
+                match (bases.images.get(&(i, t)), &bases.registry) {
+                    (Some(base), Some(registry)) if dynamic => {
+                        let all = registry_base_files(base, &files[i], registry, ui)?;
+                        basefs::check_runs_on(
+                            &img.bin,
+                            &format,
+                            &target.platform,
+                            &img.base.name(),
+                            &all,
+                        )?;
+                    }
+                    (Some(_), _) => {}
+                    (None, _) => basefs::check_runs_on(
+                        &img.bin,
+                        &format,
+                        &target.platform,
+                        &img.base.name(),
+                        &files[i],
+                    )?,
+                }
+                let spec = contents::binary_layer(exe, &img.bin_path, &triple);
+                if jobs.send((LayerKey::Binary(i, t), spec, opts[i])).is_err() {
+                    return Ok(());
+                }
+            }
         }
     }
-    Ok(exes)
+    Ok(())
 }
 
-/// Runs `jobs` on up to `workers` threads; the first error wins.
-fn pack_all(
-    jobs: Vec<(LayerKey, LayerSpec, PackOptions)>,
+/// Packs jobs as they arrive, on up to `workers` threads, until the sender is dropped. The first
+/// error wins; `failed` tells the compiling side to stop.
+fn pack_stream(
+    jobs: Receiver<Job>,
+    workers: usize,
     store: &BlobStore,
+    failed: &AtomicBool,
+    timings: &Timings,
 ) -> Result<BTreeMap<LayerKey, Layer>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len().max(1));
     let queue = Mutex::new(jobs);
     let done = Mutex::new(BTreeMap::new());
+    let poisoned = || anyhow!("a packing worker panicked");
     std::thread::scope(|s| -> Result<()> {
-        let handles: Vec<_> = (0..workers)
+        let handles: Vec<_> = (0..workers.max(1))
             .map(|_| {
                 s.spawn(|| -> Result<()> {
                     loop {
-                        let job = queue
-                            .lock()
-                            .map_err(|_| anyhow!("a packing worker panicked"))?
-                            .pop();
-                        let Some((key, spec, opts)) = job else {
+                        let job = queue.lock().map_err(|_| poisoned())?.recv();
+                        let Ok((key, spec, opts)) = job else {
                             return Ok(());
                         };
-                        let l = layer::pack_cached(&spec, &opts, store)
-                            .with_context(|| format!("packing layer: {}", spec.created_by))?;
-                        done.lock()
-                            .map_err(|_| anyhow!("a packing worker panicked"))?
-                            .insert(key, l);
+                        let started = Instant::now();
+                        let packed = layer::pack_cached(&spec, &opts, store)
+                            .with_context(|| format!("packing layer: {}", spec.created_by));
+                        timings.packed(started);
+                        match packed {
+                            Ok(l) => {
+                                done.lock().map_err(|_| poisoned())?.insert(key, l);
+                            }
+                            Err(e) => {
+                                failed.store(true, Ordering::SeqCst);
+                                return Err(e);
+                            }
+                        }
                     }
                 })
             })
             .collect();
+        let mut first = Ok(());
         for h in handles {
-            h.join()
-                .map_err(|_| anyhow!("a packing worker panicked"))??;
+            let r = h.join().map_err(|_| poisoned()).and_then(|r| r);
+            if first.is_ok() {
+                first = r;
+            }
         }
-        Ok(())
+        first
     })?;
-    done.into_inner()
-        .map_err(|_| anyhow!("a packing worker panicked"))
+    done.into_inner().map_err(|_| poisoned())
+}
+
+/// The registry bases of a plan: each `(image, target)`'s base image, and the registry client
+/// that resolved them (`None` when every image is on scratch).
+struct Bases {
+    images: BTreeMap<(usize, usize), BaseImage>,
+    registry: Option<Registry>,
 }
 
 /// Each registry base's image for each `(image, target)` of the plan, resolved before anything
 /// compiles so a wrong base fails fast.
-fn resolve_bases(plan: &Plan, ui: &Ui) -> Result<BTreeMap<(usize, usize), BaseImage>> {
-    let mut out = BTreeMap::new();
+fn resolve_bases(plan: &Plan, ui: &Ui) -> Result<Bases> {
+    let mut images = BTreeMap::new();
     if plan.images.iter().all(|i| i.base.reference().is_none()) {
-        return Ok(out);
+        return Ok(Bases {
+            images,
+            registry: None,
+        });
     }
     let registry = Registry::new(&plan.registry, ui)?;
     let mut resolved: BTreeMap<String, base::ResolvedBase> = BTreeMap::new();
@@ -117,10 +271,13 @@ fn resolve_bases(plan: &Plan, ui: &Ui) -> Result<BTreeMap<(usize, usize), BaseIm
         }
         let rb = &resolved[r.given()];
         for (t, target) in img.targets.iter().enumerate() {
-            out.insert((i, t), rb.image_for(&target.platform, &registry)?);
+            images.insert((i, t), rb.image_for(&target.platform, &registry)?);
         }
     }
-    Ok(out)
+    Ok(Bases {
+        images,
+        registry: Some(registry),
+    })
 }
 
 /// Builds every image of the plan into the plan's blob store. Returns one image set per binary,
@@ -131,45 +288,72 @@ pub fn build(plan: &Plan, ui: &Ui) -> Result<Vec<ImageSet>> {
 
 /// [`build`], packing into `store` (a temporary one, when nothing is written).
 pub fn build_into(plan: &Plan, ui: &Ui, store: &BlobStore) -> Result<Vec<ImageSet>> {
+    let routes = plan.routes()?;
     let bases = resolve_bases(plan, ui)?;
-    let exes = compile_all(plan, ui)?;
+    let timings = Timings::default();
 
-    let mut jobs = Vec::new();
+    // Known before anything compiles: the skeleton and assets layers, and the files they hold.
+    let mut early: Vec<Job> = Vec::new();
+    let mut files = Vec::new();
+    let mut opts = Vec::new();
     for (i, img) in plan.images.iter().enumerate() {
-        let opts = PackOptions {
+        let o = PackOptions {
             compression: img.compression,
             level: img.compression_level,
             mtime: plan.epoch,
         };
+        opts.push(o);
         let skeleton = LayerKey::Skeleton(img.compression, img.compression_level);
-        if img.base.reference().is_none() && !jobs.iter().any(|(k, _, _)| *k == skeleton) {
-            jobs.push((skeleton, crate::base::skeleton_layer(), opts));
+        if img.base.reference().is_none() && !early.iter().any(|(k, _, _)| *k == skeleton) {
+            early.push((skeleton, crate::base::skeleton_layer(), o));
         }
-        if !img.assets.is_empty() {
-            jobs.push((
-                LayerKey::Assets(i),
-                contents::assets_layer(&img.assets)?,
-                opts,
-            ));
-        }
-        for (t, target) in img.targets.iter().enumerate() {
-            let exe = &exes[&(target.triple.clone(), img.bin.clone())];
-            elf::check(exe, &target.platform)?;
-            jobs.push((
-                LayerKey::Binary(i, t),
-                contents::binary_layer(exe, &img.bin_path, &target.triple),
-                opts,
-            ));
+        let assets = if img.assets.is_empty() {
+            None
+        } else {
+            Some(contents::assets_layer(&img.assets)?)
+        };
+        files.push(base_files(img, assets.as_ref()));
+        if let Some(a) = assets {
+            early.push((LayerKey::Assets(i), a, o));
         }
     }
-    ui.status("Packing", &format!("{} layers", jobs.len()));
-    let layers = pack_all(jobs, store)?;
 
-    plan.images
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let failed = AtomicBool::new(false);
+    let (tx, rx) = channel::<Job>();
+    let layers = std::thread::scope(|s| -> Result<BTreeMap<LayerKey, Layer>> {
+        let packer = s.spawn(|| pack_stream(rx, workers, store, &failed, &timings));
+        for job in early {
+            if tx.send(job).is_err() {
+                break;
+            }
+        }
+        let compiled = compile_all(
+            plan, &routes, &files, &bases, &opts, &tx, &failed, &timings, ui,
+        );
+        drop(tx);
+        let packed = packer
+            .join()
+            .map_err(|_| anyhow!("the packing thread panicked"))?;
+        match (compiled, packed) {
+            (_, Err(e)) | (Err(e), _) => Err(e),
+            (Ok(()), Ok(layers)) => Ok(layers),
+        }
+    })?;
+    ui.status("Packed", &format!("{} layers", layers.len()));
+
+    let started = Instant::now();
+    let sets = plan
+        .images
         .iter()
         .enumerate()
-        .map(|(i, img)| assemble(plan, i, img, &layers, &bases))
-        .collect()
+        .map(|(i, img)| assemble(plan, i, img, &layers, &bases.images))
+        .collect::<Result<Vec<_>>>()?;
+    timings.assembled(started.elapsed());
+    for line in timings.summary() {
+        ui.detail("Timing", &line);
+    }
+    Ok(sets)
 }
 
 /// One binary's images and index, from its packed layers.

@@ -1,13 +1,17 @@
 //! The command line: clap definitions in cargo's conventions, and their translation into
 //! [`plan::Options`], so nothing below this file sees clap.
 
+use std::path::PathBuf;
+
 use anyhow::{bail, Result};
-use clap::{ArgAction, Args, Parser};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::compile::FeatureArgs;
 use crate::config::{ImageSettings, Port};
+use crate::doctor::DoctorOptions;
 use crate::model::Compression;
 use crate::plan::Options;
+use crate::route::Builder;
 use crate::ui::Verbosity;
 
 /// `cargo imagebuild`: cargo passes the subcommand name as the first argument.
@@ -25,6 +29,9 @@ pub enum CargoCli {
 #[derive(Debug, Args)]
 #[command(version, about, long_about)]
 pub struct ImagebuildArgs {
+    #[command(subcommand)]
+    pub command: Option<ImagebuildCommand>,
+
     #[command(flatten)]
     pub manifest: clap_cargo::Manifest,
     #[command(flatten)]
@@ -68,6 +75,10 @@ pub struct ImagebuildArgs {
         help_heading = "Compilation Options"
     )]
     pub cargo_config: Vec<String>,
+
+    /// Build every target with this: cargo, zigbuild or cross (default: chosen per target)
+    #[arg(long, value_name = "BUILDER", value_parser = parse_builder, help_heading = "Compilation Options")]
+    pub builder: Option<Builder>,
 
     /// Base image: `scratch` (default) or an image reference such as
     /// gcr.io/distroless/static-debian12 (our layers go on top of its layers)
@@ -170,6 +181,51 @@ pub struct ImagebuildArgs {
     pub quiet: bool,
 }
 
+/// `cargo imagebuild <command>`.
+#[derive(Debug, Subcommand)]
+pub enum ImagebuildCommand {
+    /// Check this machine for what building the platforms needs (Rust targets, linkers, C
+    /// compilers, zig, a loader, credentials); print the fix for each missing piece and exit
+    /// non-zero when something needed is missing
+    Doctor(DoctorArgs),
+}
+
+/// `cargo imagebuild doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check for these OCI platforms (repeatable, comma lists); default: this machine's
+    #[arg(long = "platform", value_name = "LIST")]
+    pub platforms: Vec<String>,
+    /// Check for these Rust target triples (repeatable)
+    #[arg(long = "target", value_name = "TRIPLE")]
+    pub targets: Vec<String>,
+    /// Check for this builder: cargo, zigbuild or cross
+    #[arg(long, value_name = "BUILDER", value_parser = parse_builder)]
+    pub builder: Option<Builder>,
+    /// The workspace whose dependency graph decides whether a C compiler is needed
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Extra cargo `--config KEY=VALUE` settings (a linker configured there counts)
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub cargo_config: Vec<String>,
+}
+
+impl DoctorArgs {
+    pub fn into_options(self) -> DoctorOptions {
+        DoctorOptions {
+            platforms: self.platforms,
+            targets: self.targets,
+            builder: self.builder,
+            manifest_path: self.manifest_path,
+            cargo_config: self.cargo_config,
+        }
+    }
+}
+
+fn parse_builder(s: &str) -> Result<Builder, String> {
+    s.parse()
+}
+
 /// Splits `KEY=VALUE` into a map entry, or says which flag was malformed.
 fn key_values(
     flag: &str,
@@ -261,6 +317,7 @@ impl ImagebuildArgs {
             load_platform: self.load_platform,
             dry_run: self.dry_run,
             verbosity,
+            builder: self.builder,
         })
     }
 }
@@ -336,6 +393,20 @@ mod tests {
         assert!(e.contains("--label `novalue` is not KEY=VALUE"), "{e}");
         assert!(parse(&["--compression", "lz4"]).into_options().is_err());
         assert!(parse(&["--port", "http"]).into_options().is_err());
+    }
+
+    #[test]
+    fn builder_and_doctor() {
+        let a = parse(&["--builder", "zigbuild"]);
+        assert_eq!(a.builder, Some(Builder::Zigbuild));
+        let e =
+            CargoCli::try_parse_from(["cargo", "imagebuild", "--builder", "docker"]).unwrap_err();
+        assert!(e.to_string().contains("cargo, zigbuild or cross"), "{e}");
+        let a = parse(&["doctor", "--platform", "linux/riscv64"]);
+        let Some(ImagebuildCommand::Doctor(d)) = a.command else {
+            panic!("no doctor command")
+        };
+        assert_eq!(d.into_options().platforms, ["linux/riscv64"]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Runs `cargo build --target T --message-format=json-render-diagnostics` for each target and
-//! takes the executables from cargo's own artifact messages (never guessing paths). Chooses the
-//! linker: the user's own when configured (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`),
-//! else `rust-lld` for `*-linux-musl*` targets, which links pure-Rust code with no C toolchain.
+//! Runs one build per target (`cargo build`, `cargo zigbuild` or `cross build`, as its
+//! [`Route`] says, with `--message-format=json-render-diagnostics`) and takes the executables
+//! from cargo's own artifact messages (never guessing paths). The route's linker, C compiler and
+//! static-glibc flag reach cargo through its environment and `--config`; the user's own settings
+//! (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`, `--config`, `CC_<target>`, rustflags) win.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -11,6 +12,8 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use cargo_metadata::Message;
 
+use crate::route::{Builder, CCompiler, Linker, Route};
+use crate::rustflags::{self, StaticFlag};
 use crate::ui::{Ui, Verbosity};
 
 /// Cargo feature flags, passed through as given.
@@ -33,6 +36,10 @@ pub struct CompileRequest<'a> {
     pub triple: &'a str,
     /// Extra `--config` values for cargo, as the user gave them.
     pub cargo_config: &'a [String],
+    /// How this target is built.
+    pub route: &'a Route,
+    /// Where generated helper files go (`<target-dir>/imagebuild`).
+    pub work_dir: &'a Path,
 }
 
 /// An executable cargo built, keyed by package and binary name.
@@ -45,10 +52,7 @@ pub struct Artifact {
 
 /// The environment variable cargo reads the linker for `triple` from.
 pub fn linker_env_var(triple: &str) -> String {
-    format!(
-        "CARGO_TARGET_{}_LINKER",
-        triple.to_ascii_uppercase().replace(['-', '.'], "_")
-    )
+    format!("CARGO_TARGET_{}_LINKER", crate::route::env_triple(triple))
 }
 
 /// The linker the user configured for `triple`, and where: the environment, a `--config` value,
@@ -69,24 +73,7 @@ pub fn user_linker(triple: &str, dir: &Path, cargo_config: &[String]) -> Option<
             }
         }
     }
-    let mut files: Vec<PathBuf> = dir
-        .ancestors()
-        .flat_map(|d| [d.join(".cargo/config.toml"), d.join(".cargo/config")])
-        .collect();
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    if let Some(home) = cargo_home {
-        files.push(home.join("config.toml"));
-        files.push(home.join("config"));
-    }
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        let Ok(doc) = text.parse::<toml::Table>() else {
-            continue;
-        };
+    for (f, doc) in config_files(dir) {
         let linker = doc
             .get("target")
             .and_then(|t| t.get(triple))
@@ -99,21 +86,42 @@ pub fn user_linker(triple: &str, dir: &Path, cargo_config: &[String]) -> Option<
     None
 }
 
-/// The linker we set for `triple`, if any: `rust-lld` for musl targets with no user linker.
-pub fn chosen_linker(triple: &str, dir: &Path, cargo_config: &[String]) -> Option<String> {
-    if user_linker(triple, dir, cargo_config).is_some() {
-        return None;
+/// The cargo configuration files that apply in `dir`, nearest first, parsed (unreadable or
+/// malformed files are skipped: cargo itself reports those).
+pub fn config_files(dir: &Path) -> Vec<(PathBuf, toml::Table)> {
+    let mut files: Vec<PathBuf> = dir
+        .ancestors()
+        .flat_map(|d| [d.join(".cargo/config.toml"), d.join(".cargo/config")])
+        .collect();
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(home) = cargo_home {
+        files.push(home.join("config.toml"));
+        files.push(home.join("config"));
     }
-    triple
-        .contains("-linux-musl")
-        .then(|| "rust-lld".to_string())
+    files
+        .into_iter()
+        .filter_map(|f| {
+            let doc = std::fs::read_to_string(&f)
+                .ok()?
+                .parse::<toml::Table>()
+                .ok()?;
+            Some((f, doc))
+        })
+        .collect()
 }
 
 /// Builds the requested binaries for one target and returns their executables.
 pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.arg("build")
+    let (program, sub) = match (req.route.builder, &req.route.builder_path) {
+        (Builder::Zigbuild, Some(p)) => (p.as_os_str().to_owned(), "zigbuild"),
+        (Builder::Cross, Some(p)) => (p.as_os_str().to_owned(), "build"),
+        _ => (cargo, "build"),
+    };
+    let mut cmd = Command::new(&program);
+    cmd.arg(sub)
         .arg("--manifest-path")
         .arg(req.manifest_path)
         .args(["--target", req.triple])
@@ -146,17 +154,15 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
         }
         Verbosity::Normal => {}
     }
-    if let Some(linker) = chosen_linker(req.triple, req.workspace_root, req.cargo_config) {
-        ui.detail("Linker", &format!("{linker} for {}", req.triple));
-        cmd.env(linker_env_var(req.triple), linker);
-    }
+    apply_route(&mut cmd, req)?;
+    ui.detail("Route", &format!("{}: {}", req.triple, req.route));
     ui.detail("Running", &format!("{cmd:?}"));
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .stdin(Stdio::null())
         .spawn()
-        .with_context(|| format!("running {}", cargo.to_string_lossy()))?;
+        .with_context(|| format!("running {}", program.to_string_lossy()))?;
     let stdout = child.stdout.take().context("reading cargo's output")?;
     let mut found: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
     for message in Message::parse_stream(BufReader::new(stdout)) {
@@ -180,6 +186,53 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
         .into_iter()
         .map(|((package, bin), path)| Artifact { package, bin, path })
         .collect())
+}
+
+/// Puts the route's linker, C compiler and static-glibc flag into the build's environment and
+/// arguments. A builder that brings its own toolchain (zigbuild, cross) gets only the flag.
+fn apply_route(cmd: &mut Command, req: &CompileRequest<'_>) -> Result<()> {
+    let route = req.route;
+    let triple = req.triple;
+    let under = triple.replace('-', "_");
+    match &route.linker {
+        Linker::RustLld => {
+            cmd.env(linker_env_var(triple), "rust-lld");
+        }
+        Linker::Gcc(gcc) => {
+            cmd.env(linker_env_var(triple), gcc);
+        }
+        Linker::User { .. } | Linker::HostCc | Linker::Builder | Linker::Default => {}
+    }
+    match &route.c_compiler {
+        CCompiler::Gcc { cc, ar, cxx } => {
+            cmd.env(format!("CC_{under}"), cc);
+            if let Some(ar) = ar {
+                cmd.env(format!("AR_{under}"), ar);
+            }
+            if let Some(cxx) = cxx {
+                cmd.env(format!("CXX_{under}"), cxx);
+            }
+        }
+        CCompiler::Zig { zig, target } => {
+            let w = crate::zigcc::write_wrappers(&req.work_dir.join("zig"), zig, triple, target)?;
+            cmd.env(format!("CC_{under}"), &w.cc)
+                .env(format!("CXX_{under}"), &w.cxx)
+                .env(format!("AR_{under}"), &w.ar);
+        }
+        CCompiler::User(_) | CCompiler::Default => {}
+    }
+    if route.crt_static {
+        match rustflags::crt_static(triple, req.workspace_root, req.cargo_config) {
+            StaticFlag::Env(k, v) => {
+                cmd.env(k, v);
+            }
+            StaticFlag::Config(c) => {
+                cmd.args(["--config", &c]);
+            }
+            StaticFlag::UserDecides => {}
+        }
+    }
+    Ok(())
 }
 
 /// The package name in a package id: `path+file:///ws/app#app@0.1.0` → `app`,
@@ -219,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn user_linker_from_config_files_wins_over_rust_lld() {
+    fn user_linkers_from_config_files_and_flags() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
         std::fs::write(
@@ -232,21 +285,11 @@ mod tests {
         let (l, _) = user_linker("riscv64gc-unknown-linux-musl", &sub, &[]).unwrap();
         assert_eq!(l, "my-ld");
         assert_eq!(
-            chosen_linker("riscv64gc-unknown-linux-musl", &sub, &[]),
-            None
-        );
-        assert_eq!(
-            chosen_linker("loongarch64-unknown-linux-musl", &sub, &[]).as_deref(),
-            Some("rust-lld")
-        );
-        assert_eq!(
-            chosen_linker("loongarch64-unknown-linux-gnu", &sub, &[]),
+            user_linker("loongarch64-unknown-linux-musl", &sub, &[]),
             None
         );
         let cfg = ["target.loongarch64-unknown-linux-musl.linker = \"cc\"".to_string()];
-        assert_eq!(
-            chosen_linker("loongarch64-unknown-linux-musl", &sub, &cfg),
-            None
-        );
+        let (l, from) = user_linker("loongarch64-unknown-linux-musl", &sub, &cfg).unwrap();
+        assert_eq!((l.as_str(), from.starts_with("--config")), ("cc", true));
     }
 }

@@ -1,7 +1,8 @@
 //! The `cargo-imagebuild` binary: accepts both `cargo imagebuild …` (cargo passes `imagebuild`
 //! as the first argument) and `cargo-imagebuild …`, parses, plans, builds, writes each output,
 //! prints the digests (or, for a push, the pushed references) on stdout, and maps errors to a
-//! message and a non-zero exit.
+//! message and a non-zero exit. `doctor` prints its table and fails when a needed piece is
+//! missing.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,13 +12,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use cargo_imagebuild::cli::CargoCli;
+use cargo_imagebuild::cli::{CargoCli, ImagebuildCommand};
 use cargo_imagebuild::model::ImageSet;
 use cargo_imagebuild::output::OutputSpec;
 use cargo_imagebuild::registry::Connector;
 use cargo_imagebuild::store::BlobStore;
 use cargo_imagebuild::ui::Ui;
-use cargo_imagebuild::{build, cache, plan, sink};
+use cargo_imagebuild::{build, cache, doctor, plan, sink};
 
 fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     }
     let CargoCli::Imagebuild(cli) = CargoCli::parse_from(args);
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let mut msg = format!("error: {e}");
             for cause in e.chain().skip(1) {
@@ -38,13 +39,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<()> {
+fn run(mut cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<ExitCode> {
+    if let Some(ImagebuildCommand::Doctor(args)) = cli.command.take() {
+        let checks = doctor::run(&args.into_options())?;
+        print!("{}", doctor::render(&checks));
+        return Ok(match doctor::missing(&checks) {
+            0 => ExitCode::SUCCESS,
+            n => {
+                eprintln!(
+                    "error: {n} needed piece{} missing: run the fix shown for each MISSING row",
+                    if n == 1 { " is" } else { "s are" }
+                );
+                ExitCode::FAILURE
+            }
+        });
+    }
     let opts = cli.into_options()?;
     let ui = Ui::new(opts.verbosity);
     let plan = plan::plan(&opts, &ui)?;
     if opts.dry_run {
         print!("{plan}");
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     ui.detail("Plan", &format!("\n{plan}"));
     sink::load::preflight(&plan)?;
@@ -103,7 +118,7 @@ fn run(cli: cargo_imagebuild::cli::ImagebuildArgs) -> Result<()> {
     if let Some(path) = &plan.metadata_file {
         write_whole(path, &push_metadata(&pushed)?, "--metadata-file")?;
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The `--metadata-file` JSON: per binary, the index digest, each platform's manifest digest

@@ -21,6 +21,7 @@ use crate::model::{annotation, Compression};
 use crate::output::OutputSpec;
 use crate::platform::{self, closest, Platform};
 use crate::registry::RegistryOptions;
+use crate::route::{Builder, Route, RouteError};
 use crate::toolchain::Toolchain;
 use crate::ui::{Ui, Verbosity};
 
@@ -58,6 +59,8 @@ pub struct Options {
     pub load_platform: Option<String>,
     pub dry_run: bool,
     pub verbosity: Verbosity,
+    /// `--builder`: force one way of building every target.
+    pub builder: Option<Builder>,
 }
 
 /// One platform of one image, and the Rust target that builds it.
@@ -106,6 +109,8 @@ pub struct Plan {
     pub registry: RegistryOptions,
     pub image_refs: Option<PathBuf>,
     pub metadata_file: Option<PathBuf>,
+    /// How each target is built, or why it cannot be ([`crate::route`]).
+    pub routes: BTreeMap<String, Result<Route, RouteError>>,
 }
 
 impl Plan {
@@ -135,6 +140,28 @@ impl Plan {
     /// Whether some output pushes to a registry.
     pub fn pushes(&self) -> bool {
         self.outputs.contains(&OutputSpec::Registry)
+    }
+
+    /// Every target's route, or one error listing each target that has none.
+    pub fn routes(&self) -> Result<BTreeMap<String, Route>> {
+        let mut ok = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (triple, _, _) in self.builds() {
+            let Some(r) = self.routes.get(&triple) else {
+                continue;
+            };
+            match r {
+                Ok(r) => {
+                    ok.insert(triple.clone(), r.clone());
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        match errors.len() {
+            0 => Ok(ok),
+            1 => bail!("{}", errors[0]),
+            n => bail!("{n} targets cannot be built here:\n{}", errors.join("\n")),
+        }
     }
 
     /// Where the blob store lives: `<target-dir>/imagebuild/.blobs`.
@@ -180,6 +207,19 @@ impl fmt::Display for Plan {
                     t.platform.to_string(),
                     t.triple
                 )?;
+            }
+        }
+        for (triple, _, _) in self.builds() {
+            let Some(r) = self.routes.get(&triple) else {
+                continue;
+            };
+            match r {
+                Ok(r) => writeln!(f, "route: {triple}: {r}")?,
+                Err(e) => writeln!(
+                    f,
+                    "route: {triple}: cannot be built here: {}",
+                    e.to_string().replace('\n', "\n  ")
+                )?,
             }
         }
         for o in &self.outputs {
@@ -512,7 +552,7 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
         }
     }
 
-    Ok(Plan {
+    let mut plan = Plan {
         manifest_path: opts
             .manifest_path
             .clone()
@@ -528,7 +568,14 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
         registry: opts.registry.clone(),
         image_refs: opts.image_refs.clone(),
         metadata_file: opts.metadata_file.clone(),
-    })
+        routes: BTreeMap::new(),
+    };
+    plan.routes = crate::route::plan_routes(&plan, opts.builder, &crate::tools::Tools::detect())?;
+    if !opts.dry_run {
+        // Refuse before compiling anything when a target has no way to be built.
+        plan.routes()?;
+    }
+    Ok(plan)
 }
 
 /// What every image's resolution needs to know about the whole run.

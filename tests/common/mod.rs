@@ -9,6 +9,7 @@
 pub mod binfmt;
 pub mod dockerd;
 pub mod dockerd_pull;
+pub mod path;
 pub mod podman;
 pub mod processes;
 pub mod registry;

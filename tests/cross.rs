@@ -1,0 +1,330 @@
+//! Cross-compilation for every Linux platform of the table, end to end: a fixture whose binary
+//! calls C code (compiled by the `cc` crate) is built for seven platforms in one run, each image
+//! is unpacked by umoci and its binary run under the matching qemu on its scratch base; the
+//! zigbuild builder builds and runs too; wrong-architecture and dynamically linked binaries are
+//! refused; missing linkers and C compilers are named, with their fix, by the build and by
+//! `doctor`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cargo_imagebuild::elf::{inspect, BinaryFormat};
+use common::path::path_without;
+use common::*;
+
+/// The fixture with C code: one binary, `ccdemo`.
+fn cc_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cc")
+}
+
+/// A target directory of its own, for builds that must not share artifacts with the others
+/// (another builder or a fake linker writes the same `<triple>/release/<bin>` path).
+fn own_target_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fixture-target-{name}"))
+}
+
+/// What `ccdemo` prints on each platform: Rust's view, then the C code's.
+const PLATFORMS: &[(&str, &str, Option<&str>, &str)] = &[
+    ("linux/amd64", "amd64", None, "arch=x86_64 c_answer=42 c_len=2 c_bits=64 c_endian=little rust_bits=64 rust_endian=little"),
+    ("linux/arm64", "arm64", None, "arch=aarch64 c_answer=42 c_len=2 c_bits=64 c_endian=little rust_bits=64 rust_endian=little"),
+    ("linux/arm/v7", "arm", Some("v7"), "arch=arm c_answer=42 c_len=2 c_bits=32 c_endian=little rust_bits=32 rust_endian=little"),
+    ("linux/386", "386", None, "arch=x86 c_answer=42 c_len=2 c_bits=32 c_endian=little rust_bits=32 rust_endian=little"),
+    ("linux/ppc64le", "ppc64le", None, "arch=powerpc64 c_answer=42 c_len=2 c_bits=64 c_endian=little rust_bits=64 rust_endian=little"),
+    ("linux/s390x", "s390x", None, "arch=s390x c_answer=42 c_len=2 c_bits=64 c_endian=big rust_bits=64 rust_endian=big"),
+    ("linux/riscv64", "riscv64", None, "arch=riscv64 c_answer=42 c_len=2 c_bits=64 c_endian=little rust_bits=64 rust_endian=little"),
+];
+
+/// The qemu that runs an OCI architecture here, or `None` for this machine's own.
+fn qemu_for(arch: &str) -> Option<&'static str> {
+    let q = match arch {
+        "amd64" => "qemu-x86_64-static",
+        "arm64" => "qemu-aarch64-static",
+        "arm" => "qemu-arm-static",
+        "386" => "qemu-i386-static",
+        "ppc64le" => "qemu-ppc64le-static",
+        "s390x" => "qemu-s390x-static",
+        "riscv64" => "qemu-riscv64-static",
+        other => panic!("no qemu known for {other}"),
+    };
+    (!(arch == "amd64" && std::env::consts::ARCH == "x86_64")).then_some(q)
+}
+
+/// Runs the image's binary from its unpacked rootfs; under qemu the rootfs is the loader prefix
+/// (`-L`), so a dynamic binary would look for its loader in the image, as it would in a container.
+fn run_in_rootfs(rootfs: &Path, bin: &str, arch: &str) -> String {
+    let exe = rootfs.join(bin.trim_start_matches('/'));
+    let mut cmd = match qemu_for(arch) {
+        Some(q) => {
+            let mut c = Command::new(require(q));
+            c.arg("-L").arg(rootfs).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    stdout(&run_ok(cmd.env_clear())).trim().to_string()
+}
+
+fn interpreter(exe: &Path) -> Option<String> {
+    match inspect(exe).unwrap() {
+        BinaryFormat::Elf { interpreter, .. } => interpreter,
+        other => panic!("{} is not ELF: {other:?}", exe.display()),
+    }
+}
+
+/// The proof of the issue: seven platforms, C code and Rust code, one cargo run per target, each
+/// image unpacked and run on its scratch base. musl targets get `zig cc` for their C code and
+/// rust-lld as linker; gnu targets get the Debian cross gcc and static glibc.
+#[test]
+fn seven_platforms_with_c_code_run_on_scratch_under_qemu() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let platforms: Vec<&str> = PLATFORMS.iter().map(|p| p.0).collect();
+    let out = run_ok(imagebuild_in(&cc_fixture()).args([
+        "-v",
+        "--platform",
+        &platforms.join(","),
+        "--output",
+        &format!("type=oci,dest={}", layout.display()),
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    validate_layout(&layout);
+
+    // One cargo invocation per target.
+    let cargo_runs = err
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Running ") && l.contains("json-render-diagnostics"))
+        .count();
+    assert_eq!(cargo_runs, 7, "{err}");
+    for route in [
+        "Route x86_64-unknown-linux-musl: cargo, linker rust-lld, C compiler zig cc -target x86_64-linux-musl (C code in ccdemo (cc))",
+        "Route aarch64-unknown-linux-musl: cargo, linker rust-lld, C compiler zig cc -target aarch64-linux-musl",
+        "Route i686-unknown-linux-musl: cargo, linker rust-lld, C compiler zig cc -target x86-linux-musl",
+        "Route armv7-unknown-linux-gnueabihf: cargo, linker arm-linux-gnueabihf-gcc, C compiler arm-linux-gnueabihf-gcc, static glibc",
+        "Route powerpc64le-unknown-linux-gnu: cargo, linker powerpc64le-linux-gnu-gcc",
+        "Route s390x-unknown-linux-gnu: cargo, linker s390x-linux-gnu-gcc",
+        "Route riscv64gc-unknown-linux-gnu: cargo, linker riscv64-linux-gnu-gcc",
+    ] {
+        assert!(err.contains(route), "no `{route}` in:\n{err}");
+    }
+    // Stage times with -v, including how much packing overlapped compiling.
+    for stage in [
+        "Timing compile: ",
+        " for 7 targets (",
+        "Timing pack: ",
+        "while cargo was compiling",
+        "Timing total: ",
+    ] {
+        assert!(err.contains(stage), "no `{stage}` in:\n{err}");
+    }
+
+    let printed = parse_digests(&stdout(&out));
+    let listed: Vec<&str> = printed[0].2.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(listed, platforms);
+    let reference = format!("oci:{}:0.2.0", layout.display());
+    for (platform, arch, variant, expect) in PLATFORMS {
+        let bundle = unpack_platform(&reference, arch, *variant, work.path());
+        let rootfs = bundle.join("rootfs");
+        let exe = rootfs.join("usr/local/bin/ccdemo");
+        assert_eq!(
+            interpreter(&exe),
+            None,
+            "{platform}: the binary on scratch must be static"
+        );
+        let got = run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", arch);
+        assert_eq!(&got, expect, "{platform}");
+    }
+}
+
+/// `--builder zigbuild`: cargo-zigbuild links a static musl binary that runs; for a gnu target on
+/// scratch it is refused before anything compiles, since zig cannot link glibc statically.
+#[test]
+fn zigbuild_builder_builds_musl_and_refuses_static_glibc() {
+    let target_dir = own_target_dir("zigbuild");
+    let err = run_err(
+        imagebuild_in(&cc_fixture())
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args([
+                "--target",
+                "aarch64-unknown-linux-gnu",
+                "--builder",
+                "zigbuild",
+            ]),
+    );
+    assert!(
+        err.contains("zig cannot link glibc statically")
+            && err.contains("aarch64-unknown-linux-musl")
+            && err.contains("apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross")
+            && !err.contains("Compiling"),
+        "{err}"
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let out = run_ok(
+        imagebuild_in(&cc_fixture())
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args([
+                "-v",
+                "--target",
+                "aarch64-unknown-linux-musl",
+                "--builder",
+                "zigbuild",
+            ])
+            .args(["--output", &format!("type=oci,dest={}", layout.display())]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Route aarch64-unknown-linux-musl: zigbuild"),
+        "{err}"
+    );
+    assert!(err.contains("\"zigbuild\""), "cargo-zigbuild ran: {err}");
+    let bundle = unpack_platform(
+        &format!("oci:{}:0.2.0", layout.display()),
+        "arm64",
+        None,
+        work.path(),
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(interpreter(&rootfs.join("usr/local/bin/ccdemo")), None);
+    assert_eq!(
+        run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", "arm64"),
+        PLATFORMS[1].3
+    );
+}
+
+/// A linker that ignores its inputs and writes a host executable: the ELF check refuses the
+/// result by name, architecture and platform, and nothing is written.
+#[test]
+fn wrong_architecture_binary_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let fake = work.path().join("fake-ld");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ \"$1\" = -o ]; then cp /bin/true \"$2\"; exit 0; fi; shift; done\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dest = work.path().join("out.tar");
+    let err = run_err(
+        imagebuild()
+            .env("CARGO_TARGET_DIR", own_target_dir("refusals"))
+            .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", &fake)
+            .args(["-p", "tools", "--target", "aarch64-unknown-linux-musl"])
+            .args(["--output", &format!("type=oci,dest={}", dest.display())]),
+    );
+    assert!(
+        err.contains(
+            "ctl is a 64-bit little-endian x86-64 (amd64) ELF, not a linux/arm64 executable"
+        ),
+        "{err}"
+    );
+    assert!(!dest.exists(), "nothing is written after a refusal");
+}
+
+/// A dynamically linked binary (the user asked for `-crt-static`, and that choice stands) on
+/// scratch, which has no loader: refused, naming the loader, the base and the fix.
+#[test]
+fn dynamic_binary_on_scratch_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("out.tar");
+    let err = run_err(
+        imagebuild()
+            .env("CARGO_TARGET_DIR", own_target_dir("refusals"))
+            .env("RUSTFLAGS", "-C target-feature=-crt-static")
+            .args(["-p", "tools", "--target", "x86_64-unknown-linux-gnu"])
+            .args(["--output", &format!("type=oci,dest={}", dest.display())]),
+    );
+    assert!(
+        err.contains("ctl for linux/amd64 is dynamically linked: it needs its loader /lib64/ld-linux-x86-64.so.2, which the `scratch` base does not have")
+            && err.contains("+crt-static"),
+        "{err}"
+    );
+    assert!(!dest.exists(), "nothing is written after a refusal");
+}
+
+/// Without the cross gcc on PATH, `doctor` marks the linker MISSING with the Debian packages to
+/// install and fails; a build for that platform is refused with the same fix before compiling.
+/// With it, the same check passes.
+#[test]
+fn doctor_and_build_name_a_missing_linker() {
+    let (_farm, path) = path_without(&["riscv64-linux-gnu-gcc"]);
+    let outside = tempfile::tempdir().unwrap();
+    let out = imagebuild_in(outside.path())
+        .env("PATH", &path)
+        .args(["doctor", "--platform", "linux/riscv64"])
+        .output()
+        .unwrap();
+    let table = stdout(&out);
+    assert!(!out.status.success(), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("linux/riscv64 (riscv64gc-unknown-linux-gnu) linker"))
+        .unwrap_or_else(|| panic!("no linker row:\n{table}"));
+    assert!(
+        row.contains("MISSING")
+            && row.contains("riscv64-linux-gnu-gcc is not on PATH")
+            && row.contains("apt-get install gcc-riscv64-linux-gnu libc6-dev-riscv64-cross"),
+        "{row}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 needed piece is missing"));
+
+    let err = run_err(
+        imagebuild_in(&cc_fixture())
+            .env("PATH", &path)
+            .args(["--platform", "linux/riscv64"]),
+    );
+    assert!(
+        err.contains("no linker for riscv64gc-unknown-linux-gnu")
+            && err.contains("apt-get install gcc-riscv64-linux-gnu libc6-dev-riscv64-cross")
+            && !err.contains("Compiling"),
+        "{err}"
+    );
+
+    let out = run_ok(imagebuild_in(outside.path()).args(["doctor", "--platform", "linux/riscv64"]));
+    let table = stdout(&out);
+    assert!(
+        table.lines().any(
+            |l| l.starts_with("linux/riscv64 (riscv64gc-unknown-linux-gnu) linker")
+                && l.contains(" ok ")
+                && l.contains("riscv64-linux-gnu-gcc")
+        ),
+        "{table}"
+    );
+}
+
+/// C code on a musl target with no zig: the graph says so before building, and the error names
+/// the package, zig and the gnu alternative; `doctor` in that workspace says the same.
+#[test]
+fn c_code_on_musl_without_zig_is_refused_before_building() {
+    let (_farm, path) = path_without(&["zig", "python3"]);
+    let err = run_err(
+        imagebuild_in(&cc_fixture())
+            .env("PATH", &path)
+            .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
+            .args(["--platform", "linux/arm64"]),
+    );
+    assert!(
+        err.contains("no C compiler for aarch64-unknown-linux-musl: ccdemo (cc) build C code")
+            && err.contains("pip install ziglang")
+            && err.contains("--target aarch64-unknown-linux-gnu")
+            && !err.contains("Compiling"),
+        "{err}"
+    );
+    let out = imagebuild_in(&cc_fixture())
+        .env("PATH", &path)
+        .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
+        .args(["doctor", "--platform", "linux/arm64"])
+        .output()
+        .unwrap();
+    let table = stdout(&out);
+    assert!(!out.status.success(), "{table}");
+    assert!(
+        table.lines().any(|l| l.contains("C compiler")
+            && l.contains("MISSING")
+            && l.contains("pip install ziglang")),
+        "{table}"
+    );
+}
