@@ -242,7 +242,18 @@ pub fn pack(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> Result<L
     let compressed = compressor.finish().context("finishing layer compression")?;
     let (file, digest, size) = compressed.finish();
     store.commit(crate::store::StagedBlob { file }, &digest)?;
-    Ok(Layer {
+    Ok(packed_layer(spec, opts, digest, size, diff_id))
+}
+
+/// The description of a layer we packed into the store.
+fn packed_layer(
+    spec: &LayerSpec,
+    opts: &PackOptions,
+    digest: crate::digest::Digest,
+    size: u64,
+    diff_id: crate::digest::Digest,
+) -> Layer {
+    Layer {
         blob: Descriptor {
             media_type: opts.compression.media_type().to_string(),
             digest,
@@ -251,7 +262,7 @@ pub fn pack(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> Result<L
         diff_id,
         created_by: spec.created_by.clone(),
         remote: None,
-    })
+    }
 }
 
 /// Bump when anything that shapes a layer's bytes changes (tar headers, gzip blocks, …), so
@@ -311,16 +322,7 @@ pub fn pack_cached(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> R
             );
             if let (Some(digest), Some(diff_id), Some(size)) = parsed {
                 if store.contains(&digest) {
-                    return Ok(Layer {
-                        blob: Descriptor {
-                            media_type: opts.compression.media_type().to_string(),
-                            digest,
-                            size,
-                        },
-                        diff_id,
-                        created_by: spec.created_by.clone(),
-                        remote: None,
-                    });
+                    return Ok(packed_layer(spec, opts, digest, size, diff_id));
                 }
             }
         }

@@ -494,6 +494,7 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
         all_platforms,
         pushing,
         several: bins.len() > 1,
+        epoch,
     };
 
     let mut images = Vec::new();
@@ -586,6 +587,8 @@ struct ImageContext {
     pushing: bool,
     /// More than one binary is built.
     several: bool,
+    /// Seconds since the epoch for `created` (see [`source_date_epoch`]).
+    epoch: u64,
 }
 
 /// `--platform all`: the platforms `base` offers that we can build for.
@@ -791,7 +794,7 @@ fn resolve_image(
         crate::layer::normalize(&a.dest)?;
     }
 
-    let created = crate::image::rfc3339(source_date_epoch()?);
+    let created = crate::image::rfc3339(ctx.epoch);
     let mut index_annotations = BTreeMap::new();
     index_annotations.insert(annotation::CREATED.to_string(), created.clone());
     index_annotations.insert(annotation::TITLE.to_string(), bin.to_string());
