@@ -35,10 +35,11 @@ fn main() {
     make_input(&input, mb << 20);
     let mut rows: Vec<String> = Vec::new();
     println!("input: {mb} MiB of real executables; median of {runs} runs\n");
-    println!("| job | cargo-imagebuild | peer | peer time | ratio (ours / peer) |");
-    println!("| --- | ---: | --- | ---: | ---: |");
+    println!("| job | cargo-imagebuild | output size | peer | peer time | peer output size | time ratio (ours / peer) |");
+    println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
 
     let store = BlobStore::open(work.path().join("store")).expect("store");
+    let ours_size = std::cell::Cell::new(0u64);
     let ours = |c: Compression, level: i32| {
         median(runs, || {
             let spec = LayerSpec {
@@ -58,6 +59,7 @@ fn main() {
             let l = layer::pack(&spec, &opts, &store).expect("pack");
             let d = t.elapsed();
             std::fs::remove_file(store.path(&l.blob.digest)).ok();
+            ours_size.set(l.blob.size);
             d
         })
     };
@@ -116,15 +118,25 @@ fn main() {
                 .find(|w| ["gzip", "pigz", "zstd", "umoci", "sha256sum"].contains(w));
             if let Some(tool) = tool {
                 if !on_path(tool) {
-                    println!("| {name} | {} | {peer} | not installed | - |", fmt(t_ours));
+                    println!(
+                        "| {name} | {} | {} | {peer} | not installed | - | - |",
+                        fmt(t_ours),
+                        mib(ours_size.get())
+                    );
                     continue;
                 }
             }
             let t_peer = sh(&script);
+            let peer_size = output_size(
+                &script.replace("INPUT", &input.display().to_string()),
+                work.path(),
+            );
             let row = format!(
-                "| {name} | {} | {peer} | {} | {:.2} |",
+                "| {name} | {} | {} | {peer} | {} | {} | {:.2} |",
                 fmt(t_ours),
+                mib(ours_size.get()),
                 fmt(t_peer),
+                peer_size.map_or("-".to_string(), mib),
                 t_ours.as_secs_f64() / t_peer.as_secs_f64()
             );
             println!("{row}");
@@ -190,6 +202,27 @@ fn umoci_script(work: &Path) -> String {
          umoci insert --image {l}:t INPUT /usr/local/bin/app >/dev/null",
         l = l.display()
     )
+}
+
+/// What a peer produced, in bytes: its pipeline's output counted by `wc -c`, or the largest blob
+/// of the umoci layout. The sha256sum peer produces no layer and has no size.
+fn output_size(script: &str, work: &Path) -> Option<u64> {
+    let counting = if script.contains("umoci") {
+        format!(
+            "stat -c %s $(ls -S -d {}/umoci-layout/blobs/sha256/* | head -1)",
+            work.display()
+        )
+    } else if script.contains("sha256sum") {
+        return None;
+    } else {
+        script.replace("> /dev/null", "| wc -c")
+    };
+    let out = Command::new("sh").args(["-c", &counting]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
 fn env_num(name: &str, default: u64) -> u64 {

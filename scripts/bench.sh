@@ -5,12 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
-for tool in pigz zstd umoci; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for tool in pigz zstd umoci buildah skopeo docker-registry bc; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 out=$(cargo bench --locked --bench pack 2>/dev/null)
+cargo build --release --locked --quiet
+e2e=$(benches/push.sh)
 {
   echo "# Benchmarks"
   echo
@@ -20,5 +22,9 @@ out=$(cargo bench --locked --bench pack 2>/dev/null)
   echo "## Packing one layer (tar + compression + sha256 of both the tar and the blob, written to disk)"
   echo
   echo "$out"
+  echo
+  echo "## Building and pushing an image (benches/push.sh)"
+  echo
+  echo "$e2e"
 } > BENCHMARKS.md
 cat BENCHMARKS.md
