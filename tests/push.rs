@@ -714,3 +714,99 @@ fn push_and_base_mistakes_are_refused_clearly() {
         &["--platform all stands alone"],
     );
 }
+
+/// Pushes a one-platform amd64 base that holds the C library the binary `exe` links to (its
+/// loader and every library `ldd` names), made with buildah from scratch.
+fn push_glibc_base(reg: &Registry, exe: &Path) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let buildah = |args: &[&str]| -> String {
+        let out = run_ok(
+            Command::new(require("buildah"))
+                .env("BUILDAH_ISOLATION", "chroot")
+                .arg("--root")
+                .arg(work.path().join("root"))
+                .arg("--runroot")
+                .arg(work.path().join("run"))
+                .args(["--storage-driver", "vfs"])
+                .args(args),
+        );
+        stdout(&out).trim().to_string()
+    };
+    let c = buildah(&["from", "--arch", "amd64", "--os", "linux", "scratch"]);
+    let ldd = stdout(&run_ok(Command::new("ldd").arg(exe)));
+    // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)` and `/lib64/ld-linux-x86-64.so.2 (0x…)`
+    for line in ldd.lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next().unwrap_or(""),
+            None => line.split_whitespace().next().unwrap_or(""),
+        };
+        if path.starts_with('/') {
+            let real = std::fs::canonicalize(path).unwrap();
+            buildah(&["copy", &c, real.to_str().unwrap(), path]);
+        }
+    }
+    let reference = format!("{}/glibc-base:1", reg.addr);
+    buildah(&[
+        "commit",
+        "-q",
+        "--format",
+        "oci",
+        "--tls-verify=false",
+        &c,
+        &format!("docker://{reference}"),
+    ]);
+    reference
+}
+
+/// A dynamically linked binary (the user asked for `-crt-static`) on a registry base: refused
+/// when the base's layers lack its loader, naming the loader and the base; accepted on a base
+/// that has its C library, where it really starts (chroot into the unpacked image).
+#[test]
+fn dynamic_binary_on_a_registry_base_needs_the_loader_in_the_base() {
+    let reg = &*PLAIN;
+    let work = tempfile::tempdir().unwrap();
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-target-dynamic");
+    let dynamic = |base: &str, dest: &Path| {
+        let mut c = imagebuild_clean(work.path());
+        c.env("CARGO_TARGET_DIR", &target_dir)
+            .env("RUSTFLAGS", "-C target-feature=-crt-static")
+            .args([
+                "-p",
+                "tools",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+                "--base",
+                base,
+            ])
+            .args(["--output", &format!("type=oci,dest={}", dest.display())]);
+        c
+    };
+    // The busybox base has no glibc loader.
+    let refused = work.path().join("refused");
+    let err = run_err(&mut dynamic(&BASE, &refused));
+    assert!(
+        err.contains("ctl for linux/amd64 is dynamically linked")
+            && err.contains("/lib64/ld-linux-x86-64.so.2")
+            && err.contains(BASE.as_str()),
+        "{err}"
+    );
+    assert!(!refused.exists(), "nothing is written after a refusal");
+
+    // A base with the binary's own C library: accepted, and the binary starts inside the image.
+    let exe = target_dir.join("x86_64-unknown-linux-gnu/release/ctl");
+    let glibc = push_glibc_base(reg, &exe);
+    let layout = work.path().join("accepted");
+    run_ok(&mut dynamic(&glibc, &layout));
+    let bundle = unpack_platform(
+        &format!("oci:{}:1.0.0", layout.display()),
+        "amd64",
+        None,
+        work.path(),
+    );
+    let ran = run_ok(
+        Command::new("chroot")
+            .arg(bundle.join("rootfs"))
+            .arg("/usr/local/bin/ctl"),
+    );
+    assert_eq!(stdout(&ran).trim(), "ctl ok");
+}
