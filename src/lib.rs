@@ -1,7 +1,8 @@
 //! cargo-imagebuild: Rust workspace binaries → multi-platform OCI images, with no daemon.
 //!
 //! The pipeline is plan → compile → layers → images → index → sink:
-//! [`plan`] resolves what to build from the workspace, its metadata and the command line;
+//! [`plan`] resolves what to build from the workspace ([`workspace`]), its metadata ([`config`])
+//! and the command line ([`cli`]), naming each image ([`naming`]);
 //! [`route`] decides how each target is built (builder, linker, C compiler: [`tools`],
 //! [`crossgcc`], [`cdeps`], [`rustflags`], [`zigcc`]); [`build`] compiles ([`compile`],
 //! [`toolchain`]), checks ([`elf`], [`basefs`]) and packs ([`layer`], [`contents`], [`base`])
@@ -26,6 +27,7 @@ pub mod elf;
 pub mod image;
 pub mod layer;
 pub mod model;
+pub mod naming;
 pub mod output;
 pub mod pgzip;
 pub mod plan;
@@ -40,4 +42,5 @@ pub mod timing;
 pub mod toolchain;
 pub mod tools;
 pub mod ui;
+pub mod workspace;
 pub mod zigcc;

@@ -8,10 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use cargo_metadata::{Metadata, MetadataCommand, Package};
+use cargo_metadata::Package;
 
 use crate::base::Base;
 use crate::compile::FeatureArgs;
@@ -19,14 +19,12 @@ use crate::config::{AssetSpec, ImageSettings};
 use crate::image::RuntimeConfig;
 use crate::model::{annotation, Compression};
 use crate::output::OutputSpec;
-use crate::platform::{self, closest, Platform};
+use crate::platform::{self, Platform};
 use crate::registry::RegistryOptions;
 use crate::route::{Builder, Route, RouteError};
 use crate::toolchain::Toolchain;
 use crate::ui::{Ui, Verbosity};
-
-/// Environment variable: a repository prefix; each image goes to `<prefix>/<bin>`.
-pub const ENV_REPO: &str = "CARGO_IMAGEBUILD_REPO";
+use crate::{naming, workspace};
 
 /// What the command line asked for, free of clap types.
 #[derive(Clone, Debug, Default)]
@@ -239,177 +237,13 @@ pub fn source_date_epoch() -> Result<u64> {
     }
 }
 
-/// Runs `cargo metadata` for the workspace the options name.
-fn metadata(opts: &Options) -> Result<Metadata> {
-    let mut cmd = MetadataCommand::new();
-    cmd.no_deps();
-    if let Some(p) = &opts.manifest_path {
-        if !p.is_file() {
-            bail!(
-                "--manifest-path {}: no such file; point it at a Cargo.toml",
-                p.display()
-            );
-        }
-        cmd.manifest_path(p);
-    }
-    cmd.exec().map_err(|e| match e {
-        cargo_metadata::Error::CargoMetadata { stderr } => anyhow::anyhow!(
-            "cargo metadata failed: {}\n  help: run this in a Cargo workspace or pass --manifest-path",
-            stderr.trim()
-        ),
-        other => anyhow::Error::new(other).context("running cargo metadata"),
-    })
-}
-
-/// The workspace packages selected by -p/--workspace/--exclude, like cargo selects them.
-fn select_packages<'m>(meta: &'m Metadata, opts: &Options) -> Result<Vec<&'m Package>> {
-    let members: Vec<&Package> = meta.workspace_packages();
-    let names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
-    for p in opts.packages.iter().chain(&opts.exclude) {
-        let name = p.split('@').next().unwrap_or(p);
-        if !names.contains(&name) {
-            let hint = closest(name, names.iter().copied())
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
-            bail!(
-                "package `{p}` is not in this workspace: {hint}the members are: {}",
-                names.join(", ")
-            );
-        }
-    }
-    let selected: Vec<&Package> = if !opts.packages.is_empty() {
-        members
-            .iter()
-            .copied()
-            .filter(|p| {
-                opts.packages
-                    .iter()
-                    .any(|s| s.split('@').next() == Some(p.name.as_str()))
-            })
-            .collect()
-    } else if opts.workspace || !opts.exclude.is_empty() {
-        members.clone()
-    } else {
-        let defaults: BTreeSet<_> = meta.workspace_default_members.iter().collect();
-        members
-            .iter()
-            .copied()
-            .filter(|p| defaults.contains(&p.id))
-            .collect()
-    };
-    Ok(selected
-        .into_iter()
-        .filter(|p| {
-            !opts
-                .exclude
-                .iter()
-                .any(|e| e.split('@').next() == Some(p.name.as_str()))
-        })
-        .collect())
-}
-
-/// The binaries to build: `(package, bin)` pairs, every bin target unless `--bin` narrows it.
-fn select_bins<'m>(packages: &[&'m Package], opts: &Options) -> Result<Vec<(&'m Package, String)>> {
-    let mut all: Vec<(&Package, String)> = Vec::new();
-    for p in packages {
-        for t in &p.targets {
-            if t.kind.iter().any(|k| k.to_string() == "bin") {
-                all.push((p, t.name.clone()));
-            }
-        }
-    }
-    if all.is_empty() {
-        let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
-        bail!(
-            "{} no binary target, so there is nothing to put in an image: add a src/main.rs or \
-             a [[bin]] target, or select another package with -p",
-            match names.as_slice() {
-                [one] => format!("package `{one}` has"),
-                many => format!("packages {} have", many.join(", ")),
-            }
-        );
-    }
-    if opts.bins.is_empty() {
-        return Ok(all);
-    }
-    let mut out = Vec::new();
-    for b in &opts.bins {
-        match all.iter().find(|(_, name)| name == b) {
-            Some(hit) => out.push(hit.clone()),
-            None => {
-                let known: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
-                let hint = closest(b, known.iter().copied())
-                    .map(|s| format!("did you mean `{s}`? "))
-                    .unwrap_or_default();
-                bail!(
-                    "no binary named `{b}` in the selected packages: {hint}the binaries are: {}",
-                    known.join(", ")
-                );
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The metadata table under `key`, if present, as settings.
-fn table(
-    value: &serde_json::Value,
-    file: &Path,
-    name: &str,
-) -> Result<Option<ImageSettings>, crate::config::ConfigError> {
-    match value.get("imagebuild") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v) => ImageSettings::from_metadata(v, file, name).map(Some),
-    }
-}
-
-/// Checks a tag's syntax (the distribution spec's `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
-pub fn validate_tag(tag: &str) -> Result<()> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag.chars().enumerate().all(|(i, c)| {
-            c.is_ascii_alphanumeric() || c == '_' || (i > 0 && (c == '.' || c == '-'))
-        });
-    if !ok {
-        bail!(
-            "`{tag}` is not a valid tag: use letters, digits, `_`, `.` and `-` (not first), at \
-             most 128 characters, for example 1.4.0 or latest"
-        );
-    }
-    Ok(())
-}
-
-/// Checks a repository name: lowercase path components, an optional `host[:port]/` first.
-pub fn validate_repository(repo: &str) -> Result<()> {
-    let mut parts: Vec<&str> = repo.split('/').collect();
-    if parts.len() > 1
-        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
-    {
-        parts.remove(0);
-    }
-    let component_ok = |c: &str| {
-        !c.is_empty()
-            && c.chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
-            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
-    };
-    if parts.is_empty() || !parts.iter().all(|c| component_ok(c)) {
-        bail!(
-            "`{repo}` is not a valid repository: use lowercase letters, digits and `._-` in each \
-             `/`-separated part, for example ghcr.io/acme/api"
-        );
-    }
-    Ok(())
-}
-
 /// Resolves the options against the workspace into a plan. Installs missing standard libraries
 /// with rustup unless `opts.dry_run`.
 pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
-    let meta = metadata(opts)?;
+    let meta = workspace::metadata(opts)?;
     let workspace_root = meta.workspace_root.clone().into_std_path_buf();
     let ws_file = workspace_root.join("Cargo.toml");
-    let ws_settings = table(
+    let ws_settings = workspace::table(
         &meta.workspace_metadata,
         &ws_file,
         "workspace.metadata.imagebuild",
@@ -422,8 +256,8 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
             ws_file.display()
         );
     }
-    let packages = select_packages(&meta, opts)?;
-    let bins = select_bins(&packages, opts)?;
+    let packages = workspace::select_packages(&meta, opts)?;
+    let bins = workspace::select_bins(&packages, opts)?;
     let toolchain = Toolchain::detect(&workspace_root)?;
     let epoch = source_date_epoch()?;
 
@@ -501,7 +335,8 @@ pub fn plan(opts: &Options, ui: &Ui) -> Result<Plan> {
     for (pkg, bin) in bins {
         let pkg_file = pkg.manifest_path.clone().into_std_path_buf();
         let pkg_settings =
-            table(&pkg.metadata, &pkg_file, "package.metadata.imagebuild")?.unwrap_or_default();
+            workspace::table(&pkg.metadata, &pkg_file, "package.metadata.imagebuild")?
+                .unwrap_or_default();
         let bin_settings = pkg_settings
             .bin
             .as_ref()
@@ -608,65 +443,6 @@ fn base_platforms(base: &Base, opts: &Options, ui: &Ui) -> Result<Vec<Platform>>
     Ok(platforms)
 }
 
-/// The repository and tags of one image: `-t` values are bare tags or full references
-/// (`ghcr.io/acme/api:1.4.0`), whose repository then becomes the image's.
-fn repository_and_tags(
-    bin: &str,
-    configured: Option<String>,
-    tags: Vec<String>,
-    ctx: &ImageContext,
-) -> Result<(String, Vec<String>)> {
-    let mut from_tags: Option<String> = None;
-    let mut bare = Vec::new();
-    for t in &tags {
-        let t = t.replace("{bin}", bin);
-        if !crate::reference::is_full_reference(&t) {
-            validate_tag(&t)?;
-            bare.push(t);
-            continue;
-        }
-        if ctx.several && !tags.iter().any(|t| t.contains("{bin}")) {
-            bail!(
-                "-t {t} names one repository but several binaries are built: put {{bin}} in it \
-                 (-t ghcr.io/acme/{{bin}}:1.0), or pick one binary with --bin"
-            );
-        }
-        let r = crate::reference::ImageRef::parse(&t)?;
-        if r.digest().is_some() {
-            bail!("-t {t}: a tag cannot name a digest; write REPOSITORY:TAG");
-        }
-        let repo = t
-            .rsplit_once(':')
-            .filter(|(_, tag)| !tag.contains('/'))
-            .map_or(t.as_str(), |(repo, _)| repo)
-            .to_string();
-        match &from_tags {
-            Some(existing) if existing != &repo => bail!(
-                "-t values name two repositories ({existing} and {repo}): one run pushes each \
-                 image to one repository"
-            ),
-            _ => from_tags = Some(repo),
-        }
-        bare.push(r.tag().unwrap_or("latest").to_string());
-    }
-    let repository = match from_tags.or(configured) {
-        Some(r) => r,
-        None if ctx.pushing => bail!(
-            "--push needs to know where to push {bin}: set `repository` (ghcr.io/acme/{{bin}}) \
-             in [package.metadata.imagebuild], pass --repository or a full -t \
-             REGISTRY/REPOSITORY:TAG, or set {ENV_REPO}=REGISTRY/NAMESPACE"
-        ),
-        None => bin.to_string(),
-    };
-    let mut unique = Vec::new();
-    for t in bare {
-        if !unique.contains(&t) {
-            unique.push(t);
-        }
-    }
-    Ok((repository, unique))
-}
-
 /// One binary's merged settings, resolved.
 #[allow(clippy::too_many_arguments)]
 fn resolve_image(
@@ -764,7 +540,9 @@ fn resolve_image(
     }
     let configured = match (
         &s.repository,
-        std::env::var(ENV_REPO).ok().filter(|r| !r.is_empty()),
+        std::env::var(naming::ENV_REPO)
+            .ok()
+            .filter(|r| !r.is_empty()),
     ) {
         (Some(r), _) => Some(r.replace("{bin}", bin)),
         (None, Some(prefix)) => Some(format!("{}/{bin}", prefix.trim_end_matches('/'))),
@@ -777,8 +555,9 @@ fn resolve_image(
     if tags.is_empty() {
         bail!("the `tags` setting is empty: give at least one tag, or remove it to use the package version");
     }
-    let (repository, tags) = repository_and_tags(bin, configured, tags, ctx)?;
-    validate_repository(&repository)?;
+    let (repository, tags) =
+        naming::repository_and_tags(bin, configured, tags, ctx.several, ctx.pushing)?;
+    naming::validate_repository(&repository)?;
     if ctx.pushing {
         crate::reference::ImageRef::repository_named(&repository)?;
     }
@@ -827,35 +606,4 @@ fn resolve_image(
         index_annotations,
         manifest_annotations: extra,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags() {
-        for ok in ["1.4.0", "latest", "v1_2", "A-b.c"] {
-            validate_tag(ok).unwrap();
-        }
-        for bad in ["", "-x", ".x", "a/b", "a:b", &"x".repeat(129)] {
-            assert!(validate_tag(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn repositories() {
-        for ok in [
-            "api",
-            "acme/api",
-            "ghcr.io/acme/api",
-            "localhost:5000/a/b",
-            "127.0.0.1:5000/x",
-        ] {
-            validate_repository(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
-        }
-        for bad in ["", "Api", "acme//api", "acme/api-", "ghcr.io/"] {
-            assert!(validate_repository(bad).is_err(), "{bad}");
-        }
-    }
 }
