@@ -1,5 +1,5 @@
 //! The command line: clap definitions in cargo's conventions, and their translation into
-//! [`plan::Options`], so nothing below this file sees clap.
+//! [`crate::plan::Options`], so nothing below this file sees clap.
 
 use std::path::PathBuf;
 

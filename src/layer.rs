@@ -304,7 +304,7 @@ fn cache_key(spec: &LayerSpec, opts: &PackOptions) -> Result<String> {
     Ok(crate::digest::Digest::of(key.as_bytes()).hex().to_string())
 }
 
-/// Like [`pack`], but a spec packed before with the same inputs (see [`cache_key`]) is not packed
+/// Like [`pack`], but a spec packed before with the same inputs (see `cache_key`) is not packed
 /// again: its record in the store names the blob, which must still be there.
 pub fn pack_cached(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> Result<Layer> {
     let records = store.root().join("packed");

@@ -8,7 +8,7 @@
 //! [`toolchain`]), checks ([`elf`], [`basefs`]) and packs ([`layer`], [`contents`], [`base`])
 //! into the [`store`] as a pipeline ([`timing`]), then assembles documents ([`image`]) into the
 //! [`model`]; [`sink`] writes the model wherever [`output`] asked. Registry bases and pushes go
-//! through [`registry`] ([`reference`] parses image names); [`cache`] keeps base layers that a
+//! through [`registry`] ([`reference`](mod@reference) parses image names); [`cache`] keeps base layers that a
 //! local output needs. [`doctor`] checks a machine for all of it.
 
 pub mod base;

@@ -1,5 +1,5 @@
 //! Talking to registries: pulling a base image's manifests, configs and blobs, and pushing an
-//! [`ImageSet`] (blobs, then each platform's manifest, then the index, then the tags, so a
+//! [`ImageSet`](crate::model::ImageSet) (blobs, then each platform's manifest, then the index, then the tags, so a
 //! failure never leaves a tag on something incomplete). [`Registry`] is the whole interface:
 //! a blocking facade over an async runtime, so the rest of the program stays synchronous.
 //!
