@@ -325,19 +325,20 @@ fn settings_from_metadata_and_flags_reach_the_image() {
 fn oci_archive_with_zstd_layers() {
     let work = tempfile::tempdir().unwrap();
     let dest = work.path().join("api.tar");
-    run_ok(imagebuild().args([
-        "-p",
-        "server",
-        "--bin",
-        "api",
-        "--platform",
-        "linux/arm64",
-        "-q",
-        "--compression",
-        "zstd",
-        "--output",
-        &format!("type=oci,dest={},tar=true", dest.display()),
-    ]));
+    let build = || {
+        run_ok(
+            imagebuild()
+                .args(["-p", "server", "--bin", "api", "--platform", "linux/arm64"])
+                .args([
+                    "-q",
+                    "--compression",
+                    "zstd",
+                    "--output",
+                    &format!("type=oci,dest={},tar=true", dest.display()),
+                ]),
+        )
+    };
+    build();
     let reference = format!("oci-archive:{}:{TAG}", dest.display());
     let index = skopeo_raw(&reference);
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
@@ -373,19 +374,7 @@ fn oci_archive_with_zstd_layers() {
     }
     // The archive itself is deterministic: a second run gives the same bytes.
     let first = std::fs::read(&dest).unwrap();
-    run_ok(imagebuild().args([
-        "-p",
-        "server",
-        "--bin",
-        "api",
-        "--platform",
-        "linux/arm64",
-        "-q",
-        "--compression",
-        "zstd",
-        "--output",
-        &format!("type=oci,dest={},tar=true", dest.display()),
-    ]));
+    build();
     assert_eq!(first, std::fs::read(&dest).unwrap());
 }
 
