@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cargo_imagebuild::layer::{self, Entry, LayerSpec, PackOptions, Source};
-use cargo_imagebuild::model::Compression;
-use cargo_imagebuild::store::BlobStore;
+use cargo_imagebuild::image::layer::{self, Entry, LayerSpec, PackOptions, Source};
+use cargo_imagebuild::image::model::Compression;
+use cargo_imagebuild::image::store::BlobStore;
 
 /// A job: its name, our compression and level, and the peers with their shell commands.
 type Case = (&'static str, Compression, i32, Vec<(&'static str, String)>);

@@ -1,18 +1,22 @@
 //! The command line: clap definitions in cargo's conventions, and their translation into
-//! [`crate::plan::Options`], so nothing below this file sees clap.
+//! [`crate::plan::options::Options`], so nothing below this file sees clap.
+
+// The `///` comments of the argument types are clap's `--help` text, written for a terminal
+// (`[,platform=P]`, `<bin>`), not rustdoc markup.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::compile::FeatureArgs;
-use crate::config::{ImageSettings, Port};
 use crate::doctor::DoctorOptions;
-use crate::model::Compression;
-use crate::plan::Options;
-use crate::route::Builder;
-use crate::ui::Verbosity;
+use crate::image::model::Compression;
+use crate::plan::config::{ImageSettings, Port};
+use crate::plan::options::Builder;
+use crate::plan::options::FeatureArgs;
+use crate::plan::options::Options;
+use crate::util::ui::Verbosity;
 
 /// `cargo imagebuild`: cargo passes the subcommand name as the first argument.
 #[derive(Debug, Parser)]

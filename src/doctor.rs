@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::compile::FeatureArgs;
-use crate::platform::{self, Platform};
+use crate::image::platform::{self, Platform};
+use crate::plan::options::FeatureArgs;
+use crate::plan::toolchain::Toolchain;
+use crate::route::tools::{output_within, zig_version, Tools};
 use crate::route::{self, Builder, CCompiler, Linker, RouteError, RouteRequest};
-use crate::toolchain::Toolchain;
-use crate::tools::{output_within, zig_version, Tools};
-use crate::ui::{Ui, Verbosity};
 
 /// What `doctor` is asked about.
 #[derive(Clone, Debug, Default)]
@@ -107,10 +106,9 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
         wanted.push((host, None));
     }
 
-    let quiet = Ui::new(Verbosity::Quiet);
     for (platform, explicit) in &wanted {
         let Some(tc) = &toolchain else { break };
-        let triple = tc.choose(platform, explicit.as_deref(), false, &quiet)?;
+        let triple = tc.choose(platform, explicit.as_deref())?;
         let name = format!("{platform} ({triple})");
         if tc.has_std(&triple) {
             checks.push(row(format!("{name} std"), Status::Ok, "installed"));
@@ -124,7 +122,7 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
         // C code only matters for musl targets; read the graph when we are in a workspace.
         let builds_c = match (&manifest, triple.contains("-linux-musl")) {
             (Some(m), true) => {
-                crate::cdeps::c_builders(m, &triple, &[], &FeatureArgs::default()).ok()
+                crate::route::cdeps::c_builders(m, &triple, &[], &FeatureArgs::default()).ok()
             }
             _ => Some(Vec::new()),
         };

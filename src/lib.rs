@@ -1,46 +1,58 @@
-//! cargo-imagebuild: Rust workspace binaries → multi-platform OCI images, with no daemon.
+//! cargo-imagebuild: the binaries of a Rust workspace → multi-platform OCI images, with no
+//! daemon. The library is the product; the `cargo-imagebuild` binary only parses arguments into
+//! [`Options`] and calls [`build`](fn@build).
 //!
-//! The pipeline is plan → compile → layers → images → index → sink:
-//! [`plan`] resolves what to build from the workspace ([`workspace`]), its metadata ([`config`])
-//! and the command line ([`cli`]), naming each image ([`naming`]);
-//! [`route`] decides how each target is built (builder, linker, C compiler: [`tools`],
-//! [`crossgcc`], [`cdeps`], [`rustflags`], [`zigcc`]); [`build`] compiles ([`compile`],
-//! [`toolchain`]), checks ([`elf`], [`basefs`]) and packs ([`layer`], [`contents`], [`base`])
-//! into the [`store`] as a pipeline ([`timing`]), then assembles documents ([`image`]) into the
-//! [`model`]; [`sink`] writes the model wherever [`output`] asked. Registry bases and pushes go
-//! through [`registry`] ([`reference`](mod@reference) parses image names); [`cache`] keeps base layers that a
-//! local output needs. [`doctor`] checks a machine for all of it.
+//! The pipeline is plan → route → build → image → sink, one folder per stage, each importing
+//! only from the stages below it (a test checks this):
+//!
+//! | stage | takes | gives |
+//! | --- | --- | --- |
+//! | [`plan`] | options, `cargo metadata`, the metadata tables | a [`Plan`](plan::Plan): binaries, platforms, triples, settings, outputs (pure: installs nothing, asks no registry) |
+//! | [`route`] | the plan and the tools found here | how each target is built: builder, linker, C compiler, rustflags |
+//! | [`build`](mod@build) | the plan and its routes | standard libraries installed, registry bases resolved, cargo run, executables checked, layers packed, documents assembled: one [`ImageSet`](image::model::ImageSet) per binary |
+//! | [`image`] | file trees and settings | the model: layers (deterministic tar, gzip/zstd, digests while streaming), the blob store, configs, manifests, indexes |
+//! | [`sink`] | image sets and their own options | an OCI layout or archive, a docker-archive, a daemon load, a registry push, or nothing (`cacheonly`) |
+//!
+//! Beside them: [`registry`] speaks the distribution protocol (bases, pushes, credentials),
+//! [`util`] holds the leaves (digests, the process runner, atomic writes, terminal output),
+//! [`doctor`] checks a machine, [`run`] strings the stages together and [`cli`] is the clap
+//! front end.
+//!
+//! Building and pushing an image from a Rust program:
+//!
+//! ```no_run
+//! use cargo_imagebuild::plan::config::ImageSettings;
+//! use cargo_imagebuild::util::ui::{Ui, Verbosity};
+//! use cargo_imagebuild::Options;
+//!
+//! let opts = Options {
+//!     manifest_path: Some("Cargo.toml".into()),
+//!     bins: vec!["api".into()],
+//!     platforms: vec!["linux/amd64,linux/arm64".into()],
+//!     settings: ImageSettings {
+//!         tags: Some(vec!["ghcr.io/acme/api:1.4.0".into()]),
+//!         ..Default::default()
+//!     },
+//!     push: true,
+//!     ..Default::default()
+//! };
+//! let outcome = cargo_imagebuild::build(&opts, &Ui::new(Verbosity::Normal))?;
+//! for built in &outcome.images {
+//!     println!("{}", built.reference()); // ghcr.io/acme/api@sha256:…
+//! }
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
-pub mod base;
-pub mod basefs;
 pub mod build;
-pub mod cache;
-pub mod cdeps;
 pub mod cli;
-pub mod compile;
-pub mod config;
-pub mod contents;
-pub mod crossgcc;
-pub mod digest;
 pub mod doctor;
-pub mod elf;
 pub mod image;
-pub mod layer;
-pub mod model;
-pub mod naming;
-pub mod output;
-pub mod pgzip;
 pub mod plan;
-pub mod platform;
-pub mod reference;
 pub mod registry;
 pub mod route;
-pub mod rustflags;
+pub mod run;
 pub mod sink;
-pub mod store;
-pub mod timing;
-pub mod toolchain;
-pub mod tools;
-pub mod ui;
-pub mod workspace;
-pub mod zigcc;
+pub mod util;
+
+pub use plan::options::Options;
+pub use run::{build, dry_run, Built, Outcome};

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cargo_imagebuild::elf::{inspect, BinaryFormat};
+use cargo_imagebuild::build::elf::{inspect, BinaryFormat};
 use common::path::path_without;
 use common::*;
 

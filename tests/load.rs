@@ -497,11 +497,7 @@ fn daemon_refusing_the_load() {
         ],
         &["docker load refused the image", "wasip1"],
     );
-    let mut inspect = d.docker();
-    let out = inspect
-        .args(["image", "inspect", "ctl:refused"])
-        .output()
-        .unwrap();
+    let out = d.output(&["image", "inspect", "ctl:refused"]);
     assert!(!out.status.success(), "the refused image is not there");
 }
 

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::LazyLock;
 
-use common::dockerd_pull::Dockerd;
+use common::binfmt::register_qemu;
+use common::dockerd::dockerd;
 use common::registry::{Kind, Registry, PASSWORD, USER};
 use common::*;
 use serde_json::Value;
@@ -18,7 +19,6 @@ use serde_json::Value;
 static PLAIN: LazyLock<Registry> = LazyLock::new(|| Registry::start(Kind::Plain));
 static TLS: LazyLock<Registry> = LazyLock::new(|| Registry::start(Kind::TlsBasic));
 static TOKEN: LazyLock<Registry> = LazyLock::new(|| Registry::start(Kind::Token));
-static DOCKERD: LazyLock<Dockerd> = LazyLock::new(Dockerd::start);
 /// The base image (amd64 and arm64), pushed to PLAIN by buildah once.
 static BASE: LazyLock<String> = LazyLock::new(|| push_base_with_buildah(&PLAIN));
 
@@ -230,19 +230,19 @@ fn push_is_read_by_skopeo_pulled_and_run_by_docker_and_repeats_without_uploads()
     }
 
     // docker pulls by digest and runs it; --platform linux/arm64 pulls the arm64 image.
-    let docker = &*DOCKERD;
+    let docker = dockerd();
     let pinned = format!("{repo}@{digest}");
-    docker.docker_ok(&["pull", "-q", &pinned]);
-    let ran = docker.docker_ok(&["run", "--rm", "--network", "none", &pinned, "hello"]);
+    docker.run_ok(&["pull", "-q", &pinned]);
+    let ran = docker.run_ok(&["run", "--rm", "--network", "none", &pinned, "hello"]);
     assert_eq!(ran.trim(), "api running on x86_64 hello");
     // Docker 20.10 keeps one image per digest: drop the amd64 one before pulling arm64.
-    docker.docker_ok(&["image", "rm", &pinned]);
-    docker.docker_ok(&["pull", "-q", "--platform", "linux/arm64", &pinned]);
-    let arch = docker.docker_ok(&["image", "inspect", "--format", "{{.Architecture}}", &pinned]);
+    docker.run_ok(&["image", "rm", &pinned]);
+    docker.run_ok(&["pull", "-q", "--platform", "linux/arm64", &pinned]);
+    let arch = docker.run_ok(&["image", "inspect", "--format", "{{.Architecture}}", &pinned]);
     assert_eq!(arch.trim(), "arm64");
     // With qemu registered for arm64 binaries, the arm64 image runs too.
-    common::dockerd_pull::ensure_qemu_aarch64();
-    let ran = docker.docker_ok(&["run", "--rm", "--network", "none", &pinned]);
+    register_qemu("aarch64");
+    let ran = docker.run_ok(&["run", "--rm", "--network", "none", &pinned]);
     assert_eq!(ran.trim(), "api running on aarch64");
 
     // The same image again: every blob is already there, nothing is uploaded.
@@ -346,12 +346,12 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
     );
 
     // docker runs our binary, and a busybox command from the base; the base's config survives.
-    let docker = &*DOCKERD;
+    let docker = dockerd();
     let pinned = format!("{repo}@{digest}");
-    docker.docker_ok(&["pull", "-q", &pinned]);
-    let ran = docker.docker_ok(&["run", "--rm", "--network", "none", &pinned]);
+    docker.run_ok(&["pull", "-q", &pinned]);
+    let ran = docker.run_ok(&["run", "--rm", "--network", "none", &pinned]);
     assert_eq!(ran.trim(), "api running on x86_64");
-    let from_base = docker.docker_ok(&[
+    let from_base = docker.run_ok(&[
         "run",
         "--rm",
         "--network",
@@ -364,7 +364,7 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
         "cat /etc/base-release; echo $BASE_ENV; pwd",
     ]);
     assert_eq!(from_base, "imagebuild test base 1\nfrom-base\n/srv\n");
-    let labels = docker.docker_ok(&[
+    let labels = docker.run_ok(&[
         "image",
         "inspect",
         "--format",

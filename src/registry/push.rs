@@ -20,11 +20,12 @@ use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use oci_client::Reference;
 
+use super::client::{explain, oci_descriptor, Registry};
+use super::error::{ErrorKind, RegistryError};
 use super::transport::{self, guarded, retry, Host};
-use super::{explain, oci_descriptor, ErrorKind, Registry, RegistryError};
-use crate::model::{Descriptor, Document, ImageSet};
-use crate::reference::ImageRef;
-use crate::store::BlobStore;
+use crate::image::model::{Descriptor, Document, ImageSet};
+use crate::image::reference::ImageRef;
+use crate::image::store::BlobStore;
 
 /// How many blobs or manifests are in flight at once.
 pub const PARALLEL: usize = 4;

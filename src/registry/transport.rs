@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 
 use super::auth::{self, Source};
 use super::error::{is_tls_failure, ErrorKind, RegistryError};
-use crate::ui::Ui;
+use crate::util::ui::Ui;
 
 /// The size of each upload request: big enough that a 100 MB layer is 25 requests.
 pub const CHUNK: usize = 4 << 20;

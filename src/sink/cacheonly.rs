@@ -9,13 +9,13 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
 use super::{Report, Sink};
-use crate::digest::{Digest, HashingWriter};
-use crate::model::{media, Descriptor, ImageSet, Layer};
-use crate::store::BlobStore;
+use crate::image::model::{media, Descriptor, ImageSet, Layer};
+use crate::image::store::BlobStore;
+use crate::util::digest::{Digest, HashingWriter};
 
 pub struct CacheOnly;
 
@@ -125,17 +125,10 @@ fn verify_layer(layer: &Layer, store: &BlobStore) -> Result<()> {
     // Tee the compressed bytes through a hasher while decompressing them.
     let mut compressed = HashingReader::new(BufReader::new(file));
     let mut tar = HashingWriter::new(io::sink());
-    match layer.blob.media_type.as_str() {
-        media::LAYER_GZIP | media::DOCKER_LAYER_GZIP => {
-            io::copy(&mut flate2::read::GzDecoder::new(&mut compressed), &mut tar)
-        }
-        media::LAYER_ZSTD => io::copy(
-            &mut zstd::stream::read::Decoder::new(&mut compressed)?,
-            &mut tar,
-        ),
-        media::LAYER_TAR => io::copy(&mut compressed, &mut tar),
-        other => bail!("layer {} has unknown media type {other}", layer.blob.digest),
-    }
+    io::copy(
+        &mut crate::image::blob::tar_reader(&layer.blob.media_type, &mut compressed)?,
+        &mut tar,
+    )
     .with_context(|| format!("decompressing layer {}", layer.blob.digest))?;
     // Whatever a decoder left unread still counts toward the blob's digest.
     io::copy(&mut compressed, &mut io::sink())?;
@@ -187,10 +180,10 @@ impl<R: Read> Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image;
-    use crate::layer::{pack, Entry, LayerSpec, PackOptions, Source};
-    use crate::model::{Compression, Image};
-    use crate::platform::Platform;
+    use crate::image::document;
+    use crate::image::layer::{pack, Entry, LayerSpec, PackOptions, Source};
+    use crate::image::model::{Compression, Image};
+    use crate::image::platform::Platform;
 
     fn built(store: &BlobStore, c: Compression) -> ImageSet {
         let spec = LayerSpec {
@@ -204,9 +197,9 @@ mod tests {
         };
         let layer = pack(&spec, &opts, store).unwrap();
         let p = Platform::new("linux", "amd64", None);
-        let rt = image::RuntimeConfig::default();
-        let config = image::config(None, &p, &rt, std::slice::from_ref(&layer), "t").unwrap();
-        let manifest = image::manifest(&config, &[&layer.blob], &Default::default()).unwrap();
+        let rt = document::RuntimeConfig::default();
+        let config = document::config(None, &p, &rt, std::slice::from_ref(&layer), "t").unwrap();
+        let manifest = document::manifest(&config, &[&layer.blob], &Default::default()).unwrap();
         let images = vec![Image {
             platform: p,
             triple: String::new(),
@@ -214,7 +207,7 @@ mod tests {
             config,
             manifest,
         }];
-        let index = image::index(&images, &Default::default()).unwrap();
+        let index = document::index(&images, &Default::default()).unwrap();
         ImageSet {
             name: "app".into(),
             repository: "app".into(),

@@ -6,111 +6,26 @@
 //! [`write_docker_archive`] streams the tar to any writer (a file here, a loader's stdin in
 //! `load.rs`), reading each layer from the store as it goes; nothing is held whole. Files sit at
 //! `blobs/sha256/<hex>`, the paths an OCI layout uses, so the same `manifest.json` also works
-//! inside an OCI archive (`layout.rs`). [`choose`] picks the platform every single-platform sink
-//! holds, and its error says what was built. [`DockerArchive`] is the `type=docker,dest=FILE` sink.
+//! inside an OCI archive (`oci_archive.rs`). [`DockerArchive`] is the `type=docker,dest=FILE` sink.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use serde_json::json;
 
-use super::{gzip_copy, layout, Report, Sink};
-use crate::layer::{self, Entry, LayerSpec, Source};
-use crate::model::{Image, ImageSet, Layer};
-use crate::platform::Platform;
-use crate::store::BlobStore;
+use super::archive::{archive_spec, write_archive};
+use super::{gzip_copy, Report, Sink};
+use crate::image::layer::{self, Source};
+use crate::image::model::{Image, ImageSet, Layer};
+use crate::image::platform::Platform;
+use crate::image::select::choose;
+use crate::image::store::BlobStore;
 
 /// `type=docker,dest=FILE[,platform=P]`: one platform's docker-archive in a file.
 pub struct DockerArchive {
     pub dest: PathBuf,
     /// None: the host's platform (or the only one built).
     pub platform: Option<Platform>,
-}
-
-/// Why no single platform could be chosen.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ChoiceError {
-    #[error(
-        "platform {wanted} was not built; built: {built}. Add it to --platform, or choose a \
-         built one with --load-platform (or platform= in the --output)"
-    )]
-    NotBuilt { wanted: Platform, built: String },
-    #[error(
-        "{who} runs {native}, which was not built; built: {built}. A docker image holds one \
-         platform: add {native} to --platform, or choose one with --load-platform (or platform= \
-         in the --output)"
-    )]
-    NativeNotBuilt {
-        who: String,
-        native: Platform,
-        built: String,
-    },
-    #[error(
-        "several platforms were built ({built}) and {who} gives no platform to prefer: choose \
-         one with --load-platform (or platform= in the --output)"
-    )]
-    NoPreference { who: String, built: String },
-}
-
-/// The image a single-platform sink holds: `wanted` if given (it must be built); else `native`
-/// (the platform of `who`, the daemon or this machine) if built; else the only image there is.
-/// The note, if any, says why the image differs from `who`'s platform.
-pub fn choose<'a>(
-    set: &'a ImageSet,
-    wanted: Option<&Platform>,
-    native: Option<&Platform>,
-    who: &str,
-) -> Result<(&'a Image, Option<String>), ChoiceError> {
-    let built: Vec<&Platform> = set.images.iter().map(|i| &i.platform).collect();
-    let (i, note) = choose_platform(&built, wanted, native, who)?;
-    Ok((&set.images[i], note))
-}
-
-/// [`choose`] over a list of platforms (before anything is built): the index of the chosen one.
-pub fn choose_platform(
-    built: &[&Platform],
-    wanted: Option<&Platform>,
-    native: Option<&Platform>,
-    who: &str,
-) -> Result<(usize, Option<String>), ChoiceError> {
-    let list = || {
-        built
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let find = |p: &Platform| built.iter().position(|b| b.matches(p));
-    if let Some(w) = wanted {
-        return find(w)
-            .map(|i| (i, None))
-            .ok_or_else(|| ChoiceError::NotBuilt {
-                wanted: w.clone(),
-                built: list(),
-            });
-    }
-    if let Some(i) = native.and_then(find) {
-        return Ok((i, None));
-    }
-    match (built, native) {
-        ([only], Some(n)) => Ok((
-            0,
-            Some(format!(
-                "{only} is the only platform built, so it was chosen although {who} runs {n}"
-            )),
-        )),
-        ([_], None) => Ok((0, None)),
-        (_, Some(n)) => Err(ChoiceError::NativeNotBuilt {
-            who: who.to_string(),
-            native: n.clone(),
-            built: list(),
-        }),
-        // No native platform known and several built: the caller must say which.
-        (_, None) => Err(ChoiceError::NoPreference {
-            who: who.to_string(),
-            built: list(),
-        }),
-    }
 }
 
 /// `repository:tag` for every tag of the set, as `RepoTags` lists them.
@@ -121,7 +36,7 @@ pub fn repo_tags(set: &ImageSet) -> Vec<String> {
         .collect()
 }
 
-fn blob_path(d: &crate::digest::Digest) -> String {
+fn blob_path(d: &crate::util::digest::Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 
@@ -161,17 +76,6 @@ pub fn docker_files(
     Ok(files)
 }
 
-/// The tar of `files` as a layer spec (regular files, 0644, owned by root).
-pub fn archive_spec(files: Vec<(String, Source)>) -> LayerSpec {
-    LayerSpec {
-        entries: files
-            .into_iter()
-            .map(|(path, source)| Entry::file(&path, source, 0o644))
-            .collect(),
-        created_by: String::new(),
-    }
-}
-
 /// Streams the docker-archive of `image` (over `layers`) to `out`.
 pub fn write_docker_archive<W: std::io::Write>(
     set: &ImageSet,
@@ -194,7 +98,7 @@ impl Sink for DockerArchive {
         let (image, note) = choose(set, self.platform.as_ref(), host.as_ref(), "this machine")?;
         let (layers, repacked) = gzip_copy::without_zstd(&image.layers, store)?;
         let spec = archive_spec(docker_files(set, image, &layers, store)?);
-        layout::write_archive(&self.dest, &spec)?;
+        write_archive(&self.dest, &spec)?;
         let mut notes: Vec<String> = note.into_iter().collect();
         if repacked {
             notes.push(gzip_copy::note("docker load"));
@@ -214,8 +118,8 @@ impl Sink for DockerArchive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Digest;
-    use crate::model::{media, Document};
+    use crate::image::model::{media, Document};
+    use crate::util::digest::Digest;
 
     fn image(p: &str) -> Image {
         Image {
@@ -277,7 +181,7 @@ mod tests {
     fn manifest_json_names_config_tags_and_layers() {
         let s = set(&["linux/amd64"]);
         let layer = Layer {
-            blob: crate::model::Descriptor {
+            blob: crate::image::model::Descriptor {
                 media_type: media::LAYER_GZIP.into(),
                 digest: Digest::of(b"l"),
                 size: 1,

@@ -10,13 +10,13 @@
 //! is the same wherever it is made.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader};
 
 use anyhow::{bail, Context, Result};
 
-use crate::digest::{Digest, HashingWriter};
-use crate::model::{media, Layer};
-use crate::store::{BlobStore, StagedBlob};
+use crate::image::model::{media, Layer};
+use crate::image::store::{BlobStore, StagedBlob};
+use crate::util::digest::{Digest, HashingWriter};
 
 const GZIP_LEVEL: u32 = 6;
 const MAP_DIR: &str = "gzip-of-zstd";
@@ -65,7 +65,7 @@ fn gzip_copy(layer: &Layer, store: &BlobStore) -> Result<Layer> {
         flate2::Compression::new(GZIP_LEVEL),
     );
     let mut tar = HashingWriter::new(gz);
-    let mut zstd = zstd::stream::read::Decoder::new(BufReader::new(file))
+    let mut zstd = crate::image::blob::tar_reader(media::LAYER_ZSTD, BufReader::new(file))
         .context("starting a zstd decoder")?;
     io::copy(&mut zstd, &mut tar)
         .with_context(|| format!("repacking layer {} as gzip", layer.blob.digest))?;
@@ -82,13 +82,7 @@ fn gzip_copy(layer: &Layer, store: &BlobStore) -> Result<Layer> {
     let (file, digest, size) = gz.finish().context("finishing a gzip copy")?.finish();
     store.commit(StagedBlob { file }, &digest)?;
     // Remember the copy; losing this note only costs a repack, so write it atomically and move on.
-    fs::create_dir_all(&map_dir).with_context(|| format!("creating {}", map_dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&map_dir)
-        .with_context(|| format!("writing in {}", map_dir.display()))?;
-    write!(tmp, "{digest} {size}")?;
-    tmp.persist(&map_file)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", map_file.display()))?;
+    crate::util::atomic::write(&map_file, format!("{digest} {size}").as_bytes())?;
     Ok(gzip_layer(layer, digest, size))
 }
 
@@ -115,8 +109,8 @@ fn remembered(map_file: &std::path::Path, layer: &Layer, store: &BlobStore) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::{pack, Entry, LayerSpec, PackOptions, Source};
-    use crate::model::Compression;
+    use crate::image::layer::{pack, Entry, LayerSpec, PackOptions, Source};
+    use crate::image::model::Compression;
     use std::io::Read;
 
     fn packed(store: &BlobStore, c: Compression) -> Layer {

@@ -11,22 +11,24 @@
 //! is kept for the sinks. Docker gets gzip copies of zstd layers (`gzip_copy.rs`); podman reads
 //! zstd as it is.
 
-use std::io::{self, BufWriter, Read, Write};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::io::{self, Write};
+use std::process::{Command, Output};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::docker_archive::{self, choose, choose_platform, repo_tags};
-use super::{gzip_copy, layout, Report, Sink};
-use crate::layer;
-use crate::model::ImageSet;
-use crate::output::{Loader, OutputSpec};
-use crate::plan::Plan;
-use crate::platform::Platform;
-use crate::store::BlobStore;
+use super::archive::archive_spec;
+use super::docker_archive::{self, repo_tags};
+use super::{gzip_copy, oci_archive, Report, Sink};
+use crate::image::layer;
+use crate::image::model::ImageSet;
+use crate::image::platform::Platform;
+use crate::image::select::{choose, choose_platform};
+use crate::image::store::BlobStore;
+use crate::plan::output::{Loader, OutputSpec};
+use crate::util::process::{self, Fed, RunError};
 
 /// How long a loader may take to answer `info`.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -146,9 +148,10 @@ fn daemon_for(loader: Option<Loader>, context: Option<&str>) -> Result<Daemon, L
 }
 
 /// Before anything is compiled: each `--load` output's loader answers, and the platform it would
-/// load is planned for every image. A build that could not be delivered is not started.
-pub fn preflight(plan: &Plan) -> Result<()> {
-    for output in &plan.outputs {
+/// load is among the platforms planned for every image (`planned`: one list per image). A build
+/// that could not be delivered is not started.
+pub fn preflight(outputs: &[OutputSpec], planned: &[Vec<Platform>]) -> Result<()> {
+    for output in outputs {
         let OutputSpec::Load {
             loader,
             context,
@@ -159,11 +162,11 @@ pub fn preflight(plan: &Plan) -> Result<()> {
         };
         let daemon = daemon_for(*loader, context.as_deref())?;
         let native = daemon.platform.clone().or_else(Platform::host);
-        for img in &plan.images {
-            if daemon.keeps_index && platform.is_none() && img.targets.len() > 1 {
+        for platforms in planned {
+            if daemon.keeps_index && platform.is_none() && platforms.len() > 1 {
                 continue;
             }
-            let built: Vec<&Platform> = img.targets.iter().map(|t| &t.platform).collect();
+            let built: Vec<&Platform> = platforms.iter().collect();
             choose_platform(&built, platform.as_ref(), native.as_ref(), &daemon.name)?;
         }
     }
@@ -176,7 +179,7 @@ fn load_all(daemon: &Daemon, set: &ImageSet, store: &BlobStore) -> Result<Report
         .platform
         .as_ref()
         .filter(|p| set.image_for(p).is_some());
-    let spec = docker_archive::archive_spec(layout::archive_files(set, store, native)?.files);
+    let spec = archive_spec(oci_archive::archive_files(set, store, native)?.files);
     let loaded = stream_into(daemon, |out| layer::write_tar(&spec, 0, out).map(drop))?;
     Ok(Report {
         destination: format!(
@@ -259,13 +262,20 @@ pub fn probe(loader: Loader, context: Option<&str>) -> Result<Daemon, LoadError>
         at: at.clone(),
         reason: hide_host(&reason),
     };
-    let out = match run_bounded(&mut cmd, PROBE_TIMEOUT, &format!("`{program} info`")) {
+    let out = match process::run(&mut cmd, PROBE_TIMEOUT, &format!("`{program} info`")) {
         Ok(o) => o,
-        Err(RunError::Spawn(e)) if e.kind() == io::ErrorKind::NotFound => {
+        Err(e) if e.not_found() => {
             return Err(unreachable(format!("`{program}` is not installed")))
         }
-        Err(RunError::Spawn(e)) => return Err(unreachable(format!("cannot run {program}: {e}"))),
-        Err(RunError::Timeout(e)) => return Err(e),
+        Err(RunError::Spawn { source, .. }) => {
+            return Err(unreachable(format!("cannot run {program}: {source}")))
+        }
+        Err(RunError::Timeout { what, limit }) => {
+            return Err(LoadError::Timeout {
+                what,
+                timeout: limit,
+            })
+        }
     };
     if !out.status.success() {
         return Err(unreachable(first_lines(&out)));
@@ -361,30 +371,32 @@ pub fn from_uname(os: &str, machine: &str) -> Option<Platform> {
 /// the names it reports having loaded.
 fn stream_into(
     daemon: &Daemon,
-    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+    write: impl FnOnce(&mut dyn Write) -> Result<()> + Send,
 ) -> Result<Vec<String>> {
     let program = daemon.loader.program();
     let mut cmd = Command::new(program);
     if let Some(c) = &daemon.context {
         cmd.args(["--context", c]);
     }
-    cmd.arg("load")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("starting `{program} load`"))?;
-    let stdin = child.stdin.take().context("the loader's stdin")?;
-    let (out, err) = drain(&mut child);
-    let written = {
-        let mut w = BufWriter::with_capacity(1 << 20, stdin);
-        write(&mut w).and_then(|()| w.flush().context("sending the archive"))
-        // Dropping `w` closes the loader's stdin: the archive is complete.
-    };
-    let status = wait_bounded(&mut child, LOAD_TIMEOUT, &format!("`{program} load`"))?;
-    let stdout = join(out);
-    let stderr = join(err);
+    cmd.arg("load");
+    let what = format!("`{program} load`");
+    let Fed {
+        output,
+        fed: written,
+    } = process::run_feeding(&mut cmd, LOAD_TIMEOUT, &what, write).map_err(|e| match e {
+        RunError::Timeout { what, limit } => LoadError::Timeout {
+            what,
+            timeout: limit,
+        },
+        e => LoadError::Unreachable {
+            program,
+            at: String::new(),
+            reason: e.to_string(),
+        },
+    })?;
+    let status = output.status;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     // Our own failure (a store read, say) comes first; a closed pipe means the loader stopped
     // reading, and its own message says why.
     if let Err(e) = &written {
@@ -447,67 +459,6 @@ fn first_lines(out: &Output) -> String {
         format!("it exited with {} and said nothing", out.status)
     } else {
         lines.join(" ")
-    }
-}
-
-enum RunError {
-    Spawn(io::Error),
-    Timeout(LoadError),
-}
-
-/// Runs `cmd` to completion, capturing its output, killing it after `timeout`.
-fn run_bounded(cmd: &mut Command, timeout: Duration, what: &str) -> Result<Output, RunError> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(RunError::Spawn)?;
-    let (out, err) = drain(&mut child);
-    let status = wait_bounded(&mut child, timeout, what).map_err(RunError::Timeout)?;
-    Ok(Output {
-        status,
-        stdout: join(out).into_bytes(),
-        stderr: join(err).into_bytes(),
-    })
-}
-
-type Reader = std::thread::JoinHandle<String>;
-
-/// Reads the child's stdout and stderr on their own threads, so it never blocks on a full pipe.
-fn drain(child: &mut Child) -> (Option<Reader>, Option<Reader>) {
-    fn spawn<R: Read + Send + 'static>(r: Option<R>) -> Option<Reader> {
-        r.map(|mut r| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = r.read_to_end(&mut buf);
-                String::from_utf8_lossy(&buf).into_owned()
-            })
-        })
-    }
-    (spawn(child.stdout.take()), spawn(child.stderr.take()))
-}
-
-fn join(r: Option<Reader>) -> String {
-    r.and_then(|h| h.join().ok()).unwrap_or_default()
-}
-
-/// Waits for `child`, killing it after `timeout`.
-fn wait_bounded(child: &mut Child, timeout: Duration, what: &str) -> Result<ExitStatus, LoadError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Ok(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(LoadError::Timeout {
-                what: what.to_string(),
-                timeout,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

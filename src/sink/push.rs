@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use super::{Report, Sink};
-use crate::model::ImageSet;
+use crate::image::model::ImageSet;
+use crate::image::store::BlobStore;
 use crate::registry::Connector;
-use crate::store::BlobStore;
 
 pub struct Push {
     pub registry: Arc<Connector>,

@@ -6,6 +6,9 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
+
+use super::processes::output_within;
 
 const BINFMT: &str = "/proc/sys/fs/binfmt_misc";
 
@@ -14,10 +17,11 @@ pub fn register_qemu(arch: &str) {
     super::require(&format!("qemu-{arch}-static"));
     let register = Path::new(BINFMT).join("register");
     if !register.exists() {
-        let out = Command::new("mount")
-            .args(["-t", "binfmt_misc", "binfmt_misc", BINFMT])
-            .output()
-            .expect("running mount");
+        let out = output_within(
+            Command::new("mount").args(["-t", "binfmt_misc", "binfmt_misc", BINFMT]),
+            Duration::from_secs(30),
+        );
+        // Another test binary may mount it at the same moment: then `register` is there.
         assert!(
             out.status.success() || register.exists(),
             "cannot mount binfmt_misc (the tests run as root): {}",
@@ -40,7 +44,8 @@ pub fn register_qemu(arch: &str) {
         .lines()
         .find(|l| l.starts_with(':'))
         .expect("a binfmt.d entry line");
-    // A concurrent registration makes this write fail with EEXIST; the entry is what counts.
+    // A concurrent registration makes this write fail with EEXIST ("File exists"); the entry
+    // is what counts.
     let written = std::fs::write(&register, line);
     assert!(
         entry.exists(),

@@ -4,7 +4,7 @@
 //! through `DOCKER_HOST` and a private `DOCKER_CONFIG`, never through the machine's own daemon.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,12 @@ impl Dockerd {
         let mut c = Command::new(require("docker"));
         self.env(&mut c);
         c
+    }
+
+    /// `docker ARGS` within two minutes, whatever its exit status (for tests that expect it to
+    /// fail).
+    pub fn output(&self, args: &[&str]) -> Output {
+        output_within(self.docker().args(args), Duration::from_secs(120))
     }
 
     /// `docker ARGS` within two minutes; panics with its output unless it succeeds.

@@ -8,7 +8,6 @@
 
 pub mod binfmt;
 pub mod dockerd;
-pub mod dockerd_pull;
 pub mod path;
 pub mod podman;
 pub mod processes;

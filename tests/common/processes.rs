@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
+use cargo_imagebuild::util::process;
+
 type Hook = Box<dyn FnOnce() + Send>;
 
 static HOOKS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
@@ -41,42 +43,12 @@ pub fn at_exit(hook: impl FnOnce() + Send + 'static) {
         .push(Box::new(hook));
 }
 
-/// Runs `cmd` with its output captured, killing it and panicking after `timeout`.
+/// Runs `cmd` with its output captured, killing it and panicking after `timeout` (the library's
+/// one runner does the draining and the deadline).
 pub fn output_within(cmd: &mut Command, timeout: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let read = |r: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = read(child.stdout.take().map(|r| Box::new(r) as _));
-    let err = read(child.stderr.take().map(|r| Box::new(r) as _));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("waiting for a child") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {} s", timeout.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
+    let what = format!("{cmd:?}");
+    // Its errors read "cannot run CMD: ERROR" and "CMD did not finish within N s".
+    process::run(cmd, timeout, &what).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `cmd` within two minutes and returns its stdout; panics with its output unless it succeeds.

@@ -1,0 +1,202 @@
+//! Runs one build per target (`cargo build`, `cargo zigbuild` or `cross build`, as its
+//! [`Route`] says, with `--message-format=json-render-diagnostics`) and takes the executables
+//! from cargo's own artifact messages (never guessing paths). The route's linker, C compiler and
+//! static-glibc flag reach cargo through its environment and `--config`; the user's own settings
+//! (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`, `--config`, `CC_<target>`, rustflags) win.
+
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use cargo_metadata::Message;
+
+use crate::plan::options::FeatureArgs;
+use crate::route::cargo_config::linker_env_var;
+use crate::route::rustflags::{self, StaticFlag};
+use crate::route::{Builder, CCompiler, Linker, Route};
+use crate::util::ui::{Ui, Verbosity};
+
+/// One `cargo build` for one target.
+#[derive(Clone, Debug)]
+pub struct CompileRequest<'a> {
+    pub manifest_path: &'a Path,
+    pub workspace_root: &'a Path,
+    pub packages: Vec<String>,
+    pub bins: Vec<String>,
+    pub features: &'a FeatureArgs,
+    pub profile: &'a str,
+    pub triple: &'a str,
+    /// Extra `--config` values for cargo, as the user gave them.
+    pub cargo_config: &'a [String],
+    /// How this target is built.
+    pub route: &'a Route,
+    /// Where generated helper files go (`<target-dir>/imagebuild`).
+    pub work_dir: &'a Path,
+}
+
+/// An executable cargo built, keyed by package and binary name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    pub package: String,
+    pub bin: String,
+    pub path: PathBuf,
+}
+
+/// Builds the requested binaries for one target and returns their executables.
+pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let (program, sub) = match (req.route.builder, &req.route.builder_path) {
+        (Builder::Zigbuild, Some(p)) => (p.as_os_str().to_owned(), "zigbuild"),
+        (Builder::Cross, Some(p)) => (p.as_os_str().to_owned(), "build"),
+        _ => (cargo, "build"),
+    };
+    let mut cmd = Command::new(&program);
+    cmd.arg(sub)
+        .arg("--manifest-path")
+        .arg(req.manifest_path)
+        .args(["--target", req.triple])
+        .args(["--profile", req.profile])
+        .arg("--message-format=json-render-diagnostics");
+    for p in &req.packages {
+        cmd.args(["-p", p]);
+    }
+    for b in &req.bins {
+        cmd.args(["--bin", b]);
+    }
+    if !req.features.features.is_empty() {
+        cmd.args(["--features", &req.features.features.join(",")]);
+    }
+    if req.features.all_features {
+        cmd.arg("--all-features");
+    }
+    if req.features.no_default_features {
+        cmd.arg("--no-default-features");
+    }
+    for c in req.cargo_config {
+        cmd.args(["--config", c]);
+    }
+    match ui.verbosity {
+        Verbosity::Quiet => {
+            cmd.arg("--quiet");
+        }
+        Verbosity::Verbose => {
+            cmd.arg("--verbose");
+        }
+        Verbosity::Normal => {}
+    }
+    apply_route(&mut cmd, req)?;
+    ui.detail("Route", &format!("{}: {}", req.triple, req.route));
+    ui.detail("Running", &format!("{cmd:?}"));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("running {}", program.to_string_lossy()))?;
+    let stdout = child.stdout.take().context("reading cargo's output")?;
+    let mut found: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        let message = message.context("reading cargo's JSON messages")?;
+        if let Message::CompilerArtifact(a) = message {
+            let is_bin = a.target.kind.iter().any(|k| k.to_string() == "bin");
+            if let (true, Some(exe)) = (is_bin, a.executable) {
+                let package = package_name(&a.package_id.repr);
+                found.insert((package, a.target.name.clone()), exe.into_std_path_buf());
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        bail!(
+            "cargo build for {} failed (its errors are above): fix the build, then run again",
+            req.triple
+        );
+    }
+    Ok(found
+        .into_iter()
+        .map(|((package, bin), path)| Artifact { package, bin, path })
+        .collect())
+}
+
+/// Puts the route's linker, C compiler and static-glibc flag into the build's environment and
+/// arguments. A builder that brings its own toolchain (zigbuild, cross) gets only the flag.
+fn apply_route(cmd: &mut Command, req: &CompileRequest<'_>) -> Result<()> {
+    let route = req.route;
+    let triple = req.triple;
+    let under = triple.replace('-', "_");
+    match &route.linker {
+        Linker::RustLld => {
+            cmd.env(linker_env_var(triple), "rust-lld");
+        }
+        Linker::Gcc(gcc) => {
+            cmd.env(linker_env_var(triple), gcc);
+        }
+        Linker::User { .. } | Linker::HostCc | Linker::Builder | Linker::Default => {}
+    }
+    match &route.c_compiler {
+        CCompiler::Gcc { cc, ar, cxx } => {
+            cmd.env(format!("CC_{under}"), cc);
+            if let Some(ar) = ar {
+                cmd.env(format!("AR_{under}"), ar);
+            }
+            if let Some(cxx) = cxx {
+                cmd.env(format!("CXX_{under}"), cxx);
+            }
+        }
+        CCompiler::Zig { zig, target } => {
+            let w = crate::route::zigcc::write_wrappers(
+                &req.work_dir.join("zig"),
+                zig,
+                triple,
+                target,
+            )?;
+            cmd.env(format!("CC_{under}"), &w.cc)
+                .env(format!("CXX_{under}"), &w.cxx)
+                .env(format!("AR_{under}"), &w.ar);
+        }
+        CCompiler::User(_) | CCompiler::Default => {}
+    }
+    if route.crt_static {
+        match rustflags::crt_static(triple, req.workspace_root, req.cargo_config) {
+            StaticFlag::Env(k, v) => {
+                cmd.env(k, v);
+            }
+            StaticFlag::Config(c) => {
+                cmd.args(["--config", &c]);
+            }
+            StaticFlag::UserDecides => {}
+        }
+    }
+    Ok(())
+}
+
+/// The package name in a package id: `path+file:///ws/app#app@0.1.0` → `app`,
+/// `path+file:///ws/app#0.1.0` → `app`, old style `app 0.1.0 (path+file://…)` → `app`.
+pub fn package_name(id: &str) -> String {
+    if let Some((url, frag)) = id.rsplit_once('#') {
+        if let Some((name, _)) = frag.split_once('@') {
+            return name.to_string();
+        }
+        return url
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(url)
+            .to_string();
+    }
+    id.split(' ').next().unwrap_or(id).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_from_every_id_style() {
+        assert_eq!(package_name("path+file:///ws/app#app@0.1.0"), "app");
+        assert_eq!(package_name("path+file:///ws/my-app#0.1.0"), "my-app");
+        assert_eq!(package_name("app 0.1.0 (path+file:///ws/app)"), "app");
+    }
+}

@@ -1,0 +1,232 @@
+//! The image model, with no I/O: descriptors, layers, images (one per platform) and the index
+//! that ties them together. Every sink consumes this model; none rebuilds it.
+//!
+//! A [`Layer`] knows its `digest` (of the compressed blob) and its `diff_id` (of the uncompressed
+//! tar). An [`Image`] is one platform's config and manifest over its layers. An [`ImageSet`] is
+//! one binary's index, the images it lists and the names it should be stored under. The bytes of
+//! every blob live in the [`crate::image::store::BlobStore`]; the model only holds descriptors, plus the
+//! small JSON documents (config, manifest, index) it serialized. A base image's layers are the
+//! exception: their bytes stay in the base's repository ([`Layer::remote`]) until a sink that
+//! needs them locally has them fetched.
+
+use std::collections::BTreeMap;
+
+use crate::image::platform::Platform;
+use crate::image::reference::ImageRef;
+use crate::util::digest::Digest;
+
+/// Media types, in one place.
+pub mod media {
+    pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+
+    /// Every manifest and index type a base image may come as, for `Accept`.
+    pub const PULLABLE: &[&str] = &[INDEX, MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+
+    /// Whether `media_type` names an index (OCI) or a manifest list (Docker).
+    pub fn is_index(media_type: &str) -> bool {
+        media_type == INDEX || media_type == DOCKER_LIST
+    }
+
+    /// The OCI name of a layer type (Docker's names map to the same bytes), so a manifest we
+    /// write over a Docker base uses one vocabulary.
+    pub fn oci_layer(media_type: &str) -> &str {
+        match media_type {
+            DOCKER_LAYER_GZIP => LAYER_GZIP,
+            DOCKER_LAYER_TAR => LAYER_TAR,
+            DOCKER_LAYER_ZSTD => LAYER_ZSTD,
+            other => other,
+        }
+    }
+}
+
+/// Annotation keys, in one place.
+pub mod annotation {
+    pub const CREATED: &str = "org.opencontainers.image.created";
+    pub const SOURCE: &str = "org.opencontainers.image.source";
+    pub const REVISION: &str = "org.opencontainers.image.revision";
+    pub const VERSION: &str = "org.opencontainers.image.version";
+    pub const LICENSES: &str = "org.opencontainers.image.licenses";
+    pub const TITLE: &str = "org.opencontainers.image.title";
+    pub const DESCRIPTION: &str = "org.opencontainers.image.description";
+    pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+    pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+    pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+}
+
+/// A pointer to a blob: what it is, its digest and its size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+impl Descriptor {
+    /// The descriptor of a JSON document held in memory.
+    pub fn of_bytes(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: Digest::of(bytes),
+            size: bytes.len() as u64,
+        }
+    }
+
+    /// As oci-spec wants it, for embedding in a manifest or index.
+    pub fn to_oci(&self) -> oci_spec::image::Descriptor {
+        oci_spec::image::Descriptor::new(
+            oci_spec::image::MediaType::from(self.media_type.as_str()),
+            self.size,
+            &self.digest,
+        )
+    }
+}
+
+/// Layer compression, with the media type each produces.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl Compression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => media::LAYER_GZIP,
+            Compression::Zstd => media::LAYER_ZSTD,
+            Compression::None => media::LAYER_TAR,
+        }
+    }
+
+    /// The level used when none is configured: gzip's and zstd's own defaults.
+    pub fn default_level(self) -> i32 {
+        match self {
+            Compression::Gzip => 6,
+            Compression::Zstd => 3,
+            Compression::None => 0,
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Compression, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "gzip" | "gz" => Ok(Compression::Gzip),
+            "zstd" | "zst" => Ok(Compression::Zstd),
+            "none" | "uncompressed" => Ok(Compression::None),
+            _ => Err(format!(
+                "unknown compression `{s}`: use one of gzip (the default), zstd, none"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        })
+    }
+}
+
+/// A packed layer: its compressed blob and the digest of its uncompressed tar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    /// The compressed blob (its `digest` names it in the store and in the manifest).
+    pub blob: Descriptor,
+    /// The digest of the uncompressed tar, listed in the config's `rootfs.diff_ids`.
+    pub diff_id: Digest,
+    /// What put it there, for the config's history.
+    pub created_by: String,
+    /// For a base image's layer: the repository its bytes live in. Such a blob is not in the
+    /// store until something fetches it; a push mounts or streams it from there instead.
+    pub remote: Option<ImageRef>,
+}
+
+/// A JSON document we serialized: its exact bytes and their descriptor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    pub descriptor: Descriptor,
+    pub bytes: Vec<u8>,
+}
+
+impl Document {
+    pub fn new(media_type: &str, bytes: Vec<u8>) -> Document {
+        Document {
+            descriptor: Descriptor::of_bytes(media_type, &bytes),
+            bytes,
+        }
+    }
+}
+
+/// One platform's image: config and manifest over its layers, base layers first.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub platform: Platform,
+    /// The Rust target the binary was built for.
+    pub triple: String,
+    pub layers: Vec<Layer>,
+    pub config: Document,
+    pub manifest: Document,
+}
+
+/// One binary's images, the index over them, and the names they are stored under.
+#[derive(Clone, Debug)]
+pub struct ImageSet {
+    /// The binary's name.
+    pub name: String,
+    /// Where a registry push goes, `registry/namespace/name` (or just the binary's name).
+    pub repository: String,
+    /// Tags, in the order given; never empty.
+    pub tags: Vec<String>,
+    pub images: Vec<Image>,
+    pub index: Document,
+    /// The index's annotations (also written on a layout's index.json entry).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ImageSet {
+    /// Whether some layer's bytes live only in a base image's repository.
+    pub fn has_remote_layers(&self) -> bool {
+        self.images
+            .iter()
+            .any(|i| i.layers.iter().any(|l| l.remote.is_some()))
+    }
+
+    /// The image for `platform`, if it was built.
+    pub fn image_for(&self, platform: &Platform) -> Option<&Image> {
+        self.images.iter().find(|i| i.platform.matches(platform))
+    }
+
+    /// Every blob the index reaches, each once, in a stable order: layers, configs, manifests.
+    pub fn blobs(&self) -> Vec<&Descriptor> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        let all = self
+            .images
+            .iter()
+            .flat_map(|i| i.layers.iter().map(|l| &l.blob))
+            .chain(self.images.iter().map(|i| &i.config.descriptor))
+            .chain(self.images.iter().map(|i| &i.manifest.descriptor));
+        for d in all {
+            if seen.insert(d.digest.clone()) {
+                out.push(d);
+            }
+        }
+        out
+    }
+}

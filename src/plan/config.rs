@@ -1,0 +1,387 @@
+//! Settings from `[workspace.metadata.imagebuild]` and `[package.metadata.imagebuild]` (and
+//! `[package.metadata.imagebuild.bin.<name>]`), as layers of all-optional [`ImageSettings`] that
+//! [`ImageSettings::overlay`] merges: workspace, then package, then binary, then the command line.
+//! Resolving the merged layer into what a build needs is `plan.rs`'s job; nothing here runs.
+//!
+//! Unknown keys and wrong types are errors that name the key, the table and the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::image::model::Compression;
+
+/// Where the settings reference lives, for `help:` lines.
+pub const HELP_URL: &str = "see README.md, section \"Configuration\"";
+
+/// One layer of image settings; every field optional so layers can be merged.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageSettings {
+    /// OCI platforms to build (`linux/amd64`); comma lists allowed in each entry.
+    pub platforms: Option<Vec<String>>,
+    /// Per-platform choice of Rust target: `{ "linux/arm/v7" = "armv7-unknown-linux-gnueabihf" }`.
+    pub targets: Option<BTreeMap<String, String>>,
+    /// `scratch` (the default) or an image reference.
+    pub base: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    /// Environment variables; merged key by key across layers.
+    pub env: Option<BTreeMap<String, String>>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    /// Config labels; merged key by key across layers.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Manifest and index annotations; merged key by key across layers.
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Exposed ports: `8080`, `"8080/tcp"`, `"53/udp"`.
+    pub ports: Option<Vec<Port>>,
+    /// Extra files: `{ source = "config/app.toml", dest = "/etc/app/app.toml", mode = "0644" }`
+    /// or the cargo-deb shape `["config/app.toml", "/etc/app/app.toml", "644"]`.
+    pub assets: Option<Vec<Asset>>,
+    pub compression: Option<Compression>,
+    pub compression_level: Option<i32>,
+    /// Where pushes go: `ghcr.io/acme` (the binary's name is appended) or `ghcr.io/acme/api`.
+    pub repository: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// Directory the binary is installed in (default `/usr/local/bin`).
+    pub bin_dir: Option<String>,
+    /// Per-binary settings, in package metadata only.
+    pub bin: Option<BTreeMap<String, ImageSettings>>,
+}
+
+/// An exposed port as written in metadata.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Port {
+    Number(u16),
+    Text(String),
+}
+
+/// An extra file (or directory, copied recursively) to put in the image.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Asset {
+    Table {
+        source: PathBuf,
+        dest: String,
+        #[serde(default)]
+        mode: Option<String>,
+    },
+    Tuple(Vec<String>),
+}
+
+/// A resolved asset: an absolute source, an image path and an optional octal mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetSpec {
+    pub source: PathBuf,
+    pub dest: String,
+    pub mode: Option<u32>,
+}
+
+/// A settings table that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub table: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid [{}] in {}", self.table, self.file.display())?;
+        if !self.key.is_empty() && self.key != "." {
+            write!(f, ", key `{}`", self.key)?;
+        }
+        write!(f, ": {}\n  help: fix that key; {HELP_URL}", self.message)
+    }
+}
+
+impl ImageSettings {
+    /// Reads one metadata table (`value` is what cargo metadata gave for it). Relative asset
+    /// sources are resolved against the directory of `file`.
+    pub fn from_metadata(
+        value: &serde_json::Value,
+        file: &Path,
+        table: &str,
+    ) -> Result<ImageSettings, ConfigError> {
+        let err = |key: String, message: String| ConfigError {
+            file: file.to_path_buf(),
+            table: table.to_string(),
+            key,
+            message,
+        };
+        let mut settings: ImageSettings = serde_path_to_error::deserialize(value)
+            .map_err(|e| err(e.path().to_string(), e.inner().to_string()))?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        settings
+            .resolve_assets(dir)
+            .map_err(|(key, message)| err(key, message))?;
+        if let Some(bins) = settings.bin.as_mut() {
+            for (name, b) in bins.iter_mut() {
+                if b.bin.is_some() {
+                    return Err(err(
+                        format!("bin.{name}.bin"),
+                        "`bin` tables do not nest".into(),
+                    ));
+                }
+                b.resolve_assets(dir)
+                    .map_err(|(key, message)| err(format!("bin.{name}.{key}"), message))?;
+            }
+        }
+        settings
+            .validate()
+            .map_err(|(key, message)| err(key, message))?;
+        Ok(settings)
+    }
+
+    /// Turns asset tuples into tables with absolute sources.
+    fn resolve_assets(&mut self, dir: &Path) -> Result<(), (String, String)> {
+        let Some(assets) = self.assets.as_mut() else {
+            return Ok(());
+        };
+        for (i, a) in assets.iter_mut().enumerate() {
+            let key = format!("assets[{i}]");
+            let (source, dest, mode) = match a {
+                Asset::Table { source, dest, mode } => (source.clone(), dest.clone(), mode.clone()),
+                Asset::Tuple(v) if v.len() == 2 || v.len() == 3 => {
+                    (PathBuf::from(&v[0]), v[1].clone(), v.get(2).cloned())
+                }
+                Asset::Tuple(_) => {
+                    return Err((
+                        key,
+                        "an asset is [\"source\", \"/dest\"] or [\"source\", \"/dest\", \"mode\"]"
+                            .into(),
+                    ))
+                }
+            };
+            if let Some(m) = &mode {
+                parse_mode(m).map_err(|e| (key.clone(), e))?;
+            }
+            *a = Asset::Table {
+                source: dir.join(source),
+                dest,
+                mode,
+            };
+        }
+        Ok(())
+    }
+
+    /// Checks values that types alone cannot: ports, compression levels, paths.
+    fn validate(&self) -> Result<(), (String, String)> {
+        if let Some(ports) = &self.ports {
+            for (i, p) in ports.iter().enumerate() {
+                p.normalized().map_err(|e| (format!("ports[{i}]"), e))?;
+            }
+        }
+        if let Some(level) = self.compression_level {
+            if !(0..=22).contains(&level) {
+                return Err((
+                    "compression-level".into(),
+                    format!("{level} is out of range: gzip takes 0-9, zstd 1-22"),
+                ));
+            }
+        }
+        for (key, v) in [("workdir", &self.workdir), ("bin-dir", &self.bin_dir)] {
+            if let Some(v) = v {
+                if !v.starts_with('/') {
+                    return Err((
+                        key.into(),
+                        format!("`{v}` must be an absolute path like /app"),
+                    ));
+                }
+            }
+        }
+        if let Some(env) = &self.env {
+            for k in env.keys() {
+                if k.is_empty() || k.contains('=') {
+                    return Err((
+                        format!("env.{k}"),
+                        "variable names cannot be empty or contain `=`".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// This layer with `over` laid on top: `over`'s values win; maps merge key by key.
+    pub fn overlay(self, over: ImageSettings) -> ImageSettings {
+        fn map(
+            a: Option<BTreeMap<String, String>>,
+            b: Option<BTreeMap<String, String>>,
+        ) -> Option<BTreeMap<String, String>> {
+            match (a, b) {
+                (Some(mut a), Some(b)) => {
+                    a.extend(b);
+                    Some(a)
+                }
+                (a, b) => b.or(a),
+            }
+        }
+        ImageSettings {
+            platforms: over.platforms.or(self.platforms),
+            targets: map(self.targets, over.targets),
+            base: over.base.or(self.base),
+            entrypoint: over.entrypoint.or(self.entrypoint),
+            cmd: over.cmd.or(self.cmd),
+            env: map(self.env, over.env),
+            workdir: over.workdir.or(self.workdir),
+            user: over.user.or(self.user),
+            labels: map(self.labels, over.labels),
+            annotations: map(self.annotations, over.annotations),
+            ports: over.ports.or(self.ports),
+            assets: over.assets.or(self.assets),
+            compression: over.compression.or(self.compression),
+            compression_level: over.compression_level.or(self.compression_level),
+            repository: over.repository.or(self.repository),
+            tags: over.tags.or(self.tags),
+            bin_dir: over.bin_dir.or(self.bin_dir),
+            bin: None,
+        }
+    }
+
+    /// The resolved assets of this (merged) layer.
+    pub fn asset_specs(&self) -> Vec<AssetSpec> {
+        self.assets
+            .iter()
+            .flatten()
+            .filter_map(|a| match a {
+                Asset::Table { source, dest, mode } => Some(AssetSpec {
+                    source: source.clone(),
+                    dest: dest.clone(),
+                    // Checked when read, so a parse error cannot happen here.
+                    mode: mode.as_deref().and_then(|m| parse_mode(m).ok()),
+                }),
+                Asset::Tuple(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// Parses an octal file mode such as `0644`, `644` or `0o755`.
+pub fn parse_mode(m: &str) -> Result<u32, String> {
+    let digits = m.trim_start_matches("0o");
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|v| *v <= 0o7777)
+        .ok_or_else(|| format!("mode `{m}` is not an octal file mode like \"0644\""))
+}
+
+impl Port {
+    /// `8080/tcp` form, as the image config's ExposedPorts wants.
+    pub fn normalized(&self) -> Result<String, String> {
+        match self {
+            Port::Number(0) => Err("port 0 cannot be exposed".into()),
+            Port::Number(n) => Ok(format!("{n}/tcp")),
+            Port::Text(t) => {
+                let (num, proto) = t.split_once('/').unwrap_or((t.as_str(), "tcp"));
+                let n: u16 = num.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("`{t}` is not a port: use a number like 8080 or \"8080/tcp\"")
+                })?;
+                let proto = proto.to_ascii_lowercase();
+                if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+                    return Err(format!("`{t}`: the protocol must be tcp, udp or sctp"));
+                }
+                Ok(format!("{n}/{proto}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(v: serde_json::Value) -> Result<ImageSettings, ConfigError> {
+        ImageSettings::from_metadata(
+            &v,
+            Path::new("/ws/app/Cargo.toml"),
+            "package.metadata.imagebuild",
+        )
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let s = read(json!({
+            "platforms": ["linux/amd64", "linux/arm64"],
+            "targets": {"linux/arm/v7": "armv7-unknown-linux-gnueabihf"},
+            "base": "scratch",
+            "entrypoint": ["/usr/local/bin/app"],
+            "cmd": ["--serve"],
+            "env": {"RUST_LOG": "info"},
+            "workdir": "/srv",
+            "user": "1000",
+            "labels": {"a": "b"},
+            "annotations": {"c": "d"},
+            "ports": [8080, "53/udp"],
+            "assets": [["static", "/srv/static"], {"source": "/abs/x", "dest": "/x", "mode": "0600"}],
+            "compression": "zstd",
+            "compression-level": 5,
+            "repository": "ghcr.io/acme",
+            "tags": ["1.0"],
+            "bin-dir": "/app",
+            "bin": {"api": {"ports": [9090]}}
+        }))
+        .unwrap();
+        assert_eq!(s.compression, Some(Compression::Zstd));
+        let assets = s.asset_specs();
+        assert_eq!(assets[0].source, PathBuf::from("/ws/app/static"));
+        assert_eq!(assets[1].source, PathBuf::from("/abs/x"));
+        assert_eq!(assets[1].mode, Some(0o600));
+        assert_eq!(s.bin.unwrap()["api"].ports, Some(vec![Port::Number(9090)]));
+    }
+
+    #[test]
+    fn unknown_key_names_key_table_and_file() {
+        let e = read(json!({"platfroms": ["linux/amd64"]}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("platfroms"), "{e}");
+        assert!(e.contains("package.metadata.imagebuild"), "{e}");
+        assert!(e.contains("/ws/app/Cargo.toml"), "{e}");
+        assert!(e.contains("platforms"), "the valid keys are listed: {e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = read(json!({"platforms": "linux/amd64"})).unwrap_err();
+        assert_eq!(e.key, "platforms");
+        assert!(e.message.contains("expected a sequence"), "{}", e.message);
+        let e = read(json!({"env": {"A": 1}})).unwrap_err();
+        assert_eq!(e.key, "env.A");
+        let e = read(json!({"ports": ["http"]})).unwrap_err();
+        assert_eq!(e.key, "ports[0]");
+        let e = read(json!({"compression": "lz4"})).unwrap_err();
+        assert!(e.message.contains("gzip"), "{}", e.message);
+        let e = read(json!({"workdir": "srv"})).unwrap_err();
+        assert_eq!(e.key, "workdir");
+        let e = read(json!({"assets": [{"source": "a", "dest": "/a", "mode": "rw"}]})).unwrap_err();
+        assert_eq!(e.key, "assets[0]");
+    }
+
+    #[test]
+    fn overlay_prefers_the_upper_layer_and_merges_maps() {
+        let ws =
+            read(json!({"platforms": ["linux/amd64"], "env": {"A": "1", "B": "1"}, "user": "1"}))
+                .unwrap();
+        let pkg = read(json!({"platforms": ["linux/arm64"], "env": {"B": "2"}})).unwrap();
+        let m = ws.overlay(pkg);
+        assert_eq!(m.platforms, Some(vec!["linux/arm64".to_string()]));
+        assert_eq!(m.user.as_deref(), Some("1"));
+        let env = m.env.unwrap();
+        assert_eq!((env["A"].as_str(), env["B"].as_str()), ("1", "2"));
+    }
+
+    #[test]
+    fn ports_normalize() {
+        assert_eq!(Port::Number(80).normalized().unwrap(), "80/tcp");
+        assert_eq!(Port::Text("53/UDP".into()).normalized().unwrap(), "53/udp");
+        assert!(Port::Text("80/icmp".into()).normalized().is_err());
+        assert!(Port::Number(0).normalized().is_err());
+    }
+}

@@ -1,0 +1,562 @@
+//! The plan: the resolved answer to "which binaries, which platforms and targets, which base,
+//! which settings, which outputs", computed from `cargo metadata`, the metadata tables, the
+//! environment and the command line before anything is compiled. A [`Plan`] can be printed
+//! (`--dry-run`, `-v`) and is all that `build.rs` needs.
+//!
+//! [`Options`] is what the command line asked (clap-free); [`plan`] reads the workspace and
+//! resolves it; each [`ImagePlan`] is one binary's image with its own merged settings.
+
+pub mod base;
+pub mod config;
+pub mod naming;
+pub mod options;
+pub mod output;
+pub mod toolchain;
+pub mod workspace;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use cargo_metadata::Package;
+
+use crate::image::document::RuntimeConfig;
+use crate::image::model::{annotation, Compression};
+use crate::image::platform::{self, Platform};
+use crate::image::reference::ImageRef;
+use crate::plan::base::Base;
+use crate::plan::config::{AssetSpec, ImageSettings};
+use crate::plan::options::FeatureArgs;
+use crate::plan::options::{Builder, Options};
+use crate::plan::output::OutputSpec;
+use crate::plan::toolchain::Toolchain;
+use crate::registry::RegistryOptions;
+
+/// One platform of one image, and the Rust target that builds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetPlan {
+    pub platform: Platform,
+    pub triple: String,
+    /// The user named this triple (`--target`, the `targets` setting): provisioning may install
+    /// it or fail, never swap it for another.
+    pub pinned: bool,
+}
+
+/// One binary's image, fully resolved.
+#[derive(Clone, Debug)]
+pub struct ImagePlan {
+    pub package: String,
+    pub version: String,
+    pub bin: String,
+    pub targets: Vec<TargetPlan>,
+    pub base: Base,
+    pub runtime: RuntimeConfig,
+    /// Where the binary is installed in the image: `/usr/local/bin/<bin>`.
+    pub bin_path: String,
+    pub assets: Vec<AssetSpec>,
+    pub compression: Compression,
+    pub compression_level: i32,
+    pub repository: String,
+    pub tags: Vec<String>,
+    /// On the index (with the package's own OCI annotations).
+    pub index_annotations: BTreeMap<String, String>,
+    /// On every manifest.
+    pub manifest_annotations: BTreeMap<String, String>,
+}
+
+/// Everything a build needs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub workspace_root: PathBuf,
+    pub manifest_path: PathBuf,
+    pub target_dir: PathBuf,
+    pub profile: String,
+    pub features: FeatureArgs,
+    pub cargo_config: Vec<String>,
+    pub images: Vec<ImagePlan>,
+    pub outputs: Vec<OutputSpec>,
+    /// Seconds since the epoch for every timestamp (`SOURCE_DATE_EPOCH`, else 0).
+    pub epoch: u64,
+    /// How registries are reached (bases and pushes).
+    pub registry: RegistryOptions,
+    pub image_refs: Option<PathBuf>,
+    pub metadata_file: Option<PathBuf>,
+    /// `--builder`: one way of building every target, or None to choose per target.
+    pub builder: Option<Builder>,
+    /// The toolchain cargo will use in the workspace.
+    pub toolchain: Toolchain,
+}
+
+impl Plan {
+    /// Every distinct target, with the packages and binaries built for it, in plan order.
+    pub fn builds(&self) -> Vec<(String, Vec<String>, Vec<String>)> {
+        let mut order: Vec<String> = Vec::new();
+        let mut per: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+        for img in &self.images {
+            for t in &img.targets {
+                if !order.contains(&t.triple) {
+                    order.push(t.triple.clone());
+                }
+                let e = per.entry(t.triple.clone()).or_default();
+                e.0.insert(img.package.clone());
+                e.1.insert(img.bin.clone());
+            }
+        }
+        order
+            .into_iter()
+            .map(|t| {
+                let (p, b) = per.remove(&t).unwrap_or_default();
+                (t, p.into_iter().collect(), b.into_iter().collect())
+            })
+            .collect()
+    }
+
+    /// Whether some output pushes to a registry.
+    pub fn pushes(&self) -> bool {
+        self.outputs.contains(&OutputSpec::Registry)
+    }
+
+    /// Where the blob store lives: `<target-dir>/imagebuild/.blobs`.
+    pub fn store_dir(&self) -> PathBuf {
+        self.target_dir.join("imagebuild").join(".blobs")
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "workspace: {}", self.workspace_root.display())?;
+        writeln!(f, "profile:   {}", self.profile)?;
+        writeln!(
+            f,
+            "created:   {}",
+            crate::image::document::rfc3339(self.epoch)
+        )?;
+        for img in &self.images {
+            writeln!(
+                f,
+                "image {} (package {} {})",
+                img.bin, img.package, img.version
+            )?;
+            writeln!(f, "  repository: {}", img.repository)?;
+            writeln!(f, "  tags:       {}", img.tags.join(", "))?;
+            writeln!(f, "  base:       {}", img.base.name())?;
+            writeln!(f, "  binary:     {}", img.bin_path)?;
+            writeln!(f, "  entrypoint: {:?}", img.runtime.entrypoint)?;
+            if let Some(cmd) = &img.runtime.cmd {
+                writeln!(f, "  cmd:        {cmd:?}")?;
+            }
+            if let Some(u) = &img.runtime.user {
+                writeln!(f, "  user:       {u}")?;
+            }
+            writeln!(
+                f,
+                "  layers:     {} (level {})",
+                img.compression, img.compression_level
+            )?;
+            for a in &img.assets {
+                writeln!(f, "  asset:      {} -> {}", a.source.display(), a.dest)?;
+            }
+            for t in &img.targets {
+                writeln!(
+                    f,
+                    "  platform:   {:<14} {}",
+                    t.platform.to_string(),
+                    t.triple
+                )?;
+            }
+        }
+        for o in &self.outputs {
+            writeln!(f, "output: {o}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` if set (it must be a whole number of seconds), else 0.
+pub fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().with_context(|| {
+            format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds since 1970 (try `git log -1 --format=%ct`)")
+        }),
+        _ => Ok(0),
+    }
+}
+
+/// What planning needs to know from outside that it must not fetch itself: the caller answers
+/// (the library asks the registry, a test answers from a table).
+pub trait Lookup {
+    /// The platforms a registry base offers (`--platform all`).
+    fn base_platforms(&self, base: &ImageRef) -> Result<Vec<Platform>>;
+}
+
+/// Resolves the options against the workspace into a plan: reads `cargo metadata`, the metadata
+/// tables, the environment and the toolchain (`rustc --print sysroot`), and decides. It installs nothing and asks no
+/// registry (`lookup` answers for it).
+pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
+    let meta = workspace::metadata(opts)?;
+    let workspace_root = meta.workspace_root.clone().into_std_path_buf();
+    let ws_file = workspace_root.join("Cargo.toml");
+    let ws_settings = workspace::table(
+        &meta.workspace_metadata,
+        &ws_file,
+        "workspace.metadata.imagebuild",
+    )?
+    .unwrap_or_default();
+    if ws_settings.bin.is_some() {
+        bail!(
+            "invalid [workspace.metadata.imagebuild] in {}: `bin` tables belong in a package's \
+             [package.metadata.imagebuild.bin.<name>]",
+            ws_file.display()
+        );
+    }
+    let packages = workspace::select_packages(&meta, opts)?;
+    let bins = workspace::select_bins(&packages, opts)?;
+    let toolchain = Toolchain::detect(&workspace_root)?;
+    let epoch = source_date_epoch()?;
+
+    // Parse every output first: a typo should not wait for a compile.
+    let mut outputs = OutputSpec::resolve(
+        &opts.outputs,
+        opts.load,
+        opts.loader.as_deref(),
+        opts.load_platform.as_deref(),
+    )?;
+    if opts.push && !outputs.contains(&OutputSpec::Registry) {
+        outputs.push(OutputSpec::Registry);
+    }
+    if outputs.is_empty() {
+        outputs.push(OutputSpec::OciDir {
+            dest: meta
+                .target_directory
+                .as_std_path()
+                .join("imagebuild")
+                .join("{bin}"),
+        });
+    }
+    let pushing = outputs.contains(&OutputSpec::Registry);
+    if !pushing && (opts.image_refs.is_some() || opts.metadata_file.is_some()) {
+        bail!(
+            "--image-refs and --metadata-file describe a push: add --push (or --output \
+             type=registry)"
+        );
+    }
+    if bins.len() > 1 {
+        if let Some(o) = outputs.iter().find(|o| !o.is_per_bin()) {
+            let names: Vec<&str> = bins.iter().map(|(_, b)| b.as_str()).collect();
+            bail!(
+                "{} binaries are selected ({}) but the output {} names one destination: put \
+                 {{bin}} in dest (dest=out/{{bin}}.tar), or pick one binary with --bin",
+                names.len(),
+                names.join(", "),
+                o.dest()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+    }
+
+    let cli_targets: Vec<(Platform, String)> = opts
+        .targets
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| Ok((Platform::from_triple(t)?, t.to_string())))
+        .collect::<Result<_>>()?;
+    // `--platform all`: every platform the base offers that we can build for.
+    let all_platforms = opts
+        .platforms
+        .iter()
+        .flat_map(|p| p.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("all"));
+    let cli_platforms = if all_platforms {
+        if opts.platforms.iter().flat_map(|p| p.split(',')).count() > 1 || !cli_targets.is_empty() {
+            bail!("--platform all stands alone: drop the other --platform and --target values");
+        }
+        Vec::new()
+    } else {
+        platform::parse_list(opts.platforms.iter().map(String::as_str)).context("--platform")?
+    };
+    let ctx = ImageContext {
+        all_platforms,
+        pushing,
+        several: bins.len() > 1,
+        epoch,
+    };
+
+    let mut images = Vec::new();
+    for (pkg, bin) in bins {
+        let pkg_file = pkg.manifest_path.clone().into_std_path_buf();
+        let pkg_settings =
+            workspace::table(&pkg.metadata, &pkg_file, "package.metadata.imagebuild")?
+                .unwrap_or_default();
+        let bin_settings = pkg_settings
+            .bin
+            .as_ref()
+            .and_then(|b| b.get(&bin))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(bins) = &pkg_settings.bin {
+            for name in bins.keys() {
+                if !pkg.targets.iter().any(|t| &t.name == name) {
+                    bail!(
+                        "invalid [package.metadata.imagebuild.bin.{name}] in {}: package `{}` \
+                         has no binary named `{name}`",
+                        pkg_file.display(),
+                        pkg.name
+                    );
+                }
+            }
+        }
+        let merged = ws_settings
+            .clone()
+            .overlay(pkg_settings)
+            .overlay(bin_settings)
+            .overlay(opts.settings.clone());
+        images.push(resolve_image(
+            pkg,
+            &bin,
+            merged,
+            &cli_targets,
+            &cli_platforms,
+            &toolchain,
+            lookup,
+            &ctx,
+        )?);
+    }
+
+    // A single-platform output told to hold a platform that is not built: say so before compiling.
+    for img in &images {
+        for wanted in outputs.iter().filter_map(OutputSpec::platform) {
+            if !img.targets.iter().any(|t| t.platform.matches(wanted)) {
+                let built: Vec<String> =
+                    img.targets.iter().map(|t| t.platform.to_string()).collect();
+                return Err(crate::image::select::ChoiceError::NotBuilt {
+                    wanted: wanted.clone(),
+                    built: built.join(", "),
+                }
+                .into());
+            }
+        }
+    }
+
+    let plan = Plan {
+        manifest_path: opts
+            .manifest_path
+            .clone()
+            .unwrap_or_else(|| ws_file.clone()),
+        workspace_root,
+        target_dir: meta.target_directory.clone().into_std_path_buf(),
+        profile: match opts.profile.as_str() {
+            "" => "release".to_string(),
+            p => p.to_string(),
+        },
+        features: opts.features.clone(),
+        cargo_config: opts.cargo_config.clone(),
+        images,
+        outputs,
+        epoch,
+        registry: opts.registry.clone(),
+        image_refs: opts.image_refs.clone(),
+        metadata_file: opts.metadata_file.clone(),
+        builder: opts.builder,
+        toolchain,
+    };
+    Ok(plan)
+}
+
+/// What every image's resolution needs to know about the whole run.
+struct ImageContext {
+    /// `--platform all` was given.
+    all_platforms: bool,
+    /// Some output is a push.
+    pushing: bool,
+    /// More than one binary is built.
+    several: bool,
+    /// Seconds since the epoch for `created` (see [`source_date_epoch`]).
+    epoch: u64,
+}
+
+/// `--platform all`: the platforms `base` offers that we can build for, as `lookup` answers.
+fn base_platforms(base: &Base, lookup: &dyn Lookup) -> Result<Vec<Platform>> {
+    let Some(r) = base.reference() else {
+        bail!(
+            "--platform all means every platform of the base image, but the base is scratch: \
+             set a base (--base IMAGE) or list the platforms (--platform linux/amd64,linux/arm64)"
+        );
+    };
+    let platforms = lookup.base_platforms(r)?;
+    if platforms.is_empty() {
+        bail!("the base image {r} offers no platform that Rust can build for: list --platform values yourself");
+    }
+    Ok(platforms)
+}
+
+/// One binary's merged settings, resolved.
+#[allow(clippy::too_many_arguments)]
+fn resolve_image(
+    pkg: &Package,
+    bin: &str,
+    s: ImageSettings,
+    cli_targets: &[(Platform, String)],
+    cli_platforms: &[Platform],
+    toolchain: &Toolchain,
+    lookup: &dyn Lookup,
+    ctx: &ImageContext,
+) -> Result<ImagePlan> {
+    let base = Base::parse(s.base.as_deref().unwrap_or("scratch"))?;
+    // Platforms: the command line's (with its explicit triples), else the settings', else the host's.
+    let mut wanted: Vec<(Platform, Option<String>)> = Vec::new();
+    if !cli_targets.is_empty() || !cli_platforms.is_empty() {
+        for (p, t) in cli_targets {
+            wanted.push((p.clone(), Some(t.clone())));
+        }
+        for p in cli_platforms {
+            if !wanted.iter().any(|(w, _)| w == p) {
+                wanted.push((p.clone(), None));
+            }
+        }
+    } else if ctx.all_platforms {
+        for p in base_platforms(&base, lookup)? {
+            wanted.push((p, None));
+        }
+    } else if let Some(list) = &s.platforms {
+        for p in platform::parse_list(list.iter().map(String::as_str))
+            .with_context(|| format!("the `platforms` setting of package `{}`", pkg.name))?
+        {
+            wanted.push((p, None));
+        }
+    }
+    if wanted.is_empty() {
+        let host = Platform::host()
+            .context("this machine's platform is not one images are built for: pass --platform")?;
+        wanted.push((host, None));
+    }
+    let overrides: BTreeMap<Platform, String> = s
+        .targets
+        .iter()
+        .flatten()
+        .map(|(p, t)| {
+            let platform: Platform = p.parse().with_context(|| format!("the `targets` setting key `{p}`"))?;
+            let got = Platform::from_triple(t).with_context(|| format!("the `targets` setting for {p}"))?;
+            if got != platform {
+                bail!("the `targets` setting maps {platform} to `{t}`, which builds for {got}: choose a {platform} target");
+            }
+            Ok((platform, t.clone()))
+        })
+        .collect::<Result<_>>()?;
+    let mut targets: Vec<TargetPlan> = Vec::new();
+    for (platform, explicit) in wanted {
+        if targets.iter().any(|t| t.platform == platform) {
+            bail!("{platform} is asked for twice (two --target values for one platform): keep one");
+        }
+        let preferred = explicit.or_else(|| overrides.get(&platform).cloned());
+        let triple = toolchain.choose(&platform, preferred.as_deref())?;
+        targets.push(TargetPlan {
+            platform,
+            triple,
+            pinned: preferred.is_some(),
+        });
+    }
+
+    let bin_dir = s
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| "/usr/local/bin".to_string());
+    let bin_path = format!("{}/{bin}", bin_dir.trim_end_matches('/'));
+    let ports = s
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| p.normalized().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let runtime = RuntimeConfig {
+        entrypoint: s
+            .entrypoint
+            .clone()
+            .unwrap_or_else(|| vec![bin_path.clone()]),
+        cmd: s.cmd.clone(),
+        env: s.env.clone().unwrap_or_default().into_iter().collect(),
+        workdir: s.workdir.clone(),
+        user: s
+            .user
+            .clone()
+            .or_else(|| base.default_user().map(str::to_string)),
+        labels: s.labels.clone().unwrap_or_default(),
+        ports,
+    };
+    let compression = s.compression.unwrap_or(Compression::Gzip);
+    let compression_level = s.compression_level.unwrap_or(compression.default_level());
+    if compression == Compression::Gzip && compression_level > 9 {
+        bail!("compression level {compression_level} is too high for gzip: use 0-9 (or zstd for 1-22)");
+    }
+    let configured = match (
+        &s.repository,
+        std::env::var(naming::ENV_REPO)
+            .ok()
+            .filter(|r| !r.is_empty()),
+    ) {
+        (Some(r), _) => Some(r.replace("{bin}", bin)),
+        (None, Some(prefix)) => Some(format!("{}/{bin}", prefix.trim_end_matches('/'))),
+        (None, None) => None,
+    };
+    let tags = s
+        .tags
+        .clone()
+        .unwrap_or_else(|| vec![pkg.version.to_string()]);
+    if tags.is_empty() {
+        bail!("the `tags` setting is empty: give at least one tag, or remove it to use the package version");
+    }
+    let (repository, tags) =
+        naming::repository_and_tags(bin, configured, tags, ctx.several, ctx.pushing)?;
+    naming::validate_repository(&repository)?;
+    if ctx.pushing {
+        ImageRef::repository_named(&repository)?;
+    }
+    let assets = s.asset_specs();
+    for a in &assets {
+        if !a.source.exists() {
+            bail!(
+                "asset {} does not exist: fix its `source` (relative paths start at the \
+                 Cargo.toml that names it)",
+                a.source.display()
+            );
+        }
+        crate::image::layer::normalize(&a.dest)?;
+    }
+
+    let created = crate::image::document::rfc3339(ctx.epoch);
+    let mut index_annotations = BTreeMap::new();
+    index_annotations.insert(annotation::CREATED.to_string(), created.clone());
+    index_annotations.insert(annotation::TITLE.to_string(), bin.to_string());
+    index_annotations.insert(annotation::VERSION.to_string(), pkg.version.to_string());
+    if let Some(r) = &pkg.repository {
+        index_annotations.insert(annotation::SOURCE.to_string(), r.clone());
+    }
+    if let Some(l) = &pkg.license {
+        index_annotations.insert(annotation::LICENSES.to_string(), l.clone());
+    }
+    if let Some(d) = &pkg.description {
+        index_annotations.insert(annotation::DESCRIPTION.to_string(), d.trim().to_string());
+    }
+    let extra = s.annotations.clone().unwrap_or_default();
+    index_annotations.extend(extra.clone());
+
+    Ok(ImagePlan {
+        package: pkg.name.to_string(),
+        version: pkg.version.to_string(),
+        bin: bin.to_string(),
+        targets,
+        base,
+        runtime,
+        bin_path,
+        assets,
+        compression,
+        compression_level,
+        repository,
+        tags,
+        index_annotations,
+        manifest_annotations: extra,
+    })
+}

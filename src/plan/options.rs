@@ -1,0 +1,88 @@
+//! What the command line asked for, free of clap types: [`Options`] (the flags as given, before
+//! they meet the workspace), with the cargo feature flags ([`FeatureArgs`]) and the user's choice
+//! of builder ([`Builder`]). `cli.rs` fills it; [`super::plan`] resolves it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::plan::config::ImageSettings;
+use crate::registry::RegistryOptions;
+use crate::util::ui::Verbosity;
+
+/// Who runs the build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Builder {
+    /// `cargo build`, with the linker and C compiler we chose in its environment.
+    Cargo,
+    /// `cargo zigbuild` (crates.io `cargo-zigbuild`): zig links and compiles C.
+    Zigbuild,
+    /// `cross build`: a container with the toolchain (needs docker or podman).
+    Cross,
+}
+
+impl FromStr for Builder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cargo" => Ok(Builder::Cargo),
+            "zigbuild" | "cargo-zigbuild" => Ok(Builder::Zigbuild),
+            "cross" => Ok(Builder::Cross),
+            other => Err(format!(
+                "unknown builder `{other}`: use cargo, zigbuild or cross"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Builder::Cargo => "cargo",
+            Builder::Zigbuild => "zigbuild",
+            Builder::Cross => "cross",
+        })
+    }
+}
+/// Cargo feature flags, passed through as given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeatureArgs {
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+}
+
+/// What the command line asked for, free of clap types.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub manifest_path: Option<PathBuf>,
+    pub packages: Vec<String>,
+    pub workspace: bool,
+    pub exclude: Vec<String>,
+    pub bins: Vec<String>,
+    pub features: FeatureArgs,
+    pub profile: String,
+    pub targets: Vec<String>,
+    pub platforms: Vec<String>,
+    pub cargo_config: Vec<String>,
+    /// The settings given as flags: the top layer.
+    pub settings: ImageSettings,
+    pub outputs: Vec<String>,
+    /// `--push`: the same as `--output type=registry`.
+    pub push: bool,
+    /// Where to write the pushed references (`--image-refs`).
+    pub image_refs: Option<PathBuf>,
+    /// Where to write the push's JSON summary (`--metadata-file`).
+    pub metadata_file: Option<PathBuf>,
+    pub registry: RegistryOptions,
+    /// `--load`: load one platform into docker or podman.
+    pub load: bool,
+    /// `--loader docker|podman`.
+    pub loader: Option<String>,
+    /// `--load-platform`: the platform that single-platform outputs hold.
+    pub load_platform: Option<String>,
+    pub dry_run: bool,
+    pub verbosity: Verbosity,
+    /// `--builder`: force one way of building every target.
+    pub builder: Option<Builder>,
+}

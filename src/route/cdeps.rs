@@ -1,0 +1,146 @@
+//! Which packages of a build compile C code for the target, read from the resolved dependency
+//! graph (`cargo metadata --filter-platform <triple>`, with the build's features) before anything
+//! compiles: a package whose build script depends on `cc`, `cmake` or `autotools` (as jemalloc,
+//! ring, zstd-sys and libgit2-sys do) needs a C compiler for the target. Only the target side of
+//! the graph counts: normal dependencies of the selected packages, never proc macros or build
+//! scripts' own dependencies, which are compiled for the host.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand, Node, PackageId};
+
+use crate::plan::options::FeatureArgs;
+
+/// Build dependencies that mean "this build script compiles C".
+pub const C_BUILD_CRATES: &[&str] = &["cc", "cmake", "autotools"];
+
+/// The packages among `roots` and their target-side dependencies whose build scripts compile C,
+/// as `package (cc)`, sorted.
+pub fn c_builders(
+    manifest_path: &Path,
+    triple: &str,
+    roots: &[String],
+    features: &FeatureArgs,
+) -> Result<Vec<String>> {
+    let mut cmd = MetadataCommand::new();
+    cmd.manifest_path(manifest_path)
+        .other_options(vec!["--filter-platform".to_string(), triple.to_string()]);
+    if features.all_features {
+        cmd.features(CargoOpt::AllFeatures);
+    }
+    if features.no_default_features {
+        cmd.features(CargoOpt::NoDefaultFeatures);
+    }
+    if !features.features.is_empty() {
+        cmd.features(CargoOpt::SomeFeatures(features.features.clone()));
+    }
+    let meta = cmd.exec().with_context(|| {
+        format!("reading the dependency graph for {triple} (cargo metadata) to see whether it builds C code")
+    })?;
+    Ok(from_metadata(&meta, roots))
+}
+
+/// [`c_builders`] on metadata already read.
+pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Vec<String> {
+    let Some(resolve) = &meta.resolve else {
+        return Vec::new();
+    };
+    let nodes: HashMap<&PackageId, &Node> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let by_id: HashMap<&PackageId, &cargo_metadata::Package> =
+        meta.packages.iter().map(|p| (&p.id, p)).collect();
+    let mut todo: Vec<&PackageId> = meta
+        .workspace_packages()
+        .into_iter()
+        .filter(|p| roots.is_empty() || roots.iter().any(|r| *r == p.name.as_str()))
+        .map(|p| &p.id)
+        .collect();
+    let mut seen: BTreeSet<&PackageId> = BTreeSet::new();
+    let mut found = BTreeSet::new();
+    // Bounded by the graph: each package is visited once.
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let (Some(node), Some(pkg)) = (nodes.get(id), by_id.get(id)) else {
+            continue;
+        };
+        let proc_macro = pkg
+            .targets
+            .iter()
+            .any(|t| t.kind.iter().any(|k| k.to_string() == "proc-macro"));
+        if proc_macro {
+            continue;
+        }
+        for dep in &node.deps {
+            let kinds: Vec<DependencyKind> = dep.dep_kinds.iter().map(|k| k.kind).collect();
+            let dep_name = by_id
+                .get(&dep.pkg)
+                .map(|p| p.name.as_str())
+                .unwrap_or(dep.name.as_str());
+            if kinds.contains(&DependencyKind::Build) && C_BUILD_CRATES.contains(&dep_name) {
+                found.insert(format!("{} ({dep_name})", pkg.name));
+            }
+            if kinds.contains(&DependencyKind::Normal) {
+                todo.push(&dep.pkg);
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_build_script_that_compiles_c() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        let write = |p: &str, s: &str| {
+            let p = ws.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, s).unwrap();
+        };
+        // app -> native (build-dep on a local `cc`); tool has `cc` only as a normal dependency,
+        // which compiles nothing for the target.
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"app\", \"native\", \"cc\", \"tool\"]\nresolver = \"2\"\n",
+        );
+        let pkg = |name: &str, deps: &str| {
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{deps}")
+        };
+        write(
+            "app/Cargo.toml",
+            &pkg("app", "[dependencies]\nnative = { path = \"../native\" }\n"),
+        );
+        write("app/src/main.rs", "fn main() {}\n");
+        write(
+            "native/Cargo.toml",
+            &pkg(
+                "native",
+                "[build-dependencies]\ncc = { path = \"../cc\" }\n",
+            ),
+        );
+        write("native/src/lib.rs", "");
+        write("cc/Cargo.toml", &pkg("cc", ""));
+        write("cc/src/lib.rs", "");
+        write(
+            "tool/Cargo.toml",
+            &pkg("tool", "[dependencies]\ncc = { path = \"../cc\" }\n"),
+        );
+        write("tool/src/main.rs", "fn main() {}\n");
+        let manifest = ws.join("Cargo.toml");
+        let f = FeatureArgs::default();
+        let host = "x86_64-unknown-linux-gnu";
+        assert_eq!(
+            c_builders(&manifest, host, &["app".into()], &f).unwrap(),
+            ["native (cc)"]
+        );
+        assert!(c_builders(&manifest, host, &["tool".into()], &f)
+            .unwrap()
+            .is_empty());
+    }
+}

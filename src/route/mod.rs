@@ -1,0 +1,582 @@
+//! How each Rust target gets built: which builder runs (`cargo build`, `cargo zigbuild`,
+//! `cross build`), which linker and C compiler it uses, and whether glibc is linked statically.
+//! A [`Route`] is decided before anything compiles, from the target, what its dependency graph
+//! needs ([`crate::route::cdeps`]), the base, a `--builder` choice and the programs on the machine
+//! ([`Tools`]); a target with no working route is a [`RouteError`] that names the fix.
+//!
+//! The order, per target: the user's own linker (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`,
+//! `--config`); for musl targets `rust-lld` (from the Rust toolchain), with `zig cc` as the C
+//! compiler when the graph builds C; for gnu targets the host `cc` (native) or the Debian cross
+//! gcc (`aarch64-linux-gnu-gcc` …), which also compiles C (`CC_<target>`/`AR_<target>`); else
+//! `cargo zigbuild` when installed; else an error naming the Debian packages to install.
+
+pub mod cargo_config;
+pub mod cdeps;
+pub mod crossgcc;
+pub mod rustflags;
+pub mod tools;
+pub mod zigcc;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::plan::base::Base;
+pub use crate::plan::options::Builder;
+use crate::plan::Plan;
+use crate::route::cargo_config::{env_triple, user_linker};
+use crate::route::crossgcc::debian_cross;
+use crate::route::tools::{Tools, ZigCommand};
+use crate::route::zigcc::zig_target;
+
+/// What links the target's executables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Linker {
+    /// Configured by the user; we set nothing. Holds the linker and where it was configured.
+    User { linker: String, from: String },
+    /// `rust-lld`, shipped with the Rust toolchain.
+    RustLld,
+    /// The system `cc`, for the host's own target.
+    HostCc,
+    /// A Debian-style cross gcc, e.g. `/usr/bin/aarch64-linux-gnu-gcc`.
+    Gcc(PathBuf),
+    /// The builder brings its own (`cargo zigbuild`, `cross`).
+    Builder,
+    /// cargo's default (targets this tool has no opinion on: windows, wasm).
+    Default,
+}
+
+/// What compiles C code for the target (the `cc` crate reads `CC_<target>`/`AR_<target>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CCompiler {
+    /// The user set `CC_<target>` or `TARGET_CC`.
+    User(String),
+    /// The cross gcc and its `ar` (and `g++` when installed).
+    Gcc {
+        cc: PathBuf,
+        ar: Option<PathBuf>,
+        cxx: Option<PathBuf>,
+    },
+    /// `zig cc -target <zig triple>`, through small wrapper scripts.
+    Zig { zig: ZigCommand, target: String },
+    /// The host's `cc`, or the builder's own.
+    Default,
+}
+
+/// The decided way to build one target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub triple: String,
+    pub builder: Builder,
+    pub builder_path: Option<PathBuf>,
+    pub linker: Linker,
+    pub c_compiler: CCompiler,
+    /// Link glibc statically (`-C target-feature=+crt-static`): a gnu target on a base with no
+    /// C library. Musl targets are static by default.
+    pub crt_static: bool,
+    /// The packages whose build scripts compile C for this target (empty when none or unknown).
+    pub builds_c: Vec<String>,
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.builder)?;
+        match &self.linker {
+            Linker::User { linker, from } => write!(f, ", linker {linker} (from {from})")?,
+            Linker::RustLld => write!(f, ", linker rust-lld")?,
+            Linker::HostCc => write!(f, ", linker cc")?,
+            Linker::Gcc(p) => write!(f, ", linker {}", file_name(p))?,
+            Linker::Builder | Linker::Default => {}
+        }
+        match &self.c_compiler {
+            CCompiler::User(cc) => write!(f, ", C compiler {cc}")?,
+            CCompiler::Gcc { cc, .. } => write!(f, ", C compiler {}", file_name(cc))?,
+            CCompiler::Zig { target, .. } => write!(f, ", C compiler zig cc -target {target}")?,
+            CCompiler::Default => {}
+        }
+        if self.crt_static {
+            write!(f, ", static glibc")?;
+        }
+        if !self.builds_c.is_empty() {
+            write!(f, " (C code in {})", self.builds_c.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// Why a target has no working route. Each names what is missing and how to get it.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RouteError {
+    #[error(
+        "no linker for {triple}: {wanted} is not on PATH.\n  fix: {fix}\n  (or configure one: \
+         CARGO_TARGET_{env}_LINKER, `[target.{triple}] linker` in .cargo/config.toml)"
+    )]
+    NoLinker {
+        triple: String,
+        wanted: String,
+        env: String,
+        fix: String,
+    },
+    #[error(
+        "no C compiler for {triple}: {packages} build C code, rust-lld only links, and Debian has \
+         no musl C compiler for other architectures.\n  fix: pip install ziglang (zig compiles \
+         the C code; `zig` on PATH works too), or set CC_{env_cc} yourself, or build the gnu \
+         target with --target {gnu}"
+    )]
+    NoMuslCCompiler {
+        triple: String,
+        packages: String,
+        env_cc: String,
+        gnu: String,
+    },
+    #[error("--builder {builder} for {triple}: `{program}` is not installed.\n  fix: {fix}")]
+    BuilderMissing {
+        builder: Builder,
+        triple: String,
+        program: String,
+        fix: String,
+    },
+    #[error(
+        "{triple} must be linked statically for a base with no C library ({base}), and zig \
+         cannot link glibc statically.\n  fix: use {musl} (static musl) with --builder \
+         zigbuild, or the cargo builder with the cross gcc ({packages})"
+    )]
+    ZigStaticGlibc {
+        triple: String,
+        base: String,
+        musl: String,
+        packages: String,
+    },
+}
+
+/// The musl triple of the same architecture as a gnu one, and back (for suggestions).
+fn sibling(triple: &str, from: &str, to: &str) -> String {
+    triple.replacen(from, to, 1)
+}
+
+/// Everything a route is decided from, besides the machine.
+#[derive(Clone, Debug)]
+pub struct RouteRequest<'a> {
+    pub triple: &'a str,
+    /// Packages whose build scripts compile C for this target ([`crate::route::cdeps`]).
+    pub builds_c: Vec<String>,
+    /// The base has no C library (scratch): gnu targets link statically.
+    pub static_base: Option<&'a str>,
+    pub forced: Option<Builder>,
+    pub workspace_root: &'a Path,
+    pub cargo_config: &'a [String],
+}
+
+/// A C compiler the user configured for `triple` in the environment (`cc` crate variables).
+pub fn user_c_compiler(triple: &str) -> Option<String> {
+    [
+        format!("CC_{triple}"),
+        format!("CC_{}", triple.replace('-', "_")),
+        "TARGET_CC".to_string(),
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+}
+
+/// Decides how to build one target.
+pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteError> {
+    let triple = req.triple;
+    let is_musl = triple.contains("-linux-musl");
+    let is_gnu = triple.contains("-linux-gnu");
+    let crt_static = is_gnu && req.static_base.is_some();
+    let route = |builder, path, linker, c_compiler, crt_static| Route {
+        triple: triple.to_string(),
+        builder,
+        builder_path: path,
+        linker,
+        c_compiler,
+        crt_static,
+        builds_c: req.builds_c.clone(),
+    };
+    match req.forced {
+        Some(Builder::Zigbuild) => {
+            return zigbuild(req, tools).map(|p| {
+                route(
+                    Builder::Zigbuild,
+                    Some(p),
+                    Linker::Builder,
+                    CCompiler::Default,
+                    false,
+                )
+            })
+        }
+        Some(Builder::Cross) => {
+            let Some(p) = tools.cross() else {
+                return Err(RouteError::BuilderMissing {
+                    builder: Builder::Cross,
+                    triple: triple.to_string(),
+                    program: "cross".into(),
+                    fix: "cargo install --locked cross (it runs the build in a docker or podman \
+                          container)"
+                        .into(),
+                });
+            };
+            return Ok(route(
+                Builder::Cross,
+                Some(p),
+                Linker::Builder,
+                CCompiler::Default,
+                crt_static,
+            ));
+        }
+        Some(Builder::Cargo) | None => {}
+    }
+
+    let user_cc = user_c_compiler(triple);
+    let linker =
+        if let Some((linker, from)) = user_linker(triple, req.workspace_root, req.cargo_config) {
+            Linker::User { linker, from }
+        } else if is_musl {
+            Linker::RustLld
+        } else if triple == tools.host {
+            Linker::HostCc
+        } else if is_gnu {
+            let cross = debian_cross(triple);
+            match cross.and_then(|d| tools.which(&d.gcc())) {
+                Some(gcc) => Linker::Gcc(gcc),
+                None => {
+                    // No cross gcc: `cargo zigbuild` can still build a dynamically linked binary.
+                    if req.forced.is_none() && req.static_base.is_none() {
+                        if let (Some(p), Some(_)) = (tools.zigbuild(), tools.zig()) {
+                            return Ok(route(
+                                Builder::Zigbuild,
+                                Some(p),
+                                Linker::Builder,
+                                CCompiler::Default,
+                                false,
+                            ));
+                        }
+                    }
+                    let (wanted, fix) = match cross {
+                        Some(d) => (
+                            d.gcc(),
+                            format!(
+                                "{}{}",
+                                d.install_command(),
+                                if req.static_base.is_some() {
+                                    String::new()
+                                } else {
+                                    " (or install cargo-zigbuild and zig: cargo install --locked \
+                                 cargo-zigbuild; pip install ziglang)"
+                                        .to_string()
+                                }
+                            ),
+                        ),
+                        None => (
+                            format!("a gcc for {triple}"),
+                            "install a cross gcc for it and configure it as the linker".to_string(),
+                        ),
+                    };
+                    return Err(RouteError::NoLinker {
+                        triple: triple.to_string(),
+                        wanted,
+                        env: env_triple(triple),
+                        fix,
+                    });
+                }
+            }
+        } else {
+            Linker::Default
+        };
+
+    let c_compiler = if let Some(cc) = user_cc {
+        CCompiler::User(cc)
+    } else if let Linker::Gcc(gcc) = &linker {
+        // Set even when the graph has no C: harmless, and right if detection missed something.
+        let prefix = debian_cross(triple).map(|d| d.prefix).unwrap_or_default();
+        CCompiler::Gcc {
+            cc: gcc.clone(),
+            ar: tools.which(&format!("{prefix}-ar")),
+            cxx: tools.which(&format!("{prefix}-g++")),
+        }
+    } else if is_musl && !req.builds_c.is_empty() {
+        match (tools.zig(), zig_target(triple)) {
+            (Some(zig), Some(target)) => CCompiler::Zig {
+                zig: zig.clone(),
+                target,
+            },
+            _ => {
+                return Err(RouteError::NoMuslCCompiler {
+                    triple: triple.to_string(),
+                    packages: req.builds_c.join(", "),
+                    env_cc: triple.replace('-', "_"),
+                    gnu: sibling(triple, "musl", "gnu"),
+                })
+            }
+        }
+    } else {
+        CCompiler::Default
+    };
+    Ok(route(Builder::Cargo, None, linker, c_compiler, crt_static))
+}
+
+/// The base's name when it has no C library, so gnu targets must link glibc statically.
+pub fn libc_less(base: &Base) -> Option<String> {
+    // A registry base may or may not carry a C library (distroless/static does not, debian
+    // does): a static binary runs on both, so it is treated as having none.
+    match base {
+        Base::Scratch | Base::Image(_) => Some(base.name()),
+    }
+}
+
+/// The route of every target of a plan. The dependency graph is read (one `cargo metadata` per
+/// target) only where C code changes the answer: musl targets built by cargo with no C compiler
+/// of the user's.
+pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
+    let forced = plan.builder;
+    let mut routes = BTreeMap::new();
+    for (triple, packages, _) in plan.builds() {
+        let static_base = plan
+            .images
+            .iter()
+            .filter(|i| i.targets.iter().any(|t| t.triple == triple))
+            .find_map(|i| libc_less(&i.base));
+        let static_base = static_base.as_deref();
+        let look_for_c = triple.contains("-linux-musl")
+            && matches!(forced, None | Some(Builder::Cargo))
+            && user_c_compiler(&triple).is_none();
+        let builds_c = if look_for_c {
+            crate::route::cdeps::c_builders(
+                &plan.manifest_path,
+                &triple,
+                &packages,
+                &plan.features,
+            )?
+        } else {
+            Vec::new()
+        };
+        let req = RouteRequest {
+            triple: &triple,
+            builds_c,
+            static_base,
+            forced,
+            workspace_root: &plan.workspace_root,
+            cargo_config: &plan.cargo_config,
+        };
+        let route = resolve(&req, tools);
+        routes.insert(triple.clone(), route);
+    }
+    Ok(Routes(routes))
+}
+
+/// How each target of a plan is built, or why it cannot be: the answer of [`plan_routes`].
+#[derive(Clone, Debug, Default)]
+pub struct Routes(pub BTreeMap<String, Result<Route, RouteError>>);
+
+impl Routes {
+    /// Every target's route, or one error listing each target that has none.
+    pub fn all(&self) -> anyhow::Result<BTreeMap<String, Route>> {
+        let mut ok = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (triple, r) in &self.0 {
+            match r {
+                Ok(r) => {
+                    ok.insert(triple.clone(), r.clone());
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        match errors.len() {
+            0 => Ok(ok),
+            1 => anyhow::bail!("{}", errors[0]),
+            n => anyhow::bail!("{n} targets cannot be built here:\n{}", errors.join("\n")),
+        }
+    }
+
+    /// The route lines of a printed plan (`--dry-run`, `-v`), in `plan`'s target order.
+    pub fn describe(&self, plan: &Plan) -> String {
+        let mut out = String::new();
+        for (triple, _, _) in plan.builds() {
+            let Some(r) = self.0.get(&triple) else {
+                continue;
+            };
+            match r {
+                Ok(r) => out.push_str(&format!("route: {triple}: {r}\n")),
+                Err(e) => out.push_str(&format!(
+                    "route: {triple}: cannot be built here: {}\n",
+                    e.to_string().replace('\n', "\n  ")
+                )),
+            }
+        }
+        out
+    }
+}
+
+/// The `cargo-zigbuild` program for a forced zigbuild route, or why it cannot be used.
+fn zigbuild(req: &RouteRequest<'_>, tools: &Tools) -> Result<PathBuf, RouteError> {
+    let triple = req.triple;
+    let missing = |program: &str, fix: &str| RouteError::BuilderMissing {
+        builder: Builder::Zigbuild,
+        triple: triple.to_string(),
+        program: program.to_string(),
+        fix: fix.to_string(),
+    };
+    if let (Some(base), true) = (req.static_base, triple.contains("-linux-gnu")) {
+        return Err(RouteError::ZigStaticGlibc {
+            triple: triple.to_string(),
+            base: base.to_string(),
+            musl: sibling(triple, "gnu", "musl"),
+            packages: debian_cross(triple)
+                .map(|d| d.install_command())
+                .unwrap_or_else(|| "a cross gcc".into()),
+        });
+    }
+    let path = tools.zigbuild().ok_or_else(|| {
+        missing(
+            "cargo-zigbuild",
+            "cargo install --locked cargo-zigbuild (and zig: pip install ziglang)",
+        )
+    })?;
+    tools
+        .zig()
+        .ok_or_else(|| missing("zig", "pip install ziglang (or put a `zig` on PATH)"))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A PATH holding exactly `names` (as empty executables), and tools that see only it.
+    fn tools_with(names: &[&str]) -> (tempfile::TempDir, Tools) {
+        let dir = tempfile::tempdir().unwrap();
+        for n in names {
+            let p = dir.path().join(n);
+            std::fs::write(&p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let t = Tools::with_path("x86_64-unknown-linux-gnu".into(), vec![dir.path().into()]);
+        (dir, t)
+    }
+
+    fn req<'a>(triple: &'a str, root: &'a Path) -> RouteRequest<'a> {
+        RouteRequest {
+            triple,
+            builds_c: Vec::new(),
+            static_base: Some("scratch"),
+            forced: None,
+            workspace_root: root,
+            cargo_config: &[],
+        }
+    }
+
+    #[test]
+    fn musl_links_with_rust_lld_and_gnu_with_the_cross_gcc_statically() {
+        let (dir, tools) = tools_with(&["aarch64-linux-gnu-gcc", "aarch64-linux-gnu-ar"]);
+        let r = resolve(&req("aarch64-unknown-linux-musl", dir.path()), &tools).unwrap();
+        assert_eq!(
+            (r.builder, &r.linker, r.crt_static),
+            (Builder::Cargo, &Linker::RustLld, false)
+        );
+        let r = resolve(&req("aarch64-unknown-linux-gnu", dir.path()), &tools).unwrap();
+        assert_eq!(
+            r.linker,
+            Linker::Gcc(dir.path().join("aarch64-linux-gnu-gcc"))
+        );
+        assert!(r.crt_static);
+        let CCompiler::Gcc { ar, cxx, .. } = &r.c_compiler else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            ar.as_deref(),
+            Some(dir.path().join("aarch64-linux-gnu-ar").as_path())
+        );
+        assert_eq!(cxx, &None);
+        assert_eq!(
+            r.to_string(),
+            "cargo, linker aarch64-linux-gnu-gcc, C compiler aarch64-linux-gnu-gcc, static glibc"
+        );
+        let r = resolve(&req("x86_64-unknown-linux-gnu", dir.path()), &tools).unwrap();
+        assert_eq!(r.linker, Linker::HostCc);
+    }
+
+    #[test]
+    fn a_missing_cross_gcc_names_the_debian_packages() {
+        let (dir, tools) = tools_with(&[]);
+        let e = resolve(&req("riscv64gc-unknown-linux-gnu", dir.path()), &tools)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("riscv64-linux-gnu-gcc is not on PATH")
+                && e.contains("apt-get install gcc-riscv64-linux-gnu libc6-dev-riscv64-cross")
+                && e.contains("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn zigbuild_replaces_a_missing_gcc_only_where_glibc_may_be_dynamic() {
+        let (dir, tools) = tools_with(&["cargo-zigbuild", "zig"]);
+        let mut r = req("s390x-unknown-linux-gnu", dir.path());
+        assert!(resolve(&r, &tools).is_err(), "scratch needs static glibc");
+        r.static_base = None;
+        let route = resolve(&r, &tools).unwrap();
+        assert_eq!(route.builder, Builder::Zigbuild);
+        r.static_base = Some("scratch");
+        r.forced = Some(Builder::Zigbuild);
+        let e = resolve(&r, &tools).unwrap_err().to_string();
+        assert!(
+            e.contains("zig cannot link glibc statically")
+                && e.contains("s390x-unknown-linux-musl"),
+            "{e}"
+        );
+        let r = RouteRequest {
+            forced: Some(Builder::Zigbuild),
+            ..req("aarch64-unknown-linux-musl", dir.path())
+        };
+        assert_eq!(resolve(&r, &tools).unwrap().builder, Builder::Zigbuild);
+    }
+
+    #[test]
+    fn c_code_on_musl_needs_zig() {
+        let (dir, tools) = tools_with(&["zig"]);
+        let mut r = req("aarch64-unknown-linux-musl", dir.path());
+        r.builds_c = vec!["ring".into()];
+        let route = resolve(&r, &tools).unwrap();
+        assert_eq!(route.linker, Linker::RustLld);
+        let CCompiler::Zig { target, .. } = &route.c_compiler else {
+            panic!("{route:?}")
+        };
+        assert_eq!(target, "aarch64-linux-musl");
+        let (dir, tools) = tools_with(&["python2"]);
+        r.workspace_root = dir.path();
+        let e = resolve(&r, &tools).unwrap_err().to_string();
+        assert!(
+            e.contains("ring build C code")
+                && e.contains("pip install ziglang")
+                && e.contains("--target aarch64-unknown-linux-gnu"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn forced_builders_must_be_installed() {
+        let (dir, tools) = tools_with(&[]);
+        let r = RouteRequest {
+            forced: Some(Builder::Cross),
+            ..req("aarch64-unknown-linux-musl", dir.path())
+        };
+        let e = resolve(&r, &tools).unwrap_err().to_string();
+        assert!(
+            e.contains("`cross` is not installed") && e.contains("cargo install"),
+            "{e}"
+        );
+        assert_eq!("zigbuild".parse::<Builder>(), Ok(Builder::Zigbuild));
+        assert!("docker"
+            .parse::<Builder>()
+            .unwrap_err()
+            .contains("cargo, zigbuild or cross"));
+    }
+}

@@ -1,0 +1,221 @@
+//! Adds `-C target-feature=+crt-static` to a build without clobbering the user's own flags.
+//!
+//! Cargo takes rustflags from the first of these that is set, ignoring the rest:
+//! `CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`, every matching `target.<triple|cfg>.rustflags`
+//! (config files, `CARGO_TARGET_<T>_RUSTFLAGS` and `--config`, concatenated), `build.rustflags`.
+//! So the flag is added at the level the user's flags already live: appended to the encoded
+//! variable (which is built from `RUSTFLAGS` when that is the one set), else given as a
+//! `--config target.<triple>.rustflags` value that cargo concatenates with the user's target
+//! flags; when only `build.rustflags` is set, its values are carried into that value, since a
+//! target-level value would otherwise hide them. When the user's flags mention `crt-static`
+//! themselves, their choice stands and nothing is added.
+
+use std::path::Path;
+
+use crate::route::cargo_config::{config_files, env_triple};
+
+/// The flag, as cargo's `--config` and the encoded variable want it.
+pub const CRT_STATIC: &str = "-Ctarget-feature=+crt-static";
+
+/// How the flag reaches cargo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StaticFlag {
+    /// Set this environment variable (`CARGO_ENCODED_RUSTFLAGS`) to this value.
+    Env(String, String),
+    /// Pass `--config` with this value.
+    Config(String),
+    /// The user's flags already decide `crt-static`.
+    UserDecides,
+}
+
+/// How to add `+crt-static` for `triple`, given the process environment and the cargo
+/// configuration that applies in `dir`.
+pub fn crt_static(triple: &str, dir: &Path, cargo_config: &[String]) -> StaticFlag {
+    let files: Vec<toml::Table> = config_files(dir).into_iter().map(|(_, t)| t).collect();
+    decide(triple, &|k| std::env::var(k).ok(), &files, cargo_config)
+}
+
+/// [`crt_static`] on explicit inputs.
+pub fn decide(
+    triple: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    files: &[toml::Table],
+    cargo_config: &[String],
+) -> StaticFlag {
+    const SEP: char = '\x1f';
+    if let Some(encoded) = env("CARGO_ENCODED_RUSTFLAGS") {
+        if encoded.contains("crt-static") {
+            return StaticFlag::UserDecides;
+        }
+        let value = if encoded.is_empty() {
+            CRT_STATIC.to_string()
+        } else {
+            format!("{encoded}{SEP}{CRT_STATIC}")
+        };
+        return StaticFlag::Env("CARGO_ENCODED_RUSTFLAGS".into(), value);
+    }
+    if let Some(flags) = env("RUSTFLAGS") {
+        if flags.contains("crt-static") {
+            return StaticFlag::UserDecides;
+        }
+        let mut words: Vec<&str> = flags.split_whitespace().collect();
+        words.push(CRT_STATIC);
+        return StaticFlag::Env(
+            "CARGO_ENCODED_RUSTFLAGS".into(),
+            words.join(&SEP.to_string()),
+        );
+    }
+
+    // Target-level flags (any `[target.*]` table, to be safe with cfg() keys we do not evaluate)
+    // and build-level flags, from every source.
+    let cli: Vec<toml::Table> = cargo_config
+        .iter()
+        .filter_map(|c| c.parse::<toml::Table>().ok())
+        .collect();
+    let tables: Vec<&toml::Table> = files.iter().chain(&cli).collect();
+    let mut target_flags: Vec<String> = Vec::new();
+    let mut build_flags: Vec<String> = Vec::new();
+    for t in &tables {
+        if let Some(targets) = t.get("target").and_then(|v| v.as_table()) {
+            for (key, v) in targets {
+                if key == triple || key.starts_with("cfg(") {
+                    target_flags.extend(flag_words(v.get("rustflags")));
+                }
+            }
+        }
+        if let Some(b) = t.get("build").and_then(|v| v.as_table()) {
+            build_flags.extend(flag_words(b.get("rustflags")));
+        }
+    }
+    if let Some(v) = env(&format!("CARGO_TARGET_{}_RUSTFLAGS", env_triple(triple))) {
+        target_flags.extend(v.split_whitespace().map(str::to_string));
+    }
+    if let Some(v) = env("CARGO_BUILD_RUSTFLAGS") {
+        build_flags.extend(v.split_whitespace().map(str::to_string));
+    }
+    if target_flags
+        .iter()
+        .chain(&build_flags)
+        .any(|f| f.contains("crt-static"))
+    {
+        return StaticFlag::UserDecides;
+    }
+    let mut ours: Vec<String> = if target_flags.is_empty() {
+        build_flags
+    } else {
+        Vec::new()
+    };
+    ours.push(CRT_STATIC.to_string());
+    let list = ours
+        .iter()
+        .map(|f| toml::Value::String(f.clone()).to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    StaticFlag::Config(format!("target.{triple}.rustflags=[{list}]"))
+}
+
+/// A rustflags value as words: an array of strings, or one space-separated string.
+fn flag_words(v: Option<&toml::Value>) -> Vec<String> {
+    match v {
+        Some(toml::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        Some(toml::Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "aarch64-unknown-linux-gnu";
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn toml(s: &str) -> toml::Table {
+        s.parse().unwrap()
+    }
+
+    fn encoded(v: &str) -> StaticFlag {
+        StaticFlag::Env("CARGO_ENCODED_RUSTFLAGS".into(), v.into())
+    }
+
+    #[test]
+    fn environment_flags_are_kept_and_extended() {
+        let rustflags = env_of(&[("RUSTFLAGS", "--cfg a  -Copt-level=1")]);
+        assert_eq!(
+            decide(T, &rustflags, &[], &[]),
+            encoded("--cfg\x1fa\x1f-Copt-level=1\x1f-Ctarget-feature=+crt-static")
+        );
+        let already = env_of(&[("CARGO_ENCODED_RUSTFLAGS", "--cfg\x1fa b")]);
+        assert_eq!(
+            decide(T, &already, &[], &[]),
+            encoded("--cfg\x1fa b\x1f-Ctarget-feature=+crt-static")
+        );
+    }
+
+    #[test]
+    fn config_flags_are_merged_not_hidden() {
+        // Nothing set: our flag alone, which cargo concatenates with any target flags.
+        let none = decide(T, &env_of(&[]), &[], &[]);
+        assert_eq!(
+            none,
+            StaticFlag::Config(format!("target.{T}.rustflags=[\"{CRT_STATIC}\"]"))
+        );
+        // Only build.rustflags: carried over, or our target value would hide them.
+        let files = [toml("[build]\nrustflags = [\"--cfg\", \"b\"]\n")];
+        assert_eq!(
+            decide(T, &env_of(&[]), &files, &[]),
+            StaticFlag::Config(format!(
+                "target.{T}.rustflags=[\"--cfg\", \"b\", \"{CRT_STATIC}\"]"
+            ))
+        );
+        // Target flags exist: cargo concatenates them with ours, and ignores build flags anyway.
+        let files = [toml(&format!(
+            "[build]\nrustflags = \"--cfg b\"\n[target.{T}]\nrustflags = [\"--cfg\", \"t\"]\n"
+        ))];
+        assert_eq!(decide(T, &env_of(&[]), &files, &[]), none);
+        let cli = [format!("target.{T}.rustflags=[\"--cfg\", \"c\"]")];
+        assert_eq!(decide(T, &env_of(&[]), &[], &cli), none);
+    }
+
+    #[test]
+    fn a_user_choice_about_crt_static_stands() {
+        let minus = "-C target-feature=-crt-static";
+        assert_eq!(
+            decide(
+                T,
+                &env_of(&[("RUSTFLAGS", "-C target-feature=-crt-static")]),
+                &[],
+                &[]
+            ),
+            StaticFlag::UserDecides
+        );
+        let files = [toml(&format!("[target.{T}]\nrustflags = \"{minus}\"\n"))];
+        assert_eq!(
+            decide(T, &env_of(&[]), &files, &[]),
+            StaticFlag::UserDecides
+        );
+        assert_eq!(
+            decide(
+                T,
+                &env_of(&[(
+                    "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+                    "-C target-feature=+crt-static"
+                )]),
+                &[],
+                &[]
+            ),
+            StaticFlag::UserDecides
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! One build, start to finish, as a library call: [`build`] takes the [`Options`] and gives an
+//! [`Outcome`]. In order, each step its own function in its own stage:
+//!
+//! 1. [`plan::plan`] reads the workspace and decides (pure; asks the registry nothing itself:
+//!    `--platform all` is answered through [`RegistryLookup`]);
+//! 2. [`install_targets`] installs missing standard libraries (`rustup target add`);
+//! 3. [`route::plan_routes`] decides how each target is built, after probing the tools here;
+//! 4. [`sink::load::preflight`] asks each `--load` daemon what it runs, before compiling;
+//! 5. [`build_into`] compiles, checks and packs, and assembles one [`ImageSet`] per binary;
+//! 6. each output's sink ([`sink::destinations::for_outputs`]) writes every set; a push's references and
+//!    summary go to `--image-refs` and `--metadata-file`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::build::base::RegistryLookup;
+use crate::build::base_blobs::fetch_base_blobs;
+use crate::build::build_into;
+use crate::build::toolchain::install_targets;
+use crate::image::model::ImageSet;
+use crate::image::platform::Platform;
+use crate::image::store::BlobStore;
+use crate::plan::options::Options;
+use crate::plan::output::OutputSpec;
+use crate::plan::{self, Plan};
+use crate::registry::Connector;
+use crate::route::{self, tools::Tools, Routes};
+use crate::sink::{self, Report};
+use crate::util::atomic;
+use crate::util::ui::Ui;
+
+/// What a build made and where it went.
+#[derive(Debug)]
+pub struct Outcome {
+    /// One entry per binary, in plan order.
+    pub images: Vec<Built>,
+    /// Whether some output pushed (stdout then carries references by digest).
+    pub pushed: bool,
+}
+
+/// One binary's images and what each destination reported.
+#[derive(Debug)]
+pub struct Built {
+    pub set: ImageSet,
+    pub reports: Vec<Report>,
+}
+
+impl Built {
+    /// `REPOSITORY@INDEX-DIGEST`: the pushed reference, by digest.
+    pub fn reference(&self) -> String {
+        format!(
+            "{}@{}",
+            self.set.repository, self.set.index.descriptor.digest
+        )
+    }
+}
+
+/// The plan and the route of each of its targets: all that a dry run prints.
+pub fn prepare(opts: &Options, ui: &Ui) -> Result<(Plan, Routes)> {
+    let lookup = RegistryLookup::new(&opts.registry, ui);
+    let mut plan = plan::plan(opts, &lookup)?;
+    if !opts.dry_run {
+        install_targets(&mut plan, ui)?;
+    }
+    let routes = route::plan_routes(&plan, &Tools::detect())?;
+    Ok((plan, routes))
+}
+
+/// The plan of `opts` as `--dry-run` prints it: images, targets, routes and outputs.
+pub fn dry_run(opts: &Options, ui: &Ui) -> Result<String> {
+    let (plan, routes) = prepare(opts, ui)?;
+    Ok(describe(&plan, &routes))
+}
+
+fn describe(plan: &Plan, routes: &Routes) -> String {
+    format!("{plan}{}", routes.describe(plan))
+}
+
+/// Builds every image `opts` asks for and writes each to every output.
+pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
+    let (plan, routes) = prepare(opts, ui)?;
+    ui.detail("Plan", &format!("\n{}", describe(&plan, &routes)));
+    // Refuse before compiling anything when a target has no way to be built.
+    let routes = routes.all()?;
+    let planned: Vec<Vec<Platform>> = plan
+        .images
+        .iter()
+        .map(|i| i.targets.iter().map(|t| t.platform.clone()).collect())
+        .collect();
+    sink::load::preflight(&plan.outputs, &planned)?;
+    // Only `type=cacheonly`: the blobs live in a temporary store, removed when this returns.
+    let scratch = if OutputSpec::writes_nothing(&plan.outputs) {
+        Some(
+            tempfile::Builder::new()
+                .prefix("cargo-imagebuild-cacheonly-")
+                .tempdir()
+                .context("creating a temporary blob store for type=cacheonly")?,
+        )
+    } else {
+        None
+    };
+    let store = BlobStore::open(match &scratch {
+        Some(dir) => dir.path().to_path_buf(),
+        None => plan.store_dir(),
+    })?;
+    let sets = build_into(&plan, &routes, ui, &store)?;
+    let registry = Arc::new(Connector::new(&plan.registry, ui));
+    let mut images = Vec::new();
+    for set in sets {
+        let sinks = sink::destinations::for_outputs(&plan.outputs, &set.name, &registry);
+        if set.has_remote_layers() && sinks.iter().any(|s| s.needs_local_blobs()) {
+            fetch_base_blobs(&set, &store, &*registry.get()?, ui)?;
+        }
+        let mut reports = Vec::new();
+        for s in sinks {
+            let report = s.write(&set, &store)?;
+            let verb = if s.needs_local_blobs() {
+                "Wrote"
+            } else {
+                "Pushed"
+            };
+            ui.status(verb, &format!("{} ({})", report.destination, set.name));
+            for note in &report.notes {
+                ui.status("Note", note);
+            }
+            reports.push(report);
+        }
+        images.push(Built { set, reports });
+    }
+    let outcome = Outcome {
+        images,
+        pushed: plan.pushes(),
+    };
+    write_push_files(&plan.image_refs, &plan.metadata_file, &outcome)?;
+    Ok(outcome)
+}
+
+/// `--image-refs` (one pushed reference a line) and `--metadata-file` (JSON), when asked.
+fn write_push_files(
+    image_refs: &Option<PathBuf>,
+    metadata_file: &Option<PathBuf>,
+    outcome: &Outcome,
+) -> Result<()> {
+    if let Some(path) = image_refs {
+        let text: String = outcome
+            .images
+            .iter()
+            .map(|b| format!("{}\n", b.reference()))
+            .collect();
+        atomic::write(path, text.as_bytes())
+            .with_context(|| format!("--image-refs {}: cannot write it", path.display()))?;
+    }
+    if let Some(path) = metadata_file {
+        atomic::write(path, &push_metadata(&outcome.images)?)
+            .with_context(|| format!("--metadata-file {}: cannot write it", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The `--metadata-file` JSON: per binary, the index digest, each platform's manifest digest
+/// and the tags, plus buildx's `containerimage.digest` and `image.name` keys.
+pub fn push_metadata(pushed: &[Built]) -> Result<Vec<u8>> {
+    let mut all = serde_json::Map::new();
+    for b in pushed {
+        let set = &b.set;
+        let tags: Vec<String> = set
+            .tags
+            .iter()
+            .map(|t| format!("{}:{t}", set.repository))
+            .collect();
+        let manifests: serde_json::Map<String, serde_json::Value> = set
+            .images
+            .iter()
+            .map(|i| {
+                (
+                    i.platform.to_string(),
+                    serde_json::json!(i.manifest.descriptor.digest.as_str()),
+                )
+            })
+            .collect();
+        all.insert(
+            set.name.clone(),
+            serde_json::json!({
+                "repository": set.repository,
+                "reference": b.reference(),
+                "digest": set.index.descriptor.digest.as_str(),
+                "manifests": manifests,
+                "tags": tags,
+                "containerimage.digest": set.index.descriptor.digest.as_str(),
+                "image.name": tags.join(","),
+            }),
+        );
+    }
+    Ok(serde_json::to_vec_pretty(&serde_json::Value::Object(all))?)
+}

@@ -1,0 +1,116 @@
+//! The one way files are written: into a temporary file beside the destination, renamed into
+//! place when whole, so a reader (or a later run) never sees half a file and a failed or killed
+//! run leaves at most a temporary file, never a damaged destination.
+//!
+//! [`AtomicFile`] streams; [`write`](fn@write) writes small bytes at once; [`parent_dir`] makes the
+//! directory a destination goes in, with an error that says what to do.
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// A file being written, renamed to its destination by [`AtomicFile::commit`]; dropped without
+/// a commit, it is removed.
+pub struct AtomicFile {
+    out: BufWriter<tempfile::NamedTempFile>,
+}
+
+impl AtomicFile {
+    /// Starts a temporary file named `<prefix>…` in `dir`. `mode` sets its permissions (less the
+    /// umask); None keeps the temporary file's own 0600.
+    pub fn stage_in(dir: &Path, prefix: &str, mode: Option<u32>) -> Result<AtomicFile> {
+        let mut b = tempfile::Builder::new();
+        b.prefix(prefix);
+        if let Some(m) = mode {
+            b.permissions(std::os::unix::fs::PermissionsExt::from_mode(m));
+        }
+        let tmp = b.tempfile_in(dir).with_context(|| {
+            format!("cannot write in {}: choose a writable place", dir.display())
+        })?;
+        Ok(AtomicFile {
+            out: BufWriter::with_capacity(1 << 20, tmp),
+        })
+    }
+
+    /// Starts a file that will become `dest` (0644 less the umask, as any file a user writes),
+    /// creating `dest`'s directory if needed.
+    pub fn create(dest: &Path, prefix: &str) -> Result<AtomicFile> {
+        let dir = parent_dir(dest)?;
+        AtomicFile::stage_in(&dir, prefix, Some(0o644))
+    }
+
+    /// Flushes and renames the file to `dest`, replacing what was there.
+    pub fn commit(self, dest: &Path) -> Result<()> {
+        let tmp = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("writing {}", dest.display()))?;
+        tmp.persist(dest)
+            .map_err(|e| e.error)
+            .with_context(|| format!("moving a new file into {}", dest.display()))?;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes `bytes` to `dest` through a temporary file renamed into place.
+pub fn write(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create(dest, ".imagebuild-write-")?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", dest.display()))?;
+    f.commit(dest)
+}
+
+/// The directory `dest` goes in, created if needed, with a clear error when it cannot be.
+pub fn parent_dir(dest: &Path) -> Result<PathBuf> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).with_context(|| {
+        format!(
+            "cannot create {} to hold {}: choose a dest in a writable directory",
+            parent.display(),
+            dest.display()
+        )
+    })?;
+    Ok(parent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_appears_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("sub/out.txt");
+        let mut f = AtomicFile::create(&dest, ".t-").unwrap();
+        f.write_all(b"hello").unwrap();
+        assert!(!dest.exists(), "nothing at dest before the commit");
+        f.commit(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"hello");
+        // Dropped without a commit: no file, and no temporary left behind.
+        let other = dir.path().join("sub/never.txt");
+        drop(AtomicFile::create(&other, ".t-").unwrap());
+        assert!(!other.exists());
+        let left: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().collect();
+        assert_eq!(left.len(), 1);
+        write(&dest, b"again").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"again");
+    }
+}
