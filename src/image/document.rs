@@ -17,7 +17,7 @@ use crate::image::platform::Platform;
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The runtime settings that go into an image's config.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct RuntimeConfig {
     pub entrypoint: Vec<String>,
     pub cmd: Option<Vec<String>>,

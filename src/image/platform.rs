@@ -406,6 +406,13 @@ pub fn parse_list<'a>(
     Ok(out)
 }
 
+/// Serialized as written on the command line: `linux/arm/v7`.
+impl serde::Serialize for Platform {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

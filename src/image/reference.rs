@@ -127,6 +127,13 @@ pub fn is_full_reference(tag: &str) -> bool {
     tag.contains('/') || tag.contains('@')
 }
 
+/// Serialized as it is displayed: the reference as the user gave it.
+impl serde::Serialize for ImageRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,13 @@ impl Base {
     }
 }
 
+/// Serialized as its name: `scratch` or the reference as given.
+impl serde::Serialize for Base {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,7 +74,7 @@ pub enum Asset {
 }
 
 /// A resolved asset: an absolute source, an image path and an optional octal mode.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AssetSpec {
     pub source: PathBuf,
     pub dest: String,

@@ -1,10 +1,14 @@
-//! The plan: the resolved answer to "which binaries, which platforms and targets, which base,
-//! which settings, which outputs", computed from `cargo metadata`, the metadata tables, the
-//! environment and the command line before anything is compiled. A [`Plan`] can be printed
-//! (`--dry-run`, `-v`) and is all that `build.rs` needs.
+//! The plan stage (pure). Takes [`Options`] (the command line, clap-free),
+//! `cargo metadata`, the `[workspace|package.metadata.imagebuild]` tables ([`config`]), the
+//! environment and the toolchain's installed standard libraries ([`toolchain`]); gives a
+//! [`Plan`]: which binaries, which platforms and Rust targets, which base, which settings and
+//! which outputs, resolved before anything is compiled. A plan prints (`--dry-run`, `-v`) and
+//! serializes.
 //!
-//! [`Options`] is what the command line asked (clap-free); [`plan`] reads the workspace and
-//! resolves it; each [`ImagePlan`] is one binary's image with its own merged settings.
+//! Planning reads and decides; it installs nothing and asks no registry. What it cannot know by
+//! reading (`--platform all`: the platforms of a registry base) it asks the [`Lookup`] its caller
+//! passes. [`workspace`] selects packages and binaries, [`naming`] names images, [`output`]
+//! parses `--output` specs, [`base`] parses the `base` setting.
 
 pub mod base;
 pub mod config;
@@ -34,7 +38,7 @@ use crate::plan::toolchain::Toolchain;
 use crate::registry::RegistryOptions;
 
 /// One platform of one image, and the Rust target that builds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TargetPlan {
     pub platform: Platform,
     pub triple: String,
@@ -44,7 +48,7 @@ pub struct TargetPlan {
 }
 
 /// One binary's image, fully resolved.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct ImagePlan {
     pub package: String,
     pub version: String,
@@ -66,7 +70,7 @@ pub struct ImagePlan {
 }
 
 /// Everything a build needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Plan {
     pub workspace_root: PathBuf,
     pub manifest_path: PathBuf,

@@ -11,7 +11,8 @@ use crate::registry::RegistryOptions;
 use crate::util::ui::Verbosity;
 
 /// Who runs the build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Builder {
     /// `cargo build`, with the linker and C compiler we chose in its environment.
     Cargo,
@@ -45,7 +46,7 @@ impl fmt::Display for Builder {
     }
 }
 /// Cargo feature flags, passed through as given.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FeatureArgs {
     pub features: Vec<String>,
     pub all_features: bool,

@@ -338,6 +338,13 @@ impl fmt::Display for OutputSpec {
     }
 }
 
+/// Serialized as it is printed in a plan (`OCI layout out/api`).
+impl serde::Serialize for OutputSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

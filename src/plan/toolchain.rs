@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use crate::image::platform::Platform;
 
 /// The toolchain that `cargo build` in `dir` would use.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Toolchain {
     dir: PathBuf,
     sysroot: PathBuf,

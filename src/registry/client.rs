@@ -23,7 +23,7 @@ use crate::util::ui::Ui;
 pub(super) const MAX_DOCUMENT: u64 = 4 << 20;
 
 /// How to reach registries, from the command line.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RegistryOptions {
     /// Hosts (`host[:port]`) spoken to over plain HTTP (`--insecure-registry`).
     pub insecure: Vec<String>,

@@ -1,4 +1,5 @@
-//! How each Rust target gets built: which builder runs (`cargo build`, `cargo zigbuild`,
+//! The route stage: takes the [`Plan`] and the programs found on this machine ([`Tools`]); gives
+//! [`Routes`] ([`plan_routes`]), one per target. How each Rust target gets built: which builder runs (`cargo build`, `cargo zigbuild`,
 //! `cross build`), which linker and C compiler it uses, and whether glibc is linked statically.
 //! A [`Route`] is decided before anything compiles, from the target, what its dependency graph
 //! needs ([`crate::route::cdeps`]), the base, a `--builder` choice and the programs on the machine
