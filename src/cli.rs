@@ -189,8 +189,8 @@ pub struct ImagebuildArgs {
 #[derive(Debug, Subcommand)]
 pub enum ImagebuildCommand {
     /// Check this machine for what building the platforms needs (Rust targets, linkers, C
-    /// compilers, zig, a loader, credentials); print the fix for each missing piece and exit
-    /// non-zero when something needed is missing
+    /// compilers, zig, a loader, credentials); print the fixes grouped by package manager (--fix
+    /// runs them) and exit non-zero when something the platforms need is missing
     Doctor(DoctorArgs),
 }
 
@@ -212,6 +212,13 @@ pub struct DoctorArgs {
     /// Extra cargo `--config KEY=VALUE` settings (a linker configured there counts)
     #[arg(long = "config", value_name = "KEY=VALUE")]
     pub cargo_config: Vec<String>,
+    /// Run the grouped fixes (rustup target add, then apt-get update and install as root), then
+    /// check again; asks first on a terminal
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: run the fixes without asking (needed when stdin is not a terminal, as in CI)
+    #[arg(long, requires = "fix")]
+    pub yes: bool,
 }
 
 impl DoctorArgs {
@@ -410,7 +417,14 @@ mod tests {
         let Some(ImagebuildCommand::Doctor(d)) = a.command else {
             panic!("no doctor command")
         };
+        assert!(!d.fix && !d.yes);
         assert_eq!(d.into_options().platforms, ["linux/riscv64"]);
+        let a = parse(&["doctor", "--fix", "--yes"]);
+        let Some(ImagebuildCommand::Doctor(d)) = a.command else {
+            panic!("no doctor command")
+        };
+        assert!(d.fix && d.yes);
+        assert!(CargoCli::try_parse_from(["cargo", "imagebuild", "doctor", "--yes"]).is_err());
     }
 
     #[test]

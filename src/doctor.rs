@@ -2,8 +2,11 @@
 //! needs — the Rust standard library of each target, its linker and C compiler (the same
 //! [`crate::route`] decision a build makes, on a scratch base), zig and cargo-zigbuild, a loader
 //! (docker or podman, on PATH and answering) and a registry credentials file — and prints a
-//! table with the fix for each missing piece. Only [`Status::Missing`] rows make it fail; the
-//! rest are notes about optional pieces. It installs nothing.
+//! table with the fix for each missing piece, then the fixes grouped into one command per
+//! package manager ([`fix_steps`]: one `rustup target add`, one `apt-get install`, other commands
+//! once each). Only [`Status::Missing`] rows make it fail: a standard library rustup can add is
+//! [`Status::Installable`] (a build adds it itself), and pieces only some builds need are
+//! [`Status::Optional`]. With `--fix`, [`apply`] runs the grouped commands.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,8 +18,10 @@ use anyhow::{Context, Result};
 use crate::image::platform::{self, Platform};
 use crate::plan::options::FeatureArgs;
 use crate::plan::toolchain::Toolchain;
+use crate::route::crossgcc::debian_cross;
 use crate::route::tools::{output_within, zig_version, Tools};
 use crate::route::{self, Builder, CCompiler, Linker, RouteError, RouteRequest};
+use crate::util::process;
 
 /// What `doctor` is asked about.
 #[derive(Clone, Debug, Default)]
@@ -33,8 +38,22 @@ pub enum Status {
     Ok,
     /// Needed and not here: the run fails.
     Missing,
+    /// A standard library that is not installed but that rustup can add (a build adds it
+    /// itself); does not fail the run, and its fix is still offered.
+    Installable,
     /// Optional, or only needed in some cases; does not fail the run.
-    Note,
+    Optional,
+}
+
+/// What installs a missing piece, grouped with the others of its kind by [`fix_steps`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fix {
+    /// Debian packages.
+    Apt(Vec<String>),
+    /// A Rust standard library: `rustup target add TRIPLE`.
+    RustupTarget(String),
+    /// Any other command, run by `sh -c` as shown.
+    Shell(String),
 }
 
 /// One row of the report.
@@ -43,6 +62,14 @@ pub struct Check {
     pub what: String,
     pub status: Status,
     pub detail: String,
+    pub fix: Option<Fix>,
+}
+
+impl Check {
+    fn with_fix(mut self, fix: Option<Fix>) -> Check {
+        self.fix = fix;
+        self
+    }
 }
 
 fn row(what: impl Into<String>, status: Status, detail: impl Into<String>) -> Check {
@@ -50,8 +77,12 @@ fn row(what: impl Into<String>, status: Status, detail: impl Into<String>) -> Ch
         what: what.into(),
         status,
         detail: detail.into(),
+        fix: None,
     }
 }
+
+const PIP_ZIG: &str = "python3 -m pip install ziglang";
+const CARGO_ZIGBUILD: &str = "cargo install --locked cargo-zigbuild";
 
 /// Runs every check.
 pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
@@ -82,6 +113,7 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
         }
     };
     let tools = Tools::detect();
+    let mut rustup_targets: Option<Option<String>> = None;
 
     let mut wanted: Vec<(Platform, Option<String>)> = Vec::new();
     for t in opts
@@ -113,11 +145,28 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
         if tc.has_std(&triple) {
             checks.push(row(format!("{name} std"), Status::Ok, "installed"));
         } else {
-            checks.push(row(
-                format!("{name} std"),
-                Status::Missing,
-                format!("fix: rustup target add {triple}"),
-            ));
+            let available = rustup_targets.get_or_insert_with(|| rustup_target_list(tc));
+            let fix = Some(Fix::RustupTarget(triple.clone()));
+            checks.push(match available {
+                Some(list) if list.lines().any(|l| l.split_whitespace().next() == Some(&triple)) => {
+                    row(
+                        format!("{name} std"),
+                        Status::Installable,
+                        format!("not installed; rustup can add it (a build does so itself). fix: rustup target add {triple}"),
+                    )
+                    .with_fix(fix)
+                }
+                Some(_) => row(
+                    format!("{name} std"),
+                    Status::Missing,
+                    format!("rustup has no standard library for {triple}: choose another target with --target"),
+                ),
+                None => row(
+                    format!("{name} std"),
+                    Status::Missing,
+                    format!("not installed, and rustup was not found. fix: rustup target add {triple} (install rustup from https://rustup.rs)"),
+                ),
+            });
         }
         // C code only matters for musl targets; read the graph when we are in a workspace.
         let builds_c = match (&manifest, triple.contains("-linux-musl")) {
@@ -153,17 +202,19 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
         ),
         None => row(
             "zig",
-            Status::Note,
+            Status::Optional,
             "not found; needed for C code on musl targets and for --builder zigbuild. fix: pip install ziglang",
-        ),
+        )
+        .with_fix(Some(Fix::Shell(PIP_ZIG.into()))),
     });
     checks.push(match tools.zigbuild() {
         Some(p) => row("cargo-zigbuild", Status::Ok, p.display().to_string()),
         None => row(
             "cargo-zigbuild",
-            Status::Note,
+            Status::Optional,
             "not found; needed for --builder zigbuild. fix: cargo install --locked cargo-zigbuild",
-        ),
+        )
+        .with_fix(Some(Fix::Shell(CARGO_ZIGBUILD.into()))),
     });
     checks.push(loader(&tools));
     checks.push(credentials());
@@ -184,20 +235,30 @@ fn route_rows(
     let route = match route {
         Ok(r) => r,
         Err(e @ RouteError::NoLinker { .. }) => {
-            checks.push(row(format!("{name} linker"), Status::Missing, fix_of(&e)));
+            let fix = debian_cross(triple)
+                .map(|d| Fix::Apt(vec![d.gcc_package.into(), d.libc_package.into()]));
+            checks.push(row(format!("{name} linker"), Status::Missing, fix_of(&e)).with_fix(fix));
             return;
         }
         Err(e @ RouteError::NoMuslCCompiler { .. }) => {
             checks.push(row(format!("{name} linker"), Status::Ok, "rust-lld"));
-            checks.push(row(
-                format!("{name} C compiler"),
-                Status::Missing,
-                fix_of(&e),
-            ));
+            checks.push(
+                row(format!("{name} C compiler"), Status::Missing, fix_of(&e))
+                    .with_fix(Some(Fix::Shell(PIP_ZIG.into()))),
+            );
             return;
         }
         Err(e) => {
-            checks.push(row(format!("{name} builder"), Status::Missing, fix_of(&e)));
+            let fix = match &e {
+                RouteError::BuilderMissing { program, .. } => match program.as_str() {
+                    "cargo-zigbuild" => Some(Fix::Shell(CARGO_ZIGBUILD.into())),
+                    "zig" => Some(Fix::Shell(PIP_ZIG.into())),
+                    "cross" => Some(Fix::Shell("cargo install --locked cross".into())),
+                    _ => None,
+                },
+                _ => None,
+            };
+            checks.push(row(format!("{name} builder"), Status::Missing, fix_of(&e)).with_fix(fix));
             return;
         }
     };
@@ -232,7 +293,8 @@ fn route_rows(
                 format!("{name} linker"),
                 Status::Missing,
                 "cc is not on PATH. fix: apt-get install gcc libc6-dev",
-            ),
+            )
+            .with_fix(Some(Fix::Apt(vec!["gcc".into(), "libc6-dev".into()]))),
         },
         Linker::Gcc(p) => row(
             format!("{name} linker"),
@@ -286,9 +348,10 @@ fn route_rows(
                 ),
                 (None, true) => row(
                     format!("{name} C compiler"),
-                    Status::Note,
+                    Status::Optional,
                     "none; only crates with C code need one (zig). fix: pip install ziglang",
-                ),
+                )
+                .with_fix(Some(Fix::Shell(PIP_ZIG.into()))),
             }
         }
         CCompiler::Default => row(
@@ -331,9 +394,10 @@ fn loader(tools: &Tools) -> Check {
     };
     row(
         "loader",
-        Status::Note,
+        Status::Optional,
         format!("{what}; needed only to load images into a local engine. fix: apt-get install podman (or docker.io, and start dockerd)"),
     )
+    .with_fix(Some(Fix::Apt(vec!["podman".into()])))
 }
 
 /// Where registry credentials would be read from, if any file exists (never its contents).
@@ -359,10 +423,194 @@ fn credentials() -> Check {
         Some(p) => row("credentials", Status::Ok, format!("{}", p.display())),
         None => row(
             "credentials",
-            Status::Note,
+            Status::Optional,
             "no docker or podman credentials file; pushing to a registry that needs a login will fail. fix: docker login REGISTRY (or podman login)",
         ),
     }
+}
+
+/// `rustup target list` as seen from the workspace (its overrides apply), or `None` without
+/// rustup.
+fn rustup_target_list(tc: &Toolchain) -> Option<String> {
+    let out = process::run(
+        Command::new("rustup")
+            .args(["target", "list"])
+            .current_dir(tc.dir()),
+        Duration::from_secs(60),
+        "`rustup target list`",
+    )
+    .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// One grouped fix: every row's fix of one kind in one command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `rustup target add` of every triple.
+    Rustup(Vec<String>),
+    /// `apt-get install -y` of every package (after `apt-get update`), as root.
+    Apt(Vec<String>),
+    /// Another command, as shown.
+    Shell(String),
+}
+
+impl Step {
+    /// The command line as shown to the user (`sudo` when not root).
+    pub fn display(&self) -> String {
+        match self {
+            Step::Rustup(t) => format!("rustup target add {}", t.join(" ")),
+            Step::Apt(p) => format!("{}apt-get install -y {}", sudo(), p.join(" ")),
+            Step::Shell(c) => c.clone(),
+        }
+    }
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the effective user of this process.
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn sudo() -> &'static str {
+    if is_root() {
+        ""
+    } else {
+        "sudo "
+    }
+}
+
+/// The fixes of the rows that match `wanted`, grouped: one `rustup target add` (first), one
+/// `apt-get install` (packages sorted, deduplicated), then every other command once, in order.
+pub fn group_fixes(checks: &[Check], wanted: impl Fn(Status) -> bool) -> Vec<Step> {
+    let mut targets = std::collections::BTreeSet::new();
+    let mut packages = std::collections::BTreeSet::new();
+    let mut others: Vec<String> = Vec::new();
+    for c in checks.iter().filter(|c| wanted(c.status)) {
+        match &c.fix {
+            Some(Fix::RustupTarget(t)) => {
+                targets.insert(t.clone());
+            }
+            Some(Fix::Apt(p)) => packages.extend(p.iter().cloned()),
+            Some(Fix::Shell(cmd)) if !others.contains(cmd) => others.push(cmd.clone()),
+            _ => {}
+        }
+    }
+    let mut steps = Vec::new();
+    if !targets.is_empty() {
+        steps.push(Step::Rustup(targets.into_iter().collect()));
+    }
+    if !packages.is_empty() {
+        steps.push(Step::Apt(packages.into_iter().collect()));
+    }
+    steps.extend(others.into_iter().map(Step::Shell));
+    steps
+}
+
+/// What `--fix` runs: the grouped fixes of the needed rows (missing, and standard libraries
+/// rustup can add).
+pub fn fix_steps(checks: &[Check]) -> Vec<Step> {
+    group_fixes(checks, |s| {
+        matches!(s, Status::Missing | Status::Installable)
+    })
+}
+
+/// The "To fix:" block (what `--fix` runs), then the optional fixes, which it does not run.
+pub fn render_fixes(checks: &[Check]) -> String {
+    let mut out = String::new();
+    let needed = fix_steps(checks);
+    if !needed.is_empty() {
+        out.push_str("\nTo fix (or run `cargo imagebuild doctor --fix`):\n");
+        for s in &needed {
+            let _ = writeln!(out, "  {}", s.display());
+        }
+    }
+    let optional = group_fixes(checks, |s| s == Status::Optional);
+    if !optional.is_empty() {
+        out.push_str("\nOptional (only some builds need these; --fix leaves them out):\n");
+        for s in &optional {
+            let _ = writeln!(out, "  {}", s.display());
+        }
+    }
+    out
+}
+
+/// Whether to run the fixes: yes with `--yes`; on a terminal, the user's answer; else a refusal.
+pub fn confirm(yes: bool) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(true);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        anyhow::bail!(
+            "doctor --fix runs the commands above, and stdin is not a terminal to ask on: \
+             nothing was run; add --yes to run them"
+        );
+    }
+    let mut err = std::io::stderr();
+    write!(err, "Run these? [y/N] ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+/// Runs the grouped fixes in order, their output streaming to ours; stops at the first that fails.
+///
+/// These run through [`process::run_streaming`], not [`process::run`]: an `apt-get install` can
+/// download for minutes and the user should see its progress (and any prompt for a sudo
+/// password on the terminal) as it happens, not all at once at the end; the deadline still
+/// bounds each one (30 min for installs, 10 for `apt-get update`).
+pub fn apply(steps: &[Step]) -> Result<()> {
+    const INSTALL: Duration = Duration::from_secs(30 * 60);
+    for step in steps {
+        let mut cmds: Vec<(Command, Duration, String)> = Vec::new();
+        let as_root = |args: &[&str]| {
+            let mut c = if is_root() {
+                Command::new(args[0])
+            } else {
+                let mut c = Command::new("sudo");
+                c.arg(args[0]);
+                c
+            };
+            c.args(&args[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+            c
+        };
+        match step {
+            Step::Rustup(targets) => {
+                let mut c = Command::new("rustup");
+                c.args(["target", "add"]).args(targets);
+                cmds.push((c, INSTALL, step.display()));
+            }
+            Step::Apt(packages) => {
+                cmds.push((
+                    as_root(&["apt-get", "update"]),
+                    Duration::from_secs(10 * 60),
+                    format!("{}apt-get update", sudo()),
+                ));
+                let mut c = as_root(&["apt-get", "install", "-y"]);
+                c.args(packages);
+                cmds.push((c, INSTALL, step.display()));
+            }
+            Step::Shell(line) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", line]);
+                cmds.push((c, INSTALL, line.clone()));
+            }
+        }
+        for (mut cmd, limit, shown) in cmds {
+            eprintln!("+ {shown}");
+            let status = process::run_streaming(&mut cmd, limit, &format!("`{shown}`"))?;
+            if !status.success() {
+                anyhow::bail!("`{shown}` failed ({status})");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The nearest `Cargo.toml` at or above `dir`.
@@ -380,14 +628,15 @@ pub fn render(checks: &[Check]) -> String {
         .max()
         .unwrap_or(0)
         .max(5);
-    let mut out = format!("{:<width$}  {:<7}  {}\n", "check", "status", "detail / fix");
+    let mut out = format!("{:<width$}  {:<8}  {}\n", "check", "status", "detail / fix");
     for c in checks {
         let status = match c.status {
             Status::Ok => "ok",
             Status::Missing => "MISSING",
-            Status::Note => "note",
+            Status::Installable => "add",
+            Status::Optional => "optional",
         };
-        let _ = writeln!(out, "{:<width$}  {status:<7}  {}", c.what, c.detail);
+        let _ = writeln!(out, "{:<width$}  {status:<8}  {}", c.what, c.detail);
     }
     out
 }
@@ -412,20 +661,132 @@ mod tests {
                 Status::Missing,
                 "fix: apt-get install gcc-riscv64-linux-gnu",
             ),
-            row("zig", Status::Note, "not found"),
+            row("zig", Status::Optional, "not found"),
             row("rust", Status::Ok, "sysroot /x"),
         ];
         let t = render(&checks);
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("check "), "{t}");
         assert!(
-            lines[1].starts_with("linux/riscv64 linker  MISSING  fix: apt-get"),
+            lines[1].starts_with("linux/riscv64 linker  MISSING   fix: apt-get"),
             "{t}"
         );
         assert!(
-            lines[3].starts_with("rust                  ok       sysroot"),
+            lines[2].starts_with("zig                   optional  not found"),
+            "{t}"
+        );
+        assert!(
+            lines[3].starts_with("rust                  ok        sysroot"),
             "{t}"
         );
         assert_eq!(missing(&checks), 1);
+    }
+
+    fn apt(what: &str, status: Status, packages: &[&str]) -> Check {
+        row(what, status, "").with_fix(Some(Fix::Apt(
+            packages.iter().map(|p| p.to_string()).collect(),
+        )))
+    }
+
+    #[test]
+    fn several_missing_rows_make_one_apt_line_and_one_rustup_line() {
+        let checks = vec![
+            apt(
+                "linux/riscv64 linker",
+                Status::Missing,
+                &["gcc-riscv64-linux-gnu", "libc6-dev-riscv64-cross"],
+            ),
+            apt(
+                "linux/s390x linker",
+                Status::Missing,
+                &["gcc-s390x-linux-gnu", "libc6-dev-s390x-cross"],
+            ),
+            // Two platforms of one toolchain: its packages once.
+            apt(
+                "linux/arm/v7 linker",
+                Status::Missing,
+                &["gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross"],
+            ),
+            apt(
+                "linux/arm/v6 linker",
+                Status::Missing,
+                &["gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross"],
+            ),
+            row("linux/386 std", Status::Installable, "")
+                .with_fix(Some(Fix::RustupTarget("i686-unknown-linux-gnu".into()))),
+            row("linux/s390x std", Status::Installable, "")
+                .with_fix(Some(Fix::RustupTarget("s390x-unknown-linux-gnu".into()))),
+            row("linux/arm64 C compiler", Status::Missing, "")
+                .with_fix(Some(Fix::Shell(PIP_ZIG.into()))),
+            row("linux/amd64 C compiler", Status::Missing, "")
+                .with_fix(Some(Fix::Shell(PIP_ZIG.into()))),
+            // Optional: never in what --fix runs.
+            apt("loader", Status::Optional, &["podman"]),
+            row("cargo-zigbuild", Status::Optional, "")
+                .with_fix(Some(Fix::Shell(CARGO_ZIGBUILD.into()))),
+        ];
+        let steps = fix_steps(&checks);
+        assert_eq!(
+            steps,
+            [
+                Step::Rustup(vec![
+                    "i686-unknown-linux-gnu".into(),
+                    "s390x-unknown-linux-gnu".into()
+                ]),
+                Step::Apt(
+                    [
+                        "gcc-arm-linux-gnueabihf",
+                        "gcc-riscv64-linux-gnu",
+                        "gcc-s390x-linux-gnu",
+                        "libc6-dev-armhf-cross",
+                        "libc6-dev-riscv64-cross",
+                        "libc6-dev-s390x-cross",
+                    ]
+                    .map(String::from)
+                    .to_vec()
+                ),
+                Step::Shell(PIP_ZIG.into()),
+            ]
+        );
+        let text = render_fixes(&checks);
+        let sudo = if is_root() { "" } else { "sudo " };
+        assert!(
+            text.contains(&format!("\n  {sudo}apt-get install -y gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu gcc-s390x-linux-gnu libc6-dev-armhf-cross libc6-dev-riscv64-cross libc6-dev-s390x-cross\n")),
+            "{text}"
+        );
+        let to_fix = text.split("Optional").next().unwrap();
+        assert_eq!(to_fix.matches("apt-get install").count(), 1, "{text}");
+        assert_eq!(to_fix.matches("rustup target add").count(), 1, "{text}");
+        assert_eq!(to_fix.matches(PIP_ZIG).count(), 1, "{text}");
+        assert!(
+            !to_fix.contains("podman") && !to_fix.contains("cargo-zigbuild"),
+            "{text}"
+        );
+        let optional = text.split("Optional").nth(1).unwrap();
+        assert!(
+            optional.contains("apt-get install -y podman") && optional.contains(CARGO_ZIGBUILD),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn optional_rows_and_installable_std_do_not_fail_the_run() {
+        let mut checks = vec![
+            row("linux/386 std", Status::Installable, "")
+                .with_fix(Some(Fix::RustupTarget("i686-unknown-linux-gnu".into()))),
+            apt("loader", Status::Optional, &["podman"]),
+            row("zig", Status::Optional, "").with_fix(Some(Fix::Shell(PIP_ZIG.into()))),
+            row("credentials", Status::Optional, ""),
+            row("rust", Status::Ok, ""),
+        ];
+        assert_eq!(missing(&checks), 0);
+        checks.push(apt(
+            "linux/riscv64 linker",
+            Status::Missing,
+            &["gcc-riscv64-linux-gnu"],
+        ));
+        assert_eq!(missing(&checks), 1);
+        // Nothing needed and nothing optional: no fix block at all.
+        assert_eq!(render_fixes(&[row("rust", Status::Ok, "")]), "");
     }
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
-use cargo_imagebuild::cli::{CargoCli, ImagebuildArgs, ImagebuildCommand};
+use cargo_imagebuild::cli::{CargoCli, DoctorArgs, ImagebuildArgs, ImagebuildCommand};
 use cargo_imagebuild::util::ui::Ui;
 use cargo_imagebuild::{doctor, run};
 
@@ -33,20 +33,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// `doctor`: the table and the grouped fixes; with `--fix`, runs them (asking first unless
+/// `--yes`) and checks again. The exit code is that of the last check.
+fn doctor_main(args: DoctorArgs) -> Result<ExitCode> {
+    let (fix, yes) = (args.fix, args.yes);
+    let opts = args.into_options();
+    let mut checks = doctor::run(&opts)?;
+    print!("{}", doctor::render(&checks));
+    print!("{}", doctor::render_fixes(&checks));
+    let mut failed_fix = false;
+    if fix {
+        let steps = doctor::fix_steps(&checks);
+        if steps.is_empty() {
+            println!("\n--fix: nothing needed is missing; nothing to run.");
+        } else {
+            std::io::stdout().flush()?;
+            if !doctor::confirm(yes)? {
+                eprintln!("nothing was run");
+                return Ok(ExitCode::FAILURE);
+            }
+            if let Err(e) = doctor::apply(&steps) {
+                eprintln!("error: {e:#}");
+                failed_fix = true;
+            }
+            checks = doctor::run(&opts)?;
+            println!("\nAfter the fixes:");
+            print!("{}", doctor::render(&checks));
+            print!("{}", doctor::render_fixes(&checks));
+        }
+    }
+    Ok(match doctor::missing(&checks) {
+        0 if !failed_fix => ExitCode::SUCCESS,
+        0 => ExitCode::FAILURE,
+        n => {
+            eprintln!(
+                "error: {n} needed piece{} missing for the platforms asked: run the commands under \"To fix\"{}",
+                if n == 1 { " is" } else { "s are" },
+                if fix { "" } else { " (or add --fix)" }
+            );
+            ExitCode::FAILURE
+        }
+    })
+}
+
 fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
     if let Some(ImagebuildCommand::Doctor(args)) = cli.command.take() {
-        let checks = doctor::run(&args.into_options())?;
-        print!("{}", doctor::render(&checks));
-        return Ok(match doctor::missing(&checks) {
-            0 => ExitCode::SUCCESS,
-            n => {
-                eprintln!(
-                    "error: {n} needed piece{} missing: run the fix shown for each MISSING row",
-                    if n == 1 { " is" } else { "s are" }
-                );
-                ExitCode::FAILURE
-            }
-        });
+        return doctor_main(args);
     }
     let opts = cli.into_options()?;
     let ui = Ui::new(opts.verbosity);

@@ -3,12 +3,13 @@
 //! is unpacked by umoci and its binary run under the matching qemu on its scratch base; the
 //! zigbuild builder builds and runs too; wrong-architecture and dynamically linked binaries are
 //! refused; missing linkers and C compilers are named, with their fix, by the build and by
-//! `doctor`.
+//! `doctor`, and `doctor --fix --yes` installs a really missing cross gcc.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 
 use cargo_imagebuild::build::elf::{inspect, BinaryFormat};
 use common::path::path_without;
@@ -23,6 +24,14 @@ fn cc_fixture() -> PathBuf {
 /// (another builder or a fake linker writes the same `<triple>/release/<bin>` path).
 fn own_target_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fixture-target-{name}"))
+}
+
+/// Held by every test here that builds or checks linux/riscv64: one of them removes the riscv64
+/// cross gcc from this machine for a while.
+static RISCV64: Mutex<()> = Mutex::new(());
+
+fn riscv64_lock() -> MutexGuard<'static, ()> {
+    RISCV64.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What `ccdemo` prints on each platform: Rust's view, then the C code's.
@@ -78,6 +87,7 @@ fn interpreter(exe: &Path) -> Option<String> {
 /// rust-lld as linker; gnu targets get the Debian cross gcc and static glibc.
 #[test]
 fn seven_platforms_with_c_code_run_on_scratch_under_qemu() {
+    let _riscv64 = riscv64_lock();
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("layout");
     let platforms: Vec<&str> = PLATFORMS.iter().map(|p| p.0).collect();
@@ -250,6 +260,7 @@ fn dynamic_binary_on_scratch_is_refused() {
 /// With it, the same check passes.
 #[test]
 fn doctor_and_build_name_a_missing_linker() {
+    let _riscv64 = riscv64_lock();
     let (_farm, path) = path_without(&["riscv64-linux-gnu-gcc"]);
     let outside = tempfile::tempdir().unwrap();
     let out = imagebuild_in(outside.path())
@@ -326,5 +337,166 @@ fn c_code_on_musl_without_zig_is_refused_before_building() {
             && l.contains("MISSING")
             && l.contains("pip install ziglang")),
         "{table}"
+    );
+}
+
+const RISCV64_GCC: &str = "gcc-riscv64-linux-gnu";
+const RISCV64_APT_LINE: &str = "apt-get install -y gcc-riscv64-linux-gnu libc6-dev-riscv64-cross";
+
+/// Whether dpkg has `package` installed (`dpkg -s` says `install ok installed`).
+fn dpkg_installed(package: &str) -> bool {
+    let out = Command::new("dpkg").args(["-s", package]).output().unwrap();
+    out.status.success() && stdout(&out).contains("Status: install ok installed")
+}
+
+/// `apt-get` as root (`sudo -n` when the tests do not run as root).
+fn apt_get(args: &[&str]) -> std::process::ExitStatus {
+    let root = stdout(&Command::new("id").arg("-u").output().unwrap()).trim() == "0";
+    let mut cmd = if root {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "apt-get"]);
+        c
+    };
+    cmd.args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(Stdio::null())
+        .status()
+        .unwrap()
+}
+
+/// Puts a removed package back when dropped, whatever happened in between: the other tests and
+/// CI need it.
+struct Reinstall(&'static str);
+
+impl Drop for Reinstall {
+    fn drop(&mut self) {
+        if dpkg_installed(self.0) {
+            return;
+        }
+        if !apt_get(&["install", "-y", "-qq", self.0]).success() {
+            apt_get(&["update", "-qq"]);
+            apt_get(&["install", "-y", "-qq", self.0]);
+        }
+        assert!(dpkg_installed(self.0), "could not reinstall {}", self.0);
+    }
+}
+
+/// `doctor` on a machine where the riscv64 cross gcc is really not installed (removed with
+/// apt-get for the test, put back by a guard): it fails with the grouped `apt-get install` line;
+/// `--fix` without `--yes` off a terminal refuses and changes nothing; `--fix --yes` installs it,
+/// checks again and succeeds, and the C fixture then builds for linux/riscv64 and runs.
+#[test]
+fn doctor_fix_yes_installs_a_missing_cross_gcc() {
+    let _riscv64 = riscv64_lock();
+    assert!(
+        dpkg_installed(RISCV64_GCC),
+        "{RISCV64_GCC} must be installed first: run scripts/test.sh"
+    );
+    let _reinstall = Reinstall(RISCV64_GCC);
+    assert!(apt_get(&["remove", "-y", "-qq", RISCV64_GCC]).success());
+    assert!(!dpkg_installed(RISCV64_GCC));
+    let outside = tempfile::tempdir().unwrap();
+
+    let out = imagebuild_in(outside.path())
+        .args(["doctor", "--platform", "linux/riscv64"])
+        .output()
+        .unwrap();
+    let table = stdout(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{table}");
+    assert!(err.contains("1 needed piece is missing"), "{err}");
+    let fixes = table
+        .split("To fix")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{table}"));
+    let fixes = fixes.split("Optional").next().unwrap();
+    assert_eq!(fixes.matches("apt-get install").count(), 1, "{table}");
+    assert!(
+        fixes
+            .lines()
+            .any(|l| l.trim().trim_start_matches("sudo ") == RISCV64_APT_LINE),
+        "{table}"
+    );
+
+    // Off a terminal and without --yes: refused, nothing run.
+    let out = imagebuild_in(outside.path())
+        .args(["doctor", "--platform", "linux/riscv64", "--fix"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("nothing was run; add --yes") && !err.contains("+ "),
+        "{err}"
+    );
+    assert!(!dpkg_installed(RISCV64_GCC));
+
+    let out = run_ok(
+        imagebuild_in(outside.path())
+            .args(["doctor", "--platform", "linux/riscv64", "--fix", "--yes"])
+            .stdin(Stdio::null()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("apt-get update"), "{err}");
+    assert!(err.contains(RISCV64_APT_LINE), "{err}");
+    assert!(dpkg_installed(RISCV64_GCC), "{err}");
+    let table = stdout(&out);
+    let after = table
+        .split("After the fixes:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        after.lines().any(
+            |l| l.starts_with("linux/riscv64 (riscv64gc-unknown-linux-gnu) linker")
+                && l.contains(" ok ")
+        ),
+        "{table}"
+    );
+    assert!(!after.contains("To fix"), "{table}");
+
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    run_ok(imagebuild_in(&cc_fixture()).args([
+        "--platform",
+        "linux/riscv64",
+        "--output",
+        &format!("type=oci,dest={}", layout.display()),
+    ]));
+    let bundle = unpack_platform(
+        &format!("oci:{}:0.2.0", layout.display()),
+        "riscv64",
+        None,
+        work.path(),
+    );
+    assert_eq!(
+        run_in_rootfs(&bundle.join("rootfs"), "/usr/local/bin/ccdemo", "riscv64"),
+        PLATFORMS[6].3
+    );
+}
+
+/// `doctor --fix` with something missing, no --yes and stdin not a terminal: refused with the
+/// way out, and no command is run.
+#[test]
+fn doctor_fix_without_yes_off_a_terminal_refuses() {
+    let (_farm, path) = path_without(&["riscv64-linux-gnu-gcc"]);
+    let outside = tempfile::tempdir().unwrap();
+    let out = imagebuild_in(outside.path())
+        .env("PATH", &path)
+        .args(["doctor", "--platform", "linux/riscv64", "--fix"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("stdin is not a terminal") && err.contains("add --yes to run them"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("+ ") && !stdout(&out).contains("After the fixes"),
+        "{err}"
     );
 }

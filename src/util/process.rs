@@ -76,6 +76,41 @@ where
     })
 }
 
+/// Runs `cmd` with stdin closed and its stdout and stderr inherited, so a long command (an
+/// `apt-get install` that downloads for minutes) shows its progress as it goes, killing it after
+/// `limit`. For commands whose output the user should watch rather than the caller read.
+pub fn run_streaming(
+    cmd: &mut Command,
+    limit: Duration,
+    what: &str,
+) -> Result<std::process::ExitStatus, RunError> {
+    let deadline = Instant::now() + limit;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|source| RunError::Spawn {
+            what: what.to_string(),
+            source,
+        })?;
+    // Bounded: polls until the deadline, then kills.
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(RunError::Timeout {
+                    what: what.to_string(),
+                    limit,
+                });
+            }
+        }
+    }
+}
+
 fn spawn(cmd: &mut Command, what: &str) -> Result<Child, RunError> {
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -159,6 +194,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.not_found());
+    }
+
+    #[test]
+    fn a_streaming_command_reports_its_status_and_is_killed_at_the_deadline() {
+        let st = run_streaming(
+            Command::new("sh").args(["-c", "exit 3"]),
+            Duration::from_secs(10),
+            "sh",
+        )
+        .unwrap();
+        assert_eq!(st.code(), Some(3));
+        let started = Instant::now();
+        let e = run_streaming(
+            Command::new("sleep").arg("30"),
+            Duration::from_millis(200),
+            "`sleep 30`",
+        )
+        .unwrap_err();
+        assert!(matches!(e, RunError::Timeout { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]
