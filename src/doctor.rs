@@ -168,16 +168,21 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
                 ),
             });
         }
-        // C code only matters for musl targets; read the graph when we are in a workspace.
-        let builds_c = match (&manifest, triple.contains("-linux-musl")) {
-            (Some(m), true) => {
-                crate::route::cdeps::c_builders(m, &triple, &[], &FeatureArgs::default()).ok()
-            }
+        // Read the graph when we are in a workspace; C code only matters for musl targets.
+        let graph = manifest
+            .as_ref()
+            .map(|m| crate::route::cdeps::graph(m, &triple, &[], &FeatureArgs::default()).ok());
+        let builds_c = match (&graph, triple.contains("-linux-musl")) {
+            (Some(g), true) => g.as_ref().map(|g| g.c_builders.clone()),
             _ => Some(Vec::new()),
         };
+        let openssl = graph
+            .flatten()
+            .is_some_and(|g| g.system_openssl && route::user_openssl(&triple).is_none());
         let req = RouteRequest {
             triple: &triple,
             builds_c: builds_c.clone().unwrap_or_default(),
+            openssl,
             static_base: Some("scratch"),
             forced: opts.builder,
             workspace_root: &dir,

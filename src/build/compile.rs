@@ -34,6 +34,8 @@ pub struct CompileRequest<'a> {
     pub route: &'a Route,
     /// Where generated helper files go (`<target-dir>/imagebuild`).
     pub work_dir: &'a Path,
+    /// More environment for cargo (what a provisioning step provides, such as an OpenSSL).
+    pub env: Vec<(String, String)>,
 }
 
 /// An executable cargo built, keyed by package and binary name.
@@ -87,6 +89,7 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
         Verbosity::Normal => {}
     }
     apply_route(&mut cmd, req)?;
+    cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
     ui.detail("Route", &format!("{}: {}", req.triple, req.route));
     ui.detail("Running", &format!("{cmd:?}"));
     let mut child = cmd

@@ -16,6 +16,7 @@ pub mod basefs;
 pub mod compile;
 pub mod contents;
 pub mod elf;
+pub mod openssl;
 pub mod pipeline;
 pub mod timing;
 pub mod toolchain;

@@ -69,6 +69,12 @@ fn compile_all(
         let route = routes
             .get(&triple)
             .ok_or_else(|| anyhow!("no build route was planned for {triple}"))?;
+        let env = if route.openssl {
+            let install = crate::build::openssl::provide(route, &work_dir, ui)?;
+            crate::build::openssl::env_for(&triple, &install)
+        } else {
+            Vec::new()
+        };
         let req = CompileRequest {
             manifest_path: &plan.manifest_path,
             workspace_root: &plan.workspace_root,
@@ -80,6 +86,7 @@ fn compile_all(
             cargo_config: &plan.cargo_config,
             route,
             work_dir: &work_dir,
+            env,
         };
         let started = Instant::now();
         let artifacts = compile::compile(&req, ui)?;

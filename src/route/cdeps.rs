@@ -16,14 +16,24 @@ use crate::plan::options::FeatureArgs;
 /// Build dependencies that mean "this build script compiles C".
 pub const C_BUILD_CRATES: &[&str] = &["cc", "cmake", "autotools"];
 
-/// The packages among `roots` and their target-side dependencies whose build scripts compile C,
-/// as `package (cc)`, sorted.
-pub fn c_builders(
+/// What a target's dependency graph asks of the machine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Graph {
+    /// The packages whose build scripts compile C, as `package (cc)`, sorted.
+    pub c_builders: Vec<String>,
+    /// `openssl-sys` is in the graph without its vendored OpenSSL (`openssl-src`): it wants an
+    /// OpenSSL for the target from the system.
+    pub system_openssl: bool,
+}
+
+/// The target-side graph of `roots` for `triple`, with the build's features, read with
+/// `cargo metadata --filter-platform`.
+pub fn graph(
     manifest_path: &Path,
     triple: &str,
     roots: &[String],
     features: &FeatureArgs,
-) -> Result<Vec<String>> {
+) -> Result<Graph> {
     let mut cmd = MetadataCommand::new();
     cmd.manifest_path(manifest_path)
         .other_options(vec!["--filter-platform".to_string(), triple.to_string()]);
@@ -42,10 +52,10 @@ pub fn c_builders(
     Ok(from_metadata(&meta, roots))
 }
 
-/// [`c_builders`] on metadata already read.
-pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Vec<String> {
+/// [`graph`] on metadata already read.
+pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Graph {
     let Some(resolve) = &meta.resolve else {
-        return Vec::new();
+        return Graph::default();
     };
     let nodes: HashMap<&PackageId, &Node> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
     let by_id: HashMap<&PackageId, &cargo_metadata::Package> =
@@ -58,6 +68,7 @@ pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Vec<String> {
         .collect();
     let mut seen: BTreeSet<&PackageId> = BTreeSet::new();
     let mut found = BTreeSet::new();
+    let mut system_openssl = false;
     // Bounded by the graph: each package is visited once.
     while let Some(id) = todo.pop() {
         if !seen.insert(id) {
@@ -73,6 +84,15 @@ pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Vec<String> {
         if proc_macro {
             continue;
         }
+        if pkg.name.as_str() == "openssl-sys" {
+            // The `vendored` feature makes `openssl-src` a build dependency of openssl-sys.
+            let vendored = node.deps.iter().any(|d| {
+                by_id
+                    .get(&d.pkg)
+                    .is_some_and(|p| p.name.as_str() == "openssl-src")
+            });
+            system_openssl |= !vendored;
+        }
         for dep in &node.deps {
             let kinds: Vec<DependencyKind> = dep.dep_kinds.iter().map(|k| k.kind).collect();
             let dep_name = by_id
@@ -87,7 +107,10 @@ pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Vec<String> {
             }
         }
     }
-    found.into_iter().collect()
+    Graph {
+        c_builders: found.into_iter().collect(),
+        system_openssl,
+    }
 }
 
 #[cfg(test)]
@@ -136,11 +159,61 @@ mod tests {
         let f = FeatureArgs::default();
         let host = "x86_64-unknown-linux-gnu";
         assert_eq!(
-            c_builders(&manifest, host, &["app".into()], &f).unwrap(),
+            graph(&manifest, host, &["app".into()], &f)
+                .unwrap()
+                .c_builders,
             ["native (cc)"]
         );
-        assert!(c_builders(&manifest, host, &["tool".into()], &f)
+        assert!(graph(&manifest, host, &["tool".into()], &f)
             .unwrap()
+            .c_builders
             .is_empty());
+    }
+
+    #[test]
+    fn openssl_sys_without_its_vendored_source_wants_a_system_openssl() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        let write = |p: &str, s: &str| {
+            let p = ws.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, s).unwrap();
+        };
+        let pkg = |name: &str, rest: &str| {
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{rest}")
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"sys\", \"src\", \"app\"]\nresolver = \"2\"\n",
+        );
+        // A stand-in `openssl-sys` whose `vendored` feature adds `openssl-src`, as the real one does.
+        write(
+            "sys/Cargo.toml",
+            &pkg(
+                "openssl-sys",
+                "[features]\nvendored = [\"dep:openssl-src\"]\n[build-dependencies]\nopenssl-src = { path = \"../src\", optional = true }\n",
+            ),
+        );
+        write("sys/src/lib.rs", "");
+        write("src/Cargo.toml", &pkg("openssl-src", ""));
+        write("src/src/lib.rs", "");
+        write(
+            "app/Cargo.toml",
+            &pkg(
+                "app",
+                "[dependencies]\nopenssl-sys = { path = \"../sys\" }\n",
+            ),
+        );
+        write("app/src/main.rs", "fn main() {}\n");
+        let manifest = ws.join("Cargo.toml");
+        let host = "x86_64-unknown-linux-gnu";
+        let plain = graph(&manifest, host, &["app".into()], &FeatureArgs::default()).unwrap();
+        assert!(plain.system_openssl);
+        let vendored = FeatureArgs {
+            features: vec!["openssl-sys/vendored".into()],
+            ..Default::default()
+        };
+        let v = graph(&manifest, host, &["app".into()], &vendored).unwrap();
+        assert!(!v.system_openssl);
     }
 }

@@ -77,7 +77,16 @@ pub struct Route {
     pub crt_static: bool,
     /// The packages whose build scripts compile C for this target (empty when none or unknown).
     pub builds_c: Vec<String>,
+    /// `openssl-sys` wants a system OpenSSL the target does not have: the build step makes one
+    /// from source with this route's C compiler ([`OPENSSL_SRC`]) and points openssl-sys at it.
+    pub openssl: bool,
 }
+
+/// The OpenSSL built for targets whose `openssl-sys` is not vendored: the `openssl-src` crate at
+/// this version, the source openssl-sys's own `vendored` feature uses ...
+pub const OPENSSL_SRC: &str = "300.6.1";
+/// ... which builds this OpenSSL.
+pub const OPENSSL_VERSION: &str = "3.6.3";
 
 impl fmt::Display for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,6 +109,13 @@ impl fmt::Display for Route {
         }
         if !self.builds_c.is_empty() {
             write!(f, " (C code in {})", self.builds_c.join(", "))?;
+        }
+        if self.openssl {
+            write!(
+                f,
+                ", OpenSSL {OPENSSL_VERSION} built from source for openssl-sys (once per target, a \
+                 few minutes)"
+            )?;
         }
         Ok(())
     }
@@ -167,11 +183,24 @@ pub struct RouteRequest<'a> {
     pub triple: &'a str,
     /// Packages whose build scripts compile C for this target ([`crate::route::cdeps`]).
     pub builds_c: Vec<String>,
+    /// `openssl-sys` without its vendored source is in the graph and the user pointed it at no
+    /// OpenSSL of their own.
+    pub openssl: bool,
     /// The base has no C library (scratch): gnu targets link statically.
     pub static_base: Option<&'a str>,
     pub forced: Option<Builder>,
     pub workspace_root: &'a Path,
     pub cargo_config: &'a [String],
+}
+
+/// An OpenSSL the user pointed openssl-sys at for `triple` (its own variables, target-prefixed
+/// or not), which we then leave alone.
+pub fn user_openssl(triple: &str) -> Option<String> {
+    let prefix = triple.to_ascii_uppercase().replace('-', "_");
+    ["OPENSSL_DIR", "OPENSSL_LIB_DIR", "OPENSSL_NO_VENDOR"]
+        .iter()
+        .flat_map(|v| [format!("{prefix}_{v}"), v.to_string()])
+        .find(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
 /// A C compiler the user configured for `triple` in the environment (`cc` crate variables).
@@ -199,6 +228,7 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
         c_compiler,
         crt_static,
         builds_c: req.builds_c.clone(),
+        openssl: req.openssl && builder == Builder::Cargo,
     };
     match req.forced {
         Some(Builder::Zigbuild) => {
@@ -344,22 +374,21 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
             .filter(|i| i.targets.iter().any(|t| t.triple == triple))
             .find_map(|i| libc_less(&i.base));
         let static_base = static_base.as_deref();
-        let look_for_c = triple.contains("-linux-musl")
-            && matches!(forced, None | Some(Builder::Cargo))
-            && user_c_compiler(&triple).is_none();
-        let builds_c = if look_for_c {
-            crate::route::cdeps::c_builders(
-                &plan.manifest_path,
-                &triple,
-                &packages,
-                &plan.features,
-            )?
+        let by_cargo = matches!(forced, None | Some(Builder::Cargo));
+        let look_for_c = triple.contains("-linux-musl") && user_c_compiler(&triple).is_none();
+        let graph = if by_cargo {
+            crate::route::cdeps::graph(&plan.manifest_path, &triple, &packages, &plan.features)?
         } else {
-            Vec::new()
+            crate::route::cdeps::Graph::default()
         };
         let req = RouteRequest {
             triple: &triple,
-            builds_c,
+            builds_c: if look_for_c {
+                graph.c_builders
+            } else {
+                Vec::new()
+            },
+            openssl: graph.system_openssl && user_openssl(&triple).is_none(),
             static_base,
             forced,
             workspace_root: &plan.workspace_root,
@@ -466,6 +495,7 @@ mod tests {
         RouteRequest {
             triple,
             builds_c: Vec::new(),
+            openssl: false,
             static_base: Some("scratch"),
             forced: None,
             workspace_root: root,
