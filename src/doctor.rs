@@ -81,7 +81,7 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
             None
         }
     };
-    let tools = Tools::detect();
+    let tools = Tools::detect().with_provisioned_zig(crate::build::zig::cached());
 
     let mut wanted: Vec<(Platform, Option<String>)> = Vec::new();
     for t in opts

@@ -394,6 +394,16 @@ impl Routes {
         }
     }
 
+    /// The targets whose only missing piece is zig as their C compiler (musl targets with C code).
+    /// `--builder zigbuild` without zig is not among them: cargo-zigbuild finds zig itself.
+    pub fn missing_zig(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(RouteError::NoMuslCCompiler { .. })))
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
     /// The route lines of a printed plan (`--dry-run`, `-v`), in `plan`'s target order.
     pub fn describe(&self, plan: &Plan) -> String {
         let mut out = String::new();

@@ -49,6 +49,8 @@ pub struct Tools {
     /// The Rust host triple (`rustc -vV`), which links with the system `cc`.
     pub host: String,
     path: Vec<PathBuf>,
+    /// A zig this tool provisioned into its cache, used when no other zig is here.
+    provisioned_zig: Option<PathBuf>,
     zig: OnceLock<Option<ZigCommand>>,
 }
 
@@ -67,7 +69,18 @@ impl Tools {
         Tools {
             host,
             path,
+            provisioned_zig: None,
             zig: OnceLock::new(),
+        }
+    }
+
+    /// These tools, with `zig` (one the build stage provisioned into the cache) as the last
+    /// choice for zig, after `$CARGO_ZIGBUILD_ZIG_PATH`, a `zig` on the path and Python's.
+    pub fn with_provisioned_zig(self, zig: Option<PathBuf>) -> Tools {
+        Tools {
+            provisioned_zig: zig,
+            zig: OnceLock::new(),
+            ..self
         }
     }
 
@@ -80,7 +93,8 @@ impl Tools {
     }
 
     /// zig, when it is here: `$CARGO_ZIGBUILD_ZIG_PATH` (cargo-zigbuild's own setting), a `zig`
-    /// on the path, or `python3 -m ziglang` (`pip install ziglang`). Probed once.
+    /// on the path, `python3 -m ziglang` (`pip install ziglang`), or the zig this tool provisioned
+    /// into its cache ([`Tools::with_provisioned_zig`]). Probed once.
     pub fn zig(&self) -> Option<&ZigCommand> {
         self.zig
             .get_or_init(|| {
@@ -98,12 +112,22 @@ impl Tools {
                         prefix: Vec::new(),
                     });
                 }
-                let python = self.which("python3")?;
-                let cmd = ZigCommand {
-                    program: python,
-                    prefix: vec!["-m".into(), "ziglang".into()],
-                };
-                zig_version(&cmd).map(|_| cmd)
+                if let Some(python) = self.which("python3") {
+                    let cmd = ZigCommand {
+                        program: python,
+                        prefix: vec!["-m".into(), "ziglang".into()],
+                    };
+                    if zig_version(&cmd).is_some() {
+                        return Some(cmd);
+                    }
+                }
+                self.provisioned_zig
+                    .as_ref()
+                    .filter(|p| is_executable(p))
+                    .map(|p| ZigCommand {
+                        program: p.clone(),
+                        prefix: Vec::new(),
+                    })
             })
             .as_ref()
     }
