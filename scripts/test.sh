@@ -28,6 +28,8 @@ declare -A NEEDS=(
   [s390x-linux-gnu-gcc]=gcc-s390x-linux-gnu
   [riscv64-linux-gnu-gcc]=gcc-riscv64-linux-gnu
   [python3]=python3
+  # C for musl targets of the host architecture without zig
+  [musl-gcc]=musl-tools
 )
 # file that must exist -> Debian package that provides it (the cross C libraries, for static glibc)
 declare -A NEEDS_FILES=(

@@ -512,3 +512,49 @@ fn zig_is_not_provisioned_offline_or_from_a_wrong_wheel() {
     assert_eq!(files_under(&cache), Vec::<PathBuf>::new());
     assert!(!layout.exists());
 }
+
+/// For the host's own architecture Debian's `musl-gcc` (musl-tools) is an accepted C compiler of
+/// musl targets: with no zig, offline and an empty cache, the C fixture builds with it, downloads
+/// nothing, and its binary runs.
+#[test]
+fn musl_gcc_compiles_c_for_the_host_architecture_without_zig() {
+    require("musl-gcc");
+    let (platform, arch, expect) = match std::env::consts::ARCH {
+        "x86_64" => ("linux/amd64", "amd64", PLATFORMS[0].3),
+        "aarch64" => ("linux/arm64", "arm64", PLATFORMS[1].3),
+        other => panic!("no fixture output known for {other}"),
+    };
+    let (_farm, path) = path_without(&["zig", "python3"]);
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let layout = work.path().join("layout");
+    let out = run_ok(
+        imagebuild_in(&cc_fixture())
+            .env("CARGO_TARGET_DIR", own_target_dir("musl-gcc"))
+            .env("PATH", &path)
+            .env("CARGO_IMAGEBUILD_CACHE", &cache)
+            .env("CARGO_NET_OFFLINE", "true")
+            .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
+            .args(["-v", "--platform", platform])
+            .args(["--output", &format!("type=oci,dest={}", layout.display())]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("linker rust-lld, C compiler musl-gcc (C code in ccdemo (cc))")
+            && !err.contains("Downloading"),
+        "{err}"
+    );
+    assert_eq!(files_under(&cache), Vec::<PathBuf>::new());
+    let bundle = unpack_platform(
+        &format!("oci:{}:0.2.0", layout.display()),
+        arch,
+        None,
+        work.path(),
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(interpreter(&rootfs.join("usr/local/bin/ccdemo")), None);
+    assert_eq!(
+        run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", arch),
+        expect
+    );
+}

@@ -198,6 +198,35 @@ mod tests {
     }
 
     #[test]
+    fn a_provisioned_zig_is_the_last_choice() {
+        let exe = |dir: &Path| {
+            let p = dir.join("zig");
+            std::fs::write(&p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let (on_path, cached) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let cached_zig = exe(cached.path());
+        let host = "x86_64-unknown-linux-gnu".to_string();
+        let only_cache = Tools::with_path(host.clone(), vec![on_path.path().into()])
+            .with_provisioned_zig(Some(cached_zig.clone()));
+        if std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").is_none() {
+            assert_eq!(only_cache.zig().map(|z| &z.program), Some(&cached_zig));
+        }
+        let path_zig = exe(on_path.path());
+        let both = Tools::with_path(host.clone(), vec![on_path.path().into()])
+            .with_provisioned_zig(Some(cached_zig));
+        if std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").is_none() {
+            assert_eq!(both.zig().map(|z| &z.program), Some(&path_zig));
+        }
+        let missing =
+            Tools::with_path(host, vec![]).with_provisioned_zig(Some(cached.path().join("absent")));
+        if std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").is_none() {
+            assert_eq!(missing.zig(), None);
+        }
+    }
+
+    #[test]
     fn shell_quoting() {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
