@@ -38,6 +38,8 @@ declare -A NEEDS_FILES=(
   [/usr/powerpc64le-linux-gnu/lib/libc.a]=libc6-dev-ppc64el-cross
   [/usr/s390x-linux-gnu/lib/libc.a]=libc6-dev-s390x-cross
   [/usr/riscv64-linux-gnu/lib/libc.a]=libc6-dev-riscv64-cross
+  # zlib to link against, for the shared-library check (tests/push.rs)
+  [/usr/lib/x86_64-linux-gnu/libz.so]=zlib1g-dev
 )
 missing=()
 for cmd in "${!NEEDS[@]}"; do
