@@ -28,6 +28,8 @@ declare -A NEEDS=(
   [s390x-linux-gnu-gcc]=gcc-s390x-linux-gnu
   [riscv64-linux-gnu-gcc]=gcc-riscv64-linux-gnu
   [python3]=python3
+  # C for musl targets of the host architecture without zig
+  [musl-gcc]=musl-tools
 )
 # file that must exist -> Debian package that provides it (the cross C libraries, for static glibc)
 declare -A NEEDS_FILES=(
@@ -36,6 +38,8 @@ declare -A NEEDS_FILES=(
   [/usr/powerpc64le-linux-gnu/lib/libc.a]=libc6-dev-ppc64el-cross
   [/usr/s390x-linux-gnu/lib/libc.a]=libc6-dev-s390x-cross
   [/usr/riscv64-linux-gnu/lib/libc.a]=libc6-dev-riscv64-cross
+  # zlib to link against, for the shared-library check (tests/push.rs)
+  [/usr/lib/x86_64-linux-gnu/libz.so]=zlib1g-dev
 )
 missing=()
 for cmd in "${!NEEDS[@]}"; do
@@ -74,6 +78,18 @@ if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2
   echo "scripts/test.sh: installing zig (pip install ziglang)" >&2
   python3 -m pip install --quiet ziglang 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages ziglang
+fi
+# the pinned zig wheel, which tests/cross.rs serves from a loopback mirror to test provisioning
+ZIG_VERSION=0.17.1
+case "$(uname -m)" in
+  x86_64) ZIG_PLATFORM=manylinux_2_12_x86_64 ;;
+  aarch64) ZIG_PLATFORM=manylinux2014_aarch64 ;;
+  *) ZIG_PLATFORM= ;;
+esac
+if [ -n "$ZIG_PLATFORM" ] && ! ls tests/.cache/ziglang-"$ZIG_VERSION"-*"$(uname -m)"*.whl >/dev/null 2>&1; then
+  echo "scripts/test.sh: downloading the ziglang $ZIG_VERSION wheel into tests/.cache (once)" >&2
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --platform "$ZIG_PLATFORM" \
+    -d tests/.cache "ziglang==$ZIG_VERSION"
 fi
 if ! command -v cargo-zigbuild >/dev/null 2>&1; then
   echo "scripts/test.sh: installing cargo-zigbuild (about 75 s, once)" >&2

@@ -176,6 +176,10 @@ pub struct ImagebuildArgs {
     #[arg(long, help_heading = "Output")]
     pub dry_run: bool,
 
+    /// Download no tool (zig) when one is missing; CARGO_NET_OFFLINE=true does the same
+    #[arg(long)]
+    pub offline: bool,
+
     /// Use verbose output (-vv very verbose)
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -329,6 +333,7 @@ impl ImagebuildArgs {
             dry_run: self.dry_run,
             verbosity,
             builder: self.builder,
+            offline: self.offline,
         })
     }
 }

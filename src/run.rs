@@ -4,7 +4,9 @@
 //! 1. [`plan::plan`] reads the workspace and decides (pure; asks the registry nothing itself:
 //!    `--platform all` is answered through [`RegistryLookup`]);
 //! 2. [`install_targets`] installs missing standard libraries (`rustup target add`);
-//! 3. [`route::plan_routes`] decides how each target is built, after probing the tools here;
+//! 3. [`route::plan_routes`] decides how each target is built, after probing the tools here; when
+//!    zig is all a target lacks, [`zig::provision`] downloads the pinned one and routes are
+//!    decided again;
 //! 4. [`sink::load::preflight`] asks each `--load` daemon what it runs, before compiling;
 //! 5. [`build_into`] compiles, checks and packs, and assembles one [`ImageSet`] per binary;
 //! 6. each output's sink ([`sink::destinations::for_outputs`]) writes every set; a push's references and
@@ -19,6 +21,7 @@ use crate::build::base::RegistryLookup;
 use crate::build::base_blobs::fetch_base_blobs;
 use crate::build::build_into;
 use crate::build::toolchain::install_targets;
+use crate::build::zig;
 use crate::image::model::ImageSet;
 use crate::image::platform::Platform;
 use crate::image::store::BlobStore;
@@ -64,7 +67,20 @@ pub fn prepare(opts: &Options, ui: &Ui) -> Result<(Plan, Routes)> {
     if !opts.dry_run {
         install_targets(&mut plan, ui)?;
     }
-    let routes = route::plan_routes(&plan, &Tools::detect())?;
+    let tools = Tools::detect().with_provisioned_zig(zig::cached());
+    let mut routes = route::plan_routes(&plan, &tools)?;
+    let missing = routes.missing_zig();
+    if !missing.is_empty() && !opts.dry_run && tools.zig().is_none() {
+        // zig is the one thing missing: fetch the pinned one into the cache and decide again.
+        let offline = opts.offline || zig::offline_from_env();
+        let why = format!("to compile C for {}", missing.join(", "));
+        let zig = zig::provision(offline, &why, ui).map_err(|e| match routes.all() {
+            // Say first what cannot be built, then why zig could not be had.
+            Err(unbuildable) => e.context(unbuildable.to_string()),
+            Ok(_) => e,
+        })?;
+        routes = route::plan_routes(&plan, &Tools::detect().with_provisioned_zig(Some(zig)))?;
+    }
     Ok((plan, routes))
 }
 

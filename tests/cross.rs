@@ -306,14 +306,18 @@ fn doctor_and_build_name_a_missing_linker() {
     );
 }
 
-/// C code on a musl target with no zig: the graph says so before building, and the error names
-/// the package, zig and the gnu alternative; `doctor` in that workspace says the same.
+/// C code on a musl target with no zig, offline (so zig is not downloaded): the graph says so
+/// before building, and the error names the package, zig and the gnu alternative; `doctor` in
+/// that workspace says the same.
 #[test]
 fn c_code_on_musl_without_zig_is_refused_before_building() {
     let (_farm, path) = path_without(&["zig", "python3"]);
+    let cache = tempfile::tempdir().unwrap();
     let err = run_err(
         imagebuild_in(&cc_fixture())
             .env("PATH", &path)
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("CARGO_IMAGEBUILD_CACHE", cache.path())
             .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
             .args(["--platform", "linux/arm64"]),
     );
@@ -326,6 +330,7 @@ fn c_code_on_musl_without_zig_is_refused_before_building() {
     );
     let out = imagebuild_in(&cc_fixture())
         .env("PATH", &path)
+        .env("CARGO_IMAGEBUILD_CACHE", cache.path())
         .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
         .args(["doctor", "--platform", "linux/arm64"])
         .output()
@@ -498,5 +503,230 @@ fn doctor_fix_without_yes_off_a_terminal_refuses() {
     assert!(
         !err.contains("+ ") && !stdout(&out).contains("After the fixes"),
         "{err}"
+    );
+}
+
+/// The pinned zig wheel, which scripts/test.sh downloads once into `tests/.cache/`.
+fn zig_wheel() -> PathBuf {
+    let w = cargo_imagebuild::build::zig::host_wheel().expect("a zig wheel pinned for this host");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/.cache")
+        .join(w.file);
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/test.sh, which downloads it",
+        p.display()
+    );
+    p
+}
+
+/// A loopback HTTP server answering every GET with `file`, with one byte flipped when `corrupt`.
+/// Returns its base URL; the thread lives until the test binary exits.
+fn serve_file(file: PathBuf, corrupt: bool) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(16) {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                line.clear();
+            }
+            let mut body = Vec::new();
+            std::fs::File::open(&file)
+                .unwrap()
+                .read_to_end(&mut body)
+                .unwrap();
+            if corrupt {
+                let mid = body.len() / 2;
+                body[mid] ^= 0xff;
+            }
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(&body);
+        }
+    });
+    url
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Our binary on the C fixture for linux/arm64 on a machine with no zig (none on PATH, no
+/// python3 to run PyPI's), the tool's cache in `cache` and the wheel mirror at `mirror`.
+fn without_zig(cache: &Path, mirror: &str, path: &std::ffi::OsStr) -> Command {
+    let mut c = imagebuild_in(&cc_fixture());
+    c.env("CARGO_TARGET_DIR", own_target_dir("zig-provisioned"))
+        .env("PATH", path)
+        .env("CARGO_IMAGEBUILD_CACHE", cache)
+        .env("CARGO_IMAGEBUILD_ZIG_MIRROR", mirror)
+        .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
+        .env_remove("CARGO_NET_OFFLINE")
+        .args(["-v", "--platform", "linux/arm64"]);
+    c
+}
+
+/// No zig here: the pinned wheel is downloaded from the (loopback) mirror, verified, unpacked into
+/// the cache with one status line, and compiles the C code of a binary that runs under qemu; the
+/// second run uses the cached zig and says nothing about it.
+#[test]
+fn zig_is_provisioned_into_the_cache_once() {
+    let (_farm, path) = path_without(&["zig", "python3"]);
+    let mirror = serve_file(zig_wheel(), false);
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let layout = work.path().join("layout");
+    let out = run_ok(
+        without_zig(&cache, &mirror, &path)
+            .args(["--output", &format!("type=oci,dest={}", layout.display())]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let downloads: Vec<&str> = err.lines().filter(|l| l.contains("Downloading")).collect();
+    assert_eq!(downloads.len(), 1, "{err}");
+    assert!(
+        downloads[0].contains("zig 0.17.1") && downloads[0].contains(cache.to_str().unwrap()),
+        "{err}"
+    );
+    let zig = cache.join("zig/0.17.1/ziglang/zig");
+    assert!(zig.is_file(), "{err}");
+    assert_eq!(
+        stdout(&run_ok(Command::new(&zig).arg("version"))).trim(),
+        "0.17.1"
+    );
+    assert!(
+        err.contains("Route aarch64-unknown-linux-musl: cargo, linker rust-lld, C compiler zig cc -target aarch64-linux-musl"),
+        "{err}"
+    );
+    let bundle = unpack_platform(
+        &format!("oci:{}:0.2.0", layout.display()),
+        "arm64",
+        None,
+        work.path(),
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", "arm64"),
+        PLATFORMS[1].3
+    );
+    // Nothing left over from the download or the unpacking.
+    let leftovers: Vec<_> = std::fs::read_dir(cache.join("zig"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("0.17.1")]);
+
+    let layout2 = work.path().join("layout2");
+    let out = run_ok(
+        without_zig(&cache, "http://127.0.0.1:9", &path)
+            .args(["--output", &format!("type=oci,dest={}", layout2.display())]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("Downloading"), "{err}");
+    assert!(
+        err.contains("C compiler zig cc -target aarch64-linux-musl"),
+        "{err}"
+    );
+}
+
+/// No zig here and downloads off (`CARGO_NET_OFFLINE=true`, `--offline`): refused with the manual
+/// command, nothing fetched. A wheel whose bytes differ from the pinned sha256: refused, and the
+/// cache keeps nothing.
+#[test]
+fn zig_is_not_provisioned_offline_or_from_a_wrong_wheel() {
+    let (_farm, path) = path_without(&["zig", "python3"]);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let output = format!("type=oci,dest={}", layout.display());
+    for offline in [&["--offline"][..], &[][..]] {
+        let cache = work.path().join(format!("cache-offline{}", offline.len()));
+        let mut cmd = without_zig(&cache, "http://127.0.0.1:9", &path);
+        if offline.is_empty() {
+            cmd.env("CARGO_NET_OFFLINE", "true");
+        }
+        let err = run_err(cmd.args(offline).args(["--output", &output]));
+        assert!(
+            err.contains("pip install ziglang==0.17.1")
+                && err.contains("CARGO_NET_OFFLINE")
+                && !err.contains("Downloading")
+                && !err.contains("Compiling"),
+            "{err}"
+        );
+        assert_eq!(files_under(&cache), Vec::<PathBuf>::new());
+    }
+
+    let cache = work.path().join("cache-corrupt");
+    let mirror = serve_file(zig_wheel(), true);
+    let err = run_err(without_zig(&cache, &mirror, &path).args(["--output", &output]));
+    assert!(
+        err.contains("not the pinned ea6cc5d8") || err.contains("not the pinned b7c5f02f"),
+        "{err}"
+    );
+    assert!(err.contains("pip install ziglang==0.17.1"), "{err}");
+    assert_eq!(files_under(&cache), Vec::<PathBuf>::new());
+    assert!(!layout.exists());
+}
+
+/// For the host's own architecture Debian's `musl-gcc` (musl-tools) is an accepted C compiler of
+/// musl targets: with no zig, offline and an empty cache, the C fixture builds with it, downloads
+/// nothing, and its binary runs.
+#[test]
+fn musl_gcc_compiles_c_for_the_host_architecture_without_zig() {
+    require("musl-gcc");
+    let (platform, arch, expect) = match std::env::consts::ARCH {
+        "x86_64" => ("linux/amd64", "amd64", PLATFORMS[0].3),
+        "aarch64" => ("linux/arm64", "arm64", PLATFORMS[1].3),
+        other => panic!("no fixture output known for {other}"),
+    };
+    let (_farm, path) = path_without(&["zig", "python3"]);
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let layout = work.path().join("layout");
+    let out = run_ok(
+        imagebuild_in(&cc_fixture())
+            .env("CARGO_TARGET_DIR", own_target_dir("musl-gcc"))
+            .env("PATH", &path)
+            .env("CARGO_IMAGEBUILD_CACHE", &cache)
+            .env("CARGO_NET_OFFLINE", "true")
+            .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
+            .args(["-v", "--platform", platform])
+            .args(["--output", &format!("type=oci,dest={}", layout.display())]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("linker rust-lld, C compiler musl-gcc (C code in ccdemo (cc))")
+            && !err.contains("Downloading"),
+        "{err}"
+    );
+    assert_eq!(files_under(&cache), Vec::<PathBuf>::new());
+    let bundle = unpack_platform(
+        &format!("oci:{}:0.2.0", layout.display()),
+        arch,
+        None,
+        work.path(),
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(interpreter(&rootfs.join("usr/local/bin/ccdemo")), None);
+    assert_eq!(
+        run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", arch),
+        expect
     );
 }

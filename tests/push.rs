@@ -716,8 +716,9 @@ fn push_and_base_mistakes_are_refused_clearly() {
 }
 
 /// Pushes a one-platform amd64 base that holds the C library the binary `exe` links to (its
-/// loader and every library `ldd` names), made with buildah from scratch.
-fn push_glibc_base(reg: &Registry, exe: &Path) -> String {
+/// loader and every library `ldd` names, except those whose file name starts with one of
+/// `without`), made with buildah from scratch, as `REGISTRY/<repo>:1`.
+fn push_glibc_base(reg: &Registry, exe: &Path, repo: &str, without: &[&str]) -> String {
     let work = tempfile::tempdir().unwrap();
     let buildah = |args: &[&str]| -> String {
         let out = run_ok(
@@ -740,12 +741,13 @@ fn push_glibc_base(reg: &Registry, exe: &Path) -> String {
             Some((_, rest)) => rest.split_whitespace().next().unwrap_or(""),
             None => line.split_whitespace().next().unwrap_or(""),
         };
-        if path.starts_with('/') {
+        let name = path.rsplit('/').next().unwrap_or("");
+        if path.starts_with('/') && !without.iter().any(|w| name.starts_with(w)) {
             let real = std::fs::canonicalize(path).unwrap();
             buildah(&["copy", &c, real.to_str().unwrap(), path]);
         }
     }
-    let reference = format!("{}/glibc-base:1", reg.addr);
+    let reference = format!("{}/{repo}:1", reg.addr);
     buildah(&[
         "commit",
         "-q",
@@ -794,7 +796,7 @@ fn dynamic_binary_on_a_registry_base_needs_the_loader_in_the_base() {
 
     // A base with the binary's own C library: accepted, and the binary starts inside the image.
     let exe = target_dir.join("x86_64-unknown-linux-gnu/release/ctl");
-    let glibc = push_glibc_base(reg, &exe);
+    let glibc = push_glibc_base(reg, &exe, "glibc-base", &[]);
     let layout = work.path().join("accepted");
     run_ok(&mut dynamic(&glibc, &layout));
     let bundle = unpack_platform(
@@ -809,4 +811,88 @@ fn dynamic_binary_on_a_registry_base_needs_the_loader_in_the_base() {
             .arg("/usr/local/bin/ctl"),
     );
     assert_eq!(stdout(&ran).trim(), "ctl ok");
+}
+
+/// A dynamically linked gnu binary that needs zlib (`DT_NEEDED libz.so.1`, next to libgcc_s and
+/// libc) on a glibc base without zlib: refused before anything is written, naming the library,
+/// the binary, the platform and the base, and only that library; on the same base with zlib, the
+/// image is written and its binary runs (chroot into the unpacked image) and calls zlib.
+#[test]
+fn dynamic_binary_needs_its_shared_libraries_in_the_base() {
+    let reg = &*PLAIN;
+    let work = tempfile::tempdir().unwrap();
+    let zlib_fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zlib");
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-target-zlib");
+    let dynamic = "-C target-feature=-crt-static";
+    // The binary the bases are made for: the host's own libraries, as `ldd` lists them.
+    run_ok(
+        Command::new("cargo")
+            .current_dir(&zlib_fixture)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("RUSTFLAGS", dynamic)
+            .args([
+                "build",
+                "--release",
+                "-q",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+            ]),
+    );
+    let exe = target_dir.join("x86_64-unknown-linux-gnu/release/zdemo");
+    let ldd = stdout(&run_ok(Command::new("ldd").arg(&exe)));
+    assert!(ldd.contains("libz.so.1 =>"), "{ldd}");
+    let no_zlib = push_glibc_base(reg, &exe, "glibc-no-zlib", &["libz.so"]);
+    let with_zlib = push_glibc_base(reg, &exe, "glibc-zlib", &[]);
+
+    let build = |base: &str, dest: &Path| {
+        let mut c = imagebuild_clean(work.path());
+        c.current_dir(&zlib_fixture)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("RUSTFLAGS", dynamic)
+            .args(["--target", "x86_64-unknown-linux-gnu", "--base", base])
+            .args(["--output", &format!("type=oci,dest={}", dest.display())]);
+        c
+    };
+    let refused = work.path().join("refused");
+    let out = build(&no_zlib, &refused).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("1 shared library is missing")
+            && err.contains("error while loading shared libraries")
+            && err.contains(&format!(
+                "libz.so.1 is not in {no_zlib}: zdemo for linux/amd64 needs it"
+            ))
+            && err.contains("/usr/lib/x86_64-linux-gnu")
+            && err.contains("Use a base that has it, or build static")
+            && err.contains("+crt-static"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("libc.so.6") && !err.contains("libgcc_s"),
+        "only zlib is missing: {err}"
+    );
+    assert!(stdout(&out).is_empty(), "nothing is printed as built");
+    assert!(!refused.exists(), "nothing is written after a refusal");
+
+    let layout = work.path().join("accepted");
+    run_ok(&mut build(&with_zlib, &layout));
+    let bundle = unpack_platform(
+        &format!("oci:{}:0.1.0", layout.display()),
+        "amd64",
+        None,
+        work.path(),
+    );
+    let rootfs = bundle.join("rootfs");
+    assert!(rootfs.join("lib/x86_64-linux-gnu/libz.so.1").exists());
+    let ran = run_ok(
+        Command::new("chroot")
+            .arg(&rootfs)
+            .arg("/usr/local/bin/zdemo"),
+    );
+    let printed = stdout(&ran);
+    assert!(
+        printed.starts_with("zlib 1.") && printed.trim_end().ends_with(" crc32=12bf685e"),
+        "{printed}"
+    );
 }

@@ -1,16 +1,22 @@
 //! What a binary finds beneath it in its image: [`BaseFiles`] is the set of paths (and symlink
 //! targets) in the layers under the binary's own, and [`check_runs_on`] refuses a dynamically
 //! linked executable whose ELF interpreter (`PT_INTERP`, read by [`crate::build::elf`]) is not among
-//! them, since the kernel could not start it.
+//! them, since the kernel could not start it. [`missing_libraries`] then looks up each shared
+//! library the executable needs (`DT_NEEDED`) the way glibc's loader would in the container:
+//! `DT_RPATH` (when there is no `DT_RUNPATH`), `DT_RUNPATH` (`$ORIGIN` being the binary's directory
+//! in the image), the directories `/etc/ld.so.conf` lists (includes followed), then the default
+//! directories of the platform (Debian's multiarch ones, `/lib64`, `/usr/lib64`, `/lib`, `/usr/lib`).
+//! Libraries needed by those libraries are not followed (their contents are not read).
 //!
 //! Paths are resolved as the kernel would resolve them: symlinks in any component, relative or
 //! absolute, followed a bounded number of times. Where the set comes from is the caller's
 //! business: the scratch skeleton and the assets today, a registry base's layers (whiteouts
 //! applied) when such bases exist; this module only answers "is this file there".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 
-use crate::build::elf::BinaryFormat;
+use crate::build::elf::{BinaryFormat, Dynamic};
 use crate::image::layer::{EntryKind, LayerSpec};
 use crate::image::platform::Platform;
 
@@ -27,6 +33,19 @@ pub enum FileKind {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BaseFiles {
     entries: BTreeMap<String, FileKind>,
+    /// The contents of the loader's configuration (`etc/ld.so.conf`, `etc/ld.so.conf.d/*`) as
+    /// read from layer tars: at most [`MAX_TEXTS`] files of at most [`MAX_TEXT`] bytes each.
+    texts: BTreeMap<String, String>,
+}
+
+/// The largest loader configuration file whose contents are kept.
+const MAX_TEXT: u64 = 64 * 1024;
+/// The most loader configuration files whose contents are kept.
+const MAX_TEXTS: usize = 256;
+
+/// Whether the contents of the file at `key` (normalized) are kept: the loader's configuration.
+fn keeps_text(key: &str) -> bool {
+    key == "etc/ld.so.conf" || key.starts_with("etc/ld.so.conf.d/")
 }
 
 /// Why a binary cannot run on its base.
@@ -45,6 +64,49 @@ pub enum RunsOnError {
         interpreter: String,
         base: String,
     },
+    #[error("{}", missing_libraries_message(.0))]
+    MissingLibraries(Vec<MissingLibrary>),
+}
+
+/// A shared library that a dynamically linked executable needs and its base does not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingLibrary {
+    pub bin: String,
+    pub platform: String,
+    /// As `DT_NEEDED` names it (`libssl.so.3`).
+    pub library: String,
+    pub base: String,
+    /// The directories looked in, in the loader's order.
+    pub searched: Vec<String>,
+}
+
+fn missing_libraries_message(missing: &[MissingLibrary]) -> String {
+    let mut s = format!(
+        "{} shared {} missing, so the image would stop with \"error while loading shared \
+         libraries\" when run:",
+        missing.len(),
+        if missing.len() == 1 {
+            "library is"
+        } else {
+            "libraries are"
+        }
+    );
+    for m in missing {
+        s.push_str(&format!(
+            "\n  {} is not in {}: {} for {} needs it (looked in {})",
+            m.library,
+            m.base,
+            m.bin,
+            m.platform,
+            m.searched.join(", ")
+        ));
+    }
+    s.push_str(&format!(
+        "\nUse a base that has {}, or build static (a musl target, or a gnu target with \
+         +crt-static: RUSTFLAGS=\"-C target-feature=+crt-static\")",
+        if missing.len() == 1 { "it" } else { "them" }
+    ));
+    s
 }
 
 impl BaseFiles {
@@ -65,6 +127,7 @@ impl BaseFiles {
             self.entries.entry(p.to_string()).or_insert(FileKind::Dir);
             parent = p;
         }
+        self.texts.remove(&key);
         self.entries.insert(key, kind);
     }
 
@@ -86,7 +149,7 @@ impl BaseFiles {
     pub fn add_tar<R: std::io::Read>(&mut self, r: R) -> std::io::Result<()> {
         let mut archive = tar::Archive::new(r);
         for entry in archive.entries()? {
-            let entry = entry?;
+            let mut entry = entry?;
             let path = entry
                 .path()?
                 .to_string_lossy()
@@ -97,15 +160,17 @@ impl BaseFiles {
                 None => (String::new(), path.trim_end_matches('/').to_string()),
             };
             if name == ".wh..wh..opq" {
-                self.entries
-                    .retain(|k, _| !(k.starts_with(&dir) && k.len() > dir.len()));
+                let under = |k: &String| k.starts_with(&dir) && k.len() > dir.len();
+                self.entries.retain(|k, _| !under(k));
+                self.texts.retain(|k, _| !under(k));
                 continue;
             }
             if let Some(gone) = name.strip_prefix(".wh.") {
                 let target = format!("{dir}{gone}");
                 let below = format!("{target}/");
-                self.entries
-                    .retain(|k, _| *k != target && !k.starts_with(&below));
+                let gone = |k: &String| *k == target || k.starts_with(&below);
+                self.entries.retain(|k, _| !gone(k));
+                self.texts.retain(|k, _| !gone(k));
                 continue;
             }
             let kind = match entry.header().entry_type() {
@@ -118,9 +183,31 @@ impl BaseFiles {
                 ),
                 _ => FileKind::File,
             };
+            let is_file = kind == FileKind::File;
             self.insert(&path, kind);
+            let key = path.trim_matches('/');
+            if is_file
+                && keeps_text(key)
+                && entry.header().size()? <= MAX_TEXT
+                && self.texts.len() < MAX_TEXTS
+            {
+                let mut text = String::new();
+                let mut bytes = Vec::new();
+                entry.by_ref().take(MAX_TEXT).read_to_end(&mut bytes)?;
+                text.push_str(&String::from_utf8_lossy(&bytes));
+                self.texts.insert(key.to_string(), text);
+            }
         }
         Ok(())
+    }
+
+    /// Records a small text file with its contents (the loader's configuration, in tests).
+    pub fn insert_text(&mut self, path: &str, text: &str) {
+        self.insert(path, FileKind::File);
+        let key = path.trim_matches('/');
+        if keeps_text(key) && self.texts.len() < MAX_TEXTS {
+            self.texts.insert(key.to_string(), text.to_string());
+        }
     }
 
     /// Lays `upper`'s entries over these.
@@ -128,11 +215,23 @@ impl BaseFiles {
         for (k, v) in &upper.entries {
             self.insert(k, v.clone());
         }
+        for (k, v) in &upper.texts {
+            if self.texts.len() < MAX_TEXTS {
+                self.texts.insert(k.clone(), v.clone());
+            }
+        }
     }
 
     /// Whether `path` (absolute, as in `PT_INTERP`) names a regular file once every symlink on
     /// the way is followed. Loops and chains longer than 40 links (the kernel's own limit) say no.
     pub fn has_file(&self, path: &str) -> bool {
+        self.resolve(path)
+            .is_some_and(|k| matches!(self.entries.get(&k), Some(FileKind::File)))
+    }
+
+    /// The key of what `path` names once every symlink is followed, or `None` when a component is
+    /// missing, a regular file is used as a directory, or the links loop (more than 40).
+    fn resolve(&self, path: &str) -> Option<String> {
         let mut todo: Vec<String> = components(path);
         todo.reverse();
         let mut at: Vec<String> = Vec::new();
@@ -149,11 +248,11 @@ impl BaseFiles {
             at.push(part);
             let key = at.join("/");
             match self.entries.get(&key) {
-                None => return false,
+                None => return None,
                 Some(FileKind::Symlink(target)) => {
                     links += 1;
                     if links > 40 {
-                        return false;
+                        return None;
                     }
                     at.pop();
                     if target.starts_with('/') {
@@ -166,13 +265,185 @@ impl BaseFiles {
                 Some(FileKind::Dir) => {}
                 Some(FileKind::File) => {
                     if !todo.is_empty() {
-                        return false;
+                        return None;
                     }
                 }
             }
         }
-        matches!(self.entries.get(&at.join("/")), Some(FileKind::File))
+        Some(at.join("/"))
     }
+
+    /// The names in directory `dir` (absolute; symlinks followed), sorted.
+    fn list(&self, dir: &str) -> Vec<String> {
+        let Some(key) = self.resolve(dir) else {
+            return Vec::new();
+        };
+        let prefix = if key.is_empty() {
+            String::new()
+        } else {
+            format!("{key}/")
+        };
+        self.entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, _)| {
+                let name = &k[prefix.len()..];
+                (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
+            })
+            .collect()
+    }
+
+    /// The directories `/etc/ld.so.conf` lists, `include` lines (globs in the last component)
+    /// followed, in order; only files whose contents were kept are read.
+    pub fn ld_so_conf_dirs(&self) -> Vec<String> {
+        let mut dirs = Vec::new();
+        let mut seen = BTreeSet::new();
+        self.read_conf("/etc/ld.so.conf", &mut dirs, &mut seen, 0);
+        dirs
+    }
+
+    fn read_conf(
+        &self,
+        path: &str,
+        dirs: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+        depth: u32,
+    ) {
+        if depth > 8 {
+            return;
+        }
+        let Some(key) = self.resolve(path) else {
+            return;
+        };
+        let Some(text) = self.texts.get(&key) else {
+            return;
+        };
+        if !seen.insert(key.clone()) {
+            return;
+        }
+        let here = match path.rsplit_once('/') {
+            Some((d, _)) if !d.is_empty() => d.to_string(),
+            _ => "/".to_string(),
+        };
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            let mut words = line.split_whitespace();
+            match words.next() {
+                None => {}
+                Some("include") => {
+                    for pattern in words {
+                        let pattern = if pattern.starts_with('/') {
+                            pattern.to_string()
+                        } else {
+                            format!("{}/{pattern}", here.trim_end_matches('/'))
+                        };
+                        for file in self.glob(&pattern) {
+                            self.read_conf(&file, dirs, seen, depth + 1);
+                        }
+                    }
+                }
+                Some("hwcap") => {}
+                Some(_) => {
+                    for dir in line.split(|c: char| c.is_whitespace() || c == ',' || c == ':') {
+                        // `DIR=TYPE` (an old libc5 notation) names DIR.
+                        let dir = dir.split('=').next().unwrap_or("");
+                        if dir.starts_with('/') {
+                            dirs.push(normalize_dir(dir));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The paths that `pattern` (absolute; `*`, `?` in its last component only) matches, sorted.
+    fn glob(&self, pattern: &str) -> Vec<String> {
+        let (dir, name) = pattern.rsplit_once('/').unwrap_or(("", pattern));
+        if !name.contains(['*', '?']) {
+            return vec![pattern.to_string()];
+        }
+        let dir = if dir.is_empty() { "/" } else { dir };
+        self.list(dir)
+            .into_iter()
+            .filter(|n| !n.starts_with('.') && wildcard(name.as_bytes(), n.as_bytes()))
+            .map(|n| format!("{}/{n}", dir.trim_end_matches('/')))
+            .collect()
+    }
+
+    /// Where glibc's loader would look for the libraries of a binary at `bin_path` in the image,
+    /// in its order, duplicates removed: `DT_RPATH` unless there is a `DT_RUNPATH`, `DT_RUNPATH`,
+    /// the `/etc/ld.so.conf` directories (the loader reads them from `/etc/ld.so.cache`, which
+    /// `ldconfig` builds from them), then the platform's default directories. Entries that are
+    /// relative or use tokens other than `$ORIGIN` are skipped.
+    pub fn library_dirs(
+        &self,
+        platform: &Platform,
+        dynamic: &Dynamic,
+        bin_path: &str,
+    ) -> Vec<String> {
+        let origin = match bin_path.rsplit_once('/') {
+            Some((d, _)) if !d.is_empty() => d,
+            _ => "/",
+        };
+        let expand = |p: &String| -> Option<String> {
+            let p = p.replace("${ORIGIN}", origin).replace("$ORIGIN", origin);
+            (p.starts_with('/') && !p.contains('$')).then(|| normalize_dir(&p))
+        };
+        let mut dirs: Vec<String> = Vec::new();
+        if dynamic.runpath.is_empty() {
+            dirs.extend(dynamic.rpath.iter().filter_map(expand));
+        }
+        dirs.extend(dynamic.runpath.iter().filter_map(expand));
+        dirs.extend(self.ld_so_conf_dirs());
+        if let Some(triple) = multiarch(platform) {
+            dirs.push(format!("/lib/{triple}"));
+            dirs.push(format!("/usr/lib/{triple}"));
+        }
+        for d in ["/lib64", "/usr/lib64", "/lib", "/usr/lib"] {
+            dirs.push(d.to_string());
+        }
+        let mut seen = BTreeSet::new();
+        dirs.retain(|d| seen.insert(d.clone()));
+        dirs
+    }
+}
+
+/// `/a//b/./` → `/a/b` (`..` kept: symlinks decide what it means).
+fn normalize_dir(dir: &str) -> String {
+    let parts: Vec<&str> = dir
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// Whether `name` matches `pattern` (`*` any run, `?` any one byte).
+fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((b'*', rest)) => (0..=name.len()).any(|i| wildcard(rest, &name[i..])),
+        Some((b'?', rest)) => !name.is_empty() && wildcard(rest, &name[1..]),
+        Some((c, rest)) => name.first() == Some(c) && wildcard(rest, &name[1..]),
+    }
+}
+
+/// Debian's multiarch triple for a Linux platform: where its C libraries live (`/usr/lib/<triple>`).
+pub fn multiarch(platform: &Platform) -> Option<&'static str> {
+    Some(
+        match (platform.architecture.as_str(), platform.variant.as_deref()) {
+            ("amd64", _) => "x86_64-linux-gnu",
+            ("arm64", _) => "aarch64-linux-gnu",
+            ("arm", Some("v5")) => "arm-linux-gnueabi",
+            ("arm", _) => "arm-linux-gnueabihf",
+            ("386", _) => "i386-linux-gnu",
+            ("ppc64le", _) => "powerpc64le-linux-gnu",
+            ("s390x", _) => "s390x-linux-gnu",
+            ("riscv64", _) => "riscv64-linux-gnu",
+            ("mips64le", _) => "mips64el-linux-gnuabi64",
+            ("loong64", _) => "loongarch64-linux-gnu",
+            _ => return None,
+        },
+    )
 }
 
 fn components(path: &str) -> Vec<String> {
@@ -206,6 +477,58 @@ pub fn check_runs_on(
         }
     }
     Ok(())
+}
+
+/// The shared libraries (`DT_NEEDED` of `dynamic`) that the glibc loader would not find in
+/// `files` for the executable `bin` installed at `bin_path`; empty when all are there. Static
+/// binaries, musl ones (their loader `ld-musl-*`) and non-ELF formats are not checked; names with
+/// a `/` are looked up as written (relative ones are not checked: they depend on the working
+/// directory).
+#[allow(clippy::too_many_arguments)]
+pub fn missing_libraries(
+    bin: &str,
+    bin_path: &str,
+    format: &BinaryFormat,
+    dynamic: &Dynamic,
+    platform: &Platform,
+    base: &str,
+    files: &BaseFiles,
+) -> Vec<MissingLibrary> {
+    let BinaryFormat::Elf {
+        interpreter: Some(interpreter),
+        ..
+    } = format
+    else {
+        return Vec::new();
+    };
+    if interpreter.contains("ld-musl") {
+        return Vec::new();
+    }
+    let dirs = files.library_dirs(platform, dynamic, bin_path);
+    let found = |lib: &str| {
+        if lib.contains('/') {
+            !lib.starts_with('/') || files.has_file(lib)
+        } else {
+            dirs.iter()
+                .any(|d| files.has_file(&format!("{}/{lib}", d.trim_end_matches('/'))))
+        }
+    };
+    dynamic
+        .needed
+        .iter()
+        .filter(|lib| !found(lib))
+        .map(|lib| MissingLibrary {
+            bin: bin.to_string(),
+            platform: platform.to_string(),
+            library: lib.clone(),
+            base: base.to_string(),
+            searched: if lib.contains('/') {
+                vec![lib.clone()]
+            } else {
+                dirs.clone()
+            },
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -256,6 +579,161 @@ mod tests {
             machine: 183,
             interpreter: Some(interp.to_string()),
         }
+    }
+
+    fn needs(libs: &[&str], runpath: &[&str]) -> Dynamic {
+        Dynamic {
+            needed: libs.iter().map(|s| s.to_string()).collect(),
+            runpath: runpath.iter().map(|s| s.to_string()).collect(),
+            rpath: Vec::new(),
+        }
+    }
+
+    fn missing(files: &BaseFiles, d: &Dynamic, platform: &str) -> Vec<String> {
+        let p: Platform = platform.parse().unwrap();
+        let loader = "/lib/ld-linux-aarch64.so.1";
+        missing_libraries(
+            "api",
+            "/usr/local/bin/api",
+            &dynamic(loader),
+            d,
+            &p,
+            "b",
+            files,
+        )
+        .into_iter()
+        .map(|m| m.library)
+        .collect()
+    }
+
+    #[test]
+    fn libraries_are_found_where_the_loader_looks() {
+        let mut f = debian();
+        f.insert("usr/lib/aarch64-linux-gnu/libc.so.6", FileKind::File);
+        f.insert("usr/lib/aarch64-linux-gnu/libssl.so.3", FileKind::File);
+        // Through /lib → usr/lib and a version symlink.
+        f.insert("usr/lib/aarch64-linux-gnu/libz.so.1.2.13", FileKind::File);
+        f.insert(
+            "usr/lib/aarch64-linux-gnu/libz.so.1",
+            FileKind::Symlink("libz.so.1.2.13".into()),
+        );
+        f.insert("usr/local/lib/libowned.so", FileKind::File);
+        f.insert("usr/local/bin/libbeside.so", FileKind::File);
+        f.insert(
+            "usr/lib/libdangling.so.1",
+            FileKind::Symlink("nowhere".into()),
+        );
+        let d = needs(
+            &[
+                "libc.so.6",
+                "libssl.so.3",
+                "libz.so.1",
+                "libowned.so",
+                "libbeside.so",
+            ],
+            &["$ORIGIN"],
+        );
+        assert_eq!(missing(&f, &d, "linux/arm64"), ["libowned.so"]);
+        // Another platform's multiarch directory is not searched.
+        assert_eq!(
+            missing(&f, &needs(&["libssl.so.3"], &[]), "linux/amd64"),
+            ["libssl.so.3"]
+        );
+        assert_eq!(
+            missing(
+                &f,
+                &needs(&["libdangling.so.1", "libbeside.so"], &[]),
+                "linux/arm64"
+            ),
+            ["libdangling.so.1", "libbeside.so"]
+        );
+        // RPATH counts only without RUNPATH.
+        let mut rpath = needs(&["libowned.so"], &[]);
+        rpath.rpath = vec!["/usr/local/lib".into()];
+        assert!(missing(&f, &rpath, "linux/arm64").is_empty());
+        rpath.runpath = vec!["/opt".into()];
+        assert_eq!(missing(&f, &rpath, "linux/arm64"), ["libowned.so"]);
+        // An absolute name is looked up as written.
+        assert!(missing(
+            &f,
+            &needs(&["/usr/local/lib/libowned.so"], &[]),
+            "linux/arm64"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn ld_so_conf_directories_from_layers_with_includes_and_whiteouts() {
+        fn tar_of(entries: &[(&str, &str)]) -> Vec<u8> {
+            let mut b = tar::Builder::new(Vec::new());
+            for (path, text) in entries {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(text.len() as u64);
+                h.set_entry_type(tar::EntryType::Regular);
+                b.append_data(&mut h, path, text.as_bytes()).unwrap();
+            }
+            b.into_inner().unwrap()
+        }
+        let mut f = BaseFiles::new();
+        let lower = tar_of(&[
+            ("etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n"),
+            (
+                "etc/ld.so.conf.d/libc.conf",
+                "# libc default\n/usr/local/lib\n",
+            ),
+            ("etc/ld.so.conf.d/ssl.conf", "/opt/ssl/lib/ # trailing\n"),
+            ("etc/ld.so.conf.d/zz.disabled", "/never\n"),
+            ("opt/ssl/lib/libssl.so.3", ""),
+            ("usr/local/lib/libz.so.1", ""),
+        ]);
+        f.add_tar(lower.as_slice()).unwrap();
+        assert_eq!(f.ld_so_conf_dirs(), ["/usr/local/lib", "/opt/ssl/lib"]);
+        let d = needs(&["libssl.so.3", "libz.so.1"], &[]);
+        assert!(missing(&f, &d, "linux/amd64").is_empty());
+        let upper = tar_of(&[("etc/ld.so.conf.d/.wh.ssl.conf", "")]);
+        f.add_tar(upper.as_slice()).unwrap();
+        assert_eq!(f.ld_so_conf_dirs(), ["/usr/local/lib"]);
+        assert_eq!(missing(&f, &d, "linux/amd64"), ["libssl.so.3"]);
+        // A relative include, and a loop, from files recorded directly.
+        let mut g = BaseFiles::new();
+        g.insert_text("etc/ld.so.conf", "include ld.so.conf.d/a.conf\n/x\n");
+        g.insert_text(
+            "etc/ld.so.conf.d/a.conf",
+            "include /etc/ld.so.conf\n/y, /z:/w\n",
+        );
+        assert_eq!(g.ld_so_conf_dirs(), ["/y", "/z", "/w", "/x"]);
+    }
+
+    #[test]
+    fn musl_and_static_binaries_are_not_checked() {
+        let p: Platform = "linux/arm64".parse().unwrap();
+        let empty = BaseFiles::new();
+        let d = needs(&["libz.so.1"], &[]);
+        let musl = dynamic("/lib/ld-musl-aarch64.so.1");
+        assert!(missing_libraries("a", "/a", &musl, &d, &p, "b", &empty).is_empty());
+        let mut st = dynamic("x");
+        if let BinaryFormat::Elf { interpreter, .. } = &mut st {
+            *interpreter = None;
+        }
+        assert!(missing_libraries("a", "/a", &st, &d, &p, "b", &empty).is_empty());
+        let m = missing_libraries(
+            "api",
+            "/a",
+            &dynamic("/l"),
+            &d,
+            &p,
+            "debian:bookworm-slim",
+            &empty,
+        );
+        let e = RunsOnError::MissingLibraries(m).to_string();
+        assert!(
+            e.contains("libz.so.1 is not in debian:bookworm-slim: api for linux/arm64 needs it")
+                && e.contains("/usr/lib/aarch64-linux-gnu")
+                && e.contains("error while loading shared libraries")
+                && e.contains("Use a base that has it, or build static")
+                && e.contains("+crt-static"),
+            "{e}"
+        );
     }
 
     /// A Debian-like merged-/usr base: /lib is a symlink to usr/lib.

@@ -1,6 +1,8 @@
 //! Checks that an executable is for the platform its image claims: ELF class, byte order and
 //! machine (or PE machine for Windows, the wasm magic for wasip1). Also reads an ELF's
-//! interpreter (`PT_INTERP`), which tells a static binary from a dynamically linked one.
+//! interpreter (`PT_INTERP`), which tells a static binary from a dynamically linked one, and its
+//! dynamic section ([`dynamic`]): the shared libraries it needs (`DT_NEEDED`) and where it asks
+//! the loader to look for them (`DT_RUNPATH`, `DT_RPATH`).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -160,6 +162,227 @@ pub fn inspect(path: &Path) -> Result<BinaryFormat> {
     })
 }
 
+/// What a dynamically linked ELF asks of the loader, from its `PT_DYNAMIC` segment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dynamic {
+    /// `DT_NEEDED`: the shared libraries it needs, in order (`libc.so.6`).
+    pub needed: Vec<String>,
+    /// `DT_RUNPATH`, split at `:` (`$ORIGIN` left as written).
+    pub runpath: Vec<String>,
+    /// `DT_RPATH`, split at `:` (the loader ignores it when `DT_RUNPATH` is present).
+    pub rpath: Vec<String>,
+}
+
+/// Reads the dynamic section of the ELF at `path`; an ELF without one (static) gives an empty
+/// [`Dynamic`].
+pub fn dynamic(path: &Path) -> Result<Dynamic> {
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    read_dynamic(&mut f)
+        .with_context(|| format!("reading the dynamic section of {}", path.display()))
+}
+
+/// The most program headers read; real executables have about a dozen.
+const MAX_PHDRS: u64 = 4096;
+/// The largest dynamic segment read; real ones are a few hundred bytes.
+const MAX_DYNAMIC: u64 = 1 << 20;
+/// The longest string read from the string table (a library name or a search path list).
+const MAX_STRING: u64 = 4096;
+
+/// [`dynamic`] on any seekable reader: every read is bounded, and malformed input (truncated,
+/// offsets out of range, a string table outside every `PT_LOAD`) is an error, never a panic.
+pub fn read_dynamic<R: Read + Seek>(r: &mut R) -> Result<Dynamic> {
+    let mut head = [0u8; 64];
+    let n = read_exact_up_to(r, 0, &mut head)?;
+    if n < 16 || &head[..4] != b"\x7fELF" {
+        bail!("not an ELF file");
+    }
+    let bits64 = match head[4] {
+        1 => false,
+        2 => true,
+        c => bail!("unknown ELF class {c}"),
+    };
+    let le = match head[5] {
+        1 => true,
+        2 => false,
+        d => bail!("unknown ELF byte order {d}"),
+    };
+    if n < if bits64 { 64 } else { 52 } {
+        bail!("truncated ELF header");
+    }
+    let rd = Fields { le };
+    let (phoff, phentsize, phnum) = if bits64 {
+        (
+            rd.u64(&head, 32),
+            rd.u16(&head, 54) as u64,
+            rd.u16(&head, 56) as u64,
+        )
+    } else {
+        (
+            rd.u32(&head, 28) as u64,
+            rd.u16(&head, 42) as u64,
+            rd.u16(&head, 44) as u64,
+        )
+    };
+    let ph_len: usize = if bits64 { 56 } else { 32 };
+    if phnum > MAX_PHDRS {
+        bail!("{phnum} program headers, more than the {MAX_PHDRS} this reads");
+    }
+    if phnum > 0 && phentsize < ph_len as u64 {
+        bail!("program header entries of {phentsize} bytes, fewer than {ph_len}");
+    }
+    // (vaddr, offset, filesz) of each PT_LOAD; (offset, filesz) of PT_DYNAMIC.
+    let mut loads = Vec::new();
+    let mut dyn_seg = None;
+    for i in 0..phnum {
+        let at = i
+            .checked_mul(phentsize)
+            .and_then(|o| o.checked_add(phoff))
+            .ok_or_else(|| anyhow::anyhow!("program header offset overflows"))?;
+        let mut ph = [0u8; 56];
+        if read_exact_up_to(r, at, &mut ph[..ph_len])? < ph_len {
+            bail!("truncated program header {i}");
+        }
+        const PT_LOAD: u32 = 1;
+        const PT_DYNAMIC: u32 = 2;
+        let kind = rd.u32(&ph, 0);
+        let (offset, vaddr, filesz) = if bits64 {
+            (rd.u64(&ph, 8), rd.u64(&ph, 16), rd.u64(&ph, 32))
+        } else {
+            (
+                rd.u32(&ph, 4) as u64,
+                rd.u32(&ph, 8) as u64,
+                rd.u32(&ph, 16) as u64,
+            )
+        };
+        match kind {
+            PT_LOAD => loads.push((vaddr, offset, filesz)),
+            PT_DYNAMIC if dyn_seg.is_none() => dyn_seg = Some((offset, filesz)),
+            _ => {}
+        }
+    }
+    let Some((dyn_off, dyn_size)) = dyn_seg else {
+        return Ok(Dynamic::default());
+    };
+    if dyn_size > MAX_DYNAMIC {
+        bail!("a dynamic segment of {dyn_size} bytes, more than the {MAX_DYNAMIC} this reads");
+    }
+    let mut table = vec![0u8; dyn_size as usize];
+    let got = read_exact_up_to(r, dyn_off, &mut table)?;
+    if got < table.len() {
+        bail!("the dynamic segment ends past the end of the file");
+    }
+    let ent = if bits64 { 16 } else { 8 };
+    const DT_NULL: u64 = 0;
+    const DT_NEEDED: u64 = 1;
+    const DT_STRTAB: u64 = 5;
+    const DT_STRSZ: u64 = 10;
+    const DT_RPATH: u64 = 15;
+    const DT_RUNPATH: u64 = 29;
+    let (mut strtab, mut strsz) = (None, None);
+    let (mut needed, mut runpath, mut rpath) = (Vec::new(), Vec::new(), Vec::new());
+    for e in table.chunks_exact(ent) {
+        let (tag, val) = if bits64 {
+            (rd.u64(e, 0), rd.u64(e, 8))
+        } else {
+            (rd.u32(e, 0) as u64, rd.u32(e, 4) as u64)
+        };
+        match tag {
+            DT_NULL => break,
+            DT_NEEDED => needed.push(val),
+            DT_STRTAB => strtab = Some(val),
+            DT_STRSZ => strsz = Some(val),
+            DT_RPATH => rpath.push(val),
+            DT_RUNPATH => runpath.push(val),
+            _ => {}
+        }
+    }
+    if needed.is_empty() && runpath.is_empty() && rpath.is_empty() {
+        return Ok(Dynamic::default());
+    }
+    let strtab = strtab.ok_or_else(|| anyhow::anyhow!("DT_NEEDED without a DT_STRTAB"))?;
+    let str_off = loads
+        .iter()
+        .find(|(vaddr, _, filesz)| strtab >= *vaddr && strtab - vaddr < *filesz)
+        .and_then(|(vaddr, offset, _)| offset.checked_add(strtab - vaddr))
+        .ok_or_else(|| {
+            anyhow::anyhow!("the string table address {strtab:#x} is in no PT_LOAD segment")
+        })?;
+    let mut string = |index: u64| -> Result<String> {
+        if strsz.is_some_and(|size| index >= size) {
+            bail!("string index {index} is past the string table's end");
+        }
+        let limit = strsz.map_or(MAX_STRING, |size| (size - index).min(MAX_STRING));
+        let at = str_off
+            .checked_add(index)
+            .ok_or_else(|| anyhow::anyhow!("string offset overflows"))?;
+        let mut buf = vec![0u8; limit as usize];
+        let n = read_exact_up_to(r, at, &mut buf)?;
+        let end = buf[..n]
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or_else(|| anyhow::anyhow!("string at index {index} has no end"))?;
+        Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+    };
+    let mut d = Dynamic::default();
+    for i in needed {
+        d.needed.push(string(i)?);
+    }
+    let split = |s: String| -> Vec<String> { s.split(':').map(str::to_string).collect() };
+    for i in runpath {
+        d.runpath.extend(split(string(i)?));
+    }
+    for i in rpath {
+        d.rpath.extend(split(string(i)?));
+    }
+    Ok(d)
+}
+
+/// Fixed-width fields in the file's byte order; the caller has checked the lengths.
+struct Fields {
+    le: bool,
+}
+
+impl Fields {
+    fn u16(&self, b: &[u8], o: usize) -> u16 {
+        let v = [b[o], b[o + 1]];
+        if self.le {
+            u16::from_le_bytes(v)
+        } else {
+            u16::from_be_bytes(v)
+        }
+    }
+    fn u32(&self, b: &[u8], o: usize) -> u32 {
+        let v = [b[o], b[o + 1], b[o + 2], b[o + 3]];
+        if self.le {
+            u32::from_le_bytes(v)
+        } else {
+            u32::from_be_bytes(v)
+        }
+    }
+    fn u64(&self, b: &[u8], o: usize) -> u64 {
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&b[o..o + 8]);
+        if self.le {
+            u64::from_le_bytes(v)
+        } else {
+            u64::from_be_bytes(v)
+        }
+    }
+}
+
+/// Reads into `buf` from offset `at` until it is full or the input ends; returns the count.
+fn read_exact_up_to<R: Read + Seek>(r: &mut R, at: u64, buf: &mut [u8]) -> Result<usize> {
+    r.seek(SeekFrom::Start(at))?;
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -285,6 +508,165 @@ mod tests {
             assert!(i.contains("ld-"), "{i}");
         } else {
             panic!("the test binary is not ELF");
+        }
+    }
+
+    /// A minimal dynamic ELF: header, a PT_LOAD mapping address 0x10000 to offset 0 for the
+    /// whole file, a PT_DYNAMIC, the dynamic entries, then the string table.
+    fn dyn_elf(bits64: bool, le: bool, strings: &[(u64, &str)]) -> Vec<u8> {
+        let (eh, ph, ent) = if bits64 { (64, 56, 16) } else { (52, 32, 8) };
+        let mut strtab = vec![0u8];
+        let mut dyns: Vec<(u64, u64)> = Vec::new();
+        for (tag, s) in strings {
+            dyns.push((*tag, strtab.len() as u64));
+            strtab.extend_from_slice(s.as_bytes());
+            strtab.push(0);
+        }
+        let dyn_off = eh + 2 * ph;
+        let str_off = dyn_off + (dyns.len() + 3) * ent;
+        dyns.push((5, 0x10000 + str_off as u64));
+        dyns.push((10, strtab.len() as u64));
+        dyns.push((0, 0));
+        let total = str_off + strtab.len();
+        let mut b = vec![0u8; total];
+        let put = |b: &mut Vec<u8>, o: usize, v: u64, w: usize| {
+            let bytes = if le { v.to_le_bytes() } else { v.to_be_bytes() };
+            let bytes = if le { &bytes[..w] } else { &bytes[8 - w..] };
+            b[o..o + w].copy_from_slice(bytes);
+        };
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = if bits64 { 2 } else { 1 };
+        b[5] = if le { 1 } else { 2 };
+        if bits64 {
+            put(&mut b, 32, eh as u64, 8);
+            put(&mut b, 54, ph as u64, 2);
+            put(&mut b, 56, 2, 2);
+        } else {
+            put(&mut b, 28, eh as u64, 4);
+            put(&mut b, 42, ph as u64, 2);
+            put(&mut b, 44, 2, 2);
+        }
+        let w = if bits64 { 8 } else { 4 };
+        // (type, offset, vaddr, filesz) at the class's field offsets.
+        for (i, (kind, off, vaddr, size)) in [
+            (1u64, 0u64, 0x10000u64, total as u64),
+            (
+                2,
+                dyn_off as u64,
+                0x10000 + dyn_off as u64,
+                (dyns.len() * ent) as u64,
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = eh + i * ph;
+            put(&mut b, p, kind, 4);
+            if bits64 {
+                put(&mut b, p + 8, off, 8);
+                put(&mut b, p + 16, vaddr, 8);
+                put(&mut b, p + 32, size, 8);
+            } else {
+                put(&mut b, p + 4, off, 4);
+                put(&mut b, p + 8, vaddr, 4);
+                put(&mut b, p + 16, size, 4);
+            }
+        }
+        for (i, (tag, val)) in dyns.iter().enumerate() {
+            put(&mut b, dyn_off + i * ent, *tag, w);
+            put(&mut b, dyn_off + i * ent + w, *val, w);
+        }
+        b[str_off..].copy_from_slice(&strtab);
+        b
+    }
+
+    fn read(bytes: &[u8]) -> Result<Dynamic> {
+        read_dynamic(&mut std::io::Cursor::new(bytes))
+    }
+
+    #[test]
+    fn dynamic_section_of_every_class_and_byte_order() {
+        for bits64 in [false, true] {
+            for le in [false, true] {
+                let b = dyn_elf(
+                    bits64,
+                    le,
+                    &[
+                        (1, "libz.so.1"),
+                        (29, "$ORIGIN/../lib:/opt/x"),
+                        (1, "libc.so.6"),
+                        (15, "/old"),
+                    ],
+                );
+                let d = read(&b).unwrap_or_else(|e| panic!("{bits64} {le}: {e:#}"));
+                assert_eq!(d.needed, ["libz.so.1", "libc.so.6"], "{bits64} {le}");
+                assert_eq!(d.runpath, ["$ORIGIN/../lib", "/opt/x"]);
+                assert_eq!(d.rpath, ["/old"]);
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_dynamic_sections_are_errors_not_panics() {
+        let good = dyn_elf(true, true, &[(1, "libz.so.1")]);
+        // Every truncation either reads or fails cleanly.
+        for n in 0..good.len() {
+            let _ = read(&good[..n]);
+        }
+        assert!(
+            read(&good[..good.len() - 2]).is_err(),
+            "unterminated string"
+        );
+        assert!(read(b"not an elf at all").is_err());
+        // The string table's address in no PT_LOAD.
+        let mut b = good.clone();
+        b[64 + 16..64 + 24].copy_from_slice(&0x9000_0000u64.to_le_bytes());
+        assert!(read(&b).is_err());
+        // Absurd program header counts and sizes.
+        let mut b = good.clone();
+        b[56..58].copy_from_slice(&0xffffu16.to_le_bytes());
+        assert!(read(&b).is_err());
+        let mut b = good.clone();
+        b[54..56].copy_from_slice(&4u16.to_le_bytes());
+        assert!(read(&b).is_err());
+        // A program header table far past the end of the file.
+        let mut b = good.clone();
+        b[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(read(&b).is_err());
+        // A string index past DT_STRSZ.
+        let mut b = good;
+        let dyn_off = 64 + 2 * 56;
+        b[dyn_off + 8..dyn_off + 16].copy_from_slice(&1000u64.to_le_bytes());
+        assert!(read(&b).is_err());
+    }
+
+    #[test]
+    fn static_elf_has_no_dynamic_needs() {
+        let mut b = elf(64, true, 62);
+        b[4] = 2;
+        assert_eq!(read(&b).unwrap(), Dynamic::default());
+    }
+
+    #[test]
+    fn real_binaries_name_their_libraries() {
+        let ls = dynamic(Path::new("/bin/ls")).unwrap();
+        assert!(ls.needed.iter().any(|l| l == "libc.so.6"), "{ls:?}");
+        let me = dynamic(&std::env::current_exe().unwrap()).unwrap();
+        assert!(me.needed.iter().any(|l| l == "libc.so.6"), "{me:?}");
+        // The cross C libraries scripts/test.sh installs: 32-bit little-endian, 64-bit big-endian.
+        for (lib, loader) in [
+            (
+                "/usr/arm-linux-gnueabihf/lib/libc.so.6",
+                "ld-linux-armhf.so.3",
+            ),
+            ("/usr/s390x-linux-gnu/lib/libc.so.6", "ld64.so.1"),
+            (
+                "/usr/riscv64-linux-gnu/lib/libc.so.6",
+                "ld-linux-riscv64-lp64d.so.1",
+            ),
+        ] {
+            let d = dynamic(Path::new(lib)).unwrap();
+            assert_eq!(d.needed, [loader], "{lib}");
         }
     }
 }

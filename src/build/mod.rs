@@ -7,7 +7,8 @@
 //! ([`compile`]) target after target while packing layers on the side, checking each executable
 //! first ([`elf`] against its platform, [`basefs`] against its base); [`contents`] says what
 //! goes in each layer; [`assemble`] writes the documents; [`base_blobs`] brings a registry base's
-//! layers into the store for sinks that write them locally. [`timing`] reports where time went.
+//! layers into the store for sinks that write them locally. [`timing`] reports where time went. [`zig`] downloads the pinned zig when a route needs
+//! one and none is installed.
 
 pub mod assemble;
 pub mod base;
@@ -20,5 +21,6 @@ pub mod openssl;
 pub mod pipeline;
 pub mod timing;
 pub mod toolchain;
+pub mod zig;
 
 pub use pipeline::build_into;

@@ -2,8 +2,10 @@
 //! compiles, and each target's binary layers are packed while the next target compiles (cargo
 //! builds one target at a time and uses every core for it; packing is mostly compression on the
 //! side). Every executable is checked before it is packed: its ELF header against its platform
-//! ([`elf`]) and its loader against its base ([`basefs`]). Then each binary's images and index are
-//! assembled ([`assemble`](super::assemble)) into an [`ImageSet`]; writing the sets anywhere is
+//! ([`elf`]), its loader against its base ([`basefs`]), and, when it is dynamically linked, its
+//! shared libraries against its base; missing libraries are collected over every target and
+//! refused together once all are compiled, before anything is delivered. Then each binary's
+//! images and index are assembled ([`assemble`](super::assemble)) into an [`ImageSet`]; writing the sets anywhere is
 //! the sinks' job. With `-v`, the time per stage is reported ([`Timings`]).
 
 use std::collections::BTreeMap;
@@ -47,7 +49,8 @@ fn base_files(img: &ImagePlan, assets: Option<&LayerSpec>) -> BaseFiles {
 }
 
 /// Compiles the plan's targets one after another; after each, checks its executables and hands
-/// their layers to the packers. Stops early when a packer has failed.
+/// their layers to the packers. Stops early when a packer has failed. Refuses with every missing
+/// shared library of every binary and platform at the end.
 #[allow(clippy::too_many_arguments)]
 fn compile_all(
     plan: &Plan,
@@ -61,6 +64,7 @@ fn compile_all(
     ui: &Ui,
 ) -> Result<()> {
     let work_dir = plan.target_dir.join("imagebuild");
+    let mut missing = Vec::new();
     for (triple, packages, bins) in plan.builds() {
         if failed.load(Ordering::SeqCst) {
             return Ok(());
@@ -114,25 +118,39 @@ fn compile_all(
                         ..
                     }
                 );
-                match (bases.images.get(&(i, t)), &bases.registry) {
+                let fetched;
+                let beneath = match (bases.images.get(&(i, t)), &bases.registry) {
                     (Some(base), Some(registry)) if dynamic => {
-                        let all = registry_base_files(base, &files[i], registry, ui)?;
-                        basefs::check_runs_on(
-                            &img.bin,
-                            &format,
-                            &target.platform,
-                            &img.base.name(),
-                            &all,
-                        )?;
+                        fetched = registry_base_files(base, &files[i], registry, ui)?;
+                        Some(&fetched)
                     }
-                    (Some(_), _) => {}
-                    (None, _) => basefs::check_runs_on(
+                    (Some(_), _) => None,
+                    (None, _) => Some(&files[i]),
+                };
+                if let Some(beneath) = beneath {
+                    basefs::check_runs_on(
                         &img.bin,
                         &format,
                         &target.platform,
                         &img.base.name(),
-                        &files[i],
-                    )?,
+                        beneath,
+                    )?;
+                    if dynamic {
+                        let needs = elf::dynamic(exe)?;
+                        let lacking = basefs::missing_libraries(
+                            &img.bin,
+                            &img.bin_path,
+                            &format,
+                            &needs,
+                            &target.platform,
+                            &img.base.name(),
+                            beneath,
+                        );
+                        if !lacking.is_empty() {
+                            missing.extend(lacking);
+                            continue;
+                        }
+                    }
                 }
                 let spec = contents::binary_layer(exe, &img.bin_path, &triple);
                 if jobs.send((LayerKey::Binary(i, t), spec, opts[i])).is_err() {
@@ -140,6 +158,9 @@ fn compile_all(
                 }
             }
         }
+    }
+    if !missing.is_empty() {
+        return Err(basefs::RunsOnError::MissingLibraries(missing).into());
     }
     Ok(())
 }

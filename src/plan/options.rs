@@ -86,4 +86,6 @@ pub struct Options {
     pub verbosity: Verbosity,
     /// `--builder`: force one way of building every target.
     pub builder: Option<Builder>,
+    /// `--offline`: download nothing this tool would fetch for itself (zig).
+    pub offline: bool,
 }

@@ -7,7 +7,7 @@
 //!
 //! The order, per target: the user's own linker (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`,
 //! `--config`); for musl targets `rust-lld` (from the Rust toolchain), with `zig cc` as the C
-//! compiler when the graph builds C; for gnu targets the host `cc` (native) or the Debian cross
+//! compiler when the graph builds C (or Debian's `musl-gcc` for the host's own architecture); for gnu targets the host `cc` (native) or the Debian cross
 //! gcc (`aarch64-linux-gnu-gcc` …), which also compiles C (`CC_<target>`/`AR_<target>`); else
 //! `cargo zigbuild` when installed; else an error naming the Debian packages to install.
 
@@ -337,6 +337,14 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
                 zig: zig.clone(),
                 target,
             },
+            // Debian's `musl-gcc` (musl-tools) compiles for the host's own architecture only.
+            _ if same_arch(triple, &tools.host) && tools.which("musl-gcc").is_some() => {
+                CCompiler::Gcc {
+                    cc: tools.which("musl-gcc").unwrap_or_default(),
+                    ar: tools.which("ar"),
+                    cxx: None,
+                }
+            }
             _ => {
                 return Err(RouteError::NoMuslCCompiler {
                     triple: triple.to_string(),
@@ -350,6 +358,11 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
         CCompiler::Default
     };
     Ok(route(Builder::Cargo, None, linker, c_compiler, crt_static))
+}
+
+/// Whether two triples name the same architecture (`x86_64-unknown-linux-musl`, `x86_64-…-gnu`).
+fn same_arch(a: &str, b: &str) -> bool {
+    a.split('-').next() == b.split('-').next()
 }
 
 /// The base's name when it has no C library, so gnu targets must link glibc statically.
@@ -422,6 +435,16 @@ impl Routes {
             1 => anyhow::bail!("{}", errors[0]),
             n => anyhow::bail!("{n} targets cannot be built here:\n{}", errors.join("\n")),
         }
+    }
+
+    /// The targets whose only missing piece is zig as their C compiler (musl targets with C code).
+    /// `--builder zigbuild` without zig is not among them: cargo-zigbuild finds zig itself.
+    pub fn missing_zig(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(RouteError::NoMuslCCompiler { .. })))
+            .map(|(t, _)| t.clone())
+            .collect()
     }
 
     /// The route lines of a printed plan (`--dry-run`, `-v`), in `plan`'s target order.
@@ -581,6 +604,19 @@ mod tests {
             panic!("{route:?}")
         };
         assert_eq!(target, "aarch64-linux-musl");
+        // musl-gcc compiles for the host's architecture only.
+        let (dir, tools) = tools_with(&["musl-gcc", "ar"]);
+        r.workspace_root = dir.path();
+        assert!(resolve(&r, &tools).is_err());
+        let host = RouteRequest {
+            triple: "x86_64-unknown-linux-musl",
+            ..r.clone()
+        };
+        let route = resolve(&host, &tools).unwrap();
+        assert_eq!(
+            route.to_string(),
+            "cargo, linker rust-lld, C compiler musl-gcc (C code in ring)"
+        );
         let (dir, tools) = tools_with(&["python2"]);
         r.workspace_root = dir.path();
         let e = resolve(&r, &tools).unwrap_err().to_string();

@@ -49,6 +49,8 @@ pub struct Tools {
     /// The Rust host triple (`rustc -vV`), which links with the system `cc`.
     pub host: String,
     path: Vec<PathBuf>,
+    /// A zig this tool provisioned into its cache, used when no other zig is here.
+    provisioned_zig: Option<PathBuf>,
     zig: OnceLock<Option<ZigCommand>>,
 }
 
@@ -67,7 +69,18 @@ impl Tools {
         Tools {
             host,
             path,
+            provisioned_zig: None,
             zig: OnceLock::new(),
+        }
+    }
+
+    /// These tools, with `zig` (one the build stage provisioned into the cache) as the last
+    /// choice for zig, after `$CARGO_ZIGBUILD_ZIG_PATH`, a `zig` on the path and Python's.
+    pub fn with_provisioned_zig(self, zig: Option<PathBuf>) -> Tools {
+        Tools {
+            provisioned_zig: zig,
+            zig: OnceLock::new(),
+            ..self
         }
     }
 
@@ -80,7 +93,8 @@ impl Tools {
     }
 
     /// zig, when it is here: `$CARGO_ZIGBUILD_ZIG_PATH` (cargo-zigbuild's own setting), a `zig`
-    /// on the path, or `python3 -m ziglang` (`pip install ziglang`). Probed once.
+    /// on the path, `python3 -m ziglang` (`pip install ziglang`), or the zig this tool provisioned
+    /// into its cache ([`Tools::with_provisioned_zig`]). Probed once.
     pub fn zig(&self) -> Option<&ZigCommand> {
         self.zig
             .get_or_init(|| {
@@ -98,12 +112,22 @@ impl Tools {
                         prefix: Vec::new(),
                     });
                 }
-                let python = self.which("python3")?;
-                let cmd = ZigCommand {
-                    program: python,
-                    prefix: vec!["-m".into(), "ziglang".into()],
-                };
-                zig_version(&cmd).map(|_| cmd)
+                if let Some(python) = self.which("python3") {
+                    let cmd = ZigCommand {
+                        program: python,
+                        prefix: vec!["-m".into(), "ziglang".into()],
+                    };
+                    if zig_version(&cmd).is_some() {
+                        return Some(cmd);
+                    }
+                }
+                self.provisioned_zig
+                    .as_ref()
+                    .filter(|p| is_executable(p))
+                    .map(|p| ZigCommand {
+                        program: p.clone(),
+                        prefix: Vec::new(),
+                    })
             })
             .as_ref()
     }
@@ -171,6 +195,35 @@ mod tests {
         assert_eq!(tools.which("aarch64-linux-gnu-gcc"), Some(exe));
         assert_eq!(tools.which("plain"), None);
         assert_eq!(tools.which("missing"), None);
+    }
+
+    #[test]
+    fn a_provisioned_zig_is_the_last_choice() {
+        let exe = |dir: &Path| {
+            let p = dir.join("zig");
+            std::fs::write(&p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let (on_path, cached) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let cached_zig = exe(cached.path());
+        let host = "x86_64-unknown-linux-gnu".to_string();
+        let only_cache = Tools::with_path(host.clone(), vec![on_path.path().into()])
+            .with_provisioned_zig(Some(cached_zig.clone()));
+        if std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").is_none() {
+            assert_eq!(only_cache.zig().map(|z| &z.program), Some(&cached_zig));
+        }
+        let path_zig = exe(on_path.path());
+        let both = Tools::with_path(host.clone(), vec![on_path.path().into()])
+            .with_provisioned_zig(Some(cached_zig));
+        if std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").is_none() {
+            assert_eq!(both.zig().map(|z| &z.program), Some(&path_zig));
+        }
+        let missing =
+            Tools::with_path(host, vec![]).with_provisioned_zig(Some(cached.path().join("absent")));
+        if std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").is_none() {
+            assert_eq!(missing.zig(), None);
+        }
     }
 
     #[test]

@@ -41,6 +41,19 @@ impl AtomicFile {
         AtomicFile::stage_in(&dir, prefix, Some(0o644))
     }
 
+    /// Flushes and gives the temporary file itself, to read back (it is removed when dropped).
+    pub fn into_file(self) -> Result<std::fs::File> {
+        let tmp = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("writing a temporary file")?;
+        // Unlinked now: only the open file remains, gone when closed.
+        let (file, path) = tmp.into_parts();
+        drop(path);
+        Ok(file)
+    }
+
     /// Flushes and renames the file to `dest`, replacing what was there.
     pub fn commit(self, dest: &Path) -> Result<()> {
         let tmp = self
