@@ -176,13 +176,16 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
             (Some(g), true) => g.as_ref().map(|g| g.c_builders.clone()),
             _ => Some(Vec::new()),
         };
+        let graph = graph.flatten();
         let openssl = graph
-            .flatten()
+            .as_ref()
             .is_some_and(|g| g.system_openssl && route::user_openssl(&triple).is_none());
+        let system_libs = graph.map(|g| g.system_libs).unwrap_or_default();
         let req = RouteRequest {
             triple: &triple,
             builds_c: builds_c.clone().unwrap_or_default(),
             openssl,
+            system_libs,
             static_base: Some("scratch"),
             forced: opts.builder,
             workspace_root: &dir,

@@ -100,6 +100,14 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
     ui.detail("Plan", &format!("\n{}", describe(&plan, &routes)));
     // Refuse before compiling anything when a target has no way to be built.
     let routes = routes.all()?;
+    for (triple, route) in &routes {
+        for lib in &route.system_libs {
+            ui.warn(&format!(
+                "{triple}: the dependency graph links the system's {lib}; the target has no \
+                 such library unless your base provides it, so enable that feature"
+            ));
+        }
+    }
     let planned: Vec<Vec<Platform>> = plan
         .images
         .iter()

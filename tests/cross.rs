@@ -730,3 +730,81 @@ fn musl_gcc_compiles_c_for_the_host_architecture_without_zig() {
         expect
     );
 }
+
+/// The fixture that uses `openssl` without its `vendored` feature (binary `tls`).
+fn tls_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls")
+}
+
+/// openssl-sys without its vendored OpenSSL (what `native-tls` and `openssl` users have), built
+/// for three platforms on a machine with no OpenSSL for any of them: the plan says an OpenSSL will
+/// be built, each target gets one from source (cached once per target), and each image's binary
+/// runs OpenSSL's own C code — its version and a SHA-256 — natively or under qemu.
+#[test]
+fn openssl_is_built_from_source_for_targets_that_lack_one() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    // Kept between runs with the fixture builds: the first build of each OpenSSL takes minutes.
+    let cache = shared_target_dir().join("imagebuild-cache");
+    let platforms = "linux/amd64,linux/arm64,linux/386";
+    let triples = [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "i686-unknown-linux-musl",
+    ];
+    let dry = run_ok(
+        imagebuild_in(&tls_fixture())
+            .env("CARGO_IMAGEBUILD_CACHE", &cache)
+            .args(["--dry-run", "--platform", platforms]),
+    );
+    let plan = stdout(&dry);
+    for t in triples {
+        assert!(
+            plan.lines().any(|l| l.starts_with(&format!("route: {t}:"))
+                && l.contains("OpenSSL 3.6.3 built from source for openssl-sys")),
+            "{plan}"
+        );
+    }
+
+    let out = run_ok(
+        imagebuild_in(&tls_fixture())
+            .env("CARGO_IMAGEBUILD_CACHE", &cache)
+            .args(["--platform", platforms, "--output"])
+            .arg(format!("type=oci,dest={}", layout.display())),
+    );
+    validate_layout(&layout);
+    for t in triples {
+        let lib = cache
+            .join("openssl/3.6.3-src300.6.1")
+            .join(t)
+            .join("lib/libssl.a");
+        assert!(lib.is_file(), "no {}", lib.display());
+    }
+    let reference = format!("oci:{}:0.1.0", layout.display());
+    let expect = "OpenSSL 3.6.3 9 Jun 2026 \
+                  sha256=188ee6c70780f887759c51b8520637937a71ee2abb3781f17a841eb2a9d80533";
+    for arch in ["amd64", "arm64", "386"] {
+        let bundle = unpack_platform(&reference, arch, None, work.path());
+        let rootfs = bundle.join("rootfs");
+        assert_eq!(
+            interpreter(&rootfs.join("usr/local/bin/tls")),
+            None,
+            "{arch}: static, OpenSSL linked in"
+        );
+        assert_eq!(
+            run_in_rootfs(&rootfs, "/usr/local/bin/tls", arch),
+            expect,
+            "{arch}"
+        );
+    }
+
+    // Built once: the second run takes every OpenSSL from the cache.
+    let again = run_ok(
+        imagebuild_in(&tls_fixture())
+            .env("CARGO_IMAGEBUILD_CACHE", &cache)
+            .args(["--platform", platforms, "-o", "type=cacheonly"]),
+    );
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(!err.contains("Building OpenSSL"), "{err}");
+    drop(out);
+}

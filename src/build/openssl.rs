@@ -11,14 +11,17 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
 
 use crate::build::base_blobs::cache_dir;
 use crate::build::compile::{self, CompileRequest};
 use crate::plan::options::FeatureArgs;
-use crate::route::{Route, OPENSSL_SRC, OPENSSL_VERSION};
-use crate::util::atomic;
+use crate::route::tools::ZigCommand;
+use crate::route::{CCompiler, Route, OPENSSL_SRC, OPENSSL_VERSION};
 use crate::util::ui::Ui;
+use crate::util::{atomic, process};
 
 /// The variable the helper's build script reads: where openssl-src builds and installs.
 const OUT_VAR: &str = "IMAGEBUILD_OPENSSL_OUT";
@@ -105,6 +108,12 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Ui) -> Result<PathBuf> {
         )
     })?;
     let installed = out.join("install");
+    // openssl-sys asks 32-bit targets to link `-latomic`, which musl toolchains lack.
+    if let CCompiler::Zig { zig, target } = &route.c_compiler {
+        if is_32_bit(triple) {
+            libatomic(zig, triple, target, work_dir, &installed.join("lib"))?;
+        }
+    }
     match std::fs::rename(&installed, &done) {
         Ok(()) => {}
         // Another run finished first: its copy is as good as ours.
@@ -112,6 +121,66 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Ui) -> Result<PathBuf> {
         Err(e) => return Err(e).with_context(|| format!("moving OpenSSL into {}", done.display())),
     }
     Ok(done)
+}
+
+fn is_32_bit(triple: &str) -> bool {
+    triple
+        .parse::<target_lexicon::Triple>()
+        .ok()
+        .and_then(|t| t.pointer_width().ok())
+        .is_some_and(|w| w.bits() == 32)
+}
+
+/// `libatomic.a` in `lib`: the generic atomics of `templates/atomic.c` compiled with zig for the
+/// target, so that `-latomic` links and OpenSSL's lock-free-impossible atomics resolve.
+fn libatomic(
+    zig: &ZigCommand,
+    triple: &str,
+    zig_target: &str,
+    work_dir: &Path,
+    lib: &Path,
+) -> Result<()> {
+    let w = crate::route::zigcc::write_wrappers(&work_dir.join("zig"), zig, triple, zig_target)?;
+    let scratch = tempfile::tempdir().context("a temporary directory for libatomic")?;
+    let src = scratch.path().join("atomic.c");
+    let obj = scratch.path().join("atomic.o");
+    let archive = lib.join("libatomic.a");
+    atomic::write(&src, include_bytes!("../../templates/atomic.c"))?;
+    let limit = std::time::Duration::from_secs(300);
+    let steps: [(&Path, Vec<&std::ffi::OsStr>); 2] = [
+        (
+            &w.cc,
+            vec![
+                "-O2".as_ref(),
+                "-c".as_ref(),
+                src.as_os_str(),
+                "-o".as_ref(),
+                obj.as_os_str(),
+            ],
+        ),
+        (
+            &w.ar,
+            vec!["rcs".as_ref(), archive.as_os_str(), obj.as_os_str()],
+        ),
+    ];
+    for (program, args) in steps {
+        let what = format!(
+            "`{} {}`",
+            program.display(),
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let out = process::run(Command::new(program).args(&args), limit, &what)?;
+        if !out.status.success() {
+            bail!(
+                "{what} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A crate whose build script builds OpenSSL with openssl-src into `$IMAGEBUILD_OPENSSL_OUT`.

@@ -16,6 +16,17 @@ use crate::plan::options::FeatureArgs;
 /// Build dependencies that mean "this build script compiles C".
 pub const C_BUILD_CRATES: &[&str] = &["cc", "cmake", "autotools"];
 
+/// `-sys` crates that link a system library a container target will not have, and the feature of
+/// theirs that builds it from source instead: `(package, library, feature)`.
+pub const SYSTEM_LIBS: &[(&str, &str, &str)] = &[
+    ("libgit2-sys", "libgit2", "vendored"),
+    ("libsqlite3-sys", "SQLite", "bundled"),
+    ("pq-sys", "libpq", "bundled"),
+    ("curl-sys", "libcurl", "static-curl"),
+    ("mysqlclient-sys", "libmysqlclient", "bundled"),
+    ("libssh2-sys", "libssh2", "vendored-openssl"),
+];
+
 /// What a target's dependency graph asks of the machine.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Graph {
@@ -24,6 +35,9 @@ pub struct Graph {
     /// `openssl-sys` is in the graph without its vendored OpenSSL (`openssl-src`): it wants an
     /// OpenSSL for the target from the system.
     pub system_openssl: bool,
+    /// Other system libraries the graph links without building them ([`SYSTEM_LIBS`]), each as
+    /// `SQLite (libsqlite3-sys; its feature `bundled` builds it)`.
+    pub system_libs: Vec<String>,
 }
 
 /// The target-side graph of `roots` for `triple`, with the build's features, read with
@@ -69,6 +83,7 @@ pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Graph {
     let mut seen: BTreeSet<&PackageId> = BTreeSet::new();
     let mut found = BTreeSet::new();
     let mut system_openssl = false;
+    let mut system_libs = BTreeSet::new();
     // Bounded by the graph: each package is visited once.
     while let Some(id) = todo.pop() {
         if !seen.insert(id) {
@@ -93,6 +108,16 @@ pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Graph {
             });
             system_openssl |= !vendored;
         }
+        if let Some((_, lib, feature)) =
+            SYSTEM_LIBS.iter().find(|(p, _, _)| *p == pkg.name.as_str())
+        {
+            if !node.features.iter().any(|f| f.as_str() == *feature) {
+                system_libs.insert(format!(
+                    "{lib} ({}: its feature `{feature}` builds it from source)",
+                    pkg.name
+                ));
+            }
+        }
         for dep in &node.deps {
             let kinds: Vec<DependencyKind> = dep.dep_kinds.iter().map(|k| k.kind).collect();
             let dep_name = by_id
@@ -110,6 +135,7 @@ pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Graph {
     Graph {
         c_builders: found.into_iter().collect(),
         system_openssl,
+        system_libs: system_libs.into_iter().collect(),
     }
 }
 
@@ -215,5 +241,49 @@ mod tests {
         };
         let v = graph(&manifest, host, &["app".into()], &vendored).unwrap();
         assert!(!v.system_openssl);
+    }
+
+    #[test]
+    fn system_libraries_without_their_bundling_feature_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        let write = |p: &str, s: &str| {
+            let p = ws.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, s).unwrap();
+        };
+        let pkg = |name: &str, rest: &str| {
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{rest}")
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"sys\", \"app\"]\nresolver = \"2\"\n",
+        );
+        write(
+            "sys/Cargo.toml",
+            &pkg("libsqlite3-sys", "[features]\nbundled = []\n"),
+        );
+        write("sys/src/lib.rs", "");
+        write(
+            "app/Cargo.toml",
+            &pkg(
+                "app",
+                "[dependencies]\nlibsqlite3-sys = { path = \"../sys\" }\n",
+            ),
+        );
+        write("app/src/main.rs", "fn main() {}\n");
+        let manifest = ws.join("Cargo.toml");
+        let host = "x86_64-unknown-linux-gnu";
+        let plain = graph(&manifest, host, &["app".into()], &FeatureArgs::default()).unwrap();
+        assert_eq!(
+            plain.system_libs,
+            ["SQLite (libsqlite3-sys: its feature `bundled` builds it from source)"]
+        );
+        let bundled = FeatureArgs {
+            features: vec!["libsqlite3-sys/bundled".into()],
+            ..Default::default()
+        };
+        let b = graph(&manifest, host, &["app".into()], &bundled).unwrap();
+        assert!(b.system_libs.is_empty());
     }
 }

@@ -80,6 +80,9 @@ pub struct Route {
     /// `openssl-sys` wants a system OpenSSL the target does not have: the build step makes one
     /// from source with this route's C compiler ([`OPENSSL_SRC`]) and points openssl-sys at it.
     pub openssl: bool,
+    /// System libraries the graph links that the target will not have and that nothing here
+    /// provides ([`cdeps::SYSTEM_LIBS`]): named before compiling, with the feature that fixes it.
+    pub system_libs: Vec<String>,
 }
 
 /// The OpenSSL built for targets whose `openssl-sys` is not vendored: the `openssl-src` crate at
@@ -109,6 +112,9 @@ impl fmt::Display for Route {
         }
         if !self.builds_c.is_empty() {
             write!(f, " (C code in {})", self.builds_c.join(", "))?;
+        }
+        if !self.system_libs.is_empty() {
+            write!(f, "; needs system {}", self.system_libs.join(", "))?;
         }
         if self.openssl {
             write!(
@@ -186,6 +192,8 @@ pub struct RouteRequest<'a> {
     /// `openssl-sys` without its vendored source is in the graph and the user pointed it at no
     /// OpenSSL of their own.
     pub openssl: bool,
+    /// System libraries the graph links without building them ([`cdeps::Graph::system_libs`]).
+    pub system_libs: Vec<String>,
     /// The base has no C library (scratch): gnu targets link statically.
     pub static_base: Option<&'a str>,
     pub forced: Option<Builder>,
@@ -229,6 +237,7 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
         crt_static,
         builds_c: req.builds_c.clone(),
         openssl: req.openssl && builder == Builder::Cargo,
+        system_libs: req.system_libs.clone(),
     };
     match req.forced {
         Some(Builder::Zigbuild) => {
@@ -402,6 +411,7 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
                 Vec::new()
             },
             openssl: graph.system_openssl && user_openssl(&triple).is_none(),
+            system_libs: graph.system_libs,
             static_base,
             forced,
             workspace_root: &plan.workspace_root,
@@ -519,6 +529,7 @@ mod tests {
             triple,
             builds_c: Vec::new(),
             openssl: false,
+            system_libs: Vec::new(),
             static_base: Some("scratch"),
             forced: None,
             workspace_root: root,
