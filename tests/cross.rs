@@ -63,6 +63,11 @@ fn qemu_for(arch: &str) -> Option<&'static str> {
 /// Runs the image's binary from its unpacked rootfs; under qemu the rootfs is the loader prefix
 /// (`-L`), so a dynamic binary would look for its loader in the image, as it would in a container.
 fn run_in_rootfs(rootfs: &Path, bin: &str, arch: &str) -> String {
+    run_in_rootfs_with(rootfs, bin, arch, &[])
+}
+
+/// [`run_in_rootfs`] with arguments for the binary.
+fn run_in_rootfs_with(rootfs: &Path, bin: &str, arch: &str, args: &[&str]) -> String {
     let exe = rootfs.join(bin.trim_start_matches('/'));
     let mut cmd = match qemu_for(arch) {
         Some(q) => {
@@ -72,7 +77,9 @@ fn run_in_rootfs(rootfs: &Path, bin: &str, arch: &str) -> String {
         }
         None => Command::new(&exe),
     };
-    stdout(&run_ok(cmd.env_clear())).trim().to_string()
+    stdout(&run_ok(cmd.args(args).env_clear()))
+        .trim()
+        .to_string()
 }
 
 fn interpreter(exe: &Path) -> Option<String> {
@@ -728,5 +735,190 @@ fn musl_gcc_compiles_c_for_the_host_architecture_without_zig() {
     assert_eq!(
         run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", arch),
         expect
+    );
+}
+
+/// The fixture over real crates.io crates with C code: ring (with rustls), aws-lc-rs,
+/// tikv-jemallocator, rusqlite with bundled SQLite, zstd.
+fn realcrates_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/realcrates")
+}
+
+/// Stops a child process of the test when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback TLS server (`openssl s_server -www`) with a certificate for 127.0.0.1 signed by a
+/// fresh CA, both made in `dir`. Returns the server, its address and the CA's PEM file.
+fn tls_server(dir: &Path) -> (KillOnDrop, String, PathBuf) {
+    let openssl = require("openssl");
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (ca_key, ca, key, csr, cert) = (
+        file("ca.key"),
+        file("ca.pem"),
+        file("server.key"),
+        file("server.csr"),
+        file("server.pem"),
+    );
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=realcrates test CA",
+        ],
+        vec![
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            ext.to_str().unwrap(),
+        ],
+    ] {
+        run_ok(Command::new(&openssl).args(&args).stdin(Stdio::null()));
+    }
+    let addr = format!("127.0.0.1:{}", common::registry::free_port());
+    let server = KillOnDrop(
+        Command::new(&openssl)
+            .args([
+                "s_server", "-accept", &addr, "-cert", &cert, "-key", &key, "-www",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let log = dir.join("s_server.log");
+    common::registry::wait_for_port(&addr, std::time::Duration::from_secs(20), &log);
+    (server, addr, PathBuf::from(ca))
+}
+
+/// Issue 9's proof: with zig hidden from PATH and Python, one workspace of real crates with C
+/// (ring through rustls, aws-lc-rs, jemalloc, bundled SQLite, zstd) is built for amd64, arm64 and
+/// 386 by rust-lld and the provisioned zig (served from a loopback mirror the first time, from
+/// the persistent cache under the target directory afterwards), and every image's binary prints
+/// what each crate's C code computed, including a TLS 1.3 handshake with a loopback server.
+#[test]
+fn real_crates_with_c_build_for_three_platforms_and_run() {
+    let started = std::time::Instant::now();
+    let (_farm, path) = path_without(&["zig", "python3"]);
+    // Persistent across runs, like the fixture's target directory: zig is provisioned once.
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("realcrates-cache");
+    let provisioned = cache.join("zig/0.17.1/ziglang/zig").is_file();
+    let mirror = serve_file(zig_wheel(), false);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let out = run_ok(
+        imagebuild_in(&realcrates_fixture())
+            .env("CARGO_TARGET_DIR", own_target_dir("realcrates"))
+            .env("PATH", &path)
+            .env("CARGO_IMAGEBUILD_CACHE", &cache)
+            .env("CARGO_IMAGEBUILD_ZIG_MIRROR", &mirror)
+            .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
+            .env_remove("CARGO_NET_OFFLINE")
+            .args(["-v", "--platform", "linux/amd64,linux/arm64,linux/386"])
+            .args(["--output", &format!("type=oci,dest={}", layout.display())]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let downloads = err.lines().filter(|l| l.contains("Downloading")).count();
+    assert_eq!(downloads, usize::from(!provisioned), "{err}");
+    for (triple, zig) in [
+        ("x86_64-unknown-linux-musl", "x86_64-linux-musl"),
+        ("aarch64-unknown-linux-musl", "aarch64-linux-musl"),
+        ("i686-unknown-linux-musl", "x86-linux-musl"),
+    ] {
+        let route = format!(
+            "Route {triple}: cargo, linker rust-lld, C compiler zig cc -target {zig} (C code in \
+             aws-lc-sys (cc), aws-lc-sys (cmake), libsqlite3-sys (cc), ring (cc), \
+             tikv-jemalloc-sys (cc), zstd-sys (cc))"
+        );
+        assert!(err.contains(&route), "no `{route}` in:\n{err}");
+    }
+    validate_layout(&layout);
+    let built = started.elapsed();
+
+    let (_server, addr, ca) = tls_server(work.path());
+    let digest: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(b"cargo-imagebuild")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let expect = [
+        format!("ring sha256={digest}"),
+        format!("aws-lc sha256={digest}"),
+        "sqlite=3.50.2".to_string(),
+        "zstd=zstd round trip".to_string(),
+        "jemalloc=5.3.1 usable(100)=112".to_string(),
+        "tls=TLSv1_3 TLS13_AES_256_GCM_SHA384 status=HTTP/1.0 200 ok".to_string(),
+    ]
+    .join("\n");
+    let reference = format!("oci:{}:0.1.0", layout.display());
+    for arch in ["amd64", "arm64", "386"] {
+        let bundle = unpack_platform(&reference, arch, None, work.path());
+        let rootfs = bundle.join("rootfs");
+        let exe = rootfs.join("usr/local/bin/realcrates");
+        assert_eq!(interpreter(&exe), None, "linux/{arch}: static on scratch");
+        let got = run_in_rootfs_with(
+            &rootfs,
+            "/usr/local/bin/realcrates",
+            arch,
+            &[&addr, ca.to_str().unwrap()],
+        );
+        assert_eq!(got, expect, "linux/{arch}");
+    }
+    eprintln!(
+        "realcrates: built in {built:?} (zig {}), total {:?}",
+        if provisioned { "cached" } else { "provisioned" },
+        started.elapsed()
     );
 }
