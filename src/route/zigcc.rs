@@ -4,6 +4,12 @@
 //! (it wants `-target <zig triple>`), so the scripts drop it. Only compiling goes through zig:
 //! `rust-lld` still links, against Rust's own musl, so zig never builds a libc (that takes a
 //! minute per architecture; `cargo zigbuild`, which links with zig, pays it once).
+//!
+//! Since zig does not link, the scripts also pass `-fno-sanitize=undefined`: `zig cc` turns
+//! UBSan on by itself for unoptimized code (aws-lc compiles its jitterentropy at `-O0`) and
+//! relies on linking its own runtime, which `rust-lld` never sees (`undefined symbol:
+//! __ubsan_handle_…`). It comes before the build's own flags, so a build that asks for
+//! `-fsanitize=…` itself still gets it.
 
 use std::path::{Path, PathBuf};
 
@@ -52,7 +58,7 @@ pub fn write_wrappers(
             "#!/bin/sh\n# Written by cargo-imagebuild: `zig {sub}` for {triple}, without the \
              --target=<rust triple> the cc crate adds.\nfor a in \"$@\"; do shift; case \"$a\" in \
              --target=*) ;; *) set -- \"$@\" \"$a\" ;; esac; done\nexec {zig_words} {sub} -target \
-             {target} \"$@\"\n"
+             {target} -fno-sanitize=undefined \"$@\"\n"
         )
     };
     let wrappers = ZigWrappers {
@@ -133,7 +139,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            "cc\n-target\naarch64-linux-musl\n-O2\n-c\na b.c\n"
+            "cc\n-target\naarch64-linux-musl\n-fno-sanitize=undefined\n-O2\n-c\na b.c\n"
         );
         let before = std::fs::metadata(&w.cc).unwrap().modified().unwrap();
         write_wrappers(
