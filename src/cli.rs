@@ -89,9 +89,15 @@ pub struct ImagebuildArgs {
     #[arg(long, value_name = "IMAGE", help_heading = "Image")]
     pub base: Option<String>,
 
-    /// Tag (repeatable): a bare tag (1.4.0) or a full reference (ghcr.io/acme/api:1.4.0);
-    /// default: the package version
-    #[arg(short = 't', long = "tag", value_name = "TAG", help_heading = "Image")]
+    /// Name and tag (repeatable), as in docker build: NAME[:TAG] (api:dev,
+    /// ghcr.io/acme/api:1.4.0; no tag means latest), or :TAG for a tag of the configured
+    /// repository (:1.4.0); default: the package version
+    #[arg(
+        short = 't',
+        long = "tag",
+        value_name = "NAME[:TAG]",
+        help_heading = "Image"
+    )]
     pub tags: Vec<String>,
 
     /// Image repository; `{bin}` is replaced by the binary's name
@@ -288,7 +294,6 @@ impl ImagebuildArgs {
         }
         let settings = ImageSettings {
             base: self.base,
-            tags: (!self.tags.is_empty()).then_some(self.tags),
             repository: self.repository,
             compression,
             compression_level: self.compression_level,
@@ -318,6 +323,7 @@ impl ImagebuildArgs {
             targets: self.targets,
             platforms: self.platforms,
             cargo_config: self.cargo_config,
+            tags: self.tags,
             settings,
             outputs: self.outputs,
             push: self.push,
@@ -396,7 +402,7 @@ mod tests {
         let a = parse(&[]);
         assert_eq!(a.profile, "release");
         let o = a.into_options().unwrap();
-        assert!(o.settings.tags.is_none());
+        assert!(o.settings.tags.is_none() && o.tags.is_empty());
         assert_eq!(o.verbosity, Verbosity::Normal);
     }
 

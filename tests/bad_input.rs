@@ -253,10 +253,95 @@ fn unknown_compression() {
 
 #[test]
 fn invalid_tag() {
+    // `-t` takes a reference, as in docker build; `:TAG` is a bare tag.
     refused(
         &fixture(),
         &["-p", "tools", "-t", "bad tag!"],
-        &["`bad tag!` is not a valid tag"],
+        &["`bad tag!` is not a valid image reference", "for example"],
+    );
+    refused(
+        &fixture(),
+        &["-p", "tools", "-t", ":bad tag!"],
+        &["-t :bad tag!", "`bad tag!` is not a valid tag"],
+    );
+    refused(
+        &fixture(),
+        &["-p", "tools", "-t", ":"],
+        &["-t :", "is not a valid tag"],
+    );
+}
+
+/// The old spelling of a bare tag, `-t 1.4.0`: a valid image name no one means, refused with
+/// both right spellings, before anything is compiled.
+#[test]
+fn version_as_t_value_shows_both_spellings() {
+    for (value, repo) in [("1.4.0", "ctl"), ("v2", "ctl"), ("latest", "ctl")] {
+        refused(
+            &fixture(),
+            &["-p", "tools", "-t", value],
+            &[
+                &format!("-t {value}: `{value}` looks like a tag"),
+                &format!("write -t :{value}"),
+                &format!("or -t {repo}:{value}"),
+            ],
+        );
+    }
+    refused(
+        &fixture(),
+        &[
+            "-p",
+            "tools",
+            "--repository",
+            "ghcr.io/acme/{bin}",
+            "-t",
+            "1.4.0",
+        ],
+        &[
+            "write -t :1.4.0",
+            "(ghcr.io/acme/ctl)",
+            "-t ghcr.io/acme/ctl:1.4.0",
+        ],
+    );
+}
+
+#[test]
+fn uppercase_t_value_names_the_fix() {
+    refused(
+        &fixture(),
+        &["-p", "tools", "-t", "Ctl:Dev"],
+        &["`Ctl` has uppercase letters", "write -t ctl:Dev"],
+    );
+    refused(
+        &fixture(),
+        &["-p", "tools", "-t", "localhost:5000/Acme/ctl"],
+        &["lowercase", "write -t localhost:5000/acme/ctl"],
+    );
+}
+
+#[test]
+fn t_reference_for_several_binaries_needs_bin() {
+    refused(
+        &fixture(),
+        &["--workspace", "--output", "type=cacheonly", "-t", "api:dev"],
+        &[
+            "-t api:dev names one image but several binaries",
+            "-t {bin}:dev",
+        ],
+    );
+    refused(
+        &fixture(),
+        &["-p", "tools", "-t", "a:1", "-t", "b:1"],
+        &[
+            "two repositories",
+            "docker.io/library/a",
+            "docker.io/library/b",
+        ],
+    );
+    let digest = format!("ctl@sha256:{}", "a".repeat(64));
+    refused(
+        &fixture(),
+        &["-p", "tools", "-t", &digest],
+        &["a tag cannot name a digest"],
     );
 }
 

@@ -56,9 +56,9 @@ fn two_platform_build_loads_the_daemons_platform_into_docker() {
     let out = run_ok(into_docker().args(API).args(TWO).args([
         "--load",
         "-t",
-        "docker-amd64",
+        ":docker-amd64",
         "-t",
-        "docker-amd64-too",
+        ":docker-amd64-too",
     ]));
     let err = stderr(&out);
     assert!(
@@ -107,7 +107,7 @@ fn load_platform_arm64_with_zstd_runs_under_qemu() {
         "--compression",
         "zstd",
         "-t",
-        "docker-arm64",
+        ":docker-arm64",
     ]));
     let err = stderr(&out);
     assert!(err.contains("linux/arm64 image into docker"), "{err}");
@@ -133,7 +133,7 @@ fn two_platform_build_loads_into_podman() {
         "--compression",
         "zstd",
         "-t",
-        "podman-amd64",
+        ":podman-amd64",
     ]));
     let err = stderr(&out);
     assert!(err.contains("linux/amd64 image into podman 4"), "{err}");
@@ -158,7 +158,7 @@ fn archives_load_in_docker_and_podman_and_read_as_oci() {
         "--compression",
         "zstd",
         "-t",
-        "files",
+        ":files",
         "--output",
         &format!("type=docker,dest={}", docker_tar.display()),
         "--output",
@@ -241,7 +241,7 @@ fn docker_contexts_are_honoured() {
     let out = run_ok(
         ours()
             .env("DOCKER_CONTEXT", "ib-private")
-            .args(["--load", "-t", "ctx-env"]),
+            .args(["--load", "-t", ":ctx-env"]),
     );
     assert!(
         stderr(&out).contains("(context ib-private)"),
@@ -253,7 +253,7 @@ fn docker_contexts_are_honoured() {
         "--output",
         "type=docker,context=ib-private",
         "-t",
-        "ctx-attr",
+        ":ctx-attr",
     ]));
     assert!(
         stderr(&out).contains("(context ib-private)"),
@@ -493,7 +493,7 @@ fn daemon_refusing_the_load() {
             "wasip1/wasm",
             "--load",
             "-t",
-            "refused",
+            ":refused",
         ],
         &["docker load refused the image", "wasip1"],
     );

@@ -190,7 +190,7 @@ fn push_is_read_by_skopeo_pulled_and_run_by_docker_and_repeats_without_uploads()
     let out = run_ok(
         imagebuild_clean(work.path())
             .args(api_args("linux/amd64,linux/arm64"))
-            .args(["--push", "-t", &format!("{repo}:0.3.1"), "-t", "latest"])
+            .args(["--push", "-t", &format!("{repo}:0.3.1"), "-t", ":latest"])
             .arg("--image-refs")
             .arg(&refs)
             .arg("--metadata-file")
@@ -250,7 +250,7 @@ fn push_is_read_by_skopeo_pulled_and_run_by_docker_and_repeats_without_uploads()
     let again = run_ok(
         imagebuild_clean(work.path())
             .args(api_args("linux/amd64,linux/arm64"))
-            .args(["--push", "-t", &format!("{repo}:0.3.1"), "-t", "latest"]),
+            .args(["--push", "-t", &format!("{repo}:0.3.1"), "-t", ":latest"]),
     );
     assert_eq!(pushed_digest(&again, &repo), digest);
     assert_eq!(
@@ -277,7 +277,7 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
         "--repository",
         &repo,
         "-t",
-        "1",
+        ":1",
     ]));
     let digest = pushed_digest(&out, &repo);
     let index = reg.skopeo_raw(&format!("{repo}@{digest}"));
@@ -651,6 +651,13 @@ fn push_and_base_mistakes_are_refused_clearly() {
     // A malformed reference, as a tag and as a repository.
     refused(
         &["--push", "-t", &format!("{}/Acme/API:1", reg.addr)],
+        &[
+            "repository names are lowercase",
+            &format!("write -t {}/acme/api:1", reg.addr),
+        ],
+    );
+    refused(
+        &["--push", "-t", &format!("{}/acme//api:1", reg.addr)],
         &["not a valid image reference", "for example"],
     );
     refused(

@@ -122,9 +122,45 @@ impl fmt::Display for ImageRef {
     }
 }
 
-/// Whether a `-t` value is a full reference (`host/repo:tag`) rather than a bare tag.
+/// Whether a value of the `tags` setting is a full reference (`host/repo:tag`) rather than a
+/// bare tag. (`-t` values are always references, as in `docker build -t`: see `plan::naming`.)
 pub fn is_full_reference(tag: &str) -> bool {
     tag.contains('/') || tag.contains('@')
+}
+
+/// Whether the first `/`-separated component of `name` is a registry host, by Docker's rule:
+/// it contains `.` or `:`, or is `localhost` (and more components follow).
+pub fn has_registry_host(name: &str) -> bool {
+    match name.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
+/// The repository part of a reference as written (`ghcr.io/acme/api` of
+/// `ghcr.io/acme/api:1@sha256:…`): everything before the tag and the digest.
+pub fn repository_part(reference: &str) -> &str {
+    let no_digest = reference.split_once('@').map_or(reference, |(r, _)| r);
+    match no_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => no_digest,
+    }
+}
+
+/// A repository in Docker's short, familiar form, the one `docker image ls` shows: Docker Hub's
+/// `docker.io/library/api` is `api`, `docker.io/user/api` is `user/api`; any other registry's
+/// name is kept as written (`localhost:5000/api`, `ghcr.io/acme/api`).
+pub fn familiar_repository(repository: &str) -> &str {
+    let hub = ["docker.io/", "index.docker.io/"]
+        .iter()
+        .find_map(|p| repository.strip_prefix(p));
+    match hub {
+        Some(rest) => match rest.strip_prefix("library/") {
+            Some(name) if !name.contains('/') => name,
+            _ => rest,
+        },
+        None => repository,
+    }
 }
 
 /// Serialized as it is displayed: the reference as the user gave it.
@@ -177,6 +213,46 @@ mod tests {
         }
         assert!(ImageRef::repository_named("ghcr.io/acme/api:1").is_err());
         assert!(ImageRef::repository_named("127.0.0.1:5000/api").is_ok());
+    }
+
+    #[test]
+    fn docker_normalisation_and_familiar_names() {
+        let full = |s: &str| {
+            let r = ImageRef::parse(s).unwrap();
+            (
+                r.full_name(),
+                r.tag().map(str::to_string),
+                r.digest().map(str::to_string),
+            )
+        };
+        assert_eq!(full("api:dev").0, "docker.io/library/api");
+        assert_eq!(full("api:dev").1.as_deref(), Some("dev"));
+        assert_eq!(full("user/api").0, "docker.io/user/api");
+        assert_eq!(full("localhost:5000/api").0, "localhost:5000/api");
+        assert_eq!(full("localhost/api").0, "localhost/api");
+        let d = format!("sha256:{}", "b".repeat(64));
+        let (name, _, digest) = full(&format!("host.tld/a/b@{d}"));
+        assert_eq!(
+            (name.as_str(), digest.as_deref()),
+            ("host.tld/a/b", Some(d.as_str()))
+        );
+        for (repo, short) in [
+            ("docker.io/library/api", "api"),
+            ("index.docker.io/library/api", "api"),
+            ("docker.io/user/api", "user/api"),
+            ("docker.io/library/a/b", "library/a/b"),
+            ("localhost:5000/api", "localhost:5000/api"),
+            ("ghcr.io/acme/api", "ghcr.io/acme/api"),
+            ("api", "api"),
+        ] {
+            assert_eq!(familiar_repository(repo), short, "{repo}");
+        }
+        assert!(has_registry_host("localhost/x") && has_registry_host("a.b/x"));
+        assert!(has_registry_host("h:5000/x") && !has_registry_host("user/x"));
+        assert!(!has_registry_host("localhost"));
+        assert_eq!(repository_part("h:5000/a/b:1"), "h:5000/a/b");
+        assert_eq!(repository_part("h:5000/a/b"), "h:5000/a/b");
+        assert_eq!(repository_part(&format!("a/b:1@{d}")), "a/b");
     }
 
     #[test]

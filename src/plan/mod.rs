@@ -142,7 +142,12 @@ impl fmt::Display for Plan {
                 "image {} (package {} {})",
                 img.bin, img.package, img.version
             )?;
-            writeln!(f, "  repository: {}", img.repository)?;
+            let short = crate::image::reference::familiar_repository(&img.repository);
+            if short == img.repository {
+                writeln!(f, "  repository: {}", img.repository)?;
+            } else {
+                writeln!(f, "  repository: {short} ({})", img.repository)?;
+            }
             writeln!(f, "  tags:       {}", img.tags.join(", "))?;
             writeln!(f, "  base:       {}", img.base.name())?;
             writeln!(f, "  binary:     {}", img.bin_path)?;
@@ -287,6 +292,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         pushing,
         several: bins.len() > 1,
         epoch,
+        cli_tags: opts.tags.clone(),
     };
 
     let mut images = Vec::new();
@@ -380,6 +386,8 @@ struct ImageContext {
     several: bool,
     /// Seconds since the epoch for `created` (see [`source_date_epoch`]).
     epoch: u64,
+    /// The `-t` values (see [`naming::repository_and_tags`]).
+    cli_tags: Vec<String>,
 }
 
 /// `--platform all`: the platforms `base` offers that we can build for, as `lookup` answers.
@@ -512,8 +520,14 @@ fn resolve_image(
     if tags.is_empty() {
         bail!("the `tags` setting is empty: give at least one tag, or remove it to use the package version");
     }
-    let (repository, tags) =
-        naming::repository_and_tags(bin, configured, tags, ctx.several, ctx.pushing)?;
+    let (repository, tags) = naming::repository_and_tags(
+        bin,
+        configured,
+        &ctx.cli_tags,
+        tags,
+        ctx.several,
+        ctx.pushing,
+    )?;
     naming::validate_repository(&repository)?;
     if ctx.pushing {
         ImageRef::repository_named(&repository)?;

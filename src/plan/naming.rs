@@ -1,6 +1,7 @@
-//! Image names: the repository each image goes to and its tags, from `-t` (bare tags or full
-//! references), the `repository` setting and `CARGO_IMAGEBUILD_REPO`, with the distribution
-//! spec's syntax checked before anything is built.
+//! Image names: the repository each image goes to and its tags, from `-t` (references read as
+//! `docker build -t` reads them, and `:TAG` for a tag of the configured repository), the `tags`
+//! and `repository` settings and `CARGO_IMAGEBUILD_REPO`, with the syntax checked before
+//! anything is built.
 
 use anyhow::{bail, Result};
 
@@ -47,67 +48,166 @@ pub fn validate_repository(repo: &str) -> Result<()> {
     Ok(())
 }
 
-/// The repository and tags of one image: `-t` values are bare tags or full references
-/// (`ghcr.io/acme/api:1.4.0`), whose repository then becomes the image's.
+/// One `-t` value or `tags` entry, read: a tag of the image's repository, or a reference that
+/// names the repository too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Name {
+    Bare(String),
+    /// `repository` is Docker-normalised: `api:dev` gives `docker.io/library/api`.
+    Reference {
+        repository: String,
+        tag: String,
+    },
+}
+
+/// Whether a `-t` value looks like a tag someone meant for the configured repository (a
+/// version: `1.4.0`, `v2`; or `latest`) rather than an image name.
+fn looks_like_a_tag(value: &str) -> bool {
+    let mut chars = value.chars();
+    let first = chars.next();
+    let second = chars.next();
+    !value.contains(['/', ':', '@'])
+        && (value == "latest"
+            || first.is_some_and(|c| c.is_ascii_digit())
+            || (matches!(first, Some('v' | 'V')) && second.is_some_and(|c| c.is_ascii_digit())))
+}
+
+/// A reference (`-t` value, or a `tags` entry with `/` or `@`), Docker-normalised; `flag` is
+/// how the message names where it came from.
+fn reference(value: &str, flag: &str) -> Result<Name> {
+    use crate::image::reference::{has_registry_host, repository_part, ImageRef};
+    let repo = repository_part(value);
+    let path = if has_registry_host(repo) {
+        repo.split_once('/').map_or(repo, |(_, p)| p)
+    } else {
+        repo
+    };
+    if path.chars().any(|c| c.is_ascii_uppercase()) {
+        let fixed = format!(
+            "{}{}",
+            &repo[..repo.len() - path.len()],
+            path.to_ascii_lowercase()
+        );
+        bail!(
+            "{flag} {value}: `{repo}` has uppercase letters, but repository names are lowercase \
+             (as in Docker): write {flag} {fixed}{}",
+            &value[repo.len()..]
+        );
+    }
+    let r = ImageRef::parse(value)?;
+    if r.digest().is_some() {
+        bail!("{flag} {value}: a tag cannot name a digest; write REPOSITORY:TAG");
+    }
+    Ok(Name::Reference {
+        repository: r.full_name(),
+        tag: r.tag().unwrap_or("latest").to_string(),
+    })
+}
+
+/// A `-t` value, read as `docker build -t` reads it: `NAME[:TAG]` is always a reference (a
+/// missing tag means `latest`), and `:TAG` is a tag of the repository the image goes to
+/// (`current`, for messages). A version-like value (`1.4.0`, `v2`, `latest`) is refused with
+/// both spellings, since it is a valid image name no one means.
+fn cli_value(value: &str, current: &str) -> Result<Name> {
+    if let Some(tag) = value.strip_prefix(':') {
+        validate_tag(tag).map_err(|e| anyhow::anyhow!("-t {value}: {e}"))?;
+        return Ok(Name::Bare(tag.to_string()));
+    }
+    if looks_like_a_tag(value) {
+        let short = crate::image::reference::familiar_repository(current);
+        bail!(
+            "-t {value}: `{value}` looks like a tag, but -t takes an image name, NAME[:TAG], as \
+             in docker build (`-t {value}` would be the image `{value}:latest`): write -t \
+             :{value} to tag the image's repository ({short}) with it, or -t {short}:{value}"
+        );
+    }
+    reference(value, "-t")
+}
+
+/// A value of the `tags` setting: a bare tag (`1.4.0`, also written `:1.4.0`), or a full
+/// reference when it has `/` or `@` (`ghcr.io/acme/api:1.4.0`).
+fn setting_value(value: &str) -> Result<Name> {
+    if crate::image::reference::is_full_reference(value) {
+        return reference(value, "the `tags` setting");
+    }
+    let tag = value.strip_prefix(':').unwrap_or(value);
+    validate_tag(tag)?;
+    Ok(Name::Bare(tag.to_string()))
+}
+
+/// The repository and tags of one image. `cli` holds the `-t` values, read as `docker build -t`
+/// reads them (`NAME[:TAG]` references, `:TAG` bare tags); when there are none, `setting` (the
+/// `tags` setting, else the package version) gives bare tags (or references with `/` or `@`).
+/// A reference's repository (Docker-normalised: `api:dev` is `docker.io/library/api`) becomes
+/// the image's; else `configured` (`--repository`, the `repository` setting,
+/// `CARGO_IMAGEBUILD_REPO`); else the binary's name.
 ///
-/// `several`: more than one binary is built (a full reference then needs `{bin}`); `pushing`:
-/// some output pushes (a repository is then required).
+/// `several`: more than one binary is built (a reference then needs `{bin}`); `pushing`: some
+/// output pushes (a repository is then required).
 pub fn repository_and_tags(
     bin: &str,
     configured: Option<String>,
-    tags: Vec<String>,
+    cli: &[String],
+    setting: Vec<String>,
     several: bool,
     pushing: bool,
 ) -> Result<(String, Vec<String>)> {
+    let current = configured.clone().unwrap_or_else(|| bin.to_string());
+    let mut names = Vec::new();
+    if cli.is_empty() {
+        for t in &setting {
+            let name = setting_value(&t.replace("{bin}", bin))?;
+            if several && !t.contains("{bin}") && matches!(name, Name::Reference { .. }) {
+                bail!(
+                    "the `tags` setting's {t} names one repository but several binaries are \
+                     built: put {{bin}} in it (ghcr.io/acme/{{bin}}:1.0), or pick one binary \
+                     with --bin"
+                );
+            }
+            names.push(name);
+        }
+    } else {
+        for t in cli {
+            let name = cli_value(&t.replace("{bin}", bin), &current)?;
+            if several && !t.contains("{bin}") && matches!(name, Name::Reference { .. }) {
+                bail!(
+                    "-t {t} names one image but several binaries are built: put {{bin}} in it \
+                     (-t {{bin}}:dev, -t ghcr.io/acme/{{bin}}:1.0), or pick one binary with --bin"
+                );
+            }
+            names.push(name);
+        }
+    }
     let mut from_tags: Option<String> = None;
-    let mut bare = Vec::new();
-    for t in &tags {
-        let t = t.replace("{bin}", bin);
-        if !crate::image::reference::is_full_reference(&t) {
-            validate_tag(&t)?;
-            bare.push(t);
-            continue;
+    let mut tags = Vec::new();
+    for name in names {
+        let tag = match name {
+            Name::Bare(tag) => tag,
+            Name::Reference { repository, tag } => {
+                match &from_tags {
+                    Some(existing) if existing != &repository => bail!(
+                        "-t values name two repositories ({existing} and {repository}): one \
+                         run puts each image in one repository"
+                    ),
+                    _ => from_tags = Some(repository),
+                }
+                tag
+            }
+        };
+        if !tags.contains(&tag) {
+            tags.push(tag);
         }
-        if several && !tags.iter().any(|t| t.contains("{bin}")) {
-            bail!(
-                "-t {t} names one repository but several binaries are built: put {{bin}} in it \
-                 (-t ghcr.io/acme/{{bin}}:1.0), or pick one binary with --bin"
-            );
-        }
-        let r = crate::image::reference::ImageRef::parse(&t)?;
-        if r.digest().is_some() {
-            bail!("-t {t}: a tag cannot name a digest; write REPOSITORY:TAG");
-        }
-        let repo = t
-            .rsplit_once(':')
-            .filter(|(_, tag)| !tag.contains('/'))
-            .map_or(t.as_str(), |(repo, _)| repo)
-            .to_string();
-        match &from_tags {
-            Some(existing) if existing != &repo => bail!(
-                "-t values name two repositories ({existing} and {repo}): one run pushes each \
-                 image to one repository"
-            ),
-            _ => from_tags = Some(repo),
-        }
-        bare.push(r.tag().unwrap_or("latest").to_string());
     }
     let repository = match from_tags.or(configured) {
         Some(r) => r,
         None if pushing => bail!(
             "--push needs to know where to push {bin}: set `repository` (ghcr.io/acme/{{bin}}) \
-             in [package.metadata.imagebuild], pass --repository or a full -t \
-             REGISTRY/REPOSITORY:TAG, or set {ENV_REPO}=REGISTRY/NAMESPACE"
+             in [package.metadata.imagebuild], pass --repository or -t REGISTRY/REPOSITORY:TAG, \
+             or set {ENV_REPO}=REGISTRY/NAMESPACE"
         ),
         None => bin.to_string(),
     };
-    let mut unique = Vec::new();
-    for t in bare {
-        if !unique.contains(&t) {
-            unique.push(t);
-        }
-    }
-    Ok((repository, unique))
+    Ok((repository, tags))
 }
 
 #[cfg(test)]
@@ -138,5 +238,64 @@ mod tests {
         for bad in ["", "Api", "acme//api", "acme/api-", "ghcr.io/"] {
             assert!(validate_repository(bad).is_err(), "{bad}");
         }
+    }
+
+    fn names(bin: &str, configured: Option<&str>, cli: &[&str]) -> Result<(String, Vec<String>)> {
+        let cli: Vec<String> = cli.iter().map(|s| s.to_string()).collect();
+        repository_and_tags(
+            bin,
+            configured.map(str::to_string),
+            &cli,
+            vec!["0.3.1".into()],
+            false,
+            false,
+        )
+    }
+
+    #[test]
+    fn cli_tags_are_docker_references() {
+        let ok = |cli: &[&str], repo: &str, tags: &[&str]| {
+            let (r, t) = names("api", Some("ghcr.io/acme/api"), cli).unwrap();
+            assert_eq!(
+                (r.as_str(), t),
+                (repo, tags.iter().map(|s| s.to_string()).collect())
+            );
+        };
+        ok(&["api:dev"], "docker.io/library/api", &["dev"]);
+        ok(&["fd"], "docker.io/library/fd", &["latest"]);
+        ok(&["user/api"], "docker.io/user/api", &["latest"]);
+        ok(&["localhost:5000/api"], "localhost:5000/api", &["latest"]);
+        ok(&["{bin}:dev", ":x"], "docker.io/library/api", &["dev", "x"]);
+        ok(
+            &[":1.4.0", ":latest"],
+            "ghcr.io/acme/api",
+            &["1.4.0", "latest"],
+        );
+        let (r, t) = names("api", None, &[]).unwrap();
+        assert_eq!((r.as_str(), t), ("api", vec!["0.3.1".to_string()]));
+    }
+
+    #[test]
+    fn cli_tags_that_mean_the_other_spelling_are_refused() {
+        for v in ["1.4.0", "v2", "latest"] {
+            let e = names("api", None, &[v]).unwrap_err().to_string();
+            assert!(e.contains(&format!("write -t :{v}")), "{e}");
+            assert!(e.contains(&format!("-t api:{v}")), "{e}");
+        }
+        let e = names("api", None, &["Api:Dev"]).unwrap_err().to_string();
+        assert!(
+            e.contains("lowercase") && e.contains("write -t api:Dev"),
+            "{e}"
+        );
+        let e = names("api", None, &["ghcr.io/Acme/api:1"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("write -t ghcr.io/acme/api:1"), "{e}");
+        let e = names("api", None, &[":bad tag"]).unwrap_err().to_string();
+        assert!(e.contains("not a valid tag"), "{e}");
+        let d = format!("api@sha256:{}", "a".repeat(64));
+        assert!(names("api", None, &[&d]).is_err());
+        let e = names("api", None, &["a:1", "b:1"]).unwrap_err().to_string();
+        assert!(e.contains("two repositories"), "{e}");
     }
 }

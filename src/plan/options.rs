@@ -68,6 +68,10 @@ pub struct Options {
     pub cargo_config: Vec<String>,
     /// The settings given as flags: the top layer.
     pub settings: ImageSettings,
+    /// `-t` values, read as `docker build -t` reads them: `NAME[:TAG]` references
+    /// (`api:dev`, `ghcr.io/acme/api:1.4.0`), or `:TAG` for a tag of the configured repository.
+    /// When given, they replace the `tags` setting.
+    pub tags: Vec<String>,
     pub outputs: Vec<String>,
     /// `--push`: the same as `--output type=registry`.
     pub push: bool,

@@ -28,11 +28,13 @@ pub struct DockerArchive {
     pub platform: Option<Platform>,
 }
 
-/// `repository:tag` for every tag of the set, as `RepoTags` lists them.
+/// `repository:tag` for every tag of the set, as `RepoTags` lists them: in Docker's familiar
+/// form (`api:dev`, not `docker.io/library/api:dev`), the name `docker image ls` shows.
 pub fn repo_tags(set: &ImageSet) -> Vec<String> {
+    let repository = crate::image::reference::familiar_repository(&set.repository);
     set.tags
         .iter()
-        .map(|t| format!("{}:{t}", set.repository))
+        .map(|t| format!("{repository}:{t}"))
         .collect()
 }
 

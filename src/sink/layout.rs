@@ -34,7 +34,10 @@ pub fn index_json(set: &ImageSet) -> Result<Vec<u8>> {
                 "size": set.index.descriptor.size,
                 "annotations": {
                     annotation::REF_NAME: tag,
-                    "io.containerd.image.name": format!("{}:{tag}", set.repository),
+                    "io.containerd.image.name": format!(
+                        "{}:{tag}",
+                        crate::image::reference::familiar_repository(&set.repository)
+                    ),
                 },
             })
         })

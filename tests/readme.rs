@@ -1,0 +1,229 @@
+//! The README's commands, run: every line of README.md's ```sh blocks (and of its plain ```
+//! blocks, where a `$ ` prompt may precede it) that starts with `cargo imagebuild` (after
+//! optional `NAME=VALUE` words) is run here, against the fixture workspace, a private registry,
+//! the test dockerd and podman, so the documentation cannot drift from the tool. A command that
+//! does not parse, is refused, or fails fails this test.
+//!
+//! The README's commands are written for a user's workspace; they are run with these rewrites,
+//! and no others:
+//! - `cargo imagebuild` is our binary, with `--manifest-path tests/fixtures/ws/Cargo.toml`, in a
+//!   fresh working directory (relative `dest=` files land there), with the shared target dir;
+//! - registry hosts that cannot exist here are the test registry: `ghcr.io/acme` and
+//!   `registry.example.com` are `127.0.0.1:PORT/…`, and the base
+//!   `gcr.io/distroless/static-debian12` is a two-platform image pushed there first;
+//! - a push that names no repository gets `CARGO_IMAGEBUILD_REPO=127.0.0.1:PORT/readme` (the
+//!   README's user has a `repository` configured);
+//! - the README's examples that name one image (a `-t` reference or a `dest=` without `{bin}`)
+//!   are written for a workspace whose binary is `api`; the fixture has three (`api`, `migrate`,
+//!   `ctl`), so such a command that selects no package or binary gets `--bin api`;
+//! - `--load` reaches the test dockerd (`DOCKER_HOST`), and is repeated with `--loader podman`
+//!   into the test podman.
+//!
+//! Nothing is skipped: every command the README shows runs in full.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::dockerd::dockerd;
+use common::podman::podman;
+use common::registry::{Kind, Registry};
+use common::*;
+
+/// The commands of README.md, as written (comments removed).
+fn readme_commands() -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut out = Vec::new();
+    let mut block: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(info) = trimmed.strip_prefix("```") {
+            block = match block {
+                None => Some(info.trim().to_string()),
+                Some(_) => None,
+            };
+            continue;
+        }
+        match block.as_deref() {
+            Some("sh") | Some("") => {}
+            _ => continue,
+        }
+        let command = trimmed.strip_prefix("$ ").unwrap_or(trimmed);
+        let command = match command.find(" #") {
+            Some(i) => command[..i].trim_end(),
+            None => command,
+        };
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let first = words.iter().position(|w| !is_assignment(w));
+        if first.is_some_and(|i| words[i..].starts_with(&["cargo", "imagebuild"])) {
+            out.push(command.to_string());
+        }
+    }
+    out
+}
+
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(k, _)| {
+        !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+    })
+}
+
+/// Pushes a two-platform image to `reg` to stand in for a registry base; returns its reference.
+fn push_base(reg: &Registry, work: &Path) -> String {
+    let base = format!("{}/readme-base:1", reg.addr);
+    let mut c = imagebuild_in(work);
+    c.arg("--manifest-path")
+        .arg(fixture().join("Cargo.toml"))
+        .args([
+            "-p",
+            "tools",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--push",
+        ])
+        .args(["-t", &base])
+        .env("DOCKER_CONFIG", work.join("no-credentials"));
+    run_ok(&mut c);
+    base
+}
+
+/// One README command, rewritten as the module says; returns the command to run and the
+/// arguments after `cargo imagebuild`.
+fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, Vec<String>) {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert!(
+        !command.contains(['"', '\'', '$', '\\', '|', '>', '<', ';', '&']),
+        "README command with shell syntax this test does not read: {command}"
+    );
+    let at = words.iter().position(|w| !is_assignment(w)).unwrap();
+    let (env, rest) = words.split_at(at);
+    let host = |w: &str| {
+        w.replace("ghcr.io/acme", &format!("{}/acme", reg.addr))
+            .replace("registry.example.com", &reg.addr)
+            .replace("gcr.io/distroless/static-debian12", base)
+    };
+    let mut args: Vec<String> = rest[2..].iter().map(|w| host(w)).collect();
+    let selects = args
+        .iter()
+        .any(|a| ["-p", "--package", "--bin", "--workspace"].contains(&a.as_str()));
+    let names_one = args.windows(2).any(|w| {
+        (w[0] == "-t" || w[0] == "--tag") && !w[1].starts_with(':') && !w[1].contains("{bin}")
+    }) || args
+        .iter()
+        .any(|a| a.contains("dest=") && !a.contains("{bin}"));
+    if names_one && !selects && args.first().map(String::as_str) != Some("doctor") {
+        args.extend(["--bin".to_string(), "api".to_string()]);
+    }
+    args.push("--manifest-path".into());
+    args.push(fixture().join("Cargo.toml").display().to_string());
+    let mut c = imagebuild_in(work);
+    dockerd().env(&mut c);
+    c.env("CARGO_IMAGEBUILD_CACHE", work.join("cache"));
+    for e in env {
+        let (k, v) = e.split_once('=').unwrap();
+        c.env(k, host(v));
+    }
+    let pushes = args.iter().any(|a| a == "--push");
+    let has_repo = !env.is_empty()
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--repository" || ((w[0] == "-t") && !w[1].starts_with(':')));
+    if pushes && !has_repo {
+        c.env("CARGO_IMAGEBUILD_REPO", format!("{}/readme", reg.addr));
+    }
+    c.args(&args);
+    (c, args)
+}
+
+/// Every README command runs; `-t api:dev --load` (and `-t api:arm`) then shows in `docker
+/// image ls` and in podman; pushes print their references.
+#[test]
+fn every_readme_command_runs() {
+    let commands = readme_commands();
+    assert!(
+        commands.len() >= 15,
+        "too few commands found: {commands:#?}"
+    );
+    assert!(
+        commands.iter().any(|c| c.ends_with("--load -t api:dev")),
+        "the README lost its `--load -t api:dev` example: {commands:#?}"
+    );
+    let reg = Registry::start(Kind::Plain);
+    let d = dockerd();
+    let p = podman();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("no-credentials")).unwrap();
+    let base = push_base(&reg, work.path());
+
+    let mut loaded = Vec::new();
+    for command in &commands {
+        eprintln!("README: {command}");
+        let dir = tempfile::tempdir_in(work.path()).unwrap();
+        let (mut c, args) = rewrite(command, &reg, &base, dir.path());
+        let out = run_ok(&mut c);
+        let text = stdout(&out);
+        if args.iter().any(|a| a == "--push") {
+            assert!(
+                text.lines()
+                    .all(|l| l.starts_with(&reg.addr) && l.contains("@sha256:")),
+                "{command}: a push prints its references by digest:\n{text}"
+            );
+        }
+        let tag = args.windows(2).find(|w| w[0] == "-t").map(|w| w[1].clone());
+        if args.iter().any(|a| a == "--load") {
+            let tag = tag.expect("a --load example names its image");
+            let arch = if args.iter().any(|a| a == "linux/arm64")
+                && args.windows(2).any(|w| w[0] == "--load-platform")
+            {
+                "arm64"
+            } else {
+                "amd64"
+            };
+            // The same command into podman.
+            let (mut c, _) = rewrite(command, &reg, &base, dir.path());
+            p.env(&mut c).args(["--loader", "podman"]);
+            run_ok(&mut c);
+            loaded.push((tag, arch));
+        }
+    }
+
+    // What `docker image ls` shows is the name written after -t.
+    let listed = d.run_ok(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+    for (tag, arch) in &loaded {
+        assert!(
+            listed.lines().any(|l| l == tag),
+            "docker image ls lacks {tag}:\n{listed}"
+        );
+        assert_eq!(d.inspect(tag)["Architecture"], *arch, "{tag}");
+        let podman_name = format!("localhost/{tag}");
+        assert_eq!(p.inspect(&podman_name)["Architecture"], *arch, "{tag}");
+    }
+    assert!(
+        loaded.iter().any(|(t, _)| t == "api:dev"),
+        "api:dev was not loaded: {loaded:?}"
+    );
+    let ran = d.run_ok(&["run", "--rm", "--network", "none", "api:dev", "hi"]);
+    assert_eq!(ran.trim(), "api running on x86_64 hi");
+}
+
+/// The extraction itself: the commands the README shows are all found.
+#[test]
+fn readme_commands_are_found() {
+    let commands = readme_commands();
+    for expected in [
+        "cargo imagebuild --dry-run",
+        "cargo imagebuild --load -t api:dev",
+        "cargo imagebuild --platform linux/amd64,linux/arm64 --load -t api:dev",
+        "CARGO_IMAGEBUILD_REPO=registry.example.com/team cargo imagebuild --push",
+        "cargo imagebuild --push --repository ghcr.io/acme/{bin} -t :1.4.0 -t :latest",
+        "cargo imagebuild doctor --platform linux/riscv64",
+    ] {
+        assert!(
+            commands.iter().any(|c| c == expected),
+            "`{expected}` not among {commands:#?}"
+        );
+    }
+    assert!(commands.iter().all(|c| !c.contains('#')), "{commands:#?}");
+}
