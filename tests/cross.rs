@@ -775,9 +775,22 @@ fn openssl_is_built_from_source_for_targets_that_lack_one() {
         );
     }
 
+    // The build itself runs as on a machine with only rustup and the tool: no zig on PATH or in
+    // Python (the pinned one is provisioned from a loopback mirror into the cache, or taken from
+    // it on later runs; the host's target may take Debian's musl-gcc).
+    let (_farm, path) = path_without(&["zig", "python3"]);
+    let mirror = serve_file(zig_wheel(), false);
+    let bare = || {
+        let mut c = imagebuild_in(&tls_fixture());
+        c.env("CARGO_IMAGEBUILD_CACHE", &cache)
+            .env("PATH", &path)
+            .env("CARGO_IMAGEBUILD_ZIG_MIRROR", &mirror)
+            .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
+            .env_remove("CARGO_NET_OFFLINE");
+        c
+    };
     let out = run_ok(
-        imagebuild_in(&tls_fixture())
-            .env("CARGO_IMAGEBUILD_CACHE", &cache)
+        bare()
             .args(["--platform", platforms, "--output"])
             .arg(format!("type=oci,dest={}", layout.display())),
     );
@@ -808,11 +821,7 @@ fn openssl_is_built_from_source_for_targets_that_lack_one() {
     }
 
     // Built once: the second run takes every OpenSSL from the cache.
-    let again = run_ok(
-        imagebuild_in(&tls_fixture())
-            .env("CARGO_IMAGEBUILD_CACHE", &cache)
-            .args(["--platform", platforms, "-o", "type=cacheonly"]),
-    );
+    let again = run_ok(bare().args(["--platform", platforms, "-o", "type=cacheonly"]));
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(!err.contains("Building OpenSSL"), "{err}");
     drop(out);
