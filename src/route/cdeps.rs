@@ -143,54 +143,73 @@ pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Graph {
 mod tests {
     use super::*;
 
-    #[test]
-    fn finds_the_build_script_that_compiles_c() {
+    /// A workspace of path crates: `(directory, package name, more Cargo.toml, is a binary)`.
+    fn workspace(crates: &[(&str, &str, &str, bool)]) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        let ws = dir.path();
         let write = |p: &str, s: &str| {
-            let p = ws.join(p);
+            let p = dir.path().join(p);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, s).unwrap();
         };
-        // app -> native (build-dep on a local `cc`); tool has `cc` only as a normal dependency,
-        // which compiles nothing for the target.
+        let members: Vec<String> = crates.iter().map(|c| format!("\"{}\"", c.0)).collect();
         write(
             "Cargo.toml",
-            "[workspace]\nmembers = [\"app\", \"native\", \"cc\", \"tool\"]\nresolver = \"2\"\n",
-        );
-        let pkg = |name: &str, deps: &str| {
-            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{deps}")
-        };
-        write(
-            "app/Cargo.toml",
-            &pkg("app", "[dependencies]\nnative = { path = \"../native\" }\n"),
-        );
-        write("app/src/main.rs", "fn main() {}\n");
-        write(
-            "native/Cargo.toml",
-            &pkg(
-                "native",
-                "[build-dependencies]\ncc = { path = \"../cc\" }\n",
+            &format!(
+                "[workspace]\nmembers = [{}]\nresolver = \"2\"\n",
+                members.join(", ")
             ),
         );
-        write("native/src/lib.rs", "");
-        write("cc/Cargo.toml", &pkg("cc", ""));
-        write("cc/src/lib.rs", "");
-        write(
-            "tool/Cargo.toml",
-            &pkg("tool", "[dependencies]\ncc = { path = \"../cc\" }\n"),
-        );
-        write("tool/src/main.rs", "fn main() {}\n");
-        let manifest = ws.join("Cargo.toml");
+        for (d, name, rest, bin) in crates {
+            write(
+                &format!("{d}/Cargo.toml"),
+                &format!(
+                    "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{rest}"
+                ),
+            );
+            match bin {
+                true => write(&format!("{d}/src/main.rs"), "fn main() {}\n"),
+                false => write(&format!("{d}/src/lib.rs"), ""),
+            }
+        }
+        let manifest = dir.path().join("Cargo.toml");
+        (dir, manifest)
+    }
+
+    const HOST: &str = "x86_64-unknown-linux-gnu";
+
+    #[test]
+    fn finds_the_build_script_that_compiles_c() {
+        // app -> native (build-dep on a local `cc`); tool has `cc` only as a normal dependency,
+        // which compiles nothing for the target.
+        let (_dir, manifest) = workspace(&[
+            (
+                "app",
+                "app",
+                "[dependencies]\nnative = { path = \"../native\" }\n",
+                true,
+            ),
+            (
+                "native",
+                "native",
+                "[build-dependencies]\ncc = { path = \"../cc\" }\n",
+                false,
+            ),
+            ("cc", "cc", "", false),
+            (
+                "tool",
+                "tool",
+                "[dependencies]\ncc = { path = \"../cc\" }\n",
+                true,
+            ),
+        ]);
         let f = FeatureArgs::default();
-        let host = "x86_64-unknown-linux-gnu";
         assert_eq!(
-            graph(&manifest, host, &["app".into()], &f)
+            graph(&manifest, HOST, &["app".into()], &f)
                 .unwrap()
                 .c_builders,
             ["native (cc)"]
         );
-        assert!(graph(&manifest, host, &["tool".into()], &f)
+        assert!(graph(&manifest, HOST, &["tool".into()], &f)
             .unwrap()
             .c_builders
             .is_empty());
@@ -198,83 +217,39 @@ mod tests {
 
     #[test]
     fn openssl_sys_without_its_vendored_source_wants_a_system_openssl() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = dir.path();
-        let write = |p: &str, s: &str| {
-            let p = ws.join(p);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, s).unwrap();
-        };
-        let pkg = |name: &str, rest: &str| {
-            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{rest}")
-        };
-        write(
-            "Cargo.toml",
-            "[workspace]\nmembers = [\"sys\", \"src\", \"app\"]\nresolver = \"2\"\n",
-        );
         // A stand-in `openssl-sys` whose `vendored` feature adds `openssl-src`, as the real one does.
-        write(
-            "sys/Cargo.toml",
-            &pkg(
+        let (_dir, manifest) = workspace(&[
+            (
+                "sys",
                 "openssl-sys",
                 "[features]\nvendored = [\"dep:openssl-src\"]\n[build-dependencies]\nopenssl-src = { path = \"../src\", optional = true }\n",
+                false,
             ),
-        );
-        write("sys/src/lib.rs", "");
-        write("src/Cargo.toml", &pkg("openssl-src", ""));
-        write("src/src/lib.rs", "");
-        write(
-            "app/Cargo.toml",
-            &pkg(
-                "app",
-                "[dependencies]\nopenssl-sys = { path = \"../sys\" }\n",
-            ),
-        );
-        write("app/src/main.rs", "fn main() {}\n");
-        let manifest = ws.join("Cargo.toml");
-        let host = "x86_64-unknown-linux-gnu";
-        let plain = graph(&manifest, host, &["app".into()], &FeatureArgs::default()).unwrap();
+            ("src", "openssl-src", "", false),
+            ("app", "app", "[dependencies]\nopenssl-sys = { path = \"../sys\" }\n", true),
+        ]);
+        let plain = graph(&manifest, HOST, &["app".into()], &FeatureArgs::default()).unwrap();
         assert!(plain.system_openssl);
         let vendored = FeatureArgs {
             features: vec!["openssl-sys/vendored".into()],
             ..Default::default()
         };
-        let v = graph(&manifest, host, &["app".into()], &vendored).unwrap();
+        let v = graph(&manifest, HOST, &["app".into()], &vendored).unwrap();
         assert!(!v.system_openssl);
     }
 
     #[test]
     fn system_libraries_without_their_bundling_feature_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = dir.path();
-        let write = |p: &str, s: &str| {
-            let p = ws.join(p);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, s).unwrap();
-        };
-        let pkg = |name: &str, rest: &str| {
-            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{rest}")
-        };
-        write(
-            "Cargo.toml",
-            "[workspace]\nmembers = [\"sys\", \"app\"]\nresolver = \"2\"\n",
-        );
-        write(
-            "sys/Cargo.toml",
-            &pkg("libsqlite3-sys", "[features]\nbundled = []\n"),
-        );
-        write("sys/src/lib.rs", "");
-        write(
-            "app/Cargo.toml",
-            &pkg(
+        let (_dir, manifest) = workspace(&[
+            ("sys", "libsqlite3-sys", "[features]\nbundled = []\n", false),
+            (
+                "app",
                 "app",
                 "[dependencies]\nlibsqlite3-sys = { path = \"../sys\" }\n",
+                true,
             ),
-        );
-        write("app/src/main.rs", "fn main() {}\n");
-        let manifest = ws.join("Cargo.toml");
-        let host = "x86_64-unknown-linux-gnu";
-        let plain = graph(&manifest, host, &["app".into()], &FeatureArgs::default()).unwrap();
+        ]);
+        let plain = graph(&manifest, HOST, &["app".into()], &FeatureArgs::default()).unwrap();
         assert_eq!(
             plain.system_libs,
             ["SQLite (libsqlite3-sys: its feature `bundled` builds it from source)"]
@@ -283,7 +258,7 @@ mod tests {
             features: vec!["libsqlite3-sys/bundled".into()],
             ..Default::default()
         };
-        let b = graph(&manifest, host, &["app".into()], &bundled).unwrap();
+        let b = graph(&manifest, HOST, &["app".into()], &bundled).unwrap();
         assert!(b.system_libs.is_empty());
     }
 }

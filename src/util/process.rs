@@ -85,20 +85,32 @@ pub fn run_streaming(
     what: &str,
 ) -> Result<std::process::ExitStatus, RunError> {
     let deadline = Instant::now() + limit;
-    let mut child = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|source| RunError::Spawn {
-            what: what.to_string(),
-            source,
-        })?;
-    // Bounded: polls until the deadline, then kills.
+        .stderr(Stdio::inherit());
+    let mut child = start(cmd, what)?;
+    wait_until(&mut child, deadline, limit, what)
+}
+
+/// Starts `cmd` as it is set up, naming it `what` in the error.
+fn start(cmd: &mut Command, what: &str) -> Result<Child, RunError> {
+    cmd.spawn().map_err(|source| RunError::Spawn {
+        what: what.to_string(),
+        source,
+    })
+}
+
+/// Waits for `child` until `deadline`, then kills it. Bounded: polls, never blocks.
+fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+    limit: Duration,
+    what: &str,
+) -> Result<std::process::ExitStatus, RunError> {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -112,13 +124,7 @@ pub fn run_streaming(
 }
 
 fn spawn(cmd: &mut Command, what: &str) -> Result<Child, RunError> {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| RunError::Spawn {
-            what: what.to_string(),
-            source,
-        })
+    start(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()), what)
 }
 
 /// Drains both pipes and waits until `deadline`, then kills.
@@ -130,21 +136,7 @@ fn finish(
 ) -> Result<Output, RunError> {
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
-    // Bounded: polls until the deadline, then kills.
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(RunError::Timeout {
-                    what: what.to_string(),
-                    limit,
-                });
-            }
-        }
-    };
+    let status = wait_until(&mut child, deadline, limit, what)?;
     Ok(Output {
         status,
         stdout: join(out),
