@@ -47,6 +47,13 @@ const PLATFORMS: &[(&str, &str, Option<&str>, &str)] = &[
     ("linux/riscv64", "riscv64", None, "arch=riscv64 c_answer=42 c_len=2 c_bits=64 c_endian=little rust_bits=64 rust_endian=little"),
 ];
 
+/// The root filesystem of the C fixture's image for `arch` in the layout at `layout` (tag 0.2.0),
+/// unpacked under `work`.
+fn cc_rootfs(layout: &Path, arch: &str, work: &Path) -> PathBuf {
+    let reference = format!("oci:{}:0.2.0", layout.display());
+    unpack_platform(&reference, arch, None, work).join("rootfs")
+}
+
 /// The qemu that runs an OCI architecture here, or `None` for this machine's own.
 fn qemu_for(arch: &str) -> Option<&'static str> {
     let q = match arch {
@@ -199,13 +206,7 @@ fn zigbuild_builder_builds_musl_and_refuses_static_glibc() {
         "{err}"
     );
     assert!(err.contains("\"zigbuild\""), "cargo-zigbuild ran: {err}");
-    let bundle = unpack_platform(
-        &format!("oci:{}:0.2.0", layout.display()),
-        "arm64",
-        None,
-        work.path(),
-    );
-    let rootfs = bundle.join("rootfs");
+    let rootfs = cc_rootfs(&layout, "arm64", work.path());
     assert_eq!(interpreter(&rootfs.join("usr/local/bin/ccdemo")), None);
     assert_eq!(
         run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", "arm64"),
@@ -479,14 +480,9 @@ fn doctor_fix_yes_installs_a_missing_cross_gcc() {
         "--output",
         &format!("type=oci,dest={}", layout.display()),
     ]));
-    let bundle = unpack_platform(
-        &format!("oci:{}:0.2.0", layout.display()),
-        "riscv64",
-        None,
-        work.path(),
-    );
+    let rootfs = cc_rootfs(&layout, "riscv64", work.path());
     assert_eq!(
-        run_in_rootfs(&bundle.join("rootfs"), "/usr/local/bin/ccdemo", "riscv64"),
+        run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", "riscv64"),
         PLATFORMS[6].3
     );
 }
@@ -625,13 +621,7 @@ fn zig_is_provisioned_into_the_cache_once() {
         err.contains("Route aarch64-unknown-linux-musl: cargo, linker rust-lld, C compiler zig cc -target aarch64-linux-musl"),
         "{err}"
     );
-    let bundle = unpack_platform(
-        &format!("oci:{}:0.2.0", layout.display()),
-        "arm64",
-        None,
-        work.path(),
-    );
-    let rootfs = bundle.join("rootfs");
+    let rootfs = cc_rootfs(&layout, "arm64", work.path());
     assert_eq!(
         run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", "arm64"),
         PLATFORMS[1].3
@@ -726,13 +716,7 @@ fn musl_gcc_compiles_c_for_the_host_architecture_without_zig() {
         "{err}"
     );
     assert_eq!(files_under(&cache), Vec::<PathBuf>::new());
-    let bundle = unpack_platform(
-        &format!("oci:{}:0.2.0", layout.display()),
-        arch,
-        None,
-        work.path(),
-    );
-    let rootfs = bundle.join("rootfs");
+    let rootfs = cc_rootfs(&layout, arch, work.path());
     assert_eq!(interpreter(&rootfs.join("usr/local/bin/ccdemo")), None);
     assert_eq!(
         run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", arch),
