@@ -318,7 +318,7 @@ pub fn registry_base_files(
     let cache = BlobStore::open(crate::build::base_blobs::cache_dir()?.join("blobs"))?;
     let mut files = BaseFiles::new();
     for l in &base.layers {
-        if !cache.contains(&l.blob.digest) {
+        if !cache.verified(&l.blob.digest, Some(l.blob.size), ui) {
             let repo = l.remote.as_ref().ok_or_else(|| {
                 anyhow!(
                     "base layer {} has no repository to fetch it from",

@@ -1,7 +1,7 @@
 //! The base-blob cache: a content-addressed directory shared by every workspace of the user
 //! (`$CARGO_IMAGEBUILD_CACHE`, else `$XDG_CACHE_HOME/cargo-imagebuild`, else
 //! `~/.cache/cargo-imagebuild`), where a base image's layers are downloaded once, checked
-//! against their digest, and reused by later runs. [`fetch_base_blobs`] is the step that runs
+//! against their digest, and reused by later runs once verified (see `BlobStore::verified`). [`fetch_base_blobs`] is the step that runs
 //! before a sink that needs every blob on disk (a layout, an archive): it puts each base layer
 //! of an image set into the build's blob store, from the cache or, failing that, the registry.
 //! A push never calls it: it mounts or streams base layers instead.
@@ -48,7 +48,7 @@ pub fn fetch_base_blobs(
     for img in &set.images {
         for l in &img.layers {
             let Some(repo) = &l.remote else { continue };
-            if store.contains(&l.blob.digest) {
+            if store.verified(&l.blob.digest, Some(l.blob.size), ui) {
                 continue;
             }
             let cache = match &mut cache {
@@ -60,7 +60,7 @@ pub fn fetch_base_blobs(
                     })?)
                 }
             };
-            if !cache.contains(&l.blob.digest) {
+            if !cache.verified(&l.blob.digest, Some(l.blob.size), ui) {
                 ui.status(
                     "Downloading",
                     &format!(
@@ -73,18 +73,8 @@ pub fn fetch_base_blobs(
                 registry.fetch_blob(repo, &l.blob, cache)?;
                 downloaded += 1;
             }
-            let from = cache.path(&l.blob.digest);
-            let to = store.path(&l.blob.digest);
-            // A hard link is atomic; a copy goes through a staged file so the store never holds
-            // a partial blob under a digest.
-            if std::fs::hard_link(&from, &to).is_err() && !store.contains(&l.blob.digest) {
-                let mut staged = store.stage()?;
-                let mut src = std::fs::File::open(&from)
-                    .with_context(|| format!("reading the cached base layer {}", from.display()))?;
-                std::io::copy(&mut src, &mut staged.file)
-                    .with_context(|| format!("copying a cached base layer to {}", to.display()))?;
-                store.commit(staged, &l.blob.digest)?;
-            }
+            // A copy, hashed on the way, never a hard link: the two caches are checked apart.
+            store.copy_in(&cache.path(&l.blob.digest), &l.blob.digest)?;
         }
     }
     Ok(downloaded)

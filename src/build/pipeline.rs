@@ -173,6 +173,7 @@ fn pack_stream(
     store: &BlobStore,
     failed: &AtomicBool,
     timings: &Timings,
+    ui: &Ui,
 ) -> Result<BTreeMap<LayerKey, Layer>> {
     let queue = Mutex::new(jobs);
     let done = Mutex::new(BTreeMap::new());
@@ -187,7 +188,7 @@ fn pack_stream(
                             return Ok(());
                         };
                         let started = Instant::now();
-                        let packed = layer::pack_cached(&spec, &opts, store)
+                        let packed = layer::pack_cached(&spec, &opts, store, ui)
                             .with_context(|| format!("packing layer: {}", spec.created_by));
                         timings.packed(started);
                         match packed {
@@ -256,7 +257,7 @@ pub fn build_into(
     let failed = AtomicBool::new(false);
     let (tx, rx) = channel::<Job>();
     let layers = std::thread::scope(|s| -> Result<BTreeMap<LayerKey, Layer>> {
-        let packer = s.spawn(|| pack_stream(rx, workers, store, &failed, &timings));
+        let packer = s.spawn(|| pack_stream(rx, workers, store, &failed, &timings, ui));
         for job in early {
             if tx.send(job).is_err() {
                 break;

@@ -312,7 +312,12 @@ fn cache_key(spec: &LayerSpec, opts: &PackOptions) -> Result<String> {
 
 /// Like [`pack`], but a spec packed before with the same inputs (see `cache_key`) is not packed
 /// again: its record in the store names the blob, which must still be there.
-pub fn pack_cached(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> Result<Layer> {
+pub fn pack_cached(
+    spec: &LayerSpec,
+    opts: &PackOptions,
+    store: &BlobStore,
+    ui: &crate::util::ui::Ui,
+) -> Result<Layer> {
     let records = store.root().join("packed");
     let record_path = records.join(cache_key(spec, opts)?);
     if let Ok(bytes) = std::fs::read(&record_path) {
@@ -327,7 +332,7 @@ pub fn pack_cached(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> R
                 r["size"].as_u64(),
             );
             if let (Some(digest), Some(diff_id), Some(size)) = parsed {
-                if store.contains(&digest) {
+                if store.verified(&digest, Some(size), ui) {
                     return Ok(packed_layer(spec, opts, digest, size, diff_id));
                 }
             }
@@ -364,16 +369,17 @@ mod tests {
             level: 6,
             mtime: 0,
         };
-        let first = pack_cached(&spec, &opts, &store).unwrap();
-        assert_eq!(pack_cached(&spec, &opts, &store).unwrap(), first);
+        let ui = crate::util::ui::Ui::new(crate::util::ui::Verbosity::Quiet);
+        let first = pack_cached(&spec, &opts, &store, &ui).unwrap();
+        assert_eq!(pack_cached(&spec, &opts, &store, &ui).unwrap(), first);
         // A rebuilt file (new content, new mtime) is packed again.
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(&bin, vec![2u8; 10_000]).unwrap();
-        let second = pack_cached(&spec, &opts, &store).unwrap();
+        let second = pack_cached(&spec, &opts, &store, &ui).unwrap();
         assert_ne!(second.diff_id, first.diff_id);
         // A missing blob is packed again rather than trusted.
         std::fs::remove_file(store.path(&second.blob.digest)).unwrap();
-        assert_eq!(pack_cached(&spec, &opts, &store).unwrap(), second);
+        assert_eq!(pack_cached(&spec, &opts, &store, &ui).unwrap(), second);
         assert!(store.contains(&second.blob.digest));
     }
 

@@ -1,15 +1,26 @@
 //! The blob store: a content-addressed directory (`blobs/sha256/<hex>`) where layers are packed
 //! once and every sink reads them from. Writes go to a temporary file in the same directory and
-//! are renamed into place under their digest, so a blob present in the store is always whole.
+//! are renamed into place under their digest, so a blob present in the store is whole when
+//! written. A blob is trusted again only after [`BlobStore::verified`]: its size always, and its
+//! bytes re-hashed whenever the stamp recorded when it was written (size, inode, ctime — which no
+//! user can set back) no longer matches the file. A damaged blob is dropped with a warning and
+//! the caller makes it again. Blobs are written 0644 (less the umask): outputs copied from them
+//! are readable by other users.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::MetadataExt;
+
 use anyhow::{Context, Result};
 
 use crate::util::atomic::AtomicFile;
-use crate::util::digest::Digest;
+use crate::util::digest::{Digest, HashingWriter};
+use crate::util::ui::Ui;
+
+/// The folder (under the store's root) of the stamps recorded when blobs are written.
+const STAMPS: &str = "stamps";
 
 /// A content-addressed directory of blobs.
 #[derive(Clone, Debug)]
@@ -36,37 +47,105 @@ impl BlobStore {
         self.root.join("sha256").join(digest.hex())
     }
 
+    /// Whether a file is there under `digest`, unchecked: use [`BlobStore::verified`] before
+    /// trusting its bytes.
     pub fn contains(&self, digest: &Digest) -> bool {
         self.path(digest).is_file()
     }
 
+    /// Whether the blob under `digest` is whole (`size` bytes when given, and its bytes hash to
+    /// `digest`). The hash is skipped when the stamp recorded at write time still matches the
+    /// file; a mismatched stamp costs one re-hash, after which the stamp is renewed. A damaged
+    /// blob is removed from the store with a warning, and false returned: the caller makes it
+    /// again.
+    pub fn verified(&self, digest: &Digest, size: Option<u64>, ui: &Ui) -> bool {
+        let path = self.path(digest);
+        let Ok(meta) = fs::metadata(&path) else {
+            return false;
+        };
+        let problem = if !meta.is_file() {
+            Some("it is not a file".to_string())
+        } else if let Some(s) = size.filter(|s| *s != meta.len()) {
+            Some(format!("it holds {} bytes, not {s}", meta.len()))
+        } else if fs::read_to_string(self.stamp_path(digest)).ok() == Some(stamp(&meta)) {
+            None
+        } else {
+            match hash_file(&path) {
+                Ok(d) if d == *digest => {
+                    self.write_stamp(digest);
+                    None
+                }
+                Ok(d) => Some(format!("its bytes hash to {d}")),
+                Err(e) => Some(format!("it cannot be read ({e})")),
+            }
+        };
+        match problem {
+            None => true,
+            Some(p) => {
+                ui.warn(&format!(
+                    "dropped the damaged blob {digest} from {}: {p}; it is made again",
+                    self.root.display()
+                ));
+                let _ = fs::remove_file(&path);
+                let _ = fs::remove_file(self.stamp_path(digest));
+                false
+            }
+        }
+    }
+
+    fn stamp_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(STAMPS).join(digest.hex())
+    }
+
+    /// Records the blob's stamp; a stamp that cannot be written only costs a re-hash later.
+    fn write_stamp(&self, digest: &Digest) {
+        if let Ok(meta) = fs::metadata(self.path(digest)) {
+            let _ = crate::util::atomic::write(&self.stamp_path(digest), stamp(&meta).as_bytes());
+        }
+    }
+
     /// Starts writing a blob whose digest is not known yet.
     pub fn stage(&self) -> Result<StagedBlob> {
-        let file = AtomicFile::stage_in(&self.root.join("sha256"), ".staging-", None)
+        let file = AtomicFile::stage_in(&self.root.join("sha256"), ".staging-", Some(0o644))
             .with_context(|| format!("creating a blob in the store at {}", self.root.display()))?;
         Ok(StagedBlob { file })
     }
 
-    /// Moves a finished blob into place under `digest`. A blob already present is kept (same
-    /// digest, same bytes) and the staged copy dropped.
+    /// Moves a finished blob (whose bytes the caller hashed to `digest`) into place, replacing
+    /// what was there: a blob already present may be the damaged copy this one remakes. Records
+    /// its stamp.
     pub fn commit(&self, staged: StagedBlob, digest: &Digest) -> Result<PathBuf> {
         let dest = self.path(digest);
-        if dest.is_file() {
-            return Ok(dest);
-        }
         staged.file.commit(&dest)?;
+        self.write_stamp(digest);
         Ok(dest)
     }
 
     /// Stores small bytes (a config, a manifest) and returns their digest.
     pub fn put(&self, bytes: &[u8]) -> Result<Digest> {
         let digest = Digest::of(bytes);
-        if !self.contains(&digest) {
-            let mut staged = self.stage()?;
-            io::Write::write_all(&mut staged.file, bytes).context("writing a blob")?;
-            self.commit(staged, &digest)?;
-        }
+        let mut staged = self.stage()?;
+        io::Write::write_all(&mut staged.file, bytes).context("writing a blob")?;
+        self.commit(staged, &digest)?;
         Ok(digest)
+    }
+
+    /// Puts a copy of the file at `from`, whose bytes are `digest`, into the store: hashed on
+    /// the way, so a copy that does not match is refused rather than stored.
+    pub fn copy_in(&self, from: &Path, digest: &Digest) -> Result<PathBuf> {
+        let mut src =
+            fs::File::open(from).with_context(|| format!("reading {}", from.display()))?;
+        let staged = self.stage()?;
+        let mut w = HashingWriter::new(staged.file);
+        io::copy(&mut src, &mut w)
+            .with_context(|| format!("copying {} into {}", from.display(), self.root.display()))?;
+        let (file, got, _) = w.finish();
+        anyhow::ensure!(
+            got == *digest,
+            "{} changed while it was copied (its bytes hash to {got}, not {digest})",
+            from.display()
+        );
+        self.commit(StagedBlob { file }, digest)
     }
 
     pub fn root(&self) -> &Path {
@@ -74,12 +153,31 @@ impl BlobStore {
     }
 }
 
-/// Places a copy of `src` at `dest`: a hard link when both are on one filesystem, else a copy.
-pub fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
-    match fs::hard_link(src, dest) {
-        Ok(()) => Ok(()),
-        Err(_) => fs::copy(src, dest).map(|_| ()),
-    }
+/// What identifies one state of a file: its size, inode and ctime (which changes on every write
+/// and which no user can set back, unlike mtime).
+fn stamp(meta: &fs::Metadata) -> String {
+    format!(
+        "{} {} {}.{}",
+        meta.len(),
+        meta.ino(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
+}
+
+fn hash_file(path: &Path) -> io::Result<Digest> {
+    let mut w = HashingWriter::new(io::sink());
+    io::copy(&mut fs::File::open(path)?, &mut w)?;
+    Ok(w.finish().1)
+}
+
+/// Places a copy of the blob `src` at `dest`, never a hard link: an output must not share an
+/// inode with a cache that later runs write into (or that a user damages), or damage there
+/// would reach a layout written earlier. `std::fs::copy` goes through `copy_file_range`, which
+/// btrfs and XFS answer with a reflink (shared extents, copy on write) and other filesystems
+/// with an in-kernel copy, so no crate is needed for the reflink.
+pub fn copy_out(src: &Path, dest: &Path) -> io::Result<()> {
+    fs::copy(src, dest).map(|_| ())
 }
 
 #[cfg(test)]
@@ -97,5 +195,33 @@ mod tests {
         // No staging files are left behind.
         let names: Vec<_> = fs::read_dir(dir.path().join("sha256")).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_blob_is_noticed_and_dropped() {
+        use std::io::{Seek, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let ui = Ui::new(crate::util::ui::Verbosity::Quiet);
+        let d = store.put(b"hello blob").unwrap();
+        assert!(store.verified(&d, Some(10), &ui));
+        assert!(!store.verified(&d, Some(11), &ui), "a wrong size is damage");
+        assert!(!store.contains(&d), "and the blob is dropped");
+        let d = store.put(b"hello blob").unwrap();
+        // One byte flipped in place, same size: the stamp no longer matches, the re-hash fails.
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(store.path(&d))
+            .unwrap();
+        f.seek(io::SeekFrom::Start(3)).unwrap();
+        f.write_all(b"X").unwrap();
+        drop(f);
+        assert!(!store.verified(&d, Some(10), &ui));
+        assert!(!store.contains(&d));
+        // A good blob without a stamp is re-hashed once and trusted.
+        let d = store.put(b"hello blob").unwrap();
+        fs::remove_file(store.stamp_path(&d)).unwrap();
+        assert!(store.verified(&d, None, &ui));
+        assert!(store.stamp_path(&d).is_file());
     }
 }

@@ -102,8 +102,11 @@ fn remembered(map_file: &std::path::Path, layer: &Layer, store: &BlobStore) -> O
     let (digest, size) = text.trim().split_once(' ')?;
     let digest: Digest = digest.parse().ok()?;
     let size: u64 = size.parse().ok()?;
-    let on_disk = fs::metadata(store.path(&digest)).ok()?.len();
-    (on_disk == size).then(|| gzip_layer(layer, digest, size))
+    // Sinks are given no Ui: a damaged copy is noted at normal verbosity, then made again.
+    let ui = crate::util::ui::Ui::new(crate::util::ui::Verbosity::Normal);
+    store
+        .verified(&digest, Some(size), &ui)
+        .then(|| gzip_layer(layer, digest, size))
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ impl Sink for LayoutDir {
             let to = tmp.path().join(&path);
             match source {
                 Source::Bytes(b) => fs::write(&to, b),
-                Source::Path(p) => store::link_or_copy(&p, &to),
+                Source::Path(p) => store::copy_out(&p, &to),
             }
             .with_context(|| format!("writing {}", to.display()))?;
         }
