@@ -64,6 +64,9 @@ impl Built {
 pub fn prepare(opts: &Options, ui: &Ui) -> Result<(Plan, Routes)> {
     let lookup = RegistryLookup::new(&opts.registry, ui);
     let mut plan = plan::plan(opts, &lookup)?;
+    for note in plan.images.iter().flat_map(|i| &i.notes) {
+        ui.warn(note);
+    }
     if !opts.dry_run {
         install_targets(&mut plan, ui)?;
     }

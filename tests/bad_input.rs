@@ -33,30 +33,52 @@ fn pkg(metadata: &str) -> tempfile::TempDir {
     ])
 }
 
-/// Runs our binary in `dir` with `args` writing to a fresh destination; checks the failure
-/// message contains every one of `expect`, and that the destination's directory stays empty.
-fn refused(dir: &Path, args: &[&str], expect: &[&str]) -> String {
+/// Runs our binary in `dir` with `args` (and `env`), `{out}` in an argument standing for a
+/// fresh empty directory; unless an argument chooses the output, it writes to `{out}/image`.
+/// Checks the exit code is 1 (an error, not a panic or a usage error), the failure message
+/// contains every one of `expect`, and `{out}` (where every destination passed lies) stays empty.
+fn refused_with(dir: &Path, args: &[&str], env: &[(&str, &str)], expect: &[&str]) -> String {
     let out = tempfile::tempdir().unwrap();
-    let dest = out.path().join("image");
+    let o = out.path().display().to_string();
     let mut cmd = imagebuild_in(dir);
-    cmd.args(args);
-    if !args.iter().any(|a| a.starts_with("--output") || *a == "-o") {
-        cmd.args(["--output", &format!("type=oci,dest={}", dest.display())]);
+    cmd.args(args.iter().map(|a| a.replace("{out}", &o)));
+    cmd.envs(env.iter().copied());
+    if !args
+        .iter()
+        .any(|a| a.starts_with("--output") || *a == "-o" || *a == "--push" || *a == "--load")
+    {
+        cmd.args(["--output", &format!("type=oci,dest={o}/image")]);
     }
-    let stderr = run_err(&mut cmd);
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{args:?} should fail with exit code 1:\n{stderr}"
+    );
     for e in expect {
-        assert!(stderr.contains(e), "the message lacks `{e}`:\n{stderr}");
+        assert!(
+            stderr.contains(e),
+            "{args:?}: the message lacks `{e}`:\n{stderr}"
+        );
     }
     assert!(
         stderr.starts_with("error: ") || stderr.contains("\nerror: "),
         "{stderr}"
     );
+    assert!(!stderr.contains("panicked"), "{stderr}");
     let left: Vec<PathBuf> = std::fs::read_dir(out.path())
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert!(left.is_empty(), "partial output left behind: {left:?}");
+    assert!(left.is_empty(), "{args:?}: output left behind: {left:?}");
     stderr
+}
+
+fn refused(dir: &Path, args: &[&str], expect: &[&str]) -> String {
+    refused_with(dir, args, &[], expect)
 }
 
 #[test]
@@ -447,5 +469,398 @@ fn target_whose_standard_library_rustup_cannot_provide() {
             "rustup cannot provide the standard library",
             "--target",
         ],
+    );
+}
+
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+
+/// Refusals on the fixture's `tools` package: (arguments, environment, what the message says).
+/// Every one is refused while planning, before anything compiles.
+const FIXTURE_CASES: &[Case] = &[
+    (
+        &[],
+        &[("SOURCE_DATE_EPOCH", "253402300800")],
+        &[
+            "SOURCE_DATE_EPOCH=`253402300800`",
+            "9999-12-31",
+            "git log -1",
+        ],
+    ),
+    (
+        &[],
+        &[("SOURCE_DATE_EPOCH", "-1")],
+        &["SOURCE_DATE_EPOCH=`-1` is not a number"],
+    ),
+    (
+        &[],
+        &[("SOURCE_DATE_EPOCH", "99999999999999999999999")],
+        &["is not a number of seconds"],
+    ),
+    (
+        &["--platform", ""],
+        &[],
+        &["--platform", "no platform given", "unset CI variable"],
+    ),
+    (&["--platform", ",, ,"], &[], &["no platform given"]),
+    (
+        &["-o", "type=oci,dest={out}/a,dest={out}/b"],
+        &[],
+        &["`dest` is given twice", "give it once"],
+    ),
+    (
+        &["-o", "type=oci,type=docker,dest={out}/a"],
+        &[],
+        &["`type` is given twice"],
+    ),
+    (
+        &["-o", "type=oci,\"dest={out}/a"],
+        &[],
+        &["quote that is not closed"],
+    ),
+    (
+        &["-o", "type=oci,dest={out}/a\ndest={out}/b"],
+        &[],
+        &["line break"],
+    ),
+    (
+        &["--compression", "zstd", "--compression-level", "23"],
+        &[],
+        &["level 23 is out of range for zstd", "1-22"],
+    ),
+    (
+        &["--compression", "zstd", "--compression-level", "100"],
+        &[],
+        &["level 100 is out of range for zstd"],
+    ),
+    (
+        &["--compression", "zstd", "--compression-level", "0"],
+        &[],
+        &["level 0 is out of range for zstd"],
+    ),
+    (
+        &["--compression", "zstd", "--compression-level=-5"],
+        &[],
+        &["level -5 is out of range for zstd"],
+    ),
+    (
+        &["--compression-level", "10"],
+        &[],
+        &["level 10 is out of range for gzip", "0-9"],
+    ),
+    (
+        &["--compression-level=-1"],
+        &[],
+        &["level -1 is out of range for gzip"],
+    ),
+    (
+        &["--compression", "brotli"],
+        &[],
+        &["unknown compression `brotli`"],
+    ),
+    (&["--label", "=x"], &[], &["--label `=x` has an empty key"]),
+    (
+        &["--label", "novalue"],
+        &[],
+        &["--label `novalue` is not KEY=VALUE"],
+    ),
+    (&["--env", "=x"], &[], &["--env `=x` has an empty key"]),
+    (
+        &["--annotation", "novalue"],
+        &[],
+        &["--annotation `novalue` is not KEY=VALUE"],
+    ),
+    (&["--port", "70000"], &[], &["`70000` is not a port"]),
+    (
+        &["--insecure-registry", "http://x"],
+        &[],
+        &[
+            "--insecure-registry http://x",
+            "no scheme",
+            "127.0.0.1:5000",
+        ],
+    ),
+    (
+        &["--insecure-registry", "reg.local:99999"],
+        &[],
+        &["port `99999`", "1 to 65535"],
+    ),
+    (&["--base", ""], &[], &["base image is empty", "scratch"]),
+    (
+        &["--base", "http://x/y"],
+        &[],
+        &["`http://x/y`", "no URL scheme"],
+    ),
+    (
+        &["--base", "Acme/Base"],
+        &[],
+        &["lowercase", "write acme/base"],
+    ),
+    (
+        &["-t", "127.0.0.1:99999/x"],
+        &[],
+        &["`127.0.0.1:99999/x`", "port `99999`", "1 to 65535"],
+    ),
+    (&["-t", "localhost:0/x:1"], &[], &["port `0`"]),
+    (
+        &["--repository", "localhost:70000/x"],
+        &[],
+        &[
+            "`localhost:70000/x` is not a valid repository",
+            "port `70000`",
+        ],
+    ),
+    (&["--repository", ""], &[], &["is not a valid repository"]),
+    (
+        &["-t", "a:b:c"],
+        &[],
+        &["`a:b:c` is not a valid image reference"],
+    ),
+    (
+        &["-o", "type=oci,tar=maybe,dest={out}/x"],
+        &[],
+        &["tar=maybe must be true or false"],
+    ),
+    (
+        &["-o", "type=registry,dest={out}/x"],
+        &[],
+        &["type=registry takes no attributes"],
+    ),
+    (
+        &["-o", "type=cacheonly,dest={out}/x"],
+        &[],
+        &["type=cacheonly takes no attributes"],
+    ),
+    (
+        &["-o", "type=oci,dest={out}/d,platform=linux/amd64"],
+        &[],
+        &["a layout directory holds every platform", "tar=true"],
+    ),
+    (
+        &["-o", "type=docker,dest={out}/x.tar,context=c"],
+        &[],
+        &["give one of them"],
+    ),
+    (&["-o", ""], &[], &["has no type"]),
+    (&["-o", "type=oci,dest="], &[], &["dest is empty"]),
+    (&["-o", "type=oci,dest"], &[], &["`dest` is not key=value"]),
+    (
+        &["-o", "type=oci,dest={out}/x,compress=yes"],
+        &[],
+        &["unknown attribute `compress`"],
+    ),
+    (
+        &["--loader", "rocket", "-o", "type=docker"],
+        &[],
+        &["--loader `rocket`", "docker or podman"],
+    ),
+    (
+        &["--load", "--load-platform", "linux/amd46"],
+        &[],
+        &[
+            "unknown platform `linux/amd46`",
+            "did you mean `linux/amd64`",
+        ],
+    ),
+    (
+        &["--platform", "all"],
+        &[],
+        &["the base is scratch", "--base IMAGE"],
+    ),
+    (
+        &["--platform", "all,linux/amd64"],
+        &[],
+        &["--platform all stands alone"],
+    ),
+    (
+        &[
+            "--target",
+            "x86_64-unknown-linux-musl",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ],
+        &[],
+        &["linux/amd64 is asked for twice"],
+    ),
+    (
+        &[
+            "--platform",
+            "linux/amd64",
+            "-o",
+            "type=oci,dest={out}/x,platform=linux/arm64,tar=true",
+        ],
+        &[],
+        &["linux/arm64"],
+    ),
+];
+
+/// Refusals of `[package.metadata.imagebuild]` values: (the table's lines, what the message says).
+const METADATA_CASES: &[(&str, &[&str])] = &[
+    (
+        "user = \"root:wheel:extra\"",
+        &["user `root:wheel:extra` is not USER[:GROUP]", "1000:1000"],
+    ),
+    ("user = \"app:\"", &["user `app:` is not USER[:GROUP]"]),
+    (
+        "labels = { \"\" = \"x\" }",
+        &["a label has an empty key (value `x`)"],
+    ),
+    ("base = \"\"", &["base image is empty"]),
+    ("platforms = [\"\"]", &["no platform given"]),
+    (
+        "compression = \"zstd\"\ncompression-level = 30",
+        &["`compression-level`", "30 is out of range"],
+    ),
+    ("compression = \"lz4\"", &["lz4"]),
+    ("tags = []", &["the `tags` setting is empty"]),
+    ("tags = [\"bad tag\"]", &["`bad tag` is not a valid tag"]),
+    ("ports = [\"99999\"]", &["`99999` is not a port"]),
+    ("repository = \"Acme/App\"", &["is not a valid repository"]),
+    (
+        "[package.metadata.imagebuild.bin.nope]\nuser = \"1\"",
+        &["has no binary named `nope`"],
+    ),
+];
+
+/// Runs `cases` a few at a time (each is its own process, most of the time spent starting cargo).
+fn in_parallel<T: Sync>(cases: &[T], run: impl Fn(&T) + Sync) {
+    for chunk in cases.chunks(4) {
+        std::thread::scope(|s| {
+            for c in chunk {
+                s.spawn(|| run(c));
+            }
+        });
+    }
+}
+
+#[test]
+fn table_of_refused_values() {
+    in_parallel(FIXTURE_CASES, |(args, env, expect)| {
+        let mut all = vec!["-p", "tools"];
+        all.extend_from_slice(args);
+        let stderr = refused_with(&fixture(), &all, env, expect);
+        assert!(
+            !stderr.contains("Compiling"),
+            "{args:?} is refused before compiling:\n{stderr}"
+        );
+    });
+    assert!(FIXTURE_CASES.len() + METADATA_CASES.len() >= 55);
+}
+
+#[test]
+fn table_of_refused_metadata() {
+    in_parallel(METADATA_CASES, |(meta, expect)| {
+        let ws = pkg(meta);
+        let stderr = refused(ws.path(), &[], expect);
+        assert!(!stderr.contains("Compiling"), "{meta}: {stderr}");
+    });
+}
+
+/// Binary names cargo accepts but image references do not: each image gets a name derived from
+/// its binary's, and a warning says which; one is built and read back.
+#[test]
+fn binary_names_that_are_not_image_names_get_one() {
+    let bins = [
+        ("Hello_World", "hello_world"),
+        ("__x", "x"),
+        ("a-b-c-", "a-b-c"),
+        ("Ωmega", "mega"),
+    ];
+    let mut manifest =
+        "[package]\nname = \"odd\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".to_string();
+    let mut files = Vec::new();
+    for (i, (bin, _)) in bins.iter().enumerate() {
+        manifest.push_str(&format!(
+            "\n[[bin]]\nname = \"{bin}\"\npath = \"src/b{i}.rs\"\n"
+        ));
+        files.push((format!("src/b{i}.rs"), MAIN));
+    }
+    let mut all: Vec<(&str, &str)> = vec![("Cargo.toml", &manifest)];
+    all.extend(files.iter().map(|(p, t)| (p.as_str(), *t)));
+    let ws = temp_ws(&all);
+    for (bin, name) in bins {
+        let out = run_ok(imagebuild_in(ws.path()).args(["--bin", bin, "--dry-run"]));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "binary `{bin}` is not a valid image name: its image is named `{name}`"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stdout(&out).contains(&format!("repository: {name}\n")),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let dest = ws.path().join("out");
+    run_ok(imagebuild_in(ws.path()).args([
+        "--bin",
+        "Hello_World",
+        "--platform",
+        "linux/amd64",
+        "-o",
+        &format!("type=oci,dest={}", dest.display()),
+    ]));
+    validate_layout(&dest);
+    let index = std::fs::read_to_string(dest.join("index.json")).unwrap();
+    assert!(index.contains("\"hello_world:0.1.0\""), "{index}");
+}
+
+/// A dest that is a symlink to a layout: the layout it points at is replaced and the link stays.
+/// Written under umask 022, every file of the layout is 0644 and every directory 0755, so
+/// another user (a CI step running skopeo as nobody) can read it.
+#[test]
+fn symlinked_dest_is_followed_and_outputs_are_readable_by_all() {
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempfile::tempdir().unwrap();
+    let real = out.path().join("real");
+    let link = out.path().join("link");
+    let build = |dest: &Path, tag: &str| {
+        let mut c = std::process::Command::new("sh");
+        c.current_dir(fixture())
+            .env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("NO_COLOR", "1")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .args(["-c", "umask 022; exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_cargo-imagebuild"))
+            .args(["-p", "tools", "--platform", "linux/amd64", "-t", tag, "-o"])
+            .arg(format!("type=oci,dest={}", dest.display()));
+        run_ok(&mut c);
+    };
+    build(&real, ":first");
+    std::os::unix::fs::symlink("real", &link).unwrap();
+    build(&link, ":second");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link is kept"
+    );
+    let index = std::fs::read_to_string(real.join("index.json")).unwrap();
+    assert!(
+        index.contains("\"second\""),
+        "the target was replaced: {index}"
+    );
+    validate_layout(&real);
+    let mut todo = vec![real.clone()];
+    while let Some(p) = todo.pop() {
+        let meta = std::fs::metadata(&p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() {
+            assert_eq!(mode, 0o755, "{}", p.display());
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode, 0o644, "{}", p.display());
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "no temporary left beside the outputs: {left:?}"
     );
 }

@@ -37,8 +37,14 @@ pub fn to_stable_bytes<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
 }
 
 /// RFC 3339 for a Unix time: `1970-01-01T00:00:00Z`.
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z); later times are refused when
+/// `SOURCE_DATE_EPOCH` is read.
+pub const LAST_TIMESTAMP: u64 = 253_402_300_799;
+
 pub fn rfc3339(epoch_seconds: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch_seconds);
+    // Clamped, so no input can make the formatter panic.
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch_seconds.min(LAST_TIMESTAMP));
     humantime::format_rfc3339_seconds(t).to_string()
 }
 

@@ -46,6 +46,11 @@ pub enum PlatformError {
          wasip1 targets (for example x86_64-unknown-linux-musl)"
     )]
     UnsupportedTriple { triple: String },
+    #[error(
+        "no platform given (an empty value, perhaps an unset CI variable): name one, for example \
+         linux/amd64, or leave the option out to build for this machine"
+    )]
+    Empty,
 }
 
 fn hint(s: &Option<String>) -> String {
@@ -395,13 +400,18 @@ pub fn parse_list<'a>(
     items: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<Platform>, PlatformError> {
     let mut out: Vec<Platform> = Vec::new();
+    let mut given = false;
     for item in items {
+        given = true;
         for part in item.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let p: Platform = part.parse()?;
             if !out.contains(&p) {
                 out.push(p);
             }
         }
+    }
+    if given && out.is_empty() {
+        return Err(PlatformError::Empty);
     }
     Ok(out)
 }

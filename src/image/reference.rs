@@ -36,6 +36,23 @@ impl ImageRef {
         if trimmed.contains("://") {
             return Err(err("a reference has no URL scheme".into()));
         }
+        if let Some(host) = trimmed.split_once('/').map(|(h, _)| h) {
+            if has_registry_host(trimmed) {
+                check_host(host).map_err(err)?;
+            }
+        }
+        let repo = repository_part(trimmed);
+        let path = if has_registry_host(repo) {
+            repo.split_once('/').map_or(repo, |(_, p)| p)
+        } else {
+            repo
+        };
+        if path.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(err(format!(
+                "repository names are lowercase, as in Docker: write {}",
+                trimmed.replacen(path, &path.to_ascii_lowercase(), 1)
+            )));
+        }
         let inner = Reference::try_from(trimmed).map_err(|e| err(e.to_string()))?;
         Ok(ImageRef {
             given: trimmed.to_string(),
@@ -130,6 +147,36 @@ pub fn is_full_reference(tag: &str) -> bool {
 
 /// Whether the first `/`-separated component of `name` is a registry host, by Docker's rule:
 /// it contains `.` or `:`, or is `localhost` (and more components follow).
+/// Checks a registry host as written in a reference or `--insecure-registry`: `host[:port]`,
+/// with no scheme and no path, the port (when given) 1–65535.
+pub fn check_host(host: &str) -> Result<(), String> {
+    if host.contains("://") || host.contains('/') {
+        return Err(format!(
+            "`{host}` is not a registry host: write host[:port] with no scheme or path, for \
+             example 127.0.0.1:5000"
+        ));
+    }
+    // `[::1]:5000`: the port follows the bracket.
+    let (name, port) = match host.strip_prefix('[').and_then(|h| h.split_once(']')) {
+        Some((addr, rest)) => (addr, rest.strip_prefix(':')),
+        None => match host.rsplit_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host, None),
+        },
+    };
+    if name.is_empty() {
+        return Err(format!("`{host}` has no host name before its port"));
+    }
+    if let Some(p) = port {
+        if !p.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(format!(
+                "the port `{p}` of `{host}` is not a port: use a number from 1 to 65535"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn has_registry_host(name: &str) -> bool {
     match name.split_once('/') {
         Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",

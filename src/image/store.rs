@@ -175,9 +175,16 @@ fn hash_file(path: &Path) -> io::Result<Digest> {
 /// inode with a cache that later runs write into (or that a user damages), or damage there
 /// would reach a layout written earlier. `std::fs::copy` goes through `copy_file_range`, which
 /// btrfs and XFS answer with a reflink (shared extents, copy on write) and other filesystems
-/// with an in-kernel copy, so no crate is needed for the reflink.
+/// with an in-kernel copy, so no crate is needed for the reflink (`io::copy` between two files
+/// uses it too). The copy is 0644 less the umask, whatever the store's file has.
 pub fn copy_out(src: &Path, dest: &Path) -> io::Result<()> {
-    fs::copy(src, dest).map(|_| ())
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(dest)?;
+    io::copy(&mut fs::File::open(src)?, &mut out).map(|_| ())
 }
 
 #[cfg(test)]

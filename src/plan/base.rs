@@ -24,7 +24,11 @@ impl Base {
     /// Parses the `base` setting: `scratch` or an image reference.
     pub fn parse(s: &str) -> Result<Base> {
         match s.trim() {
-            "" | "scratch" => Ok(Base::Scratch),
+            "" => anyhow::bail!(
+                "the base image is empty (an unset variable?): name an image, for example \
+                 debian:bookworm-slim, or write scratch for none"
+            ),
+            "scratch" => Ok(Base::Scratch),
             other => ImageRef::parse(other)
                 .map(Base::Image)
                 .with_context(|| format!("the base image `{other}`")),

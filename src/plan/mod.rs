@@ -11,6 +11,7 @@
 //! parses `--output` specs, [`base`] parses the `base` setting.
 
 pub mod base;
+pub mod checks;
 pub mod config;
 pub mod naming;
 pub mod options;
@@ -67,6 +68,8 @@ pub struct ImagePlan {
     pub index_annotations: BTreeMap<String, String>,
     /// On every manifest.
     pub manifest_annotations: BTreeMap<String, String>,
+    /// What planning chose that the user should hear about (a name derived for them).
+    pub notes: Vec<String>,
 }
 
 /// Everything a build needs.
@@ -185,9 +188,19 @@ impl fmt::Display for Plan {
 /// `SOURCE_DATE_EPOCH` if set (it must be a whole number of seconds), else 0.
 pub fn source_date_epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().with_context(|| {
-            format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds since 1970 (try `git log -1 --format=%ct`)")
-        }),
+        Ok(v) if !v.trim().is_empty() => {
+            let secs = v.trim().parse::<u64>().with_context(|| {
+                format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds since 1970 (try `git log -1 --format=%ct`)")
+            })?;
+            if secs > crate::image::document::LAST_TIMESTAMP {
+                anyhow::bail!(
+                    "SOURCE_DATE_EPOCH=`{v}` is after 9999-12-31T23:59:59Z ({}), the last time an \
+                     image config can hold: use a commit time (`git log -1 --format=%ct`)",
+                    crate::image::document::LAST_TIMESTAMP
+                );
+            }
+            Ok(secs)
+        }
         _ => Ok(0),
     }
 }
@@ -265,6 +278,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         }
     }
 
+    checks::insecure_registries(&opts.registry.insecure)?;
     let cli_targets: Vec<(Platform, String)> = opts
         .targets
         .iter()
@@ -500,17 +514,27 @@ fn resolve_image(
     };
     let compression = s.compression.unwrap_or(Compression::Gzip);
     let compression_level = s.compression_level.unwrap_or(compression.default_level());
-    if compression == Compression::Gzip && compression_level > 9 {
-        bail!("compression level {compression_level} is too high for gzip: use 0-9 (or zstd for 1-22)");
+    match compression {
+        Compression::Gzip if !(0..=9).contains(&compression_level) => bail!(
+            "compression level {compression_level} is out of range for gzip: use 0-9 (or zstd \
+             for 1-22)"
+        ),
+        Compression::Zstd if !(1..=22).contains(&compression_level) => {
+            bail!("compression level {compression_level} is out of range for zstd: use 1-22")
+        }
+        _ => {}
     }
+    checks::runtime(&runtime)?;
+    // The binary's name stands for the image's where no other name is given.
+    let name = naming::image_name_for_bin(bin);
     let configured = match (
         &s.repository,
         std::env::var(naming::ENV_REPO)
             .ok()
             .filter(|r| !r.is_empty()),
     ) {
-        (Some(r), _) => Some(r.replace("{bin}", bin)),
-        (None, Some(prefix)) => Some(format!("{}/{bin}", prefix.trim_end_matches('/'))),
+        (Some(r), _) => Some(r.replace("{bin}", &name)),
+        (None, Some(prefix)) => Some(format!("{}/{name}", prefix.trim_end_matches('/'))),
         (None, None) => None,
     };
     let tags = s
@@ -521,7 +545,7 @@ fn resolve_image(
         bail!("the `tags` setting is empty: give at least one tag, or remove it to use the package version");
     }
     let (repository, tags) = naming::repository_and_tags(
-        bin,
+        &name,
         configured,
         &ctx.cli_tags,
         tags,
@@ -529,6 +553,13 @@ fn resolve_image(
         ctx.pushing,
     )?;
     naming::validate_repository(&repository)?;
+    let mut notes = Vec::new();
+    if name != bin && repository.rsplit('/').next() == Some(name.as_str()) {
+        notes.push(format!(
+            "binary `{bin}` is not a valid image name: its image is named `{repository}` (choose \
+             another with --repository or -t)"
+        ));
+    }
     if ctx.pushing {
         ImageRef::repository_named(&repository)?;
     }
@@ -576,5 +607,6 @@ fn resolve_image(
         tags,
         index_annotations,
         manifest_annotations: extra,
+        notes,
     })
 }

@@ -30,6 +30,8 @@ pub fn validate_repository(repo: &str) -> Result<()> {
     if parts.len() > 1
         && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
     {
+        crate::image::reference::check_host(parts[0])
+            .map_err(|e| anyhow::anyhow!("`{repo}` is not a valid repository: {e}"))?;
         parts.remove(0);
     }
     let component_ok = |c: &str| {
@@ -46,6 +48,33 @@ pub fn validate_repository(repo: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The image name for a binary: its own name when that is a valid repository component, else
+/// one derived from it (cargo accepts `Hello_World`, `__x`, `a-b-c-`, `Ωmega`, which references
+/// do not): lowercased, each run of other characters made one `-`, a run of separators made
+/// one, and separators trimmed from both ends; `image` when nothing is left.
+pub fn image_name_for_bin(bin: &str) -> String {
+    let mut out = String::new();
+    let mut pending: Option<char> = None;
+    for c in bin.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if let Some(sep) = pending.take() {
+                if !out.is_empty() {
+                    out.push(sep);
+                }
+            }
+            out.push(c);
+        } else {
+            // The first separator of a run is kept when it is one the spec allows alone.
+            let sep = if matches!(c, '.' | '_' | '-') { c } else { '-' };
+            pending.get_or_insert(sep);
+        }
+    }
+    if out.is_empty() {
+        out.push_str("image");
+    }
+    out
 }
 
 /// One `-t` value or `tags` entry, read: a tag of the image's repository, or a reference that
@@ -221,6 +250,24 @@ mod tests {
         }
         for bad in ["", "-x", ".x", "a/b", "a:b", &"x".repeat(129)] {
             assert!(validate_tag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_derived_from_binaries_are_valid() {
+        for (bin, name) in [
+            ("api", "api"),
+            ("Hello_World", "hello_world"),
+            ("__x", "x"),
+            ("a-b-c-", "a-b-c"),
+            ("Ωmega", "mega"),
+            ("a__b", "a_b"),
+            ("a._-b", "a.b"),
+            ("漢字", "image"),
+        ] {
+            let got = image_name_for_bin(bin);
+            assert_eq!(got, name, "{bin}");
+            validate_repository(&got).unwrap();
         }
     }
 

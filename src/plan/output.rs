@@ -74,6 +74,34 @@ pub enum OutputSpec {
 
 const TYPES: &str = "oci, docker, registry, cacheonly";
 
+/// The comma-separated fields of an `--output` value, read as CSV the way buildx reads them
+/// (Go's encoding/csv): a field in double quotes may hold commas, and `""` is a quote in it.
+fn csv_fields(value: &str) -> Result<Vec<String>> {
+    if value.contains(['\n', '\r']) {
+        bail!("--output `{value}` holds a line break: give one output per --output");
+    }
+    // Quotes come in pairs (`""` inside a quoted field is one quote): an odd count is a quote
+    // left open, which the CSV reader would otherwise close at the end without a word.
+    if value.matches('"').count() % 2 == 1 {
+        bail!(
+            "--output `{value}` has a quote that is not closed: quote a whole key=value pair, \
+             as in '\"dest=a,b.tar\"'"
+        );
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(value.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(_) => Ok(record.iter().map(str::to_string).collect()),
+        Err(e) => bail!(
+            "--output `{value}` is not comma-separated key=value pairs ({e}); quote a value \
+             with a comma as buildx does: '\"dest=a,b.tar\"'"
+        ),
+    }
+}
+
 /// The attributes each type takes, for messages.
 fn attributes(kind: &str) -> &'static str {
     match kind {
@@ -91,17 +119,28 @@ impl OutputSpec {
     /// Parses one `--output` value.
     pub fn parse(value: &str) -> Result<OutputSpec> {
         let mut kind = None;
-        let mut attrs: Vec<(&str, &str)> = Vec::new();
-        for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut attrs: Vec<(String, String)> = Vec::new();
+        for part in csv_fields(value)? {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
             let Some((k, v)) = part.split_once('=') else {
                 bail!(
                     "--output `{value}`: `{part}` is not key=value; write for example \
                      --output type=oci,dest=out"
                 );
             };
-            match k.trim() {
+            let k = k.trim();
+            if k == "type" && kind.is_some() || attrs.iter().any(|(seen, _)| seen == k) {
+                bail!(
+                    "--output `{value}`: `{k}` is given twice; give it once (a value holding a \
+                     comma is quoted as in buildx: '\"dest=a,b.tar\"')"
+                );
+            }
+            match k {
                 "type" => kind = Some(v.trim().to_string()),
-                k => attrs.push((k, v.trim())),
+                k => attrs.push((k.to_string(), v.trim().to_string())),
             }
         }
         let Some(kind) = kind else {
@@ -117,7 +156,8 @@ impl OutputSpec {
         let mut tar = None;
         let mut platform = None;
         let mut context = None;
-        for (k, v) in attrs {
+        for (k, v) in &attrs {
+            let (k, v) = (k.as_str(), v.as_str());
             match (kind.as_str(), k) {
                 ("oci" | "docker", "dest") => {
                     if v.is_empty() {
@@ -348,6 +388,28 @@ impl serde::Serialize for OutputSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_values_and_repeated_keys() {
+        assert_eq!(
+            OutputSpec::parse(r#"type=oci,"dest=a,b.tar""#).unwrap(),
+            OutputSpec::OciArchive {
+                dest: PathBuf::from("a,b.tar"),
+                platform: None
+            }
+        );
+        assert_eq!(
+            OutputSpec::parse(r##""type=oci","dest=say ""hi""""##).unwrap(),
+            OutputSpec::OciDir {
+                dest: PathBuf::from(r#"say "hi""#)
+            }
+        );
+        for twice in ["type=oci,dest=a,dest=b", "type=oci,type=docker,dest=a"] {
+            let e = OutputSpec::parse(twice).unwrap_err().to_string();
+            assert!(e.contains("is given twice"), "{e}");
+        }
+        assert!(OutputSpec::parse("type=oci,dest=a\ndest=b").is_err());
+    }
 
     #[test]
     fn oci_dir_and_archive() {

@@ -22,6 +22,7 @@ pub fn archive_spec(files: Vec<(String, Source)>) -> LayerSpec {
 
 /// Writes `spec` as a plain tar at `dest`, through a temporary file renamed into place.
 pub fn write_archive(dest: &Path, spec: &LayerSpec) -> Result<()> {
+    let dest = &crate::util::atomic::follow_dest(dest)?;
     if dest.is_dir() {
         bail!(
             "{} is a directory: an archive dest must be a file path",

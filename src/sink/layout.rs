@@ -91,7 +91,7 @@ impl Sink for LayoutDir {
     }
 
     fn write(&self, set: &ImageSet, store: &BlobStore) -> Result<Report> {
-        let dest = &self.dest;
+        let dest = &crate::util::atomic::follow_dest(&self.dest)?;
         if dest.exists() {
             let is_layout = dest.join("oci-layout").is_file();
             let is_empty_dir = dest.is_dir() && fs::read_dir(dest)?.next().is_none();
@@ -104,8 +104,10 @@ impl Sink for LayoutDir {
             }
         }
         let parent = crate::util::atomic::parent_dir(dest)?;
+        // 0755 less the umask, as any directory a user makes: others can read the layout.
         let tmp = tempfile::Builder::new()
             .prefix(".imagebuild-layout-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .tempdir_in(&parent)
             .with_context(|| {
                 format!(

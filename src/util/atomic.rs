@@ -88,6 +88,31 @@ pub fn write(dest: &Path, bytes: &[u8]) -> Result<()> {
     f.commit(dest)
 }
 
+/// Where an output named `dest` is really written: a symlink is followed (to the end of a chain,
+/// even when its target does not exist yet), so replacing the output replaces what the link
+/// points at and the link stays; any other path is itself.
+pub fn follow_dest(dest: &Path) -> Result<PathBuf> {
+    let mut path = dest.to_path_buf();
+    // Bounded like the kernel's own limit on symlink chains.
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&path)
+                    .with_context(|| format!("reading the symlink {}", path.display()))?;
+                path = match path.parent() {
+                    Some(p) => p.join(target),
+                    None => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    anyhow::bail!(
+        "{} is a loop of symlinks: point it at a directory or file, or choose another dest",
+        dest.display()
+    )
+}
+
 /// The directory `dest` goes in, created if needed, with a clear error when it cannot be.
 pub fn parent_dir(dest: &Path) -> Result<PathBuf> {
     let parent = match dest.parent() {
@@ -125,5 +150,18 @@ mod tests {
         assert_eq!(left.len(), 1);
         write(&dest, b"again").unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"again");
+    }
+
+    #[test]
+    fn symlinked_dests_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("real", &link).unwrap();
+        assert_eq!(follow_dest(&link).unwrap(), real);
+        assert_eq!(follow_dest(&real).unwrap(), real);
+        let a = dir.path().join("a");
+        std::os::unix::fs::symlink("a", &a).unwrap();
+        assert!(follow_dest(&a).is_err(), "a loop is refused");
     }
 }
