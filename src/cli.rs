@@ -16,7 +16,7 @@ use crate::plan::config::{ImageSettings, Port};
 use crate::plan::options::Builder;
 use crate::plan::options::FeatureArgs;
 use crate::plan::options::Options;
-use crate::util::ui::Verbosity;
+use crate::util::ui::{MessageFormat, Progress, Verbosity};
 
 /// `cargo imagebuild`: cargo passes the subcommand name as the first argument.
 #[derive(Debug, Parser)]
@@ -193,6 +193,17 @@ pub struct ImagebuildArgs {
     /// Print nothing but the results on stdout
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// How progress shows on stderr: auto (a live display on a terminal, else plain lines),
+    /// tty or plain
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_progress)]
+    pub progress: Progress,
+
+    /// What stdout carries: human (the digests, or the pushed references) or json (cargo's
+    /// convention: one JSON object a line per event, then one `image-result` per binary; with
+    /// --dry-run, the plan)
+    #[arg(long, value_name = "FMT", default_value = "human", value_parser = parse_message_format)]
+    pub message_format: MessageFormat,
 }
 
 /// `cargo imagebuild <command>`.
@@ -244,6 +255,14 @@ impl DoctorArgs {
 }
 
 fn parse_builder(s: &str) -> Result<Builder, String> {
+    s.parse()
+}
+
+fn parse_progress(s: &str) -> Result<Progress, String> {
+    s.parse()
+}
+
+fn parse_message_format(s: &str) -> Result<MessageFormat, String> {
     s.parse()
 }
 
@@ -340,6 +359,8 @@ impl ImagebuildArgs {
             verbosity,
             builder: self.builder,
             offline: self.offline,
+            progress: self.progress,
+            message_format: self.message_format,
         })
     }
 }

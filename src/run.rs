@@ -32,7 +32,7 @@ use crate::registry::Connector;
 use crate::route::{self, tools::Tools, Routes};
 use crate::sink::{self, Report};
 use crate::util::atomic;
-use crate::util::ui::Ui;
+use crate::util::ui::{human_size, Event, Ui};
 
 /// What a build made and where it went.
 #[derive(Debug)]
@@ -98,6 +98,9 @@ fn describe(plan: &Plan, routes: &Routes) -> String {
 pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
     let (plan, routes) = prepare(opts, ui)?;
     ui.detail("Plan", &format!("\n{}", describe(&plan, &routes)));
+    ui.emit(Event::Plan {
+        plan: serde_json::to_value(&plan)?,
+    });
     // Refuse before compiling anything when a target has no way to be built.
     let routes = routes.all()?;
     for (triple, route) in &routes {
@@ -139,13 +142,15 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
         }
         let mut reports = Vec::new();
         for s in sinks {
+            let started = std::time::Instant::now();
             let report = s.write(&set, &store)?;
-            let verb = if s.needs_local_blobs() {
-                "Wrote"
-            } else {
-                "Pushed"
-            };
-            ui.status(verb, &format!("{} ({})", report.destination, set.name));
+            ui.emit(Event::ImageWritten {
+                bin: set.name.clone(),
+                destination: report.destination.clone(),
+                pushed: !s.needs_local_blobs(),
+                index_digest: set.index.descriptor.digest.to_string(),
+                seconds: started.elapsed().as_secs_f64(),
+            });
             for note in &report.notes {
                 ui.status("Note", note);
             }
@@ -218,4 +223,108 @@ pub fn push_metadata(pushed: &[Built]) -> Result<Vec<u8>> {
         );
     }
     Ok(serde_json::to_vec_pretty(&serde_json::Value::Object(all))?)
+}
+
+/// The bytes a platform's image takes in a registry: its config and compressed layers.
+fn image_size(img: &crate::image::model::Image) -> u64 {
+    img.config.descriptor.size + img.layers.iter().map(|l| l.blob.size).sum::<u64>()
+}
+
+/// Where a report says the images went, short enough for a table column: a push's
+/// `REPO@DIGEST (counts)` becomes `REPO` (the digest has its own column).
+fn short_destination(report: &Report) -> String {
+    let d = report.destination.as_str();
+    let d = d.split(" (").next().unwrap_or(d);
+    d.split('@').next().unwrap_or(d).to_string()
+}
+
+/// The summary table for people: one row per binary and platform (size, manifest digest, where
+/// it went), each binary's index digest, then the time per stage.
+pub fn summary(
+    outcome: &Outcome,
+    times: &crate::util::events::StageTimes,
+    total: std::time::Duration,
+) -> String {
+    let mut rows = vec![[
+        "BINARY".to_string(),
+        "PLATFORM".into(),
+        "SIZE".into(),
+        "DIGEST".into(),
+        "DESTINATION".into(),
+    ]];
+    for b in &outcome.images {
+        let dest: Vec<String> = b.reports.iter().map(short_destination).collect();
+        rows.push([
+            b.set.name.clone(),
+            "(index)".into(),
+            String::new(),
+            b.set.index.descriptor.digest.to_string(),
+            dest.join(", "),
+        ]);
+        for img in &b.set.images {
+            rows.push([
+                String::new(),
+                img.platform.to_string(),
+                human_size(image_size(img)),
+                img.manifest.descriptor.digest.to_string(),
+                String::new(),
+            ]);
+        }
+    }
+    let mut widths = [0usize; 5];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    let mut line = times.line();
+    if !line.is_empty() {
+        line.push_str(", ");
+    }
+    out.push_str(&format!(
+        "time: {line}total {:.1}s; {}\n",
+        total.as_secs_f64(),
+        crate::util::events::packed_counts(times.packed, times.reused)
+    ));
+    out
+}
+
+/// The `--message-format json` result of one binary: its references, the index and manifest
+/// digests and sizes, and where it went.
+pub fn result_json(b: &Built, pushed: bool) -> serde_json::Value {
+    let set = &b.set;
+    let manifests: Vec<serde_json::Value> = set
+        .images
+        .iter()
+        .map(|img| {
+            serde_json::json!({
+                "platform": img.platform.to_string(),
+                "target": img.triple,
+                "digest": img.manifest.descriptor.digest.as_str(),
+                "size": img.manifest.descriptor.size,
+                "image_size": image_size(img),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "reason": "image-result",
+        "bin": set.name,
+        "repository": set.repository,
+        "reference": if pushed { Some(b.reference()) } else { None },
+        "tags": set.tags.iter().map(|t| format!("{}:{t}", set.repository)).collect::<Vec<_>>(),
+        "index_digest": set.index.descriptor.digest.as_str(),
+        "index_size": set.index.descriptor.size,
+        "manifests": manifests,
+        "outputs": b.reports.iter().map(|r| r.destination.as_str()).collect::<Vec<_>>(),
+    })
 }

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use crate::plan::config::ImageSettings;
 use crate::registry::RegistryOptions;
-use crate::util::ui::Verbosity;
+use crate::util::ui::{MessageFormat, Progress, Verbosity};
 
 /// Who runs the build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -92,4 +92,10 @@ pub struct Options {
     pub builder: Option<Builder>,
     /// `--offline`: download nothing this tool would fetch for itself (zig).
     pub offline: bool,
+
+    // How the build reports (issue 13).
+    /// `--progress auto|tty|plain`.
+    pub progress: Progress,
+    /// `--message-format human|json`.
+    pub message_format: MessageFormat,
 }
