@@ -110,3 +110,129 @@ fn a_failed_build_shows_cargos_errors_once_in_full() {
         "{err}"
     );
 }
+
+static REGISTRY: std::sync::LazyLock<common::registry::Registry> =
+    std::sync::LazyLock::new(|| common::registry::Registry::start(common::registry::Kind::Plain));
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let h = sha2::Sha256::digest(bytes);
+    format!(
+        "sha256:{}",
+        h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// Each stdout line of a `--message-format json` run, parsed (a line that is not JSON fails).
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn json_messages_parse_line_by_line_and_the_result_matches_the_registry() {
+    let reg = &*REGISTRY;
+    let repo = format!("{}/json/api", reg.addr);
+    let api = ["-p", "server", "--bin", "api"];
+    // --dry-run: the plan, as one JSON object.
+    let out = run_ok(imagebuild().args(api).args([
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--dry-run",
+        "--message-format",
+        "json",
+    ]));
+    let plan = json_lines(&out);
+    assert_eq!(plan.len(), 1, "{plan:?}");
+    assert_eq!(plan[0]["reason"], "plan");
+    assert_eq!(plan[0]["plan"]["images"][0]["bin"], "api");
+    assert_eq!(
+        plan[0]["plan"]["images"][0]["targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let out = run_ok(imagebuild().args(api).args([
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        "-t",
+        &format!("{repo}:1"),
+        "--message-format",
+        "json",
+    ]));
+    let events = json_lines(&out);
+    let reasons: Vec<&str> = events
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.first(), Some(&"plan"), "{reasons:?}");
+    assert_eq!(reasons.last(), Some(&"image-result"), "{reasons:?}");
+    for (reason, n) in [
+        ("compile-started", 2),
+        ("compile-finished", 2),
+        ("image-written", 1),
+        ("image-result", 1),
+    ] {
+        assert_eq!(
+            reasons.iter().filter(|r| **r == reason).count(),
+            n,
+            "{reasons:?}"
+        );
+    }
+    // Every layer and config of two images reached the registry: at least 3 layers, 2 configs.
+    let blobs: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["reason"] == "blob-uploaded")
+        .collect();
+    assert!(blobs.len() >= 5, "{blobs:?}");
+    assert!(events.iter().any(|e| e["reason"] == "layer-packed"));
+
+    // The result names what the registry holds, by skopeo's reading.
+    let result = events.last().unwrap();
+    let raw = Command::new(require("skopeo"))
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:1"))
+        .output()
+        .unwrap();
+    assert!(raw.status.success());
+    assert_eq!(result["index_digest"], sha256_hex(&raw.stdout));
+    assert_eq!(result["index_size"], raw.stdout.len());
+    assert_eq!(
+        result["reference"],
+        format!("{repo}@{}", sha256_hex(&raw.stdout))
+    );
+    assert_eq!(result["tags"][0], format!("{repo}:1"));
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let listed: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                format!("linux/{}", m["platform"]["architecture"].as_str().unwrap()),
+                m["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let reported: Vec<(String, String)> = result["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"].as_str().unwrap().to_string(),
+                m["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, reported);
+    for b in blobs {
+        assert!(b["digest"].as_str().unwrap().starts_with("sha256:"));
+        assert_eq!(b["repository"], repo);
+    }
+}
