@@ -12,7 +12,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::doctor::DoctorOptions;
 use crate::image::model::Compression;
-use crate::plan::config::{ImageSettings, Port};
+use crate::plan::config::{ImageSettings, Port, Strip};
 use crate::plan::options::Builder;
 use crate::plan::options::FeatureArgs;
 use crate::plan::options::Options;
@@ -111,6 +111,11 @@ pub struct ImagebuildArgs {
     /// Compression level (gzip 0-9, zstd 1-22)
     #[arg(long, value_name = "N", help_heading = "Image")]
     pub compression_level: Option<i32>,
+
+    /// What the compiler strips from the binary: none, debuginfo or symbols (default: symbols,
+    /// the smallest image); passed to cargo as a profile override, your own builds unchanged
+    #[arg(long, value_name = "WHAT", value_parser = parse_strip, help_heading = "Image")]
+    pub strip: Option<Strip>,
 
     /// Config label (repeatable)
     #[arg(long = "label", value_name = "KEY=VALUE", help_heading = "Image")]
@@ -258,6 +263,10 @@ fn parse_builder(s: &str) -> Result<Builder, String> {
     s.parse()
 }
 
+fn parse_strip(s: &str) -> Result<Strip, String> {
+    s.parse()
+}
+
 fn parse_progress(s: &str) -> Result<Progress, String> {
     s.parse()
 }
@@ -320,6 +329,7 @@ impl ImagebuildArgs {
             annotations: key_values("--annotation", &self.annotations)?,
             env: key_values("--env", &self.env)?,
             ports,
+            strip: self.strip,
             ..Default::default()
         };
         let verbosity = match (self.quiet, self.verbose) {

@@ -30,7 +30,7 @@ use crate::image::model::{annotation, Compression};
 use crate::image::platform::{self, Platform};
 use crate::image::reference::ImageRef;
 use crate::plan::base::Base;
-use crate::plan::config::{AssetSpec, ImageSettings};
+use crate::plan::config::{AssetSpec, ImageSettings, Strip};
 use crate::plan::options::FeatureArgs;
 use crate::plan::options::{Builder, Options};
 use crate::plan::output::OutputSpec;
@@ -67,6 +67,8 @@ pub struct ImagePlan {
     pub index_annotations: BTreeMap<String, String>,
     /// On every manifest.
     pub manifest_annotations: BTreeMap<String, String>,
+    /// What the compiler strips from the binary.
+    pub strip: Strip,
 }
 
 /// Everything a build needs.
@@ -158,6 +160,7 @@ impl fmt::Display for Plan {
             if let Some(u) = &img.runtime.user {
                 writeln!(f, "  user:       {u}")?;
             }
+            writeln!(f, "  strip:      {}", img.strip.as_str())?;
             writeln!(
                 f,
                 "  layers:     {} (level {})",
@@ -351,6 +354,11 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         }
     }
 
+    let profile = match opts.profile.as_str() {
+        "" => "release".to_string(),
+        p => p.to_string(),
+    };
+    let cargo_config = strip_config(&images, &profile, &opts.cargo_config)?;
     let plan = Plan {
         manifest_path: opts
             .manifest_path
@@ -358,12 +366,9 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
             .unwrap_or_else(|| ws_file.clone()),
         workspace_root,
         target_dir: meta.target_directory.clone().into_std_path_buf(),
-        profile: match opts.profile.as_str() {
-            "" => "release".to_string(),
-            p => p.to_string(),
-        },
+        profile,
         features: opts.features.clone(),
-        cargo_config: opts.cargo_config.clone(),
+        cargo_config,
         images,
         outputs,
         epoch,
@@ -374,6 +379,31 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         toolchain,
     };
     Ok(plan)
+}
+
+/// cargo's `--config` values: the `strip` setting as a profile override, then the user's own
+/// (a `strip` the user passes with `--config` is theirs to decide: no override is added). The
+/// binaries of one build share one cargo profile, so they must agree on `strip`.
+fn strip_config(images: &[ImagePlan], profile: &str, user: &[String]) -> Result<Vec<String>> {
+    let mut config = Vec::new();
+    if let Some(first) = images.first() {
+        if let Some(other) = images.iter().find(|i| i.strip != first.strip) {
+            bail!(
+                "`strip` is {} for {} but {} for {}: binaries built together share one cargo \
+                 profile; set `strip` once in [workspace.metadata.imagebuild] (or pass --strip)",
+                first.strip.as_str(),
+                first.bin,
+                other.strip.as_str(),
+                other.bin
+            );
+        }
+        let overrides = |c: &String| c.contains(&format!("profile.{profile}.strip"));
+        if !user.iter().any(overrides) {
+            config.push(first.strip.cargo_config(profile));
+        }
+    }
+    config.extend(user.iter().cloned());
+    Ok(config)
 }
 
 /// What every image's resolution needs to know about the whole run.
@@ -576,5 +606,6 @@ fn resolve_image(
         tags,
         index_annotations,
         manifest_annotations: extra,
+        strip: s.strip.unwrap_or_default(),
     })
 }
