@@ -15,7 +15,7 @@ use crate::image::model::Compression;
 use crate::plan::config::{ImageSettings, Port, Strip};
 use crate::plan::options::Builder;
 use crate::plan::options::FeatureArgs;
-use crate::plan::options::Options;
+use crate::plan::options::{MergeOptions, Options};
 use crate::util::ui::{MessageFormat, Progress, Verbosity};
 
 /// `cargo imagebuild`: cargo passes the subcommand name as the first argument.
@@ -218,6 +218,69 @@ pub enum ImagebuildCommand {
     /// compilers, zig, a loader, credentials); print the fixes grouped by package manager (--fix
     /// runs them) and exit non-zero when something the platforms need is missing
     Doctor(DoctorArgs),
+    /// Assemble one multi-platform index from per-platform OCI layouts built on separate
+    /// machines (each with --platform P --output type=oci,dest=DIR); the index is byte-identical
+    /// to what one build of all the platforms gives, and a push sends only what the registry
+    /// lacks
+    Merge(MergeArgs),
+}
+
+/// `cargo imagebuild merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The per-platform OCI layout directories, in the order the index lists them (the order
+    /// of --platform in a single build)
+    #[arg(value_name = "DIR", required = true, num_args = 2..)]
+    pub dirs: Vec<PathBuf>,
+    /// Name and tag (repeatable), as for a build: NAME[:TAG] or :TAG; default: the layouts'
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// Where the merged index goes: type=oci,dest=DIR | type=oci,dest=FILE,tar=true | … (repeatable)
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub outputs: Vec<String>,
+    /// Push the merged index (the same as --output type=registry)
+    #[arg(long)]
+    pub push: bool,
+    /// Speak plain HTTP to this registry host[:port] (repeatable)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Trust this CA certificate (PEM) for registry TLS, besides the system's
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
+    /// What stdout carries: human or json (as for a build)
+    #[arg(long, value_name = "FMT", default_value = "human", value_parser = parse_message_format)]
+    pub message_format: MessageFormat,
+    /// Use verbose output
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Print nothing but the results on stdout
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl MergeArgs {
+    pub fn into_options(self) -> MergeOptions {
+        MergeOptions {
+            dirs: self.dirs,
+            tags: self.tags,
+            outputs: self.outputs,
+            push: self.push,
+            registry: crate::registry::RegistryOptions {
+                insecure: self.insecure_registries,
+                ca: self.registry_ca,
+            },
+            verbosity: verbosity(self.quiet, self.verbose),
+            message_format: self.message_format,
+        }
+    }
+}
+
+fn verbosity(quiet: bool, verbose: u8) -> Verbosity {
+    match (quiet, verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    }
 }
 
 /// `cargo imagebuild doctor`.
@@ -332,11 +395,7 @@ impl ImagebuildArgs {
             strip: self.strip,
             ..Default::default()
         };
-        let verbosity = match (self.quiet, self.verbose) {
-            (true, _) => Verbosity::Quiet,
-            (false, 0) => Verbosity::Normal,
-            _ => Verbosity::Verbose,
-        };
+        let verbosity = verbosity(self.quiet, self.verbose);
         Ok(Options {
             manifest_path: self.manifest.manifest_path,
             packages: self.workspace.package,

@@ -25,7 +25,7 @@ use crate::build::zig;
 use crate::image::model::ImageSet;
 use crate::image::platform::Platform;
 use crate::image::store::BlobStore;
-use crate::plan::options::Options;
+use crate::plan::options::{MergeOptions, Options};
 use crate::plan::output::OutputSpec;
 use crate::plan::{self, Plan};
 use crate::registry::Connector;
@@ -136,27 +136,7 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
     let registry = Arc::new(Connector::new(&plan.registry, ui));
     let mut images = Vec::new();
     for set in sets {
-        let sinks = sink::destinations::for_outputs(&plan.outputs, &set.name, &registry);
-        if set.has_remote_layers() && sinks.iter().any(|s| s.needs_local_blobs()) {
-            fetch_base_blobs(&set, &store, &*registry.get()?, ui)?;
-        }
-        let mut reports = Vec::new();
-        for s in sinks {
-            let started = std::time::Instant::now();
-            let report = s.write(&set, &store)?;
-            ui.emit(Event::ImageWritten {
-                bin: set.name.clone(),
-                destination: report.destination.clone(),
-                pushed: !s.needs_local_blobs(),
-                index_digest: set.index.descriptor.digest.to_string(),
-                seconds: started.elapsed().as_secs_f64(),
-            });
-            for note in &report.notes {
-                ui.status("Note", note);
-            }
-            reports.push(report);
-        }
-        images.push(Built { set, reports });
+        images.push(deliver(set, &plan.outputs, &registry, &store, ui)?);
     }
     let outcome = Outcome {
         images,
@@ -164,6 +144,102 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
     };
     write_push_files(&plan.image_refs, &plan.metadata_file, &outcome)?;
     Ok(outcome)
+}
+
+/// Writes `set` to every output (fetching a base's layers first when an output needs them all
+/// on disk) and reports each write.
+fn deliver(
+    set: ImageSet,
+    outputs: &[OutputSpec],
+    registry: &Arc<Connector>,
+    store: &BlobStore,
+    ui: &Ui,
+) -> Result<Built> {
+    let sinks = sink::destinations::for_outputs(outputs, &set.name, registry);
+    if set.has_remote_layers() && sinks.iter().any(|s| s.needs_local_blobs()) {
+        fetch_base_blobs(&set, store, &*registry.get()?, ui)?;
+    }
+    let mut reports = Vec::new();
+    for s in sinks {
+        let started = std::time::Instant::now();
+        let report = s.write(&set, store)?;
+        ui.emit(Event::ImageWritten {
+            bin: set.name.clone(),
+            destination: report.destination.clone(),
+            pushed: !s.needs_local_blobs(),
+            index_digest: set.index.descriptor.digest.to_string(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        for note in &report.notes {
+            ui.status("Note", note);
+        }
+        reports.push(report);
+    }
+    Ok(Built { set, reports })
+}
+
+/// `cargo imagebuild merge`: one index from per-platform layouts (see
+/// [`crate::image::merge`]), written to the outputs asked for. A push sends only the blobs the
+/// registry lacks.
+pub fn merge(opts: &MergeOptions, ui: &Ui) -> Result<Outcome> {
+    let mut outputs = OutputSpec::resolve(&opts.outputs, false, None, None)?;
+    if opts.push && !outputs.contains(&OutputSpec::Registry) {
+        outputs.push(OutputSpec::Registry);
+    }
+    if outputs.is_empty() {
+        anyhow::bail!(
+            "merge needs somewhere to put the index: --push -t REF, or --output type=oci,dest=DIR"
+        );
+    }
+    // The blob store of the merge: beside the first layout, so blobs are hard-linked, not copied.
+    let beside = opts
+        .dirs
+        .first()
+        .and_then(|d| d.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let scratch = tempfile::Builder::new()
+        .prefix(".imagebuild-merge-")
+        .tempdir_in(beside)
+        .with_context(|| format!("creating a temporary blob store in {}", beside.display()))?;
+    let store = BlobStore::open(scratch.path())?;
+    let mut set = crate::image::merge::merge_layouts(&opts.dirs, &store)?;
+    if !opts.tags.is_empty() {
+        let (repository, tags) = crate::plan::naming::repository_and_tags(
+            &set.name,
+            Some(set.repository.clone()),
+            &opts.tags,
+            Vec::new(),
+            false,
+            outputs.contains(&OutputSpec::Registry),
+        )?;
+        set.name = repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&repository)
+            .to_string();
+        set.repository = repository;
+        set.tags = tags;
+    }
+    ui.status(
+        "Merged",
+        &format!(
+            "{} platforms into {} ({})",
+            set.images.len(),
+            set.index.descriptor.digest,
+            set.images
+                .iter()
+                .map(|i| i.platform.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let registry = Arc::new(Connector::new(&opts.registry, ui));
+    let built = deliver(set, &outputs, &registry, &store, ui)?;
+    Ok(Outcome {
+        images: vec![built],
+        pushed: outputs.contains(&OutputSpec::Registry),
+    })
 }
 
 /// `--image-refs` (one pushed reference a line) and `--metadata-file` (JSON), when asked.

@@ -301,3 +301,122 @@ fn stripped_images_are_smaller_and_still_run() {
     let err = run_err(in_workspace(&ws).args(["--strip", "all"]));
     assert!(err.contains("none, debuginfo or symbols"), "{err}");
 }
+
+/// A copy of the tiny `merged` workspace in its own directory, with its own target directory
+/// (as on a CI runner of its own).
+fn runner_copy(name: &str) -> PathBuf {
+    let src = tiny_workspace("merged", "fn main() {\n    println!(\"merged\");\n}\n");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("ux-runners")
+        .join(name);
+    for f in ["Cargo.toml", "src/main.rs"] {
+        let text = std::fs::read(src.join(f)).unwrap();
+        if std::fs::read(dir.join(f)).ok() != Some(text.clone()) {
+            std::fs::create_dir_all(dir.join(f).parent().unwrap()).unwrap();
+            std::fs::write(dir.join(f), text).unwrap();
+        }
+    }
+    dir
+}
+
+/// The PUT requests that finished blob uploads to `repo`, by digest.
+fn uploaded_digests(reg: &common::registry::Registry, repo: &str) -> Vec<String> {
+    reg.requests(repo)
+        .into_iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains("/blobs/uploads/"))
+        .filter_map(|r| {
+            let d = r.split("digest=").nth(1)?;
+            Some(d.split('&').next()?.replace("%3A", ":"))
+        })
+        .collect()
+}
+
+#[test]
+fn merge_of_per_runner_layouts_is_byte_identical_to_one_build() {
+    let reg = &*REGISTRY;
+    let work = tempfile::tempdir().unwrap();
+    let dist = work.path().join("dist");
+    // Two runners, each building one platform in its own directory and target directory.
+    for (runner, platform) in [("amd64", "linux/amd64"), ("arm64", "linux/arm64")] {
+        let ws = runner_copy(runner);
+        run_ok(in_workspace(&ws).args([
+            "-q",
+            "--platform",
+            platform,
+            "--output",
+            &format!("type=oci,dest={}", dist.join(runner).display()),
+        ]));
+    }
+    // One machine building both, for comparison.
+    let single = work.path().join("single");
+    let out = run_ok(in_workspace(&runner_copy("both")).args([
+        "-q",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--output",
+        &format!("type=oci,dest={}", single.display()),
+    ]));
+    let single_digest = parse_digests(&stdout(&out))[0].1.clone();
+
+    // Merged into a layout: the same index, byte for byte.
+    let merged = work.path().join("merged");
+    let out = run_ok(imagebuild_in(work.path()).args([
+        "merge",
+        dist.join("amd64").to_str().unwrap(),
+        dist.join("arm64").to_str().unwrap(),
+        "--output",
+        &format!("type=oci,dest={}", merged.display()),
+    ]));
+    let printed = parse_digests(&stdout(&out));
+    assert_eq!(printed[0].1, single_digest, "{}", stderr_of(&out));
+    let blob = |dir: &Path, d: &str| std::fs::read(dir.join("blobs/sha256").join(&d[7..])).unwrap();
+    assert_eq!(blob(&merged, &single_digest), blob(&single, &single_digest));
+    validate_layout(&merged);
+
+    // Merged and pushed: the same digest in the registry, and no blob uploaded twice.
+    let repo = format!("{}/merge/app", reg.addr);
+    let push = |tag: &str| {
+        run_ok(imagebuild_in(work.path()).args([
+            "merge",
+            dist.join("amd64").to_str().unwrap(),
+            dist.join("arm64").to_str().unwrap(),
+            "--push",
+            "-t",
+            &format!("{repo}:{tag}"),
+        ]))
+    };
+    let out = push("1");
+    assert_eq!(stdout(&out).trim(), format!("{repo}@{single_digest}"));
+    let raw = Command::new(require("skopeo"))
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:1"))
+        .output()
+        .unwrap();
+    assert_eq!(sha256_hex(&raw.stdout), single_digest);
+    let first = uploaded_digests(reg, "merge/app");
+    let mut distinct = first.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        first.len(),
+        distinct.len(),
+        "a blob went up twice: {first:?}"
+    );
+    assert!(
+        first.len() >= 5,
+        "layers and configs of two images: {first:?}"
+    );
+    // Again, under another tag: the registry has every blob, nothing is uploaded.
+    push("2");
+    assert_eq!(uploaded_digests(reg, "merge/app"), first);
+
+    // A platform given twice is refused, naming it.
+    let err = run_err(imagebuild_in(work.path()).args([
+        "merge",
+        dist.join("amd64").to_str().unwrap(),
+        dist.join("amd64").to_str().unwrap(),
+        "--output",
+        "type=oci,dest=x",
+    ]));
+    assert!(err.contains("linux/amd64 appears twice"), "{err}");
+}

@@ -99,3 +99,19 @@ pub struct Options {
     /// `--message-format human|json`.
     pub message_format: MessageFormat,
 }
+
+/// `cargo imagebuild merge`: per-platform layouts to assemble into one index, and where it goes.
+#[derive(Clone, Debug, Default)]
+pub struct MergeOptions {
+    /// The OCI layout directories, one per platform (or group of platforms), in index order.
+    pub dirs: Vec<PathBuf>,
+    /// `-t NAME[:TAG]` (as for a build); none: the first layout's name and tags.
+    pub tags: Vec<String>,
+    /// `--output` specs, as for a build.
+    pub outputs: Vec<String>,
+    /// `--push`: the same as `--output type=registry`.
+    pub push: bool,
+    pub registry: RegistryOptions,
+    pub verbosity: Verbosity,
+    pub message_format: MessageFormat,
+}
