@@ -80,6 +80,15 @@ fn warnings_once_summary_table_and_quiet() {
         assert!(row.contains(" kB") || row.contains(" MB"), "{row}");
     }
     assert!(err.contains("time: compile "), "{err}");
+    // target/imagebuild/ holds the image and one hidden directory of internal files.
+    let mut entries: Vec<String> = std::fs::read_dir(ws.join("target/imagebuild"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert!(entries.contains(&".work".to_string()), "{entries:?}");
+    entries.retain(|e| !e.starts_with('.'));
+    assert_eq!(entries, ["warns"]);
 
     // -v: the warning, once, though two targets report it.
     let err = stderr_of(&run_ok(in_workspace(&ws).arg("-v")));

@@ -34,7 +34,7 @@ pub struct CompileRequest<'a> {
     pub cargo_config: &'a [String],
     /// How this target is built.
     pub route: &'a Route,
-    /// Where generated helper files go (`<target-dir>/imagebuild`).
+    /// Where generated helper files go ([`crate::plan::Plan::work_dir`]).
     pub work_dir: &'a Path,
     /// More environment for cargo (what a provisioning step provides, such as an OpenSSL).
     pub env: Vec<(String, String)>,

@@ -64,7 +64,7 @@ fn compile_all(
     timings: &Timings,
     ui: &Ui,
 ) -> Result<()> {
-    let work_dir = plan.target_dir.join("imagebuild");
+    let work_dir = plan.work_dir();
     let mut missing = Vec::new();
     let builds = plan.builds();
     let of = builds.len();

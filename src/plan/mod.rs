@@ -37,6 +37,11 @@ use crate::plan::output::OutputSpec;
 use crate::plan::toolchain::Toolchain;
 use crate::registry::RegistryOptions;
 
+/// The default images directory, under cargo's target directory.
+pub const IMAGES_DIR: &str = "imagebuild";
+/// The hidden directory of internal files, under [`IMAGES_DIR`] (see [`Plan::work_dir`]).
+pub const WORK_DIR: &str = ".work";
+
 /// One platform of one image, and the Rust target that builds it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TargetPlan {
@@ -123,9 +128,21 @@ impl Plan {
         self.outputs.contains(&OutputSpec::Registry)
     }
 
-    /// Where the blob store lives: `<target-dir>/imagebuild/.blobs`.
+    /// Where the images go by default: `<target-dir>/imagebuild/<bin>`, one OCI layout each.
+    pub fn images_dir(target_dir: &std::path::Path) -> PathBuf {
+        target_dir.join(IMAGES_DIR)
+    }
+
+    /// Where this tool's internal files go (generated scripts, the blob store and its pack
+    /// records, provisioned libraries): one hidden directory, so that `target/imagebuild/`
+    /// holds only images.
+    pub fn work_dir(&self) -> PathBuf {
+        Plan::images_dir(&self.target_dir).join(WORK_DIR)
+    }
+
+    /// Where the blob store lives: `<target-dir>/imagebuild/.work/blobs`.
     pub fn store_dir(&self) -> PathBuf {
-        self.target_dir.join("imagebuild").join(".blobs")
+        self.work_dir().join("blobs")
     }
 }
 
@@ -239,11 +256,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     }
     if outputs.is_empty() {
         outputs.push(OutputSpec::OciDir {
-            dest: meta
-                .target_directory
-                .as_std_path()
-                .join("imagebuild")
-                .join("{bin}"),
+            dest: Plan::images_dir(meta.target_directory.as_std_path()).join("{bin}"),
         });
     }
     let pushing = outputs.contains(&OutputSpec::Registry);
