@@ -30,6 +30,14 @@ pub enum CargoCli {
 ///
 /// With no --output, each binary's image goes to target/imagebuild/<bin>/ as an OCI layout, and
 /// the index digest and each platform's manifest digest are printed on stdout.
+///
+/// Images run as user 65532 (nonroot) unless the base or the `user` setting says otherwise; that
+/// user cannot bind ports below 1024: listen on 8080 (or set user = "0").
+///
+/// Settings often set per pipeline can come from the environment (a flag wins over its
+/// variable, both win over Cargo.toml): CARGO_IMAGEBUILD_PLATFORMS, CARGO_IMAGEBUILD_BASE,
+/// CARGO_IMAGEBUILD_TAGS (comma list), CARGO_IMAGEBUILD_PUSH=true and CARGO_IMAGEBUILD_REPO (a
+/// repository prefix, PREFIX/<bin>, used when no `repository` is configured).
 #[derive(Debug, Args)]
 #[command(version, about, long_about)]
 pub struct ImagebuildArgs {
@@ -68,6 +76,7 @@ pub struct ImagebuildArgs {
     #[arg(
         long = "platform",
         value_name = "LIST",
+        env = "CARGO_IMAGEBUILD_PLATFORMS",
         help_heading = "Compilation Options"
     )]
     pub platforms: Vec<String>,
@@ -86,7 +95,12 @@ pub struct ImagebuildArgs {
 
     /// Base image: `scratch` (default) or an image reference such as
     /// gcr.io/distroless/static-debian12 (our layers go on top of its layers)
-    #[arg(long, value_name = "IMAGE", help_heading = "Image")]
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        env = "CARGO_IMAGEBUILD_BASE",
+        help_heading = "Image"
+    )]
     pub base: Option<String>,
 
     /// Name and tag (repeatable), as in docker build: NAME[:TAG] (api:dev,
@@ -96,11 +110,14 @@ pub struct ImagebuildArgs {
         short = 't',
         long = "tag",
         value_name = "NAME[:TAG]",
+        env = "CARGO_IMAGEBUILD_TAGS",
+        value_delimiter = ',',
         help_heading = "Image"
     )]
     pub tags: Vec<String>,
 
-    /// Image repository; `{bin}` is replaced by the binary's name
+    /// Image repository; `{bin}` is replaced by the binary's name (without it and without a
+    /// `repository` setting: CARGO_IMAGEBUILD_REPO=PREFIX gives PREFIX/<bin>)
     #[arg(long, value_name = "REPO", help_heading = "Image")]
     pub repository: Option<String>,
 
@@ -146,7 +163,7 @@ pub struct ImagebuildArgs {
 
     /// Push each image to its repository (the same as --output type=registry); stdout then
     /// lists the pushed references by digest
-    #[arg(long, help_heading = "Output")]
+    #[arg(long, env = "CARGO_IMAGEBUILD_PUSH", help_heading = "Output")]
     pub push: bool,
 
     /// Write the pushed references (REPOSITORY@DIGEST, one a line) to FILE

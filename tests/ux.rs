@@ -429,3 +429,51 @@ fn merge_of_per_runner_layouts_is_byte_identical_to_one_build() {
     ]));
     assert!(err.contains("linux/amd64 appears twice"), "{err}");
 }
+
+#[test]
+fn environment_variables_fill_the_per_pipeline_flags_and_help_lists_them() {
+    let mut c = imagebuild();
+    c.args(["-p", "server", "--bin", "api", "--dry-run"])
+        .env("CARGO_IMAGEBUILD_PLATFORMS", "linux/amd64,linux/arm64")
+        .env("CARGO_IMAGEBUILD_BASE", "gcr.io/distroless/static-debian12")
+        .env(
+            "CARGO_IMAGEBUILD_TAGS",
+            "ghcr.io/acme/api:1,ghcr.io/acme/api:edge",
+        )
+        .env("CARGO_IMAGEBUILD_PUSH", "true");
+    let plan = stdout(&run_ok(&mut c));
+    assert!(plan.contains("linux/arm64"), "{plan}");
+    assert!(
+        plan.contains("base:       gcr.io/distroless/static-debian12"),
+        "{plan}"
+    );
+    assert!(plan.contains("repository: ghcr.io/acme/api"), "{plan}");
+    assert!(plan.contains("tags:       1, edge"), "{plan}");
+    assert!(
+        plan.contains("output: registry") || plan.contains("output: push"),
+        "{plan}"
+    );
+    // A flag wins over its variable.
+    c.args(["--base", "scratch"]);
+    let plan = stdout(&run_ok(&mut c));
+    assert!(plan.contains("base:       scratch"), "{plan}");
+    // CARGO_IMAGEBUILD_PUSH=false pushes nothing.
+    let plan = stdout(&run_ok(
+        imagebuild()
+            .args(["-p", "server", "--bin", "api", "--dry-run"])
+            .env("CARGO_IMAGEBUILD_PUSH", "false"),
+    ));
+    assert!(!plan.contains("registry"), "{plan}");
+
+    let help = stdout(&run_ok(imagebuild().arg("--help")));
+    for var in [
+        "CARGO_IMAGEBUILD_PLATFORMS",
+        "CARGO_IMAGEBUILD_BASE",
+        "CARGO_IMAGEBUILD_TAGS",
+        "CARGO_IMAGEBUILD_PUSH",
+        "CARGO_IMAGEBUILD_REPO",
+        "cannot bind ports below 1024",
+    ] {
+        assert!(help.contains(var), "--help lacks {var}:\n{help}");
+    }
+}
