@@ -40,7 +40,7 @@ fn ctl(work: &Path) -> Command {
 
 fn store_blob(hex: &str) -> PathBuf {
     shared_target_dir()
-        .join("imagebuild/.blobs/sha256")
+        .join("imagebuild/.work/blobs/sha256")
         .join(hex)
 }
 

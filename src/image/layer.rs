@@ -318,6 +318,16 @@ pub fn pack_cached(
     store: &BlobStore,
     ui: &crate::util::ui::Ui,
 ) -> Result<Layer> {
+    pack_or_reuse(spec, opts, store, ui).map(|(layer, _)| layer)
+}
+
+/// [`pack_cached`], also saying whether the layer was reused (`true`) rather than packed now.
+pub fn pack_or_reuse(
+    spec: &LayerSpec,
+    opts: &PackOptions,
+    store: &BlobStore,
+    ui: &crate::util::ui::Ui,
+) -> Result<(Layer, bool)> {
     let records = store.root().join("packed");
     let record_path = records.join(cache_key(spec, opts)?);
     if let Ok(bytes) = std::fs::read(&record_path) {
@@ -333,7 +343,7 @@ pub fn pack_cached(
             );
             if let (Some(digest), Some(diff_id), Some(size)) = parsed {
                 if store.verified(&digest, Some(size), ui) {
-                    return Ok(packed_layer(spec, opts, digest, size, diff_id));
+                    return Ok((packed_layer(spec, opts, digest, size, diff_id), true));
                 }
             }
         }
@@ -346,7 +356,7 @@ pub fn pack_cached(
     });
     // A record that cannot be written only costs a re-pack next time.
     let _ = crate::util::atomic::write(&record_path, &serde_json::to_vec(&record)?);
-    Ok(layer)
+    Ok((layer, false))
 }
 
 #[cfg(test)]
