@@ -240,6 +240,22 @@ pub enum ImagebuildCommand {
     /// to what one build of all the platforms gives, and a push sends only what the registry
     /// lacks
     Merge(MergeArgs),
+    /// Remove this tool's caches: the workspace's blob store, packed layers and other internal
+    /// files (target/imagebuild/.work) and the base-layer cache shared by your workspaces
+    /// ($CARGO_IMAGEBUILD_CACHE/blobs); images written to outputs stay. Each cache is also
+    /// bounded automatically (CARGO_IMAGEBUILD_CACHE_LIMIT, default 2GiB)
+    Clean(CleanArgs),
+}
+
+/// `cargo imagebuild clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The workspace whose target directory is cleaned
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `cargo imagebuild merge`.

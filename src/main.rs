@@ -15,6 +15,7 @@ use cargo_imagebuild::util::ui::{MessageFormat, Progress, Ui, Verbosity};
 use cargo_imagebuild::{doctor, run};
 
 fn main() -> ExitCode {
+    cargo_imagebuild::util::temp::remove_on_signal();
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).map(|a| a != "imagebuild").unwrap_or(true) {
         args.insert(1.min(args.len()), "imagebuild".into());
@@ -79,6 +80,18 @@ fn doctor_main(args: DoctorArgs) -> Result<ExitCode> {
 fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
     match cli.command.take() {
         Some(ImagebuildCommand::Doctor(args)) => return doctor_main(args),
+        Some(ImagebuildCommand::Clean(args)) => {
+            let removed = run::clean(args.manifest_path.as_deref())?;
+            if !args.quiet {
+                if removed.is_empty() {
+                    eprintln!("     Cleaned nothing: no cache of cargo-imagebuild was there");
+                }
+                for (dir, bytes) in removed {
+                    eprintln!("     Removed {} ({} MiB)", dir.display(), bytes >> 20);
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(ImagebuildCommand::Merge(args)) => {
             let opts = args.into_options();
             let ui = Ui::with(opts.verbosity, Progress::Auto, opts.message_format);

@@ -102,6 +102,9 @@ fn describe(plan: &Plan, routes: &Routes) -> String {
 
 /// Builds every image `opts` asks for and writes each to every output.
 pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
+    let started = std::time::SystemTime::now();
+    // A bad bound is refused before anything is built.
+    crate::build::base_blobs::cache_limit()?;
     let (plan, routes) = prepare(opts, ui)?;
     ui.detail("Plan", &format!("\n{}", describe(&plan, &routes)));
     ui.emit(Event::Plan {
@@ -126,9 +129,7 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
     // Only `type=cacheonly`: the blobs live in a temporary store, removed when this returns.
     let scratch = if OutputSpec::writes_nothing(&plan.outputs) {
         Some(
-            tempfile::Builder::new()
-                .prefix("cargo-imagebuild-cacheonly-")
-                .tempdir()
+            crate::util::temp::Dir::new(None, "cacheonly")
                 .context("creating a temporary blob store for type=cacheonly")?,
         )
     } else {
@@ -149,6 +150,9 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
         pushed: plan.pushes(),
     };
     write_push_files(&plan.image_refs, &plan.metadata_file, &outcome)?;
+    if scratch.is_none() {
+        crate::build::base_blobs::trim_caches(&store, started, ui)?;
+    }
     Ok(outcome)
 }
 
@@ -184,6 +188,45 @@ fn deliver(
     Ok(Built { set, reports })
 }
 
+/// `cargo imagebuild clean`: removes the workspace's internal files (the blob store, pack
+/// records, gzip copies, generated scripts: `<target-dir>/imagebuild/.work`) and the base-layer
+/// cache. Returns each directory removed with the bytes it held.
+pub fn clean(manifest_path: Option<&std::path::Path>) -> Result<Vec<(std::path::PathBuf, u64)>> {
+    let mut cmd = cargo_metadata::MetadataCommand::new();
+    cmd.no_deps();
+    if let Some(p) = manifest_path {
+        cmd.manifest_path(p);
+    }
+    let meta = cmd
+        .exec()
+        .context("finding the workspace's target directory (cargo metadata)")?;
+    let target = meta.target_directory.into_std_path_buf();
+    let mut dirs = vec![Plan::images_dir(&target).join(crate::plan::WORK_DIR)];
+    if let Ok(cache) = crate::build::base_blobs::cache_dir() {
+        dirs.push(cache.join("blobs"));
+    }
+    let mut removed = Vec::new();
+    for d in dirs {
+        if !d.exists() {
+            continue;
+        }
+        let bytes = size_of_tree(&d);
+        std::fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
+        removed.push((d, bytes));
+    }
+    Ok(removed)
+}
+
+fn size_of_tree(p: &std::path::Path) -> u64 {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .map(|es| es.flatten().map(|e| size_of_tree(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
 /// `cargo imagebuild merge`: one index from per-platform layouts (see
 /// [`crate::image::merge`]), written to the outputs asked for. A push sends only the blobs the
 /// registry lacks.
@@ -204,9 +247,7 @@ pub fn merge(opts: &MergeOptions, ui: &Ui) -> Result<Outcome> {
         .and_then(|d| d.parent())
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let scratch = tempfile::Builder::new()
-        .prefix(".imagebuild-merge-")
-        .tempdir_in(beside)
+    let scratch = crate::util::temp::Dir::new(Some(beside), "merge")
         .with_context(|| format!("creating a temporary blob store in {}", beside.display()))?;
     let store = BlobStore::open(scratch.path())?;
     let mut set = crate::image::merge::merge_layouts(&opts.dirs, &store)?;

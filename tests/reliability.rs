@@ -175,3 +175,175 @@ fn damaged_cached_blobs_are_dropped_and_made_again() {
     validate_layout(&fourth);
     skopeo_verifies(&fourth, w);
 }
+
+/// A workspace whose image carries a 48 MiB asset of incompressible bytes, so writing an output
+/// takes long enough to be caught in the middle.
+fn big_workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("src")).unwrap();
+    std::fs::write(
+        p.join("Cargo.toml"),
+        "[package]\nname = \"big\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [package.metadata.imagebuild]\nassets = [[\"big.bin\", \"/big.bin\"]]\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("src/main.rs"), "fn main() {}\n").unwrap();
+    // xorshift: incompressible enough that gzip cannot shrink it to nothing.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..48 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(p.join("big.bin"), bytes).unwrap();
+    dir
+}
+
+/// Every temporary named for `pid` under `dirs` (one level deep).
+fn temporaries_of(pid: u32, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let tag = format!("-{pid}-");
+    let mut found = Vec::new();
+    for d in dirs {
+        let Ok(es) = std::fs::read_dir(d) else {
+            continue;
+        };
+        for e in es.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".imagebuild-") && name.contains(&tag) {
+                found.push(e.path());
+            }
+            if e.file_type().unwrap().is_dir() && !name.starts_with('.') {
+                found.extend(temporaries_of(pid, &[e.path()]));
+            }
+        }
+    }
+    found
+}
+
+/// Starts a build of `ws` writing `output`, and sends `signal` as soon as a temporary of ours
+/// appears in `watch`; returns the child's pid and exit status, or None when the run ended
+/// before one was seen.
+fn interrupt(
+    ws: &Path,
+    output: &str,
+    watch: &Path,
+    signal: &str,
+) -> Option<(u32, std::process::ExitStatus)> {
+    let mut child = imagebuild_in(ws)
+        .args(["--platform", "linux/amd64", "-q", "-o", output])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "the build failed by itself: {status}");
+            return None;
+        }
+        if !temporaries_of(pid, &[watch.to_path_buf()]).is_empty() {
+            run_ok(Command::new("kill").args([signal, &pid.to_string()]));
+            return Some((pid, child.wait().unwrap()));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// SIGKILL in the middle of each kind of local output leaves temporaries; the next run to the
+/// same place succeeds and removes them (their owner is gone). SIGTERM removes them at once.
+#[test]
+fn killed_outputs_leave_nothing_behind_the_next_run() {
+    let ws = big_workspace();
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path();
+    // Packed once, so the runs below spend their time writing outputs.
+    run_ok(imagebuild_in(ws.path()).args([
+        "--platform",
+        "linux/amd64",
+        "-q",
+        "-o",
+        "type=cacheonly",
+    ]));
+    let store = shared_target_dir().join("imagebuild/.work/blobs");
+    for (name, spec) in [
+        (
+            "layout",
+            format!("type=oci,dest={}", o.join("layout").display()),
+        ),
+        (
+            "oci-archive",
+            format!("type=oci,dest={}", o.join("image.tar").display()),
+        ),
+        (
+            "docker-archive",
+            format!("type=docker,dest={}", o.join("docker.tar").display()),
+        ),
+    ] {
+        let mut caught = None;
+        for _ in 0..10 {
+            if let Some(r) = interrupt(ws.path(), &spec, o, "-KILL") {
+                caught = Some(r);
+                break;
+            }
+        }
+        let (pid, _) = caught.unwrap_or_else(|| panic!("{name}: never caught mid-write"));
+        let dirs = [o.to_path_buf(), store.clone()];
+        assert!(
+            !temporaries_of(pid, &dirs).is_empty(),
+            "{name}: a SIGKILL leaves its temporaries"
+        );
+        run_ok(imagebuild_in(ws.path()).args(["--platform", "linux/amd64", "-q", "-o", &spec]));
+        let left = temporaries_of(pid, &dirs);
+        assert!(left.is_empty(), "{name}: the next run left {left:?}");
+    }
+    validate_layout(&o.join("layout"));
+
+    let fresh = o.join("termed");
+    let spec = format!("type=oci,dest={}", fresh.display());
+    let (pid, status) = (0..10)
+        .find_map(|_| interrupt(ws.path(), &spec, o, "-TERM"))
+        .expect("never caught mid-write");
+    assert_eq!(status.code(), Some(130), "SIGTERM ends the run with 130");
+    let left = temporaries_of(pid, &[o.to_path_buf(), store]);
+    assert!(left.is_empty(), "SIGTERM removed its temporaries: {left:?}");
+    assert!(!fresh.exists(), "and wrote nothing half");
+}
+
+/// `cargo imagebuild clean` removes the workspace's internal files and the base-layer cache,
+/// and keeps the images written.
+#[test]
+fn clean_removes_the_caches_and_keeps_images() {
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("target");
+    let cache = work.path().join("cache");
+    let store = target.join("imagebuild/.work/blobs/sha256");
+    let image = target.join("imagebuild/ctl/oci-layout");
+    for f in [
+        store.join("aa"),
+        cache.join("blobs/sha256/bb"),
+        image.clone(),
+    ] {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, b"x").unwrap();
+    }
+    let out = run_ok(
+        imagebuild()
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_IMAGEBUILD_CACHE", &cache)
+            .arg("clean"),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Removed"), "{err}");
+    assert!(!target.join("imagebuild/.work").exists());
+    assert!(!cache.join("blobs").exists());
+    assert!(image.exists(), "images stay");
+}

@@ -150,7 +150,7 @@ fn download(url: &str, wheel: &Wheel, dir: &Path) -> Result<std::fs::File> {
         .enable_all()
         .build()
         .context("starting the download runtime")?;
-    let staged = AtomicFile::stage_in(dir, ".zig-wheel-", None)?;
+    let staged = AtomicFile::stage_in(dir, "zig-wheel", None)?;
     let mut out = HashingWriter::new(staged);
     rt.block_on(async {
         let client = reqwest::Client::builder()

@@ -39,6 +39,12 @@ impl BlobStore {
         let root = root.into();
         fs::create_dir_all(root.join("sha256"))
             .with_context(|| format!("creating the blob store at {}", root.display()))?;
+        // What a killed run left: staged blobs, and half-written stamps and records.
+        if let Ok(entries) = fs::read_dir(&root) {
+            for e in entries.flatten() {
+                crate::util::temp::sweep(&e.path());
+            }
+        }
         Ok(BlobStore { root })
     }
 
@@ -80,7 +86,14 @@ impl BlobStore {
             }
         };
         match problem {
-            None => true,
+            None => {
+                // The stamp's mtime is the blob's last use, for [`BlobStore::trim`].
+                let _ = fs::File::options()
+                    .write(true)
+                    .open(self.stamp_path(digest))
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                true
+            }
             Some(p) => {
                 ui.warn(&format!(
                     "dropped the damaged blob {digest} from {}: {p}; it is made again",
@@ -106,7 +119,7 @@ impl BlobStore {
 
     /// Starts writing a blob whose digest is not known yet.
     pub fn stage(&self) -> Result<StagedBlob> {
-        let file = AtomicFile::stage_in(&self.root.join("sha256"), ".staging-", Some(0o644))
+        let file = AtomicFile::stage_in(&self.root.join("sha256"), "blob", Some(0o644))
             .with_context(|| format!("creating a blob in the store at {}", self.root.display()))?;
         Ok(StagedBlob { file })
     }
@@ -150,6 +163,46 @@ impl BlobStore {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Bounds the store to `limit` bytes of blobs: the least recently used (written or
+    /// verified) go first, never one used since `keep_since` (this run's). Records that named
+    /// a removed blob only cost a re-pack or re-fetch. Returns the blobs and bytes removed.
+    pub fn trim(&self, limit: u64, keep_since: std::time::SystemTime) -> (usize, u64) {
+        let Ok(entries) = fs::read_dir(self.root.join("sha256")) else {
+            return (0, 0);
+        };
+        let mut blobs: Vec<(std::time::SystemTime, u64, PathBuf, PathBuf)> = Vec::new();
+        let mut total = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(meta) = e.metadata() else { continue };
+            if name.starts_with('.') || !meta.is_file() {
+                continue;
+            }
+            let stamp = self.root.join(STAMPS).join(&name);
+            let used = [fs::metadata(&stamp), Ok(meta.clone())]
+                .into_iter()
+                .filter_map(|m| m.and_then(|m| m.modified()).ok())
+                .max()
+                .unwrap_or(std::time::UNIX_EPOCH);
+            total += meta.len();
+            blobs.push((used, meta.len(), e.path(), stamp));
+        }
+        blobs.sort();
+        let (mut count, mut freed) = (0, 0);
+        for (used, size, path, stamp) in blobs {
+            if total <= limit || used >= keep_since {
+                break;
+            }
+            if fs::remove_file(&path).is_ok() {
+                let _ = fs::remove_file(stamp);
+                total -= size;
+                freed += size;
+                count += 1;
+            }
+        }
+        (count, freed)
     }
 }
 
@@ -202,6 +255,36 @@ mod tests {
         // No staging files are left behind.
         let names: Vec<_> = fs::read_dir(dir.path().join("sha256")).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn trim_removes_the_least_recently_used_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let ui = Ui::new(crate::util::ui::Verbosity::Quiet);
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        let a = store.put(&[1u8; 100]).unwrap();
+        let b = store.put(&[2u8; 100]).unwrap();
+        for d in [&a, &b] {
+            for p in [store.path(d), store.stamp_path(d)] {
+                fs::File::options()
+                    .write(true)
+                    .open(p)
+                    .unwrap()
+                    .set_modified(old)
+                    .unwrap();
+            }
+        }
+        let since = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+        assert!(store.verified(&a, Some(100), &ui), "a is used now");
+        let c = store.put(&[3u8; 100]).unwrap();
+        assert_eq!(
+            store.trim(150, since),
+            (1, 100),
+            "b, the least recently used, goes"
+        );
+        assert!(store.contains(&a) && !store.contains(&b) && store.contains(&c));
+        assert_eq!(store.trim(0, since), (0, 0), "blobs of this run stay");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub fn write_archive(dest: &Path, spec: &LayerSpec) -> Result<()> {
             dest.display()
         );
     }
-    let out = AtomicFile::create(dest, ".imagebuild-archive-")?;
+    let out = AtomicFile::create(dest, "archive")?;
     let out = layer::write_tar(spec, 0, out)?;
     out.commit(dest)
         .with_context(|| format!("moving the archive into {}", dest.display()))

@@ -106,7 +106,7 @@ impl Sink for LayoutDir {
         let parent = crate::util::atomic::parent_dir(dest)?;
         // 0755 less the umask, as any directory a user makes: others can read the layout.
         let tmp = tempfile::Builder::new()
-            .prefix(".imagebuild-layout-")
+            .prefix(&crate::util::temp::prefix("layout"))
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .tempdir_in(&parent)
             .with_context(|| {
@@ -115,6 +115,7 @@ impl Sink for LayoutDir {
                     parent.display()
                 )
             })?;
+        let live = crate::util::temp::register(tmp.path());
         fs::create_dir_all(tmp.path().join("blobs/sha256"))?;
         for (path, source) in layout_files(set, store)? {
             let to = tmp.path().join(&path);
@@ -125,8 +126,11 @@ impl Sink for LayoutDir {
             .with_context(|| format!("writing {}", to.display()))?;
         }
         // Swap the new layout in: the old one (if any) is moved aside first and removed after.
+        // Named `old` with our pid, a kill between the two renames leaves it for a later run's
+        // sweep, which moves it back when nothing took its place.
         let old = parent.join(format!(
-            ".imagebuild-old-{}",
+            "{}{}",
+            crate::util::temp::prefix(crate::util::temp::OLD),
             dest.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
@@ -145,6 +149,7 @@ impl Sink for LayoutDir {
             }
             return Err(e).with_context(|| format!("moving the layout into {}", dest.display()));
         }
+        drop(live);
         if had_old {
             let _ = fs::remove_dir_all(&old);
         }

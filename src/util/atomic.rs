@@ -15,30 +15,36 @@ use anyhow::{Context, Result};
 /// a commit, it is removed.
 pub struct AtomicFile {
     out: BufWriter<tempfile::NamedTempFile>,
+    /// Dropped after `out` (fields drop in order): the file is gone by then.
+    _live: crate::util::temp::Live,
 }
 
 impl AtomicFile {
-    /// Starts a temporary file named `<prefix>…` in `dir`. `mode` sets its permissions (less the
-    /// umask); None keeps the temporary file's own 0600.
-    pub fn stage_in(dir: &Path, prefix: &str, mode: Option<u32>) -> Result<AtomicFile> {
+    /// Starts a temporary file of `kind` in `dir` (named as [`temp::prefix`](crate::util::temp::prefix)
+    /// says, removed on a signal, and swept by a later run if a kill leaves it). `mode` sets its
+    /// permissions (less the umask); None keeps the temporary file's own 0600.
+    pub fn stage_in(dir: &Path, kind: &str, mode: Option<u32>) -> Result<AtomicFile> {
         let mut b = tempfile::Builder::new();
-        b.prefix(prefix);
+        let prefix = crate::util::temp::prefix(kind);
+        b.prefix(&prefix);
         if let Some(m) = mode {
             b.permissions(std::os::unix::fs::PermissionsExt::from_mode(m));
         }
         let tmp = b.tempfile_in(dir).with_context(|| {
             format!("cannot write in {}: choose a writable place", dir.display())
         })?;
+        let live = crate::util::temp::register(tmp.path());
         Ok(AtomicFile {
             out: BufWriter::with_capacity(1 << 20, tmp),
+            _live: live,
         })
     }
 
     /// Starts a file that will become `dest` (0644 less the umask, as any file a user writes),
     /// creating `dest`'s directory if needed.
-    pub fn create(dest: &Path, prefix: &str) -> Result<AtomicFile> {
+    pub fn create(dest: &Path, kind: &str) -> Result<AtomicFile> {
         let dir = parent_dir(dest)?;
-        AtomicFile::stage_in(&dir, prefix, Some(0o644))
+        AtomicFile::stage_in(&dir, kind, Some(0o644))
     }
 
     /// Flushes and gives the temporary file itself, to read back (it is removed when dropped).
@@ -82,7 +88,7 @@ impl Write for AtomicFile {
 
 /// Writes `bytes` to `dest` through a temporary file renamed into place.
 pub fn write(dest: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = AtomicFile::create(dest, ".imagebuild-write-")?;
+    let mut f = AtomicFile::create(dest, "write")?;
     f.write_all(bytes)
         .with_context(|| format!("writing {}", dest.display()))?;
     f.commit(dest)
@@ -113,7 +119,8 @@ pub fn follow_dest(dest: &Path) -> Result<PathBuf> {
     )
 }
 
-/// The directory `dest` goes in, created if needed, with a clear error when it cannot be.
+/// The directory `dest` goes in, created if needed, with a clear error when it cannot be; the
+/// temporaries a killed run left there are swept ([`temp::sweep`](crate::util::temp::sweep)).
 pub fn parent_dir(dest: &Path) -> Result<PathBuf> {
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -126,6 +133,7 @@ pub fn parent_dir(dest: &Path) -> Result<PathBuf> {
             dest.display()
         )
     })?;
+    crate::util::temp::sweep(&parent);
     Ok(parent)
 }
 
@@ -137,14 +145,14 @@ mod tests {
     fn a_file_appears_whole_or_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("sub/out.txt");
-        let mut f = AtomicFile::create(&dest, ".t-").unwrap();
+        let mut f = AtomicFile::create(&dest, "t").unwrap();
         f.write_all(b"hello").unwrap();
         assert!(!dest.exists(), "nothing at dest before the commit");
         f.commit(&dest).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"hello");
         // Dropped without a commit: no file, and no temporary left behind.
         let other = dir.path().join("sub/never.txt");
-        drop(AtomicFile::create(&other, ".t-").unwrap());
+        drop(AtomicFile::create(&other, "t").unwrap());
         assert!(!other.exists());
         let left: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().collect();
         assert_eq!(left.len(), 1);

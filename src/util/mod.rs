@@ -5,4 +5,5 @@ pub mod atomic;
 pub mod digest;
 pub mod events;
 pub mod process;
+pub mod temp;
 pub mod ui;
