@@ -186,6 +186,8 @@ pub struct ImagebuildArgs {
     /// Trust this CA certificate (PEM) for registry TLS, besides the system's
     #[arg(long, value_name = "FILE", help_heading = "Registry")]
     pub registry_ca: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub registry_limits: RegistryLimits,
     /// Load the image into docker or podman, for ONE platform: the daemon's own unless
     /// --load-platform says otherwise (a classic Docker image store cannot hold an index).
     /// Same as --output type=docker
@@ -258,6 +260,31 @@ pub struct CleanArgs {
     pub quiet: bool,
 }
 
+/// `--registry-timeout` and `--retries`, for builds and merges alike.
+#[derive(Debug, Default, Args)]
+pub struct RegistryLimits {
+    /// Deadline of each registry request in seconds (of each read, for a download); a request
+    /// that misses it is retried [default: 25]
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "CARGO_IMAGEBUILD_REGISTRY_TIMEOUT",
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        help_heading = "Registry"
+    )]
+    pub registry_timeout: Option<u64>,
+    /// Retries of a failed registry request (5xx, 429, a dropped connection, a missed deadline),
+    /// waiting 0.5 s, then 1 s, 2 s, … between them [default: 3]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "CARGO_IMAGEBUILD_RETRIES",
+        value_parser = clap::value_parser!(u32).range(0..=20),
+        help_heading = "Registry"
+    )]
+    pub retries: Option<u32>,
+}
+
 /// `cargo imagebuild merge`.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -280,6 +307,8 @@ pub struct MergeArgs {
     /// Trust this CA certificate (PEM) for registry TLS, besides the system's
     #[arg(long, value_name = "FILE")]
     pub registry_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry_limits: RegistryLimits,
     /// What stdout carries: human or json (as for a build)
     #[arg(long, value_name = "FMT", default_value = "human", value_parser = parse_message_format)]
     pub message_format: MessageFormat,
@@ -301,6 +330,8 @@ impl MergeArgs {
             registry: crate::registry::RegistryOptions {
                 insecure: self.insecure_registries,
                 ca: self.registry_ca,
+                timeout_secs: self.registry_limits.registry_timeout,
+                retries: self.registry_limits.retries,
             },
             verbosity: verbosity(self.quiet, self.verbose),
             message_format: self.message_format,
@@ -453,6 +484,8 @@ impl ImagebuildArgs {
             registry: crate::registry::RegistryOptions {
                 insecure: self.insecure_registries,
                 ca: self.registry_ca,
+                timeout_secs: self.registry_limits.registry_timeout,
+                retries: self.registry_limits.retries,
             },
             load: self.load,
             loader: self.loader,

@@ -29,6 +29,10 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// An extra CA certificate (PEM) to trust (`--registry-ca`).
     pub ca: Option<PathBuf>,
+    /// The deadline of each request attempt, in seconds (`--registry-timeout`); None: 25.
+    pub timeout_secs: Option<u64>,
+    /// Retries of a failed request (`--retries`); None: 3.
+    pub retries: Option<u32>,
 }
 
 /// A connection to any number of registries, each set up on first use.
@@ -105,6 +109,16 @@ impl Registry {
             }
             None => None,
         };
+        let defaults = transport::DEFAULT_POLICY;
+        transport::set_policy(
+            transport::Policy {
+                timeout: opts
+                    .timeout_secs
+                    .map_or(defaults.timeout, std::time::Duration::from_secs),
+                retries: opts.retries.unwrap_or(defaults.retries),
+            },
+            ui,
+        );
         let transport = Transport::new(opts.insecure.clone(), ca)
             .context("starting the registry client's runtime")?;
         Ok(Registry {
@@ -177,59 +191,115 @@ impl Registry {
                 d.size
             );
         }
-        let mut out = Vec::new();
-        self.pull_into(repo, d, &mut out)?;
-        Ok(out)
+        self.pull_into(repo, d, || Ok(Vec::new()))
     }
 
     /// Downloads a blob from `repo` into `store`, checking digest and size on the way.
     pub fn fetch_blob(&self, repo: &ImageRef, d: &Descriptor, store: &BlobStore) -> Result<()> {
-        let mut staged = store.stage()?;
-        self.pull_into(repo, d, &mut staged.file)?;
-        store.commit(staged, &d.digest)?;
+        let file = self.pull_into(repo, d, || Ok(store.stage()?.file))?;
+        store.commit(crate::image::store::StagedBlob { file }, &d.digest)?;
         Ok(())
     }
 
-    fn pull_into(
+    /// Downloads `d` into a writer from `fresh`. A download that breaks off (a reset, a
+    /// truncated body, a read that misses the deadline) starts again into a fresh writer, as
+    /// often as the retry policy allows; more bytes than the descriptor says are refused at once.
+    fn pull_into<W: std::io::Write>(
         &self,
         repo: &ImageRef,
         d: &Descriptor,
-        out: &mut impl std::io::Write,
-    ) -> Result<()> {
+        mut fresh: impl FnMut() -> Result<W>,
+    ) -> Result<W> {
         let r = repo.at_digest(d.digest.as_str());
+        let policy = transport::policy();
+        let what = format!("downloading blob {}", d.digest.short());
         self.block_on(async {
             let host = self.connect(&r, false).await?;
-            let mut w = HashingWriter::new(out);
-            let mut sized = transport::retry(Some((&self.ui, "pulling a blob")), || {
-                let client = host.client.clone();
-                let r = r.clone();
-                let desc = oci_descriptor(d);
-                async move {
-                    client
-                        .pull_blob_stream(&r, &desc)
-                        .await
-                        .map_err(RegistryError::from)
+            let mut wait = std::time::Duration::from_millis(500);
+            let mut attempt = 0;
+            loop {
+                let mut w = HashingWriter::new(fresh()?);
+                match self.pull_once(&host, &r, d, &mut w, policy).await {
+                    Ok(()) => {}
+                    Err(e) if e.retryable() && attempt < policy.retries => {
+                        attempt += 1;
+                        transport::retrying(Some((&self.ui, &what)), &e, wait, attempt, policy.retries);
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                        continue;
+                    }
+                    Err(e) => return Err(explain(e, &host.name, Some(&host.source))),
                 }
-            })
-            .await
-            .map_err(|e| explain(e, &host.name, Some(&host.source)))?;
-            while let Some(chunk) = sized.next().await {
-                let chunk = chunk.map_err(|e| {
-                    RegistryError::new(ErrorKind::Unreachable, format!("download failed: {e}"))
-                })?;
-                std::io::Write::write_all(&mut w, &chunk)?;
+                let (w, digest, size) = w.finish();
+                if digest != d.digest || size != d.size {
+                    anyhow::bail!(
+                        "the registry sent {size} bytes with digest {digest} for blob {} ({} bytes)",
+                        d.digest,
+                        d.size
+                    );
+                }
+                return Ok(w);
             }
-            let (_, digest, size) = w.finish();
-            if digest != d.digest || size != d.size {
-                anyhow::bail!(
-                    "the registry sent {size} bytes with digest {digest} for blob {} ({} bytes)",
-                    d.digest,
-                    d.size
-                );
-            }
-            Ok(())
         })
         .with_context(|| format!("downloading blob {} from {}", d.digest, repo.full_name()))
+    }
+
+    /// One attempt of a download: the request (itself retried on a failed answer), then the
+    /// body, each read under the deadline.
+    async fn pull_once<W: std::io::Write>(
+        &self,
+        host: &Host,
+        r: &Reference,
+        d: &Descriptor,
+        w: &mut HashingWriter<W>,
+        policy: transport::Policy,
+    ) -> Result<(), RegistryError> {
+        let mut sized = transport::retry(Some((&self.ui, "pulling a blob")), || {
+            let client = host.client.clone();
+            let r = r.clone();
+            let desc = oci_descriptor(d);
+            async move {
+                client
+                    .pull_blob_stream(&r, &desc)
+                    .await
+                    .map_err(RegistryError::from)
+            }
+        })
+        .await?;
+        let mut got: u64 = 0;
+        loop {
+            let chunk = match tokio::time::timeout(policy.timeout, sized.next()).await {
+                Err(_) => return Err(transport::timed_out(policy.timeout)),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Err(RegistryError::new(
+                        ErrorKind::Unreachable,
+                        format!("the download broke off after {got} bytes: {e}"),
+                    ))
+                }
+                Ok(Some(Ok(c))) => c,
+            };
+            got += chunk.len() as u64;
+            if got > d.size {
+                return Err(RegistryError::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "the registry sent more than the {} bytes blob {} has",
+                        d.size, d.digest
+                    ),
+                ));
+            }
+            std::io::Write::write_all(w, &chunk)
+                .map_err(|e| RegistryError::new(ErrorKind::Other, format!("writing: {e}")))?;
+        }
+        if got < d.size {
+            // A body cut short without an error (the connection closed cleanly): try again.
+            return Err(RegistryError::new(
+                ErrorKind::Unreachable,
+                format!("the download ended after {got} of {} bytes", d.size),
+            ));
+        }
+        Ok(())
     }
 }
 

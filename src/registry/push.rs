@@ -217,7 +217,8 @@ impl Registry {
                 self.count(&counters.streamed, target, d, "streamed");
             }
             Source::Local(local) => {
-                retry(Some((&self.ui, "uploading a blob")), || {
+                let deadline = transport::deadline_for(d.size);
+                transport::retry_within(Some((&self.ui, "uploading a blob")), deadline, || {
                     let r = r.clone();
                     let host = host.clone();
                     let digest = d.digest.to_string();
@@ -260,7 +261,8 @@ impl Registry {
     ) -> Result<()> {
         let from = base.at_digest(d.digest.as_str());
         let src = self.connect(&from, false).await?;
-        retry(Some((&self.ui, "copying a base blob")), || {
+        let deadline = transport::deadline_for(d.size);
+        transport::retry_within(Some((&self.ui, "copying a base blob")), deadline, || {
             let src = src.clone();
             let host = host.clone();
             let from = from.clone();

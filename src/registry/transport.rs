@@ -28,9 +28,41 @@ use crate::util::ui::Ui;
 
 /// The size of each upload request: big enough that a 100 MB layer is 25 requests.
 pub const CHUNK: usize = 4 << 20;
-/// Attempts per operation (the first plus retries), and the first backoff.
-const ATTEMPTS: u32 = 4;
-const FIRST_BACKOFF: Duration = Duration::from_millis(300);
+/// The first backoff; each retry waits twice as long as the one before.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// How long and how often a registry request is tried: `--registry-timeout` and `--retries`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// The deadline of each attempt of a request (a download: of each read of its body).
+    pub timeout: Duration,
+    /// Retries after the first attempt.
+    pub retries: u32,
+}
+
+/// The defaults: 4 attempts of at most 25 s, with 0.5 + 1 + 2 s between them, so a registry
+/// that never answers fails a request within about 110 s.
+pub const DEFAULT_POLICY: Policy = Policy {
+    timeout: Duration::from_secs(25),
+    retries: 3,
+};
+
+/// The policy of this process's registry client (set when it is made) and where retries are
+/// reported when the caller gave no `Ui`: one client per run, so one of each.
+static POLICY: std::sync::RwLock<Policy> = std::sync::RwLock::new(DEFAULT_POLICY);
+static RETRY_UI: std::sync::OnceLock<Ui> = std::sync::OnceLock::new();
+
+/// Sets the policy every request of this process follows, and the `Ui` retries are told on.
+pub fn set_policy(policy: Policy, ui: &Ui) {
+    if let Ok(mut p) = POLICY.write() {
+        *p = policy;
+    }
+    let _ = RETRY_UI.set(ui.clone());
+}
+
+pub fn policy() -> Policy {
+    POLICY.read().map_or(DEFAULT_POLICY, |p| *p)
+}
 /// Runtime threads are named so a panic inside oci-client can be reported as our error alone.
 const THREAD_NAME: &str = "imagebuild-registry";
 
@@ -204,8 +236,8 @@ impl Transport {
             },
             extra_root_certificates: self.certificates(),
             platform_resolver: None,
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(Duration::from_secs(120)),
+            connect_timeout: Some(Duration::from_secs(10).min(policy().timeout)),
+            read_timeout: Some(policy().timeout),
             ..Default::default()
         };
         let client = Client::try_from(config).map_err(RegistryError::from)?;
@@ -221,31 +253,78 @@ impl Transport {
     }
 }
 
-/// Runs `op` up to [`ATTEMPTS`] times while it fails with a retryable error, doubling the wait.
-pub async fn retry<T, F, Fut>(ui: Option<(&Ui, &str)>, mut op: F) -> Result<T, RegistryError>
+/// Runs `op` while it fails with a retryable error, at most [`Policy::retries`] more times,
+/// each attempt under the [`Policy::timeout`] deadline, doubling the wait between them. Every
+/// retry is reported at normal verbosity ("retrying uploading a blob in 1 s: …"), on `ui`'s
+/// `Ui` or else the client's.
+pub async fn retry<T, F, Fut>(ui: Option<(&Ui, &str)>, op: F) -> Result<T, RegistryError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RegistryError>>,
 {
+    retry_within(ui, policy().timeout, op).await
+}
+
+/// The deadline of one attempt to move a blob of `bytes`: the request deadline plus a second per
+/// MiB (a link slower than 1 MiB/s needs a longer --registry-timeout). A stalled transfer fails
+/// sooner, when a single read misses the request deadline.
+pub fn deadline_for(bytes: u64) -> Duration {
+    policy().timeout + Duration::from_secs(bytes >> 20)
+}
+
+/// [`retry`] with `deadline` for each attempt.
+pub async fn retry_within<T, F, Fut>(
+    ui: Option<(&Ui, &str)>,
+    deadline: Duration,
+    mut op: F,
+) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RegistryError>>,
+{
+    let policy = policy();
     let mut wait = FIRST_BACKOFF;
-    let mut attempt = 1;
+    let mut attempt = 0;
     loop {
-        match op().await {
+        let result = match tokio::time::timeout(deadline, op()).await {
+            Ok(r) => r,
+            Err(_) => Err(timed_out(deadline)),
+        };
+        match result {
             Ok(v) => return Ok(v),
-            Err(e) if e.retryable() && attempt < ATTEMPTS => {
-                if let Some((ui, what)) = ui {
-                    ui.warn(&format!(
-                        "{what}: {e}; retrying in {} ms (attempt {} of {ATTEMPTS})",
-                        wait.as_millis(),
-                        attempt + 1
-                    ));
-                }
+            Err(e) if e.retryable() && attempt < policy.retries => {
+                attempt += 1;
+                retrying(ui, &e, wait, attempt, policy.retries);
                 tokio::time::sleep(wait).await;
                 wait *= 2;
-                attempt += 1;
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// The error of an attempt that passed its deadline.
+pub fn timed_out(limit: Duration) -> RegistryError {
+    RegistryError::new(
+        ErrorKind::Unreachable,
+        format!(
+            "no answer within {} s (see --registry-timeout)",
+            limit.as_secs()
+        ),
+    )
+}
+
+/// Reports a retry: what is retried, when, why, and which attempt it will be.
+pub fn retrying(ui: Option<(&Ui, &str)>, e: &RegistryError, wait: Duration, n: u32, of: u32) {
+    let (ui, what) = match ui {
+        Some((ui, what)) => (Some(ui), what),
+        None => (RETRY_UI.get(), "a registry request"),
+    };
+    if let Some(ui) = ui {
+        ui.warn(&format!(
+            "retrying {what} in {:.1} s (retry {n} of {of}): {e}",
+            wait.as_secs_f64()
+        ));
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod binfmt;
 pub mod dockerd;
+pub mod faults;
 pub mod path;
 pub mod podman;
 pub mod processes;
