@@ -20,14 +20,8 @@ static PLAIN: LazyLock<Registry> = LazyLock::new(|| Registry::start(RegistryKind
 /// Our binary with no credentials, its own base-layer cache, short deadlines (and the default
 /// three retries unless a test gives `--retries`).
 fn tool(work: &Path) -> Command {
-    let empty = work.join("no-credentials");
-    std::fs::create_dir_all(&empty).unwrap();
-    let mut c = imagebuild();
-    c.env("DOCKER_CONFIG", &empty)
-        .env("REGISTRY_AUTH_FILE", empty.join("auth.json"))
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("CARGO_IMAGEBUILD_CACHE", work.join("cache"))
-        .args(["--registry-timeout", "3"]);
+    let mut c = imagebuild_isolated(work);
+    c.args(["--registry-timeout", "3"]);
     c
 }
 
@@ -45,14 +39,13 @@ fn fault(method: &'static str, path: &'static str, times: usize, kind: Kind) -> 
 }
 
 /// skopeo copies every platform of `reference` out of the registry, checking every digest.
-fn whole_in_registry(reg: &Registry, reference: &str, work: &Path) {
+fn whole_in_registry(reference: &str, work: &Path) {
     let dest = work.join(format!("copy-{}", reference.replace(['/', ':'], "_")));
     let mut c = Command::new(require("skopeo"));
     c.args(["copy", "--all", "--src-tls-verify=false"])
         .arg(format!("docker://{reference}"))
         .arg(format!("oci:{}:x", dest.display()));
     run_ok(&mut c);
-    let _ = reg;
 }
 
 /// Whether the registry has the tag at all.
@@ -89,7 +82,7 @@ fn push_heals_through_server_errors_and_resets() {
         proxy.spoiled.load(std::sync::atomic::Ordering::SeqCst) >= 4,
         "the faults were met"
     );
-    whole_in_registry(reg, &format!("{}/healed:1", reg.addr), work.path());
+    whole_in_registry(&format!("{}/healed:1", reg.addr), work.path());
 }
 
 /// A manifest PUT that never gets an answer: the push fails within the deadline the flags set

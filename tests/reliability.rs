@@ -20,14 +20,8 @@ static PLAIN: LazyLock<Registry> = LazyLock::new(|| Registry::start(Kind::Plain)
 
 /// Our binary with no credentials and its own base-layer cache under `work`, packing gzip level 2.
 fn imagebuild_here(work: &Path) -> Command {
-    let empty = work.join("no-credentials");
-    std::fs::create_dir_all(&empty).unwrap();
-    let mut c = imagebuild();
-    c.env("DOCKER_CONFIG", &empty)
-        .env("REGISTRY_AUTH_FILE", empty.join("auth.json"))
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("CARGO_IMAGEBUILD_CACHE", work.join("cache"))
-        .args(["--compression", "gzip", "--compression-level", "2"]);
+    let mut c = imagebuild_isolated(work);
+    c.args(["--compression", "gzip", "--compression-level", "2"]);
     c
 }
 
@@ -226,7 +220,7 @@ fn temporaries_of(pid: u32, dirs: &[PathBuf]) -> Vec<PathBuf> {
 
 /// Starts a build of `ws` writing `output`, and sends `signal` as soon as a temporary of ours
 /// appears in `watch`; returns the child's pid and exit status, or None when the run ended
-/// before one was seen.
+/// before the signal reached it.
 fn interrupt(
     ws: &Path,
     output: &str,
@@ -248,7 +242,9 @@ fn interrupt(
         }
         if !temporaries_of(pid, &[watch.to_path_buf()]).is_empty() {
             run_ok(Command::new("kill").args([signal, &pid.to_string()]));
-            return Some((pid, child.wait().unwrap()));
+            let status = child.wait().unwrap();
+            // The run may have finished between the look and the signal: not caught then.
+            return (!status.success()).then_some((pid, status));
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -310,9 +306,16 @@ fn killed_outputs_leave_nothing_behind_the_next_run() {
     let fresh = o.join("termed");
     let spec = format!("type=oci,dest={}", fresh.display());
     let (pid, status) = (0..10)
-        .find_map(|_| interrupt(ws.path(), &spec, o, "-TERM"))
+        .find_map(|_| {
+            let _ = std::fs::remove_dir_all(&fresh);
+            interrupt(ws.path(), &spec, o, "-TERM")
+        })
         .expect("never caught mid-write");
-    assert_eq!(status.code(), Some(130), "SIGTERM ends the run with 130");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "SIGTERM ends the run with 130: {status:?}"
+    );
     let left = temporaries_of(pid, &[o.to_path_buf(), store]);
     assert!(left.is_empty(), "SIGTERM removed its temporaries: {left:?}");
     assert!(!fresh.exists(), "and wrote nothing half");

@@ -47,6 +47,19 @@ pub fn imagebuild() -> Command {
     imagebuild_in(&fixture())
 }
 
+/// Our binary in the fixture workspace with no credentials anywhere (an empty DOCKER_CONFIG
+/// and auth file under `work`) and its own base-layer cache in `work/cache`.
+pub fn imagebuild_isolated(work: &Path) -> Command {
+    let empty = work.join("no-credentials");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut c = imagebuild();
+    c.env("DOCKER_CONFIG", &empty)
+        .env("REGISTRY_AUTH_FILE", empty.join("auth.json"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("CARGO_IMAGEBUILD_CACHE", work.join("cache"));
+    c
+}
+
 /// Runs `cmd`, panicking with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd
