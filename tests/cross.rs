@@ -120,7 +120,9 @@ fn seven_platforms_with_c_code_run_on_scratch_under_qemu() {
     // One cargo invocation per target.
     let cargo_runs = err
         .lines()
-        .filter(|l| l.trim_start().starts_with("Running ") && l.contains("json-render-diagnostics"))
+        .filter(|l| {
+            l.trim_start().starts_with("Running ") && l.contains("\"--message-format=json\"")
+        })
         .count();
     assert_eq!(cargo_runs, 7, "{err}");
     for route in [
