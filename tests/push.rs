@@ -570,7 +570,7 @@ fn tls_registry_with_basic_auth() {
         "untrusted",
         Some(good.clone()),
         false,
-        &["certificate is not trusted", "--registry-ca"],
+        &["was refused", "pass --registry-ca FILE"],
     ));
     for o in &outputs {
         assert!(!o.contains(PASSWORD), "the password leaked:\n{o}");
