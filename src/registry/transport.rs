@@ -43,10 +43,37 @@ pub struct Host {
     pub source: Source,
     /// What to do about an untrusted certificate, for this host's `help:` line.
     pub tls_help: String,
+    /// The reqwest client inside `client`, and the host's base URL, for the token requests
+    /// oci-client cannot make (several scopes in one token).
+    http: reqwest::Client,
+    base_url: String,
     authed: Mutex<HashSet<(String, bool)>>,
 }
 
 impl Host {
+    /// Makes the push token for `target` also cover pulling from `bases` (other repositories
+    /// of this registry), as docker and crane do, so cross-repository mounts are allowed.
+    /// Changes nothing when the registry has no token service or declines the wider token:
+    /// mounts are then declined and the blobs streamed.
+    pub async fn widen_for_mounts(&self, target: &Reference, bases: &[String]) {
+        let scopes = auth::mount_scopes(target.repository(), bases);
+        if scopes.len() < 2 {
+            return;
+        }
+        if let Ok(Some(token)) =
+            auth::token_for_scopes(&self.http, &self.base_url, &self.auth, &scopes).await
+        {
+            self.client
+                .tokens
+                .insert(
+                    target,
+                    RegistryOperation::Push,
+                    oci_client::token_cache::RegistryTokenType::Bearer(token),
+                )
+                .await;
+        }
+    }
+
     /// Runs oci-client's token flow for `repo` once, so refused credentials surface here as an
     /// error instead of as an anonymous request's 401 later.
     pub async fn authorize(&self, r: &Reference, push: bool) -> Result<(), RegistryError> {
@@ -243,15 +270,18 @@ impl Transport {
             ..Default::default()
         };
         // TLS, timeouts and proxies are those of our own reqwest client (see vendor/README.md).
+        let http = self.http_client(&trust, false)?;
         let client = Client::try_from(config)
             .map_err(RegistryError::from)?
-            .with_http_client(self.http_client(&trust, false)?);
+            .with_http_client(http.clone());
         let h = Arc::new(Host {
             name: host.to_string(),
             client,
             auth,
             source,
             tls_help,
+            http,
+            base_url: format!("{}://{host}", if plain_http { "http" } else { "https" }),
             authed: Mutex::new(HashSet::new()),
         });
         hosts.insert(host.to_string(), h.clone());
