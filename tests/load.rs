@@ -217,8 +217,8 @@ fn archives_load_in_docker_and_podman_and_read_as_oci() {
     }
 }
 
-/// Docker contexts: `DOCKER_CONTEXT` and `type=docker,context=NAME` both reach the daemon the
-/// context names, with no DOCKER_HOST set.
+/// Docker contexts: `DOCKER_CONTEXT`, `type=docker,context=NAME` and the config's
+/// `currentContext` all reach the daemon the context names, with no DOCKER_HOST set.
 #[test]
 fn docker_contexts_are_honoured() {
     let d = dockerd();
@@ -262,6 +262,27 @@ fn docker_contexts_are_honoured() {
     );
     let ran = d.run_ok(&["run", "--rm", "--network", "none", "ctl:ctx-attr"]);
     assert_eq!(ran.trim(), "ctl ok");
+
+    // The config's current context (`docker context use`), with neither variable set: the
+    // message names the context and the socket its meta.json points at.
+    run_ok(
+        Command::new(require("docker"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .env("DOCKER_CONFIG", config.path())
+            .args(["context", "use", "ib-private"]),
+    );
+    let out = run_ok(
+        ours()
+            .env_remove("DOCKER_CONTEXT")
+            .args(["--load", "-t", ":ctx-current"]),
+    );
+    assert!(
+        stderr(&out).contains(&format!("at {} (context ib-private)", d.host)),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.inspect("ctl:ctx-current")["Architecture"], "amd64");
 }
 
 /// Every file below `dir`, with its size, for before/after comparisons.

@@ -4,7 +4,7 @@
 //!
 //! Which loader: `--loader`, else docker if it answers, else podman ([`find`]). The docker CLI
 //! itself resolves `DOCKER_HOST`, `DOCKER_CONTEXT` and the current context, so those are honoured
-//! by running it; `type=docker,context=NAME` adds `--context NAME`. The probe (`docker info`,
+//! by running it (`docker_context.rs` resolves them the same way to name the daemon in messages); `type=docker,context=NAME` adds `--context NAME`. The probe (`docker info`,
 //! `podman info`) reports the daemon's platform, which is the one loaded unless one is chosen;
 //! a daemon on the containerd image store can keep an index, so it gets every platform as an
 //! OCI archive instead. [`preflight`] asks all this before anything is compiled, and the answer
@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::archive::archive_spec;
 use super::docker_archive::{self, repo_tags};
+use super::docker_context;
 use super::{gzip_copy, oci_archive, Report, Sink};
 use crate::image::layer;
 use crate::image::model::ImageSet;
@@ -225,12 +226,12 @@ pub fn find() -> Result<Daemon, LoadError> {
 
 /// Where the docker CLI will connect, for messages, with any credentials in it hidden.
 fn docker_endpoint(context: Option<&str>) -> String {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    match (context, env("DOCKER_HOST"), env("DOCKER_CONTEXT")) {
-        (Some(c), _, _) => format!(" (context {c})"),
-        (None, Some(h), _) => format!(" at {}", redact(&h)),
-        (None, None, Some(c)) => format!(" (context {c})"),
-        (None, None, None) => String::new(),
+    let e = docker_context::resolve(context);
+    match (e.host, e.context) {
+        (Some(h), Some(c)) => format!(" at {} (context {c})", redact(&h)),
+        (Some(h), None) => format!(" at {}", redact(&h)),
+        (None, Some(c)) => format!(" (context {c})"),
+        (None, None) => String::new(),
     }
 }
 
