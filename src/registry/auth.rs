@@ -261,10 +261,9 @@ mod tests {
 
     #[test]
     fn docker_hub_is_filed_under_its_v1_url() {
-        assert_eq!(
-            keys_for("index.docker.io")[0],
-            "https://index.docker.io/v1/"
-        );
+        for hub in ["index.docker.io", "docker.io", "registry-1.docker.io"] {
+            assert_eq!(keys_for(hub)[0], "https://index.docker.io/v1/", "{hub}");
+        }
         assert_eq!(keys_for("127.0.0.1:5000")[0], "127.0.0.1:5000");
     }
 
