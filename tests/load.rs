@@ -461,6 +461,61 @@ fn path_without_podman(dir: &Path) -> std::ffi::OsString {
     std::env::join_paths([bin, cargo_dir]).unwrap()
 }
 
+/// Rootless podman's socket: with no docker daemon and no podman CLI on PATH, the docker CLI
+/// loads through `$XDG_RUNTIME_DIR/podman/podman.sock` (here `podman system service` on the
+/// private podman's storage), and podman holds the image.
+#[test]
+fn loads_through_rootless_podmans_socket() {
+    let p = podman();
+    let work = tempfile::tempdir().unwrap();
+    // Short, so the socket path fits in 108 bytes.
+    let runtime = tempfile::Builder::new()
+        .prefix("ibxdg")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::create_dir_all(runtime.path().join("podman")).unwrap();
+    let sock = runtime.path().join("podman/podman.sock");
+    let mut service = p.podman();
+    service
+        .args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", sock.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = service.spawn().unwrap();
+    let pid = child.id();
+    common::processes::at_exit(move || common::processes::signal(pid, "KILL"));
+    let start = std::time::Instant::now();
+    while !sock.exists() && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let path = path_without_podman(work.path());
+    let out = run_ok(
+        imagebuild()
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", work.path())
+            .env_remove("DOCKER_CONTEXT")
+            .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .args([
+                "-p",
+                "tools",
+                "--platform",
+                "linux/amd64",
+                "--load",
+                "-t",
+                ":sock",
+            ]),
+    );
+    assert!(
+        stderr(&out).contains("(rootless podman's socket)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(p.inspect("ctl:sock")["Architecture"], "amd64");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn no_docker_or_podman_reachable() {
     let work = tempfile::tempdir().unwrap();
