@@ -85,6 +85,22 @@ impl Registry {
         let any = target.at_tag("latest");
         let host = self.connect(&any, true).await?;
         let name = target.full_name();
+        // Base layers in other repositories of this registry are mounted: ask for one token
+        // that may also pull from those repositories, or the registry declines every mount.
+        let mut bases: Vec<String> = Vec::new();
+        for r in set
+            .images
+            .iter()
+            .flat_map(|i| &i.layers)
+            .filter_map(|l| l.remote.as_ref())
+        {
+            if r.same_registry(target) && !bases.iter().any(|b| b == r.repository()) {
+                bases.push(r.repository().to_string());
+            }
+        }
+        if !bases.is_empty() {
+            host.widen_for_mounts(&any, &bases).await;
+        }
 
         // 1. Blobs: layers (each once), then configs.
         let mut jobs: Vec<(Descriptor, Source)> = Vec::new();
