@@ -13,6 +13,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 mod push;
+mod settled;
 mod transport;
 
 pub use client::{Connector, Registry, RegistryOptions};

@@ -2,8 +2,9 @@
 //! other output, the digests are printed as usual, and this sink verifies the result instead of
 //! writing it: every blob in the store has its digest and size, every layer decompresses to its
 //! `diff_id`, every manifest names its config and layers, every config lists its layers'
-//! diff_ids and its platform, and the index lists every manifest. It writes nothing; when it is
-//! the only output, `main.rs` keeps the blob store in a temporary directory removed at exit.
+//! diff_ids and its platform, and the index lists every manifest. It writes no output: the
+//! layers go through the same layer cache as every other output's (`<target-dir>/imagebuild/
+//! .blobs`), so a second run with nothing changed packs nothing.
 
 use std::collections::BTreeSet;
 use std::fs::File;
