@@ -29,25 +29,11 @@ for t in docker-registry buildah skopeo bc python3; do
   command -v "$t" >/dev/null || { echo "benches/e2e.sh: $t is missing (apt-get install it)" >&2; exit 1; }
 done
 
-work=$(mktemp -d /tmp/imagebuild-e2e.XXXXXX)
-reg_pid=
-cleanup() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+. benches/lib.sh
+DIGITS=3
 # `cargo imagebuild` finds our binary on PATH, as after `cargo install`.
 mkdir -p "$work/bin" && ln -s "$IB" "$work/bin/cargo-imagebuild"
 export PATH=$work/bin:$PATH
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<EOF
-version: 0.1
-log: { level: error }
-storage: { filesystem: { rootdirectory: $work/storage }, delete: { enabled: true } }
-http: { addr: 127.0.0.1:$port }
-EOF
-docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-REG=127.0.0.1:$port
 
 # Real executables, as many bytes as asked.
 gather() { # bytes, file
@@ -75,21 +61,6 @@ PLATFORMS=linux/amd64,linux/arm64,linux/386
 TRIPLES=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl)
 # Compile and pack once outside the timings: the layer cache is warm from here on.
 (cd "$ws" && cargo imagebuild -q --platform $PLATFORMS -o "type=oci,dest=$work/layout" >/dev/null)
-
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-time_runs() { # name, command...
-  local name=$1; shift
-  local times=()
-  for i in $(seq 1 "$RUNS"); do
-    RUN=$i
-    local t0; t0=$(now)
-    "$@" > "$work/$name.out" 2>&1 || { echo "$name failed:" >&2; cat "$work/$name.out" >&2; exit 1; }
-    times+=("$(echo "$(now) - $t0" | bc)")
-  done
-  printf '%s\n' "${times[@]}" | median | xargs printf '%.3f\n'
-}
-ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 
 ours_push() { (cd "$ws" && cargo imagebuild -q --platform $PLATFORMS --push -t "$REG/ours$RUN:1"); }
 ours_repush() { (cd "$ws" && cargo imagebuild -q --platform $PLATFORMS --push -t "$REG/ours1:1"); }
