@@ -37,6 +37,12 @@ pub struct RegistryOptions {
 pub struct Registry {
     pub(super) transport: Transport,
     pub(super) ui: Ui,
+    /// Blobs this run already put in (or found in) a repository, by repository and digest: a
+    /// blob uploaded while cargo was still compiling ([`Registry::upload_early`]) is not
+    /// checked again when the image set is pushed.
+    pub(super) settled: super::settled::Settled,
+    /// The early uploads under way.
+    pub(super) early: std::sync::Mutex<Vec<tokio::task::JoinHandle<Result<()>>>>,
 }
 
 /// A pulled manifest or index: its exact bytes, digest and media type.
@@ -97,6 +103,8 @@ impl Registry {
         Ok(Registry {
             transport,
             ui: ui.clone(),
+            settled: Default::default(),
+            early: Default::default(),
         })
     }
 

@@ -14,6 +14,7 @@ pub mod client;
 pub mod error;
 mod insecure;
 mod push;
+mod settled;
 mod transport;
 pub mod trust;
 
