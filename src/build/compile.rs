@@ -180,7 +180,11 @@ pub fn compile_streaming(
                 if let Some(rendered) = m.message.rendered {
                     let level = serde_json::to_value(m.message.level).unwrap_or_default();
                     ui.cargo_diagnostic(&rendered, level.as_str().unwrap_or_default());
-                    diagnostics.push(rendered);
+                    // One cargo run builds several targets, each reporting the same errors:
+                    // a failure shows each once.
+                    if !diagnostics.contains(&rendered) {
+                        diagnostics.push(rendered);
+                    }
                 }
             }
             _ => {}
