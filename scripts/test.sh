@@ -30,6 +30,8 @@ declare -A NEEDS=(
   [python3]=python3
   # C for musl targets of the host architecture without zig
   [musl-gcc]=musl-tools
+  # the last commit's time and revision (tests/reproducible.rs)
+  [git]=git
 )
 # file that must exist -> Debian package that provides it (the cross C libraries, for static glibc)
 declare -A NEEDS_FILES=(

@@ -186,6 +186,11 @@ pub struct ImagebuildArgs {
     #[arg(long)]
     pub offline: bool,
 
+    /// Keep this machine's paths (workspace, CARGO_HOME, toolchain) in the binaries instead of
+    /// remapping them to fixed names (the remap makes digests equal across machines)
+    #[arg(long, help_heading = "Compilation Options")]
+    pub no_remap_paths: bool,
+
     /// Use verbose output (-vv very verbose)
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -301,6 +306,7 @@ impl ImagebuildArgs {
             annotations: key_values("--annotation", &self.annotations)?,
             env: key_values("--env", &self.env)?,
             ports,
+            remap_paths: self.no_remap_paths.then_some(false),
             ..Default::default()
         };
         let verbosity = match (self.quiet, self.verbose) {

@@ -14,7 +14,7 @@ use cargo_metadata::Message;
 
 use crate::plan::options::FeatureArgs;
 use crate::route::cargo_config::linker_env_var;
-use crate::route::rustflags::{self, StaticFlag};
+use crate::route::rustflags::{self, AddedFlags};
 use crate::route::{Builder, CCompiler, Linker, Route};
 use crate::util::ui::{Ui, Verbosity};
 
@@ -36,6 +36,8 @@ pub struct CompileRequest<'a> {
     pub work_dir: &'a Path,
     /// More environment for cargo (what a provisioning step provides, such as an OpenSSL).
     pub env: Vec<(String, String)>,
+    /// Rustflags of ours beside the route's (the `--remap-path-prefix` flags).
+    pub rustflags: &'a [String],
 }
 
 /// An executable cargo built, keyed by package and binary name.
@@ -123,8 +125,9 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
         .collect())
 }
 
-/// Puts the route's linker, C compiler and static-glibc flag into the build's environment and
-/// arguments. A builder that brings its own toolchain (zigbuild, cross) gets only the flag.
+/// Puts the route's linker, C compiler and static-glibc flag, and our other rustflags, into the
+/// build's environment and arguments. A builder that brings its own toolchain (zigbuild, cross)
+/// gets only the flags.
 fn apply_route(cmd: &mut Command, req: &CompileRequest<'_>) -> Result<()> {
     let route = req.route;
     let triple = req.triple;
@@ -161,16 +164,21 @@ fn apply_route(cmd: &mut Command, req: &CompileRequest<'_>) -> Result<()> {
         }
         CCompiler::User(_) | CCompiler::Default => {}
     }
-    if route.crt_static {
-        match rustflags::crt_static(triple, req.workspace_root, req.cargo_config) {
-            StaticFlag::Env(k, v) => {
-                cmd.env(k, v);
-            }
-            StaticFlag::Config(c) => {
-                cmd.args(["--config", &c]);
-            }
-            StaticFlag::UserDecides => {}
+    let added = rustflags::added(
+        triple,
+        req.workspace_root,
+        req.cargo_config,
+        route.crt_static,
+        req.rustflags,
+    );
+    match added {
+        AddedFlags::Env(k, v) => {
+            cmd.env(k, v);
         }
+        AddedFlags::Config(c) => {
+            cmd.args(["--config", &c]);
+        }
+        AddedFlags::Nothing => {}
     }
     Ok(())
 }

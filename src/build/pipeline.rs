@@ -64,6 +64,7 @@ fn compile_all(
     ui: &Ui,
 ) -> Result<()> {
     let work_dir = plan.target_dir.join("imagebuild");
+    let remap: Vec<String> = plan.remap.iter().map(|r| r.flag()).collect();
     let mut missing = Vec::new();
     for (triple, packages, bins) in plan.builds() {
         if failed.load(Ordering::SeqCst) {
@@ -91,6 +92,7 @@ fn compile_all(
             route,
             work_dir: &work_dir,
             env,
+            rustflags: &remap,
         };
         let started = Instant::now();
         let artifacts = compile::compile(&req, ui)?;

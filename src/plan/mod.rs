@@ -12,9 +12,11 @@
 
 pub mod base;
 pub mod config;
+pub mod git;
 pub mod naming;
 pub mod options;
 pub mod output;
+pub mod reproducible;
 pub mod toolchain;
 pub mod workspace;
 
@@ -80,8 +82,14 @@ pub struct Plan {
     pub cargo_config: Vec<String>,
     pub images: Vec<ImagePlan>,
     pub outputs: Vec<OutputSpec>,
-    /// Seconds since the epoch for every timestamp (`SOURCE_DATE_EPOCH`, else 0).
+    /// Seconds since the epoch for every timestamp (see [`reproducible::Epoch`]).
     pub epoch: u64,
+    /// Where `epoch` came from.
+    pub epoch_source: reproducible::EpochSource,
+    /// This machine's paths that rustc replaces in binaries (empty when turned off).
+    pub remap: Vec<reproducible::Remap>,
+    /// The git checkout the workspace is in, if any.
+    pub git: Option<git::GitInfo>,
     /// How registries are reached (bases and pushes).
     pub registry: RegistryOptions,
     pub image_refs: Option<PathBuf>,
@@ -131,11 +139,17 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "workspace: {}", self.workspace_root.display())?;
         writeln!(f, "profile:   {}", self.profile)?;
-        writeln!(
-            f,
-            "created:   {}",
-            crate::image::document::rfc3339(self.epoch)
-        )?;
+        let epoch = reproducible::Epoch {
+            seconds: self.epoch,
+            source: self.epoch_source,
+        };
+        writeln!(f, "created:   {epoch}")?;
+        if self.remap.is_empty() {
+            writeln!(f, "remap:     off (binaries keep this machine's paths)")?;
+        }
+        for r in &self.remap {
+            writeln!(f, "remap:     {} -> {}", r.from.display(), r.to)?;
+        }
         for img in &self.images {
             writeln!(
                 f,
@@ -182,16 +196,6 @@ impl fmt::Display for Plan {
     }
 }
 
-/// `SOURCE_DATE_EPOCH` if set (it must be a whole number of seconds), else 0.
-pub fn source_date_epoch() -> Result<u64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().with_context(|| {
-            format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds since 1970 (try `git log -1 --format=%ct`)")
-        }),
-        _ => Ok(0),
-    }
-}
-
 /// What planning needs to know from outside that it must not fetch itself: the caller answers
 /// (the library asks the registry, a test answers from a table).
 pub trait Lookup {
@@ -222,7 +226,29 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     let packages = workspace::select_packages(&meta, opts)?;
     let bins = workspace::select_bins(&packages, opts)?;
     let toolchain = Toolchain::detect(&workspace_root)?;
-    let epoch = source_date_epoch()?;
+    let git = git::GitInfo::read(&workspace_root);
+    let epoch = reproducible::Epoch::decide(
+        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        git.as_ref(),
+    )?;
+    let target_dir = meta.target_directory.clone().into_std_path_buf();
+    let remap_paths = opts
+        .settings
+        .remap_paths
+        .or(ws_settings.remap_paths)
+        .unwrap_or(true);
+    let remap = if remap_paths {
+        reproducible::remaps(
+            &workspace_root,
+            &target_dir,
+            reproducible::cargo_home().as_deref(),
+            toolchain.sysroot(),
+        )
+    } else {
+        Vec::new()
+    };
+    let epoch_source = epoch.source;
+    let epoch = epoch.seconds;
 
     // Parse every output first: a typo should not wait for a compile.
     let mut outputs = OutputSpec::resolve(
@@ -301,6 +327,13 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         let pkg_settings =
             workspace::table(&pkg.metadata, &pkg_file, "package.metadata.imagebuild")?
                 .unwrap_or_default();
+        if pkg_settings.remap_paths.is_some() {
+            bail!(
+                "invalid [package.metadata.imagebuild] in {}: `remap-paths` applies to the whole \
+                 build, so it belongs in [workspace.metadata.imagebuild]",
+                pkg_file.display()
+            );
+        }
         let bin_settings = pkg_settings
             .bin
             .as_ref()
@@ -357,7 +390,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
             .clone()
             .unwrap_or_else(|| ws_file.clone()),
         workspace_root,
-        target_dir: meta.target_directory.clone().into_std_path_buf(),
+        target_dir,
         profile: match opts.profile.as_str() {
             "" => "release".to_string(),
             p => p.to_string(),
@@ -367,6 +400,9 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         images,
         outputs,
         epoch,
+        epoch_source,
+        remap,
+        git,
         registry: opts.registry.clone(),
         image_refs: opts.image_refs.clone(),
         metadata_file: opts.metadata_file.clone(),
@@ -384,7 +420,7 @@ struct ImageContext {
     pushing: bool,
     /// More than one binary is built.
     several: bool,
-    /// Seconds since the epoch for `created` (see [`source_date_epoch`]).
+    /// Seconds since the epoch for `created` (see [`reproducible::Epoch`]).
     epoch: u64,
     /// The `-t` values (see [`naming::repository_and_tags`]).
     cli_tags: Vec<String>,
