@@ -116,7 +116,9 @@ pub struct ImagebuildArgs {
     #[arg(long = "label", value_name = "KEY=VALUE", help_heading = "Image")]
     pub labels: Vec<String>,
 
-    /// Manifest and index annotation (repeatable)
+    /// Annotation (repeatable): KEY=VALUE goes on the index and every manifest; buildx's level
+    /// prefixes choose: index:K=V, manifest:K=V, manifest[linux/arm64]:K=V,
+    /// manifest-descriptor:K=V (several joined with commas: index,manifest:K=V)
     #[arg(long = "annotation", value_name = "KEY=VALUE", help_heading = "Image")]
     pub annotations: Vec<String>,
 

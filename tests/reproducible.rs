@@ -206,19 +206,7 @@ fn two_machines_give_the_same_digests_and_one_byte_changes_one_layer() {
 fn the_last_commit_time_is_the_default_timestamp() {
     let work = tempfile::tempdir().unwrap();
     let ws = copy_fixture(&work.path().join("repro"));
-    let git = |args: &[&str]| {
-        run_ok(
-            Command::new(require("git"))
-                .current_dir(&ws)
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-                .args(args)
-                .env("GIT_COMMITTER_DATE", "1700000000 +0000")
-                .env("GIT_AUTHOR_DATE", "1700000000 +0000"),
-        )
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "fixture"]);
+    git_commit_all(&ws, 1_700_000_000);
     let out = run_ok(imagebuild_in(&ws).args(["--dry-run", "--platform", "linux/amd64"]));
     let plan = stdout(&out);
     assert!(

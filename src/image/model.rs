@@ -59,6 +59,10 @@ pub mod annotation {
     pub const LICENSES: &str = "org.opencontainers.image.licenses";
     pub const TITLE: &str = "org.opencontainers.image.title";
     pub const DESCRIPTION: &str = "org.opencontainers.image.description";
+    pub const URL: &str = "org.opencontainers.image.url";
+    pub const DOCUMENTATION: &str = "org.opencontainers.image.documentation";
+    pub const VENDOR: &str = "org.opencontainers.image.vendor";
+    pub const AUTHORS: &str = "org.opencontainers.image.authors";
     pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
     pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";

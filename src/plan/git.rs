@@ -49,6 +49,43 @@ impl GitInfo {
     }
 }
 
+/// A remote as a web address for `source`: `git@host:a/b.git` and `ssh://git@host/a/b` become
+/// `https://host/a/b`; any user name or password in the URL is dropped (it must never reach an
+/// image). Local paths and `file://` remotes give `None`.
+pub fn web_url(remote: &str) -> Option<String> {
+    let r = remote.trim();
+    let (host, path) = if let Some(rest) = r
+        .strip_prefix("https://")
+        .or_else(|| r.strip_prefix("http://"))
+        .or_else(|| r.strip_prefix("ssh://"))
+        .or_else(|| r.strip_prefix("git://"))
+    {
+        let (authority, path) = rest.split_once('/')?;
+        let host = authority.rsplit('@').next()?;
+        // ssh's port is not the web server's.
+        let host = if r.starts_with("ssh://") {
+            host.split(':').next()?
+        } else {
+            host
+        };
+        (host.to_string(), path.to_string())
+    } else if let Some((authority, path)) = r.split_once(':') {
+        // scp-like `user@host:path`; a Windows drive or local path has no `@`/dot host.
+        if authority.contains('/') || !authority.contains('.') && !authority.contains('@') {
+            return None;
+        }
+        let host = authority.rsplit('@').next()?;
+        (host.to_string(), path.to_string())
+    } else {
+        return None;
+    };
+    let path = path.trim_end_matches('/').trim_end_matches(".git");
+    if host.is_empty() || path.is_empty() {
+        return None;
+    }
+    Some(format!("https://{host}/{}", path.trim_start_matches('/')))
+}
+
 /// `git -C dir ARGS`, trimmed stdout, or `None` when it fails.
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
     let mut cmd = Command::new("git");
@@ -68,6 +105,33 @@ mod tests {
     fn a_plain_directory_is_no_checkout() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(GitInfo::read(dir.path()), None);
+    }
+
+    #[test]
+    fn remotes_become_web_addresses_without_credentials() {
+        for (remote, web) in [
+            (
+                "git@github.com:acme/api.git",
+                Some("https://github.com/acme/api"),
+            ),
+            (
+                "ssh://git@gitlab.example.com:2222/a/b",
+                Some("https://gitlab.example.com/a/b"),
+            ),
+            (
+                "https://user:s3cret@github.com/acme/api.git",
+                Some("https://github.com/acme/api"),
+            ),
+            (
+                "https://github.com/acme/api",
+                Some("https://github.com/acme/api"),
+            ),
+            ("/srv/git/api.git", None),
+            ("file:///srv/git/api", None),
+            ("../api", None),
+        ] {
+            assert_eq!(web_url(remote).as_deref(), web, "{remote}");
+        }
     }
 
     #[test]

@@ -27,8 +27,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use cargo_metadata::Package;
 
-use crate::image::document::RuntimeConfig;
-use crate::image::model::{annotation, Compression};
+use crate::image::document::{Annotations, Described, RuntimeConfig};
+use crate::image::model::Compression;
 use crate::image::platform::{self, Platform};
 use crate::image::reference::ImageRef;
 use crate::plan::base::Base;
@@ -65,10 +65,11 @@ pub struct ImagePlan {
     pub compression_level: i32,
     pub repository: String,
     pub tags: Vec<String>,
-    /// On the index (with the package's own OCI annotations).
-    pub index_annotations: BTreeMap<String, String>,
-    /// On every manifest.
-    pub manifest_annotations: BTreeMap<String, String>,
+    /// What the image says about itself (Cargo.toml and git), on the index, every manifest
+    /// and as config labels.
+    pub described: Described,
+    /// The user's annotations, by level.
+    pub annotations: Annotations,
 }
 
 /// Everything a build needs.
@@ -319,6 +320,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         several: bins.len() > 1,
         epoch,
         cli_tags: opts.tags.clone(),
+        git: git.clone(),
     };
 
     let mut images = Vec::new();
@@ -424,6 +426,8 @@ struct ImageContext {
     epoch: u64,
     /// The `-t` values (see [`naming::repository_and_tags`]).
     cli_tags: Vec<String>,
+    /// The git checkout, for `revision` and a `source` Cargo.toml does not name.
+    git: Option<git::GitInfo>,
 }
 
 /// `--platform all`: the platforms `base` offers that we can build for, as `lookup` answers.
@@ -519,7 +523,7 @@ fn resolve_image(
         .flatten()
         .map(|p| p.normalized().map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
-    let runtime = RuntimeConfig {
+    let mut runtime = RuntimeConfig {
         entrypoint: s
             .entrypoint
             .clone()
@@ -580,22 +584,36 @@ fn resolve_image(
         crate::image::layer::normalize(&a.dest)?;
     }
 
-    let created = crate::image::document::rfc3339(ctx.epoch);
-    let mut index_annotations = BTreeMap::new();
-    index_annotations.insert(annotation::CREATED.to_string(), created.clone());
-    index_annotations.insert(annotation::TITLE.to_string(), bin.to_string());
-    index_annotations.insert(annotation::VERSION.to_string(), pkg.version.to_string());
-    if let Some(r) = &pkg.repository {
-        index_annotations.insert(annotation::SOURCE.to_string(), r.clone());
+    let described = Described {
+        created: crate::image::document::rfc3339(ctx.epoch),
+        title: bin.to_string(),
+        version: pkg.version.to_string(),
+        source: pkg.repository.clone().or_else(|| {
+            ctx.git
+                .as_ref()
+                .and_then(|g| g.remote.as_deref())
+                .and_then(git::web_url)
+        }),
+        revision: ctx.git.as_ref().map(git::GitInfo::revision),
+        licenses: pkg.license.clone(),
+        description: pkg.description.as_ref().map(|d| d.trim().to_string()),
+        url: pkg.homepage.clone(),
+        documentation: pkg.documentation.clone(),
+        vendor: None,
+        authors: (!pkg.authors.is_empty()).then(|| pkg.authors.join(", ")),
+    };
+    runtime.labels = described.labels(&runtime.labels);
+    let annotations = Annotations::parse(&s.annotations.clone().unwrap_or_default())?;
+    for p in annotations.platforms() {
+        if !targets.iter().any(|t| t.platform.matches(p)) {
+            let built: Vec<String> = targets.iter().map(|t| t.platform.to_string()).collect();
+            bail!(
+                "an annotation names {p}, which is not built (the platforms are {}): fix its \
+                 level or add --platform {p}",
+                built.join(", ")
+            );
+        }
     }
-    if let Some(l) = &pkg.license {
-        index_annotations.insert(annotation::LICENSES.to_string(), l.clone());
-    }
-    if let Some(d) = &pkg.description {
-        index_annotations.insert(annotation::DESCRIPTION.to_string(), d.trim().to_string());
-    }
-    let extra = s.annotations.clone().unwrap_or_default();
-    index_annotations.extend(extra.clone());
 
     Ok(ImagePlan {
         package: pkg.name.to_string(),
@@ -610,7 +628,7 @@ fn resolve_image(
         compression_level,
         repository,
         tags,
-        index_annotations,
-        manifest_annotations: extra,
+        described,
+        annotations,
     })
 }

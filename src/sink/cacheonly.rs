@@ -207,7 +207,7 @@ mod tests {
             config,
             manifest,
         }];
-        let index = document::index(&images, &Default::default()).unwrap();
+        let index = document::index(&images, &Default::default(), &|_| Default::default()).unwrap();
         ImageSet {
             name: "app".into(),
             repository: "app".into(),
