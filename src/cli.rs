@@ -16,6 +16,7 @@ use crate::plan::config::{ImageSettings, Port};
 use crate::plan::options::Builder;
 use crate::plan::options::FeatureArgs;
 use crate::plan::options::Options;
+use crate::plan::options::SbomFormat;
 use crate::util::ui::Verbosity;
 
 /// `cargo imagebuild`: cargo passes the subcommand name as the first argument.
@@ -193,6 +194,19 @@ pub struct ImagebuildArgs {
     #[arg(long, help_heading = "Compilation Options")]
     pub no_remap_paths: bool,
 
+    /// The SBOM attached to each platform's manifest (an OCI artifact that refers to it):
+    /// spdx (SPDX 2.3 JSON, the default), cyclonedx (CycloneDX 1.5 JSON) or none
+    #[arg(long, value_name = "FORMAT", value_parser = parse_sbom, default_value = "spdx", help_heading = "Supply chain")]
+    pub sbom: SbomFormat,
+
+    /// Attach no provenance statement (in-toto, SLSA provenance v1) to the manifests
+    #[arg(long, help_heading = "Supply chain")]
+    pub no_provenance: bool,
+
+    /// Also write each SBOM and provenance statement to DIR (<bin>-<os>-<arch>.spdx.json, ...)
+    #[arg(long, value_name = "DIR", help_heading = "Supply chain")]
+    pub sbom_dir: Option<PathBuf>,
+
     /// Use verbose output (-vv very verbose)
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -209,6 +223,36 @@ pub enum ImagebuildCommand {
     /// compilers, zig, a loader, credentials); print the fixes grouped by package manager (--fix
     /// runs them) and exit non-zero when something the platforms need is missing
     Doctor(DoctorArgs),
+    /// Print what is attached to each platform of an image (SBOMs, provenance): REF is a
+    /// registry reference (localhost:5000/api:1.0) or an OCI layout (oci:DIR[:TAG])
+    Sbom(SbomArgs),
+}
+
+/// `cargo imagebuild sbom`.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image: a registry reference, or oci:DIR[:TAG]
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Also write each document to DIR (<name>-<os>-<arch>.spdx.json, .cdx.json, .provenance.json)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Speak plain HTTP to this registry host[:port] (repeatable)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Trust this CA certificate (PEM) for registry TLS, besides the system's
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
+}
+
+impl SbomArgs {
+    /// How the registry is reached.
+    pub fn registry(&self) -> crate::registry::RegistryOptions {
+        crate::registry::RegistryOptions {
+            insecure: self.insecure_registries.clone(),
+            ca: self.registry_ca.clone(),
+        }
+    }
 }
 
 /// `cargo imagebuild doctor`.
@@ -251,6 +295,10 @@ impl DoctorArgs {
 }
 
 fn parse_builder(s: &str) -> Result<Builder, String> {
+    s.parse()
+}
+
+fn parse_sbom(s: &str) -> Result<SbomFormat, String> {
     s.parse()
 }
 
@@ -348,6 +396,9 @@ impl ImagebuildArgs {
             verbosity,
             builder: self.builder,
             offline: self.offline,
+            sbom: self.sbom,
+            no_provenance: self.no_provenance,
+            sbom_dir: self.sbom_dir,
         })
     }
 }

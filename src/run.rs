@@ -9,6 +9,7 @@
 //!    decided again;
 //! 4. [`sink::load::preflight`] asks each `--load` daemon what it runs, before compiling;
 //! 5. [`build_into`] compiles, checks and packs, and assembles one [`ImageSet`] per binary;
+//!    [`attest::attach`] attaches an SBOM and provenance to each platform's manifest;
 //! 6. each output's sink ([`sink::destinations::for_outputs`]) writes every set; a push's references and
 //!    summary go to `--image-refs` and `--metadata-file`.
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::build::attest;
 use crate::build::base::RegistryLookup;
 use crate::build::base_blobs::fetch_base_blobs;
 use crate::build::build_into;
@@ -96,6 +98,7 @@ fn describe(plan: &Plan, routes: &Routes) -> String {
 
 /// Builds every image `opts` asks for and writes each to every output.
 pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
+    let started = std::time::SystemTime::now();
     let (plan, routes) = prepare(opts, ui)?;
     ui.detail("Plan", &format!("\n{}", describe(&plan, &routes)));
     // Refuse before compiling anything when a target has no way to be built.
@@ -129,7 +132,8 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
         Some(dir) => dir.path().to_path_buf(),
         None => plan.store_dir(),
     })?;
-    let sets = build_into(&plan, &routes, ui, &store)?;
+    let mut sets = build_into(&plan, &routes, ui, &store)?;
+    attest::attach(&plan, &routes, &mut sets, started, ui)?;
     let registry = Arc::new(Connector::new(&plan.registry, ui));
     let mut images = Vec::new();
     for set in sets {
@@ -218,4 +222,82 @@ pub fn push_metadata(pushed: &[Built]) -> Result<Vec<u8>> {
         );
     }
     Ok(serde_json::to_vec_pretty(&serde_json::Value::Object(all))?)
+}
+
+/// `cargo imagebuild sbom REF`: what is attached to each platform of an image, read back from a
+/// registry (`REF` a reference) or a layout (`oci:DIR[:TAG]`). With `out`, each document is also
+/// written there, named as `--sbom-dir` names them.
+pub fn attached(
+    reference: &str,
+    registry: &crate::registry::RegistryOptions,
+    out: Option<&std::path::Path>,
+    ui: &Ui,
+) -> Result<Vec<crate::registry::referrers::AttachedTo>> {
+    let (found, name) = match reference.strip_prefix("oci:") {
+        Some(rest) => {
+            let (dir, tag) = match rest.rsplit_once(':') {
+                Some((d, t)) if !t.contains('/') && !d.is_empty() => (d, Some(t)),
+                _ => (rest, None),
+            };
+            let dir = std::path::Path::new(dir);
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            (sink::layout::attached(dir, tag)?, name)
+        }
+        None => {
+            let r = crate::image::reference::ImageRef::parse(reference)?;
+            let name = r
+                .repository()
+                .rsplit('/')
+                .next()
+                .unwrap_or("image")
+                .to_string();
+            let registry = crate::registry::Registry::new(registry, ui)?;
+            (
+                registry
+                    .attached(&r)
+                    .with_context(|| format!("reading what is attached to {reference}"))?,
+                name,
+            )
+        }
+    };
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--out: cannot create {}", dir.display()))?;
+        for a in &found {
+            let platform: Platform = a
+                .platform
+                .parse()
+                .unwrap_or_else(|_| Platform::new("unknown", "unknown", None));
+            for d in &a.documents {
+                let path = dir.join(attest::file_name(&name, &platform, &d.artifact_type));
+                atomic::write(&path, &d.document)
+                    .with_context(|| format!("--out: cannot write {}", path.display()))?;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The listing `cargo imagebuild sbom` prints: each platform's manifest, then one indented line
+/// per attached document (type, artifact digest, size).
+pub fn describe_attached(found: &[crate::registry::referrers::AttachedTo]) -> String {
+    let mut s = String::new();
+    for a in found {
+        s.push_str(&format!("{} {}\n", a.platform, a.manifest));
+        if a.documents.is_empty() {
+            s.push_str("  (nothing attached)\n");
+        }
+        for d in &a.documents {
+            s.push_str(&format!(
+                "  {} {} ({} bytes)\n",
+                d.artifact_type,
+                d.artifact,
+                d.document.len()
+            ));
+        }
+    }
+    s
 }

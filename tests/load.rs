@@ -351,9 +351,9 @@ fn cacheonly_verifies_and_writes_nothing() {
     ]));
     assert!(stderr(&out).contains("cacheonly"), "{}", stderr(&out));
     sb.assert_nothing_written(&before);
-    // The digests are those of a build that writes its image.
+    // The digests are those of a build of the same workspace that writes its image.
     let work = tempfile::tempdir().unwrap();
-    let real = run_ok(imagebuild().args([
+    let real = run_ok(sb.imagebuild().args([
         "-p",
         "tools",
         "--platform",

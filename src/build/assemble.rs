@@ -82,5 +82,6 @@ pub fn assemble(
         images,
         index,
         annotations: index_annotations,
+        attachments: Vec::new(),
     })
 }

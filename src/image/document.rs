@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
-use crate::image::model::{annotation, media, Document, Image, Layer};
+use crate::image::model::{annotation, media, Descriptor, Document, Image, Layer};
 use crate::image::platform::Platform;
 
 /// What an image says about itself, from the package's Cargo.toml and the git checkout: the
@@ -379,7 +379,7 @@ pub fn config(
 /// The manifest over `base_layers` then `layers`, with `config`.
 pub fn manifest(
     config: &Document,
-    layers: &[&crate::image::model::Descriptor],
+    layers: &[&Descriptor],
     annotations: &BTreeMap<String, String>,
 ) -> Result<Document> {
     let mut m = oci_spec::image::ImageManifestBuilder::default()
@@ -440,6 +440,33 @@ pub fn manifest_annotations(
     }
     a.extend(extra.clone());
     a
+}
+
+/// The bytes of an empty config (`application/vnd.oci.empty.v1+json`).
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+
+/// The OCI 1.1 artifact manifest that attaches `document` to `subject` (a platform's manifest):
+/// `artifactType` is the document's media type, the config is the empty one, the one layer is
+/// the document.
+pub fn artifact_manifest(
+    document: &Document,
+    subject: &Descriptor,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Document> {
+    let empty = Descriptor::of_bytes(media::EMPTY, EMPTY_CONFIG);
+    let d = |d: &Descriptor| json!({"mediaType": d.media_type, "digest": d.digest.as_str(), "size": d.size});
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "artifactType": document.descriptor.media_type,
+        "config": d(&empty),
+        "layers": [d(&document.descriptor)],
+        "subject": d(subject),
+    });
+    if !annotations.is_empty() {
+        m["annotations"] = json!(annotations);
+    }
+    Ok(Document::new(media::MANIFEST, to_stable_bytes(&m)?))
 }
 
 /// The annotations of the index: what the image says about itself, then the user's over them.

@@ -91,6 +91,12 @@ pub struct Plan {
     pub remap: Vec<reproducible::Remap>,
     /// The git checkout the workspace is in, if any.
     pub git: Option<git::GitInfo>,
+    /// The SBOM attached to every platform's manifest.
+    pub sbom: options::SbomFormat,
+    /// Whether a provenance statement is attached too.
+    pub provenance: bool,
+    /// Where SBOMs and provenance statements are also written as files.
+    pub sbom_dir: Option<PathBuf>,
     /// How registries are reached (bases and pushes).
     pub registry: RegistryOptions,
     pub image_refs: Option<PathBuf>,
@@ -192,6 +198,13 @@ impl fmt::Display for Plan {
         }
         for o in &self.outputs {
             writeln!(f, "output: {o}")?;
+        }
+        let provenance = if self.provenance { ", provenance" } else { "" };
+        match self.sbom {
+            options::SbomFormat::None if !self.provenance => writeln!(f, "attach: nothing")?,
+            options::SbomFormat::None => writeln!(f, "attach: provenance")?,
+            options::SbomFormat::Spdx => writeln!(f, "attach: SPDX SBOM{provenance}")?,
+            options::SbomFormat::CycloneDx => writeln!(f, "attach: CycloneDX SBOM{provenance}")?,
         }
         Ok(())
     }
@@ -405,6 +418,9 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         epoch_source,
         remap,
         git,
+        sbom: opts.sbom,
+        provenance: !opts.no_provenance,
+        sbom_dir: opts.sbom_dir.clone(),
         registry: opts.registry.clone(),
         image_refs: opts.image_refs.clone(),
         metadata_file: opts.metadata_file.clone(),

@@ -13,8 +13,10 @@ pub mod auth;
 pub mod client;
 pub mod error;
 mod push;
+pub mod referrers;
 mod transport;
 
 pub use client::{Connector, Registry, RegistryOptions};
 pub use error::{ErrorKind, RegistryError};
 pub use push::PushStats;
+pub use referrers::Referrer;

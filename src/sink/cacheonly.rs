@@ -215,6 +215,7 @@ mod tests {
             images,
             index,
             annotations: Default::default(),
+            attachments: Vec::new(),
         }
     }
 
