@@ -224,16 +224,21 @@ pub enum ImagebuildCommand {
     /// runs them) and exit non-zero when something the platforms need is missing
     Doctor(DoctorArgs),
     /// Print what is attached to each platform of an image (SBOMs, provenance): REF is a
-    /// registry reference (localhost:5000/api:1.0) or an OCI layout (oci:DIR[:TAG])
+    /// registry reference (localhost:5000/api:1.0) or an OCI layout (oci:DIR[:TAG]); with no
+    /// REF, the images in target/imagebuild/
     Sbom(SbomArgs),
 }
 
 /// `cargo imagebuild sbom`.
 #[derive(Debug, Args)]
 pub struct SbomArgs {
-    /// The image: a registry reference, or oci:DIR[:TAG]
+    /// The image: a registry reference, or oci:DIR[:TAG]; default: every image the workspace's
+    /// last build wrote to target/imagebuild/
     #[arg(value_name = "REF")]
-    pub reference: String,
+    pub reference: Option<String>,
+    /// With no REF: the workspace whose target/imagebuild/ is read
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
     /// Also write each document to DIR (<name>-<os>-<arch>.spdx.json, .cdx.json, .provenance.json)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

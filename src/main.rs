@@ -79,7 +79,13 @@ fn doctor_main(args: DoctorArgs) -> Result<ExitCode> {
 /// `sbom REF`: what is attached to each platform, on stdout.
 fn sbom_main(args: SbomArgs) -> Result<ExitCode> {
     let ui = Ui::new(cargo_imagebuild::util::ui::Verbosity::Normal);
-    let found = run::attached(&args.reference, &args.registry(), args.out.as_deref(), &ui)?;
+    let found = run::attached(
+        args.reference.as_deref(),
+        args.manifest_path.as_deref(),
+        &args.registry(),
+        args.out.as_deref(),
+        &ui,
+    )?;
     print!("{}", run::describe_attached(&found));
     Ok(ExitCode::SUCCESS)
 }
