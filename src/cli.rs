@@ -12,12 +12,12 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::doctor::DoctorOptions;
 use crate::image::model::Compression;
-use crate::plan::config::{ImageSettings, Port};
+use crate::plan::config::{ImageSettings, Port, Strip};
 use crate::plan::options::Builder;
 use crate::plan::options::FeatureArgs;
-use crate::plan::options::Options;
 use crate::plan::options::SbomFormat;
-use crate::util::ui::Verbosity;
+use crate::plan::options::{MergeOptions, Options};
+use crate::util::ui::{MessageFormat, Progress, Verbosity};
 
 /// `cargo imagebuild`: cargo passes the subcommand name as the first argument.
 #[derive(Debug, Parser)]
@@ -31,6 +31,14 @@ pub enum CargoCli {
 ///
 /// With no --output, each binary's image goes to target/imagebuild/<bin>/ as an OCI layout, and
 /// the index digest and each platform's manifest digest are printed on stdout.
+///
+/// Images run as user 65532 (nonroot) unless the base or the `user` setting says otherwise; that
+/// user cannot bind ports below 1024: listen on 8080 (or set user = "0").
+///
+/// Settings often set per pipeline can come from the environment (a flag wins over its
+/// variable, both win over Cargo.toml): CARGO_IMAGEBUILD_PLATFORMS, CARGO_IMAGEBUILD_BASE,
+/// CARGO_IMAGEBUILD_TAGS (comma list), CARGO_IMAGEBUILD_PUSH=true and CARGO_IMAGEBUILD_REPO (a
+/// repository prefix, PREFIX/<bin>, used when no `repository` is configured).
 #[derive(Debug, Args)]
 #[command(version, about, long_about)]
 pub struct ImagebuildArgs {
@@ -69,6 +77,7 @@ pub struct ImagebuildArgs {
     #[arg(
         long = "platform",
         value_name = "LIST",
+        env = "CARGO_IMAGEBUILD_PLATFORMS",
         help_heading = "Compilation Options"
     )]
     pub platforms: Vec<String>,
@@ -87,7 +96,12 @@ pub struct ImagebuildArgs {
 
     /// Base image: `scratch` (default) or an image reference such as
     /// gcr.io/distroless/static-debian12 (our layers go on top of its layers)
-    #[arg(long, value_name = "IMAGE", help_heading = "Image")]
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        env = "CARGO_IMAGEBUILD_BASE",
+        help_heading = "Image"
+    )]
     pub base: Option<String>,
 
     /// Name and tag (repeatable), as in docker build: NAME[:TAG] (api:dev,
@@ -97,11 +111,14 @@ pub struct ImagebuildArgs {
         short = 't',
         long = "tag",
         value_name = "NAME[:TAG]",
+        env = "CARGO_IMAGEBUILD_TAGS",
+        value_delimiter = ',',
         help_heading = "Image"
     )]
     pub tags: Vec<String>,
 
-    /// Image repository; `{bin}` is replaced by the binary's name
+    /// Image repository; `{bin}` is replaced by the binary's name (without it and without a
+    /// `repository` setting: CARGO_IMAGEBUILD_REPO=PREFIX gives PREFIX/<bin>)
     #[arg(long, value_name = "REPO", help_heading = "Image")]
     pub repository: Option<String>,
 
@@ -112,6 +129,11 @@ pub struct ImagebuildArgs {
     /// Compression level (gzip 0-9, zstd 1-22)
     #[arg(long, value_name = "N", help_heading = "Image")]
     pub compression_level: Option<i32>,
+
+    /// What the compiler strips from the binary: none, debuginfo or symbols (default: symbols,
+    /// the smallest image); passed to cargo as a profile override, your own builds unchanged
+    #[arg(long, value_name = "WHAT", value_parser = parse_strip, help_heading = "Image")]
+    pub strip: Option<Strip>,
 
     /// Config label (repeatable)
     #[arg(long = "label", value_name = "KEY=VALUE", help_heading = "Image")]
@@ -144,7 +166,7 @@ pub struct ImagebuildArgs {
 
     /// Push each image to its repository (the same as --output type=registry); stdout then
     /// lists the pushed references by digest
-    #[arg(long, help_heading = "Output")]
+    #[arg(long, env = "CARGO_IMAGEBUILD_PUSH", help_heading = "Output")]
     pub push: bool,
 
     /// Write the pushed references (REPOSITORY@DIGEST, one a line) to FILE
@@ -214,6 +236,17 @@ pub struct ImagebuildArgs {
     /// Print nothing but the results on stdout
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// How progress shows on stderr: auto (a live display on a terminal, else plain lines),
+    /// tty or plain
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_progress)]
+    pub progress: Progress,
+
+    /// What stdout carries: human (the digests, or the pushed references) or json (cargo's
+    /// convention: one JSON object a line per event, then one `image-result` per binary; with
+    /// --dry-run, the plan)
+    #[arg(long, value_name = "FMT", default_value = "human", value_parser = parse_message_format)]
+    pub message_format: MessageFormat,
 }
 
 /// `cargo imagebuild <command>`.
@@ -227,6 +260,11 @@ pub enum ImagebuildCommand {
     /// registry reference (localhost:5000/api:1.0) or an OCI layout (oci:DIR[:TAG]); with no
     /// REF, the images in target/imagebuild/
     Sbom(SbomArgs),
+    /// Assemble one multi-platform index from per-platform OCI layouts built on separate
+    /// machines (each with --platform P --output type=oci,dest=DIR); the index is byte-identical
+    /// to what one build of all the platforms gives, and a push sends only what the registry
+    /// lacks
+    Merge(MergeArgs),
 }
 
 /// `cargo imagebuild sbom`.
@@ -257,6 +295,64 @@ impl SbomArgs {
             insecure: self.insecure_registries.clone(),
             ca: self.registry_ca.clone(),
         }
+    }
+}
+
+/// `cargo imagebuild merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The per-platform OCI layout directories, in the order the index lists them (the order
+    /// of --platform in a single build)
+    #[arg(value_name = "DIR", required = true, num_args = 2..)]
+    pub dirs: Vec<PathBuf>,
+    /// Name and tag (repeatable), as for a build: NAME[:TAG] or :TAG; default: the layouts'
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// Where the merged index goes: type=oci,dest=DIR | type=oci,dest=FILE,tar=true | … (repeatable)
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub outputs: Vec<String>,
+    /// Push the merged index (the same as --output type=registry)
+    #[arg(long)]
+    pub push: bool,
+    /// Speak plain HTTP to this registry host[:port] (repeatable)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Trust this CA certificate (PEM) for registry TLS, besides the system's
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
+    /// What stdout carries: human or json (as for a build)
+    #[arg(long, value_name = "FMT", default_value = "human", value_parser = parse_message_format)]
+    pub message_format: MessageFormat,
+    /// Use verbose output
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Print nothing but the results on stdout
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl MergeArgs {
+    pub fn into_options(self) -> MergeOptions {
+        MergeOptions {
+            dirs: self.dirs,
+            tags: self.tags,
+            outputs: self.outputs,
+            push: self.push,
+            registry: crate::registry::RegistryOptions {
+                insecure: self.insecure_registries,
+                ca: self.registry_ca,
+            },
+            verbosity: verbosity(self.quiet, self.verbose),
+            message_format: self.message_format,
+        }
+    }
+}
+
+fn verbosity(quiet: bool, verbose: u8) -> Verbosity {
+    match (quiet, verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        _ => Verbosity::Verbose,
     }
 }
 
@@ -304,6 +400,18 @@ fn parse_builder(s: &str) -> Result<Builder, String> {
 }
 
 fn parse_sbom(s: &str) -> Result<SbomFormat, String> {
+    s.parse()
+}
+
+fn parse_strip(s: &str) -> Result<Strip, String> {
+    s.parse()
+}
+
+fn parse_progress(s: &str) -> Result<Progress, String> {
+    s.parse()
+}
+
+fn parse_message_format(s: &str) -> Result<MessageFormat, String> {
     s.parse()
 }
 
@@ -362,13 +470,10 @@ impl ImagebuildArgs {
             env: key_values("--env", &self.env)?,
             ports,
             remap_paths: self.no_remap_paths.then_some(false),
+            strip: self.strip,
             ..Default::default()
         };
-        let verbosity = match (self.quiet, self.verbose) {
-            (true, _) => Verbosity::Quiet,
-            (false, 0) => Verbosity::Normal,
-            _ => Verbosity::Verbose,
-        };
+        let verbosity = verbosity(self.quiet, self.verbose);
         Ok(Options {
             manifest_path: self.manifest.manifest_path,
             packages: self.workspace.package,
@@ -404,6 +509,8 @@ impl ImagebuildArgs {
             sbom: self.sbom,
             no_provenance: self.no_provenance,
             sbom_dir: self.sbom_dir,
+            progress: self.progress,
+            message_format: self.message_format,
         })
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Result;
 use clap::Parser;
 
 use cargo_imagebuild::cli::{CargoCli, DoctorArgs, ImagebuildArgs, ImagebuildCommand, SbomArgs};
-use cargo_imagebuild::util::ui::Ui;
+use cargo_imagebuild::util::ui::{MessageFormat, Progress, Ui, Verbosity};
 use cargo_imagebuild::{doctor, run};
 
 fn main() -> ExitCode {
@@ -94,18 +94,56 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
     match cli.command.take() {
         Some(ImagebuildCommand::Doctor(args)) => return doctor_main(args),
         Some(ImagebuildCommand::Sbom(args)) => return sbom_main(args),
+        Some(ImagebuildCommand::Merge(args)) => {
+            let opts = args.into_options();
+            let ui = Ui::with(opts.verbosity, Progress::Auto, opts.message_format);
+            let started = std::time::Instant::now();
+            let outcome = run::merge(&opts, &ui)?;
+            report(&outcome, &ui, started)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         None => {}
     }
     let opts = cli.into_options()?;
-    let ui = Ui::new(opts.verbosity);
+    let ui = Ui::with(opts.verbosity, opts.progress, opts.message_format);
+    let json = opts.message_format == MessageFormat::Json;
     if opts.dry_run {
-        print!("{}", run::dry_run(&opts, &ui)?);
+        if json {
+            let (plan, _) = run::prepare(&opts, &ui)?;
+            println!("{}", serde_json::json!({ "reason": "plan", "plan": plan }));
+        } else {
+            print!("{}", run::dry_run(&opts, &ui)?);
+        }
         return Ok(ExitCode::SUCCESS);
     }
+    let started = std::time::Instant::now();
     let outcome = run::build(&opts, &ui)?;
+    report(&outcome, &ui, started)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary for people on stderr, then the results on stdout: JSON result objects, the
+/// pushed references by digest, or each binary's index and manifest digests.
+fn report(outcome: &run::Outcome, ui: &Ui, started: std::time::Instant) -> Result<()> {
+    let json = ui.format == MessageFormat::Json;
+    if ui.verbosity > Verbosity::Quiet {
+        // The summary table, then the time per stage, for people (stderr).
+        let table = run::summary(outcome, &ui.times(), started.elapsed());
+        ui.block(&format!("\n{table}"));
+        let hidden = ui.hidden_warnings();
+        if hidden > 0 {
+            ui.warn(&format!(
+                "cargo reported {hidden} warning{}; run with -v to see {}",
+                if hidden == 1 { "" } else { "s" },
+                if hidden == 1 { "it" } else { "them" }
+            ));
+        }
+    }
     let mut out = std::io::stdout().lock();
     for built in &outcome.images {
-        if outcome.pushed {
+        if json {
+            writeln!(out, "{}", run::result_json(built, outcome.pushed))?;
+        } else if outcome.pushed {
             // stdout carries only what was pushed, by digest, for scripts to pin.
             writeln!(out, "{}", built.reference())?;
         } else {
@@ -116,5 +154,5 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -27,14 +27,14 @@ use crate::build::zig;
 use crate::image::model::ImageSet;
 use crate::image::platform::Platform;
 use crate::image::store::BlobStore;
-use crate::plan::options::Options;
+use crate::plan::options::{MergeOptions, Options};
 use crate::plan::output::OutputSpec;
 use crate::plan::{self, Plan};
 use crate::registry::Connector;
 use crate::route::{self, tools::Tools, Routes};
 use crate::sink::{self, Report};
 use crate::util::atomic;
-use crate::util::ui::Ui;
+use crate::util::ui::{human_size, Event, Ui};
 
 /// What a build made and where it went.
 #[derive(Debug)]
@@ -69,7 +69,7 @@ pub fn prepare(opts: &Options, ui: &Ui) -> Result<(Plan, Routes)> {
     if !opts.dry_run {
         install_targets(&mut plan, ui)?;
     }
-    let tools = Tools::detect().with_provisioned_zig(zig::cached());
+    let tools = Tools::detect(Some(plan.toolchain.host())).with_provisioned_zig(zig::cached());
     let mut routes = route::plan_routes(&plan, &tools)?;
     let missing = routes.missing_zig();
     if !missing.is_empty() && !opts.dry_run && tools.zig().is_none() {
@@ -81,7 +81,10 @@ pub fn prepare(opts: &Options, ui: &Ui) -> Result<(Plan, Routes)> {
             Err(unbuildable) => e.context(unbuildable.to_string()),
             Ok(_) => e,
         })?;
-        routes = route::plan_routes(&plan, &Tools::detect().with_provisioned_zig(Some(zig)))?;
+        routes = route::plan_routes(
+            &plan,
+            &Tools::detect(Some(plan.toolchain.host())).with_provisioned_zig(Some(zig)),
+        )?;
     }
     Ok((plan, routes))
 }
@@ -98,9 +101,12 @@ fn describe(plan: &Plan, routes: &Routes) -> String {
 
 /// Builds every image `opts` asks for and writes each to every output.
 pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
-    let started = std::time::SystemTime::now();
+    let begun = std::time::SystemTime::now();
     let (plan, routes) = prepare(opts, ui)?;
     ui.detail("Plan", &format!("\n{}", describe(&plan, &routes)));
+    ui.emit(Event::Plan {
+        plan: serde_json::to_value(&plan)?,
+    });
     // Refuse before compiling anything when a target has no way to be built.
     let routes = routes.all()?;
     for (triple, route) in &routes {
@@ -133,29 +139,11 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
         None => plan.store_dir(),
     })?;
     let mut sets = build_into(&plan, &routes, ui, &store)?;
-    attest::attach(&plan, &routes, &mut sets, started, ui)?;
+    attest::attach(&plan, &routes, &mut sets, begun, ui)?;
     let registry = Arc::new(Connector::new(&plan.registry, ui));
     let mut images = Vec::new();
     for set in sets {
-        let sinks = sink::destinations::for_outputs(&plan.outputs, &set.name, &registry);
-        if set.has_remote_layers() && sinks.iter().any(|s| s.needs_local_blobs()) {
-            fetch_base_blobs(&set, &store, &*registry.get()?, ui)?;
-        }
-        let mut reports = Vec::new();
-        for s in sinks {
-            let report = s.write(&set, &store)?;
-            let verb = if s.needs_local_blobs() {
-                "Wrote"
-            } else {
-                "Pushed"
-            };
-            ui.status(verb, &format!("{} ({})", report.destination, set.name));
-            for note in &report.notes {
-                ui.status("Note", note);
-            }
-            reports.push(report);
-        }
-        images.push(Built { set, reports });
+        images.push(deliver(set, &plan.outputs, &registry, &store, ui)?);
     }
     let outcome = Outcome {
         images,
@@ -163,6 +151,102 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
     };
     write_push_files(&plan.image_refs, &plan.metadata_file, &outcome)?;
     Ok(outcome)
+}
+
+/// Writes `set` to every output (fetching a base's layers first when an output needs them all
+/// on disk) and reports each write.
+fn deliver(
+    set: ImageSet,
+    outputs: &[OutputSpec],
+    registry: &Arc<Connector>,
+    store: &BlobStore,
+    ui: &Ui,
+) -> Result<Built> {
+    let sinks = sink::destinations::for_outputs(outputs, &set.name, registry);
+    if set.has_remote_layers() && sinks.iter().any(|s| s.needs_local_blobs()) {
+        fetch_base_blobs(&set, store, &*registry.get()?, ui)?;
+    }
+    let mut reports = Vec::new();
+    for s in sinks {
+        let started = std::time::Instant::now();
+        let report = s.write(&set, store)?;
+        ui.emit(Event::ImageWritten {
+            bin: set.name.clone(),
+            destination: report.destination.clone(),
+            pushed: !s.needs_local_blobs(),
+            index_digest: set.index.descriptor.digest.to_string(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        for note in &report.notes {
+            ui.status("Note", note);
+        }
+        reports.push(report);
+    }
+    Ok(Built { set, reports })
+}
+
+/// `cargo imagebuild merge`: one index from per-platform layouts (see
+/// [`crate::image::merge`]), written to the outputs asked for. A push sends only the blobs the
+/// registry lacks.
+pub fn merge(opts: &MergeOptions, ui: &Ui) -> Result<Outcome> {
+    let mut outputs = OutputSpec::resolve(&opts.outputs, false, None, None)?;
+    if opts.push && !outputs.contains(&OutputSpec::Registry) {
+        outputs.push(OutputSpec::Registry);
+    }
+    if outputs.is_empty() {
+        anyhow::bail!(
+            "merge needs somewhere to put the index: --push -t REF, or --output type=oci,dest=DIR"
+        );
+    }
+    // The blob store of the merge: beside the first layout, so blobs are hard-linked, not copied.
+    let beside = opts
+        .dirs
+        .first()
+        .and_then(|d| d.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let scratch = tempfile::Builder::new()
+        .prefix(".imagebuild-merge-")
+        .tempdir_in(beside)
+        .with_context(|| format!("creating a temporary blob store in {}", beside.display()))?;
+    let store = BlobStore::open(scratch.path())?;
+    let mut set = crate::image::merge::merge_layouts(&opts.dirs, &store)?;
+    if !opts.tags.is_empty() {
+        let (repository, tags) = crate::plan::naming::repository_and_tags(
+            &set.name,
+            Some(set.repository.clone()),
+            &opts.tags,
+            Vec::new(),
+            false,
+            outputs.contains(&OutputSpec::Registry),
+        )?;
+        set.name = repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&repository)
+            .to_string();
+        set.repository = repository;
+        set.tags = tags;
+    }
+    ui.status(
+        "Merged",
+        &format!(
+            "{} platforms into {} ({})",
+            set.images.len(),
+            set.index.descriptor.digest,
+            set.images
+                .iter()
+                .map(|i| i.platform.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let registry = Arc::new(Connector::new(&opts.registry, ui));
+    let built = deliver(set, &outputs, &registry, &store, ui)?;
+    Ok(Outcome {
+        images: vec![built],
+        pushed: outputs.contains(&OutputSpec::Registry),
+    })
 }
 
 /// `--image-refs` (one pushed reference a line) and `--metadata-file` (JSON), when asked.
@@ -222,6 +306,110 @@ pub fn push_metadata(pushed: &[Built]) -> Result<Vec<u8>> {
         );
     }
     Ok(serde_json::to_vec_pretty(&serde_json::Value::Object(all))?)
+}
+
+/// The bytes a platform's image takes in a registry: its config and compressed layers.
+fn image_size(img: &crate::image::model::Image) -> u64 {
+    img.config.descriptor.size + img.layers.iter().map(|l| l.blob.size).sum::<u64>()
+}
+
+/// Where a report says the images went, short enough for a table column: a push's
+/// `REPO@DIGEST (counts)` becomes `REPO` (the digest has its own column).
+fn short_destination(report: &Report) -> String {
+    let d = report.destination.as_str();
+    let d = d.split(" (").next().unwrap_or(d);
+    d.split('@').next().unwrap_or(d).to_string()
+}
+
+/// The summary table for people: one row per binary and platform (size, manifest digest, where
+/// it went), each binary's index digest, then the time per stage.
+pub fn summary(
+    outcome: &Outcome,
+    times: &crate::util::events::StageTimes,
+    total: std::time::Duration,
+) -> String {
+    let mut rows = vec![[
+        "BINARY".to_string(),
+        "PLATFORM".into(),
+        "SIZE".into(),
+        "DIGEST".into(),
+        "DESTINATION".into(),
+    ]];
+    for b in &outcome.images {
+        let dest: Vec<String> = b.reports.iter().map(short_destination).collect();
+        rows.push([
+            b.set.name.clone(),
+            "(index)".into(),
+            String::new(),
+            b.set.index.descriptor.digest.to_string(),
+            dest.join(", "),
+        ]);
+        for img in &b.set.images {
+            rows.push([
+                String::new(),
+                img.platform.to_string(),
+                human_size(image_size(img)),
+                img.manifest.descriptor.digest.to_string(),
+                String::new(),
+            ]);
+        }
+    }
+    let mut widths = [0usize; 5];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    let mut line = times.line();
+    if !line.is_empty() {
+        line.push_str(", ");
+    }
+    out.push_str(&format!(
+        "time: {line}total {:.1}s; {}\n",
+        total.as_secs_f64(),
+        crate::util::events::packed_counts(times.packed, times.reused)
+    ));
+    out
+}
+
+/// The `--message-format json` result of one binary: its references, the index and manifest
+/// digests and sizes, and where it went.
+pub fn result_json(b: &Built, pushed: bool) -> serde_json::Value {
+    let set = &b.set;
+    let manifests: Vec<serde_json::Value> = set
+        .images
+        .iter()
+        .map(|img| {
+            serde_json::json!({
+                "platform": img.platform.to_string(),
+                "target": img.triple,
+                "digest": img.manifest.descriptor.digest.as_str(),
+                "size": img.manifest.descriptor.size,
+                "image_size": image_size(img),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "reason": "image-result",
+        "bin": set.name,
+        "repository": set.repository,
+        "reference": if pushed { Some(b.reference()) } else { None },
+        "tags": set.tags.iter().map(|t| format!("{}:{t}", set.repository)).collect::<Vec<_>>(),
+        "index_digest": set.index.descriptor.digest.as_str(),
+        "index_size": set.index.descriptor.size,
+        "manifests": manifests,
+        "outputs": b.reports.iter().map(|r| r.destination.as_str()).collect::<Vec<_>>(),
+    })
 }
 
 /// `cargo imagebuild sbom [REF]`: what is attached to each platform of an image, read back from

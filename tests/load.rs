@@ -166,7 +166,7 @@ fn archives_load_in_docker_and_podman_and_read_as_oci() {
         "--load",
     ]));
     let err = stderr(&out);
-    assert_eq!(err.matches("Packed").count(), 1, "{err}");
+    assert_eq!(err.matches("Layers").count(), 1, "{err}");
     assert!(err.contains("linux/amd64 image into docker"), "{err}");
 
     // The archives: one platform's manifest.json each, over the same gzip layers.

@@ -1,8 +1,10 @@
 //! Runs one build per target (`cargo build`, `cargo zigbuild` or `cross build`, as its
-//! [`Route`] says, with `--message-format=json-render-diagnostics`) and takes the executables
-//! from cargo's own artifact messages (never guessing paths). The route's linker, C compiler and
-//! static-glibc flag reach cargo through its environment and `--config`; the user's own settings
-//! (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`, `--config`, `CC_<target>`, rustflags) win.
+//! [`Route`] says, with `--message-format=json`) and takes the executables from cargo's own
+//! artifact messages (never guessing paths); its diagnostics go to the [`Ui`], which shows each
+//! once over all targets, and its stderr is kept for `-v` and for a failure. The route's linker,
+//! C compiler and static-glibc flag reach cargo through its environment and `--config`; the
+//! user's own settings (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`, `--config`,
+//! `CC_<target>`, rustflags) win.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -32,7 +34,7 @@ pub struct CompileRequest<'a> {
     pub cargo_config: &'a [String],
     /// How this target is built.
     pub route: &'a Route,
-    /// Where generated helper files go (`<target-dir>/imagebuild`).
+    /// Where generated helper files go ([`crate::plan::Plan::work_dir`]).
     pub work_dir: &'a Path,
     /// More environment for cargo (what a provisioning step provides, such as an OpenSSL).
     pub env: Vec<(String, String)>,
@@ -62,7 +64,7 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
         .arg(req.manifest_path)
         .args(["--target", req.triple])
         .args(["--profile", req.profile])
-        .arg("--message-format=json-render-diagnostics");
+        .arg("--message-format=json");
     for p in &req.packages {
         cmd.args(["-p", p]);
     }
@@ -96,24 +98,41 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
     ui.detail("Running", &format!("{cmd:?}"));
     let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
         .with_context(|| format!("running {}", program.to_string_lossy()))?;
     let stdout = child.stdout.take().context("reading cargo's output")?;
+    let stderr = child.stderr.take().context("reading cargo's output")?;
+    // cargo's own stderr is kept, shown as it comes only with -v, and in full if it fails.
+    let echo = ui.verbosity >= Verbosity::Verbose;
+    let stderr = std::thread::spawn(move || cargo_stderr(stderr, echo));
     let mut found: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+    let mut diagnostics = Vec::new();
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let message = message.context("reading cargo's JSON messages")?;
-        if let Message::CompilerArtifact(a) = message {
-            let is_bin = a.target.kind.iter().any(|k| k.to_string() == "bin");
-            if let (true, Some(exe)) = (is_bin, a.executable) {
-                let package = package_name(&a.package_id.repr);
-                found.insert((package, a.target.name.clone()), exe.into_std_path_buf());
+        match message {
+            Message::CompilerArtifact(a) => {
+                let is_bin = a.target.kind.iter().any(|k| k.to_string() == "bin");
+                if let (true, Some(exe)) = (is_bin, a.executable) {
+                    let package = package_name(&a.package_id.repr);
+                    found.insert((package, a.target.name.clone()), exe.into_std_path_buf());
+                }
             }
+            Message::CompilerMessage(m) => {
+                if let Some(rendered) = m.message.rendered {
+                    let level = serde_json::to_value(m.message.level).unwrap_or_default();
+                    ui.cargo_diagnostic(&rendered, level.as_str().unwrap_or_default());
+                    diagnostics.push(rendered);
+                }
+            }
+            _ => {}
         }
     }
     let status = child.wait().context("waiting for cargo")?;
+    let stderr = stderr.join().unwrap_or_default();
     if !status.success() {
+        ui.cargo_failed(&stderr, &diagnostics);
         bail!(
             "cargo build for {} failed (its errors are above): fix the build, then run again",
             req.triple
@@ -123,6 +142,23 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
         .into_iter()
         .map(|((package, bin), path)| Artifact { package, bin, path })
         .collect())
+}
+
+/// Reads cargo's stderr to the end, echoing each line when `echo` (but not its per-target
+/// "generated N warnings" tallies: the warnings themselves are shown once, see
+/// [`Ui::cargo_diagnostic`]).
+fn cargo_stderr(stderr: impl std::io::Read, echo: bool) -> String {
+    use std::io::BufRead;
+    let mut all = String::new();
+    for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+        let tally = line.starts_with("warning: `") && line.contains(" generated ");
+        if echo && !tally {
+            eprintln!("{line}");
+        }
+        all.push_str(&line);
+        all.push('\n');
+    }
+    all
 }
 
 /// Puts the route's linker, C compiler and static-glibc flag, and our other rustflags, into the

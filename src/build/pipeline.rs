@@ -30,7 +30,8 @@ use crate::image::store::BlobStore;
 use crate::plan::base::Base;
 use crate::plan::{ImagePlan, Plan};
 use crate::route::Route;
-use crate::util::ui::Ui;
+use crate::util::events::packed_counts;
+use crate::util::ui::{Event, Ui};
 
 type Job = (LayerKey, LayerSpec, PackOptions);
 
@@ -63,14 +64,21 @@ fn compile_all(
     timings: &Timings,
     ui: &Ui,
 ) -> Result<()> {
-    let work_dir = plan.target_dir.join("imagebuild");
+    let work_dir = plan.work_dir();
     let remap: Vec<String> = plan.remap.iter().map(|r| r.flag()).collect();
     let mut missing = Vec::new();
-    for (triple, packages, bins) in plan.builds() {
+    let builds = plan.builds();
+    let of = builds.len();
+    for (n, (triple, packages, bins)) in builds.into_iter().enumerate() {
         if failed.load(Ordering::SeqCst) {
             return Ok(());
         }
-        ui.status("Compiling", &format!("{} for {triple}", bins.join(", ")));
+        ui.emit(Event::CompileStarted {
+            target: triple.clone(),
+            bins: bins.clone(),
+            n: n + 1,
+            of,
+        });
         let route = routes
             .get(&triple)
             .ok_or_else(|| anyhow!("no build route was planned for {triple}"))?;
@@ -97,6 +105,10 @@ fn compile_all(
         let started = Instant::now();
         let artifacts = compile::compile(&req, ui)?;
         timings.compiled(&triple, started);
+        ui.emit(Event::CompileFinished {
+            target: triple.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
         let exes: BTreeMap<&str, &PathBuf> = artifacts
             .iter()
             .map(|a| (a.bin.as_str(), &a.path))
@@ -175,6 +187,7 @@ fn pack_stream(
     store: &BlobStore,
     failed: &AtomicBool,
     timings: &Timings,
+    ui: &Ui,
 ) -> Result<BTreeMap<LayerKey, Layer>> {
     let queue = Mutex::new(jobs);
     let done = Mutex::new(BTreeMap::new());
@@ -189,11 +202,18 @@ fn pack_stream(
                             return Ok(());
                         };
                         let started = Instant::now();
-                        let packed = layer::pack_cached(&spec, &opts, store)
+                        let packed = layer::pack_or_reuse(&spec, &opts, store)
                             .with_context(|| format!("packing layer: {}", spec.created_by));
                         timings.packed(started);
                         match packed {
-                            Ok(l) => {
+                            Ok((l, reused)) => {
+                                ui.emit(Event::LayerPacked {
+                                    digest: l.blob.digest.to_string(),
+                                    size: l.blob.size,
+                                    reused,
+                                    created_by: spec.created_by.clone(),
+                                    seconds: started.elapsed().as_secs_f64(),
+                                });
                                 done.lock().map_err(|_| poisoned())?.insert(key, l);
                             }
                             Err(e) => {
@@ -258,7 +278,7 @@ pub fn build_into(
     let failed = AtomicBool::new(false);
     let (tx, rx) = channel::<Job>();
     let layers = std::thread::scope(|s| -> Result<BTreeMap<LayerKey, Layer>> {
-        let packer = s.spawn(|| pack_stream(rx, workers, store, &failed, &timings));
+        let packer = s.spawn(|| pack_stream(rx, workers, store, &failed, &timings, ui));
         for job in early {
             if tx.send(job).is_err() {
                 break;
@@ -276,7 +296,16 @@ pub fn build_into(
             (Ok(()), Ok(layers)) => Ok(layers),
         }
     })?;
-    ui.status("Packed", &format!("{} layers", layers.len()));
+    let counted = ui.times();
+    ui.status(
+        "Layers",
+        &format!(
+            "{}; {} distinct in {} images",
+            packed_counts(counted.packed, counted.reused),
+            layers.len(),
+            plan.images.iter().map(|i| i.targets.len()).sum::<usize>()
+        ),
+    );
 
     let started = Instant::now();
     let sets = plan

@@ -313,6 +313,15 @@ fn cache_key(spec: &LayerSpec, opts: &PackOptions) -> Result<String> {
 /// Like [`pack`], but a spec packed before with the same inputs (see `cache_key`) is not packed
 /// again: its record in the store names the blob, which must still be there.
 pub fn pack_cached(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> Result<Layer> {
+    pack_or_reuse(spec, opts, store).map(|(layer, _)| layer)
+}
+
+/// [`pack_cached`], also saying whether the layer was reused (`true`) rather than packed now.
+pub fn pack_or_reuse(
+    spec: &LayerSpec,
+    opts: &PackOptions,
+    store: &BlobStore,
+) -> Result<(Layer, bool)> {
     let records = store.root().join("packed");
     let record_path = records.join(cache_key(spec, opts)?);
     if let Ok(bytes) = std::fs::read(&record_path) {
@@ -328,7 +337,7 @@ pub fn pack_cached(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> R
             );
             if let (Some(digest), Some(diff_id), Some(size)) = parsed {
                 if store.contains(&digest) {
-                    return Ok(packed_layer(spec, opts, digest, size, diff_id));
+                    return Ok((packed_layer(spec, opts, digest, size, diff_id), true));
                 }
             }
         }
@@ -341,7 +350,7 @@ pub fn pack_cached(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> R
     });
     // A record that cannot be written only costs a re-pack next time.
     let _ = crate::util::atomic::write(&record_path, &serde_json::to_vec(&record)?);
-    Ok(layer)
+    Ok((layer, false))
 }
 
 #[cfg(test)]

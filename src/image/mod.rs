@@ -4,11 +4,13 @@
 //! [`store`] (deterministic tar, gzip or zstd, `digest` and `diff_id` computed while streaming) and
 //! the OCI documents over them ([`document`]: config, manifest, index), held as the
 //! [`model`]. [`platform`] is the OCI platform ↔ Rust target table and [`reference`](mod@reference) parses image
-//! names: both are vocabulary that every later stage shares.
+//! names: both are vocabulary that every later stage shares. [`merge`] reads per-platform layouts
+//! back into one set.
 
 pub mod blob;
 pub mod document;
 pub mod layer;
+pub mod merge;
 pub mod model;
 pub mod pgzip;
 pub mod platform;

@@ -51,8 +51,53 @@ pub struct ImageSettings {
     /// Replace this machine's paths in binaries (`--remap-path-prefix`; default true). Read
     /// from the workspace table and the command line only: one build serves every image.
     pub remap_paths: Option<bool>,
+    /// What the compiler strips from the binary (default `symbols`).
+    pub strip: Option<Strip>,
     /// Per-binary settings, in package metadata only.
     pub bin: Option<BTreeMap<String, ImageSettings>>,
+}
+
+/// What the compiler strips from a binary (cargo's profile `strip`), passed to cargo as a
+/// profile override (`--config profile.<name>.strip=…`) so the user's own builds are untouched.
+#[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Strip {
+    /// Keep everything.
+    None,
+    /// Drop debug information, keep the symbol table (backtraces still name functions).
+    Debuginfo,
+    /// Drop debug information and symbols: the smallest image.
+    #[default]
+    Symbols,
+}
+
+impl Strip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strip::None => "none",
+            Strip::Debuginfo => "debuginfo",
+            Strip::Symbols => "symbols",
+        }
+    }
+
+    /// The cargo `--config` value that sets this for `profile`.
+    pub fn cargo_config(self, profile: &str) -> String {
+        format!("profile.{profile}.strip=\"{}\"", self.as_str())
+    }
+}
+
+impl std::str::FromStr for Strip {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Strip::None),
+            "debuginfo" => Ok(Strip::Debuginfo),
+            "symbols" => Ok(Strip::Symbols),
+            other => Err(format!(
+                "unknown strip setting `{other}`: use none, debuginfo or symbols"
+            )),
+        }
+    }
 }
 
 /// An exposed port as written in metadata.
@@ -244,6 +289,7 @@ impl ImageSettings {
             tags: over.tags.or(self.tags),
             bin_dir: over.bin_dir.or(self.bin_dir),
             remap_paths: over.remap_paths.or(self.remap_paths),
+            strip: over.strip.or(self.strip),
             bin: None,
         }
     }

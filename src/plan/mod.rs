@@ -32,12 +32,17 @@ use crate::image::model::Compression;
 use crate::image::platform::{self, Platform};
 use crate::image::reference::ImageRef;
 use crate::plan::base::Base;
-use crate::plan::config::{AssetSpec, ImageSettings};
+use crate::plan::config::{AssetSpec, ImageSettings, Strip};
 use crate::plan::options::FeatureArgs;
 use crate::plan::options::{Builder, Options};
 use crate::plan::output::OutputSpec;
 use crate::plan::toolchain::Toolchain;
 use crate::registry::RegistryOptions;
+
+/// The default images directory, under cargo's target directory.
+pub const IMAGES_DIR: &str = "imagebuild";
+/// The hidden directory of internal files, under [`IMAGES_DIR`] (see [`Plan::work_dir`]).
+pub const WORK_DIR: &str = ".work";
 
 /// One platform of one image, and the Rust target that builds it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -70,6 +75,8 @@ pub struct ImagePlan {
     pub described: Described,
     /// The user's annotations, by level.
     pub annotations: Annotations,
+    /// What the compiler strips from the binary.
+    pub strip: Strip,
 }
 
 /// Everything a build needs.
@@ -105,6 +112,10 @@ pub struct Plan {
     pub builder: Option<Builder>,
     /// The toolchain cargo will use in the workspace.
     pub toolchain: Toolchain,
+    /// The one `cargo metadata` of the run, with the dependency graph resolved for the build's
+    /// features (the route stage reads each target's part of it).
+    #[serde(skip)]
+    pub metadata: std::sync::Arc<cargo_metadata::Metadata>,
 }
 
 impl Plan {
@@ -136,9 +147,21 @@ impl Plan {
         self.outputs.contains(&OutputSpec::Registry)
     }
 
-    /// Where the blob store lives: `<target-dir>/imagebuild/.blobs`.
+    /// Where the images go by default: `<target-dir>/imagebuild/<bin>`, one OCI layout each.
+    pub fn images_dir(target_dir: &std::path::Path) -> PathBuf {
+        target_dir.join(IMAGES_DIR)
+    }
+
+    /// Where this tool's internal files go (generated scripts, the blob store and its pack
+    /// records, provisioned libraries): one hidden directory, so that `target/imagebuild/`
+    /// holds only images.
+    pub fn work_dir(&self) -> PathBuf {
+        Plan::images_dir(&self.target_dir).join(WORK_DIR)
+    }
+
+    /// Where the blob store lives: `<target-dir>/imagebuild/.work/blobs`.
     pub fn store_dir(&self) -> PathBuf {
-        self.target_dir.join("imagebuild").join(".blobs")
+        self.work_dir().join("blobs")
     }
 }
 
@@ -179,6 +202,7 @@ impl fmt::Display for Plan {
             if let Some(u) = &img.runtime.user {
                 writeln!(f, "  user:       {u}")?;
             }
+            writeln!(f, "  strip:      {}", img.strip.as_str())?;
             writeln!(
                 f,
                 "  layers:     {} (level {})",
@@ -239,7 +263,8 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     }
     let packages = workspace::select_packages(&meta, opts)?;
     let bins = workspace::select_bins(&packages, opts)?;
-    let toolchain = Toolchain::detect(&workspace_root)?;
+    let toolchain =
+        Toolchain::detect_cached(&workspace_root, Some(meta.target_directory.as_std_path()))?;
     let git = git::GitInfo::read(&workspace_root);
     let epoch = reproducible::Epoch::decide(
         std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
@@ -276,11 +301,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     }
     if outputs.is_empty() {
         outputs.push(OutputSpec::OciDir {
-            dest: meta
-                .target_directory
-                .as_std_path()
-                .join("imagebuild")
-                .join("{bin}"),
+            dest: Plan::images_dir(meta.target_directory.as_std_path()).join("{bin}"),
         });
     }
     let pushing = outputs.contains(&OutputSpec::Registry);
@@ -399,6 +420,11 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         }
     }
 
+    let profile = match opts.profile.as_str() {
+        "" => "release".to_string(),
+        p => p.to_string(),
+    };
+    let cargo_config = strip_config(&images, &profile, &opts.cargo_config)?;
     let plan = Plan {
         manifest_path: opts
             .manifest_path
@@ -406,12 +432,9 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
             .unwrap_or_else(|| ws_file.clone()),
         workspace_root,
         target_dir,
-        profile: match opts.profile.as_str() {
-            "" => "release".to_string(),
-            p => p.to_string(),
-        },
+        profile,
         features: opts.features.clone(),
-        cargo_config: opts.cargo_config.clone(),
+        cargo_config,
         images,
         outputs,
         epoch,
@@ -426,8 +449,34 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         metadata_file: opts.metadata_file.clone(),
         builder: opts.builder,
         toolchain,
+        metadata: std::sync::Arc::new(meta),
     };
     Ok(plan)
+}
+
+/// cargo's `--config` values: the `strip` setting as a profile override, then the user's own
+/// (a `strip` the user passes with `--config` is theirs to decide: no override is added). The
+/// binaries of one build share one cargo profile, so they must agree on `strip`.
+fn strip_config(images: &[ImagePlan], profile: &str, user: &[String]) -> Result<Vec<String>> {
+    let mut config = Vec::new();
+    if let Some(first) = images.first() {
+        if let Some(other) = images.iter().find(|i| i.strip != first.strip) {
+            bail!(
+                "`strip` is {} for {} but {} for {}: binaries built together share one cargo \
+                 profile; set `strip` once in [workspace.metadata.imagebuild] (or pass --strip)",
+                first.strip.as_str(),
+                first.bin,
+                other.strip.as_str(),
+                other.bin
+            );
+        }
+        let overrides = |c: &String| c.contains(&format!("profile.{profile}.strip"));
+        if !user.iter().any(overrides) {
+            config.push(first.strip.cargo_config(profile));
+        }
+    }
+    config.extend(user.iter().cloned());
+    Ok(config)
 }
 
 /// What every image's resolution needs to know about the whole run.
@@ -646,5 +695,6 @@ fn resolve_image(
         tags,
         described,
         annotations,
+        strip: s.strip.unwrap_or_default(),
     })
 }

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use crate::plan::config::ImageSettings;
 use crate::registry::RegistryOptions;
-use crate::util::ui::Verbosity;
+use crate::util::ui::{MessageFormat, Progress, Verbosity};
 
 /// Who runs the build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -124,4 +124,26 @@ pub struct Options {
     pub no_provenance: bool,
     /// `--sbom-dir`: also write the SBOMs and provenance statements there.
     pub sbom_dir: Option<PathBuf>,
+
+    // How the build reports (issue 13).
+    /// `--progress auto|tty|plain`.
+    pub progress: Progress,
+    /// `--message-format human|json`.
+    pub message_format: MessageFormat,
+}
+
+/// `cargo imagebuild merge`: per-platform layouts to assemble into one index, and where it goes.
+#[derive(Clone, Debug, Default)]
+pub struct MergeOptions {
+    /// The OCI layout directories, one per platform (or group of platforms), in index order.
+    pub dirs: Vec<PathBuf>,
+    /// `-t NAME[:TAG]` (as for a build); none: the first layout's name and tags.
+    pub tags: Vec<String>,
+    /// `--output` specs, as for a build.
+    pub outputs: Vec<String>,
+    /// `--push`: the same as `--output type=registry`.
+    pub push: bool,
+    pub registry: RegistryOptions,
+    pub verbosity: Verbosity,
+    pub message_format: MessageFormat,
 }

@@ -26,6 +26,7 @@ use super::transport::{self, guarded, retry, Host};
 use crate::image::model::{Descriptor, Document, ImageSet};
 use crate::image::reference::ImageRef;
 use crate::image::store::BlobStore;
+use crate::util::ui::Event;
 
 /// How many blobs or manifests are in flight at once.
 pub const PARALLEL: usize = 4;
@@ -161,6 +162,17 @@ impl Registry {
         self.push_attachments(&host, target, set, counters).await
     }
 
+    /// Counts one blob as `how` it reached the registry, and reports it.
+    fn count(&self, counter: &AtomicUsize, target: &ImageRef, d: &Descriptor, how: &'static str) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.ui.emit(Event::BlobUploaded {
+            repository: target.full_name(),
+            digest: d.digest.to_string(),
+            size: d.size,
+            how,
+        });
+    }
+
     pub(super) async fn push_blob(
         &self,
         host: &Arc<Host>,
@@ -180,7 +192,7 @@ impl Registry {
         .await
         .map_err(fail)?;
         if exists {
-            counters.present.fetch_add(1, Ordering::Relaxed);
+            self.count(&counters.present, target, d, "present");
             return Ok(());
         }
         match source {
@@ -198,12 +210,12 @@ impl Registry {
                         .await
                         .is_ok()
                     {
-                        counters.mounted.fetch_add(1, Ordering::Relaxed);
+                        self.count(&counters.mounted, target, d, "mounted");
                         return Ok(());
                     }
                 }
                 self.stream_between(host, &r, &base, d).await?;
-                counters.streamed.fetch_add(1, Ordering::Relaxed);
+                self.count(&counters.streamed, target, d, "streamed");
             }
             Source::Local(local) => {
                 retry(Some((&self.ui, "uploading a blob")), || {
@@ -233,7 +245,7 @@ impl Registry {
                 })
                 .await
                 .map_err(fail)?;
-                counters.uploaded.fetch_add(1, Ordering::Relaxed);
+                self.count(&counters.uploaded, target, d, "uploaded");
             }
         }
         Ok(())
