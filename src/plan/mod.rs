@@ -263,8 +263,10 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     }
     let packages = workspace::select_packages(&meta, opts)?;
     let bins = workspace::select_bins(&packages, opts)?;
-    let toolchain =
-        Toolchain::detect_cached(&workspace_root, Some(meta.target_directory.as_std_path()))?;
+    let toolchain = Toolchain::detect_cached(
+        &workspace_root,
+        Some(&Plan::images_dir(meta.target_directory.as_std_path()).join(WORK_DIR)),
+    )?;
     let git = git::GitInfo::read(&workspace_root);
     let epoch = reproducible::Epoch::decide(
         std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),

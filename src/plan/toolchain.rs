@@ -127,15 +127,13 @@ impl Toolchain {
         Toolchain::detect_cached(dir, None)
     }
 
-    /// [`Toolchain::detect`], keeping the answers in `target_dir/imagebuild/.work/rustc-info.json`
-    /// when the rustc names one toolchain.
-    pub fn detect_cached(dir: &Path, target_dir: Option<&Path>) -> Result<Toolchain> {
+    /// [`Toolchain::detect`], keeping the answers in `work_dir/rustc-info.json` (the plan's
+    /// `target/imagebuild/.work/`) when the rustc names one toolchain.
+    pub fn detect_cached(dir: &Path, work_dir: Option<&Path>) -> Result<Toolchain> {
         let (rustc, key) = rustc_program();
-        let cache = target_dir.filter(|_| key.is_some()).map(|t| {
-            super::Plan::images_dir(t)
-                .join(super::WORK_DIR)
-                .join("rustc-info.json")
-        });
+        let cache = work_dir
+            .filter(|_| key.is_some())
+            .map(|w| w.join("rustc-info.json"));
         if let (Some(path), Some(key)) = (&cache, &key) {
             if let Some(c) = RustcCache::load(path, key) {
                 return Ok(Toolchain {

@@ -150,17 +150,39 @@ pub fn attach(
     let created = rfc3339(plan.epoch);
     let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = humantime::format_rfc3339_seconds(started).to_string();
-    let mut metadata: BTreeMap<String, cargo_metadata::Metadata> = BTreeMap::new();
+    // One `cargo metadata --filter-platform` per target, all at once (each takes a few hundred
+    // milliseconds, mostly waiting).
+    let triples: std::collections::BTreeSet<&str> = sets
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.triple.as_str()))
+        .collect();
+    let metadata: BTreeMap<String, cargo_metadata::Metadata> = std::thread::scope(|s| {
+        let handles: Vec<_> = triples
+            .iter()
+            .map(|t| {
+                s.spawn(move || {
+                    graph::metadata(&plan.manifest_path, &plan.features, t)
+                        .map(|m| (t.to_string(), m))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("reading a dependency graph panicked"))?
+            })
+            .collect::<Result<BTreeMap<_, _>>>()
+    })?;
     let mut compilers: BTreeMap<String, Option<Tool>> = BTreeMap::new();
     for (set, img) in sets.iter_mut().zip(&plan.images) {
         let mut attachments = Vec::new();
         for image in &set.images {
             let triple = image.triple.as_str();
-            if !metadata.contains_key(triple) {
-                let m = graph::metadata(&plan.manifest_path, &plan.features, triple)?;
-                metadata.insert(triple.to_string(), m);
-            }
-            let graph = graph::of_package(&metadata[triple], &img.package, &checksums)?;
+            let meta = metadata
+                .get(triple)
+                .with_context(|| format!("no dependency graph was read for {triple}"))?;
+            let graph = graph::of_package(meta, &img.package, &checksums)?;
             let route = routes.get(triple);
             let cc = compilers
                 .entry(triple.to_string())
