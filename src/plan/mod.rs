@@ -265,7 +265,11 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     let bins = workspace::select_bins(&packages, opts)?;
     let toolchain = Toolchain::detect_cached(
         &workspace_root,
-        Some(&Plan::images_dir(meta.target_directory.as_std_path()).join(WORK_DIR)),
+        Some(
+            Plan::images_dir(meta.target_directory.as_std_path())
+                .join(WORK_DIR)
+                .join("rustc-info.json"),
+        ),
     )?;
     let git = git::GitInfo::read(&workspace_root);
     let epoch = reproducible::Epoch::decide(

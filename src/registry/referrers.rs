@@ -267,7 +267,7 @@ impl Registry {
     /// What is attached to each platform manifest of the image `reference` names (an index or
     /// one manifest).
     pub fn attached(&self, reference: &ImageRef) -> Result<Vec<AttachedTo>> {
-        let top = self.pull_manifest(reference.oci())?;
+        let top = self.pull_manifest(&reference.oci())?;
         let repo = ImageRef::repository_named(&reference.full_name())?;
         let v: Value = serde_json::from_slice(&top.bytes)
             .with_context(|| format!("{} is not JSON", reference))?;
