@@ -381,9 +381,9 @@ fn cacheonly_verifies_and_writes_nothing() {
     ]));
     assert!(stderr(&out).contains("cacheonly"), "{}", stderr(&out));
     sb.assert_nothing_written(&before);
-    // The digests are those of a build that writes its image.
+    // The digests are those of a build of the same workspace that writes its image.
     let work = tempfile::tempdir().unwrap();
-    let real = run_ok(imagebuild().args([
+    let real = run_ok(sb.imagebuild().args([
         "-p",
         "tools",
         "--platform",
@@ -717,4 +717,93 @@ fn dry_run_shows_the_load() {
         "{plan}"
     );
     assert!(plan.contains("output: cacheonly"), "{plan}");
+}
+
+/// What Cargo.toml and git say reaches the image: `docker image inspect` shows the
+/// `org.opencontainers.image.*` labels (revision = HEAD, marked dirty) beside the user's
+/// `--label`, and `skopeo inspect --raw` shows the annotations at the level each `--annotation`
+/// prefix named (index, every manifest, one platform's manifest, the index's descriptors).
+#[test]
+fn labels_and_annotations_from_cargo_toml_and_git() {
+    let d = dockerd();
+    let work = tempfile::tempdir().unwrap();
+    let ws = work.path().join("ws");
+    copy_tree(&fixture(), &ws);
+    let manifest = ws.join("server/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "description = \"Fixture server\"",
+        "description = \"Fixture server\"\nhomepage = \"https://example.com/api\"\n\
+         documentation = \"https://docs.example.com/api\"\n\
+         authors = [\"Ann <ann@example.com>\", \"Bo\"]",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let head = git_commit_all(&ws, 1_700_000_000);
+    // A change not committed: the revision says so.
+    let main = ws.join("server/src/main.rs");
+    let code = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{code}// changed\n")).unwrap();
+
+    let layout = work.path().join("oci");
+    let mut cmd = imagebuild_in(&ws);
+    d.env(&mut cmd);
+    run_ok(cmd.args(API).args(TWO).args([
+        "--load",
+        "-t",
+        ":labels",
+        "-o",
+        &format!("type=oci,dest={}", layout.display()),
+        "--label",
+        "com.example.flag=1",
+        "--annotation",
+        "index:com.example.level=index",
+        "--annotation",
+        "manifest:com.example.level=manifest",
+        "--annotation",
+        "manifest[linux/arm64]:com.example.arm=yes",
+        "--annotation",
+        "manifest-descriptor:com.example.desc=d",
+    ]));
+
+    let oci = |k: &str| format!("org.opencontainers.image.{k}");
+    let revision = format!("{head}-dirty");
+    let expected = [
+        ("created", "2023-11-14T22:13:20Z"),
+        ("title", "api"),
+        ("version", "0.3.1"),
+        ("revision", revision.as_str()),
+        ("source", "https://example.com/acme/fixture"),
+        ("licenses", "MIT"),
+        ("description", "Fixture server"),
+        ("url", "https://example.com/api"),
+        ("documentation", "https://docs.example.com/api"),
+        ("authors", "Ann <ann@example.com>, Bo"),
+    ];
+    let labels = d.inspect("api:labels")["Config"]["Labels"].clone();
+    for (k, v) in expected {
+        assert_eq!(labels[oci(k)], v, "label {k}: {labels}");
+    }
+    assert_eq!(labels["com.example.flag"], "1");
+    assert_eq!(labels["com.example.team"], "platform", "workspace labels");
+
+    let index = skopeo_raw(&format!("oci:{}:labels", layout.display()));
+    let ann = &index["annotations"];
+    for (k, v) in expected {
+        assert_eq!(ann[oci(k)], v, "index annotation {k}: {ann}");
+    }
+    assert_eq!(ann["com.example.level"], "index");
+    assert!(ann.get("com.example.arm").is_none(), "{ann}");
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2);
+    for m in manifests {
+        assert_eq!(m["annotations"]["com.example.desc"], "d", "{m}");
+        let digest = m["digest"].as_str().unwrap();
+        let bytes = std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap();
+        let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+        let ann = &manifest["annotations"];
+        assert_eq!(ann[oci("revision")], revision.as_str());
+        assert_eq!(ann[oci("title")], "api");
+        assert_eq!(ann["com.example.level"], "manifest");
+        let arm = m["platform"]["architecture"] == "arm64";
+        assert_eq!(ann.get("com.example.arm").is_some(), arm, "{m}");
+    }
 }

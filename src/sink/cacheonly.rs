@@ -230,7 +230,7 @@ mod tests {
             config,
             manifest,
         }];
-        let index = document::index(&images, &Default::default()).unwrap();
+        let index = document::index(&images, &Default::default(), &|_| Default::default()).unwrap();
         ImageSet {
             name: "app".into(),
             repository: "app".into(),
@@ -238,6 +238,7 @@ mod tests {
             images,
             index,
             annotations: Default::default(),
+            attachments: Vec::new(),
         }
     }
 
