@@ -9,6 +9,7 @@
 //!    decided again;
 //! 4. [`sink::load::preflight`] asks each `--load` daemon what it runs, before compiling;
 //! 5. [`build_into`] compiles, checks and packs, and assembles one [`ImageSet`] per binary;
+//!    [`attest::attach`] attaches an SBOM and provenance to each platform's manifest;
 //! 6. each output's sink ([`sink::destinations::for_outputs`]) writes every set; a push's references and
 //!    summary go to `--image-refs` and `--metadata-file`.
 
@@ -17,12 +18,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::build::attest;
 use crate::build::base::RegistryLookup;
 use crate::build::base_blobs::fetch_base_blobs;
 use crate::build::build_into;
 use crate::build::toolchain::install_targets;
 use crate::build::zig;
-use crate::image::model::ImageSet;
+use crate::image::model::{ImageSet, Layer};
 use crate::image::platform::Platform;
 use crate::image::store::BlobStore;
 use crate::plan::options::{MergeOptions, Options};
@@ -30,6 +32,7 @@ use crate::plan::output::OutputSpec;
 use crate::plan::{self, Plan};
 use crate::registry::Connector;
 use crate::route::{self, tools::Tools, Routes};
+use crate::sink::push::EarlyUploads;
 use crate::sink::{self, Report};
 use crate::util::atomic;
 use crate::util::ui::{human_size, Event, Ui};
@@ -62,7 +65,12 @@ impl Built {
 
 /// The plan and the route of each of its targets: all that a dry run prints.
 pub fn prepare(opts: &Options, ui: &Ui) -> Result<(Plan, Routes)> {
-    let lookup = RegistryLookup::new(&opts.registry, ui);
+    prepare_with(opts, &Connector::new(&opts.registry, ui), ui)
+}
+
+/// [`prepare`], asking registries through the run's client.
+fn prepare_with(opts: &Options, registry: &Connector, ui: &Ui) -> Result<(Plan, Routes)> {
+    let lookup = RegistryLookup::new(registry);
     let mut plan = plan::plan(opts, &lookup)?;
     for note in plan.images.iter().flat_map(|i| &i.notes) {
         ui.warn(note);
@@ -102,10 +110,13 @@ fn describe(plan: &Plan, routes: &Routes) -> String {
 
 /// Builds every image `opts` asks for and writes each to every output.
 pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
-    let started = std::time::SystemTime::now();
+    let begun = std::time::SystemTime::now();
     // A bad bound is refused before anything is built.
     crate::build::base_blobs::cache_limit()?;
-    let (plan, routes) = prepare(opts, ui)?;
+    // The run's one registry client: bases, `--platform all` and pushes share its connections
+    // and tokens.
+    let registry = Arc::new(Connector::new(&opts.registry, ui));
+    let (plan, routes) = prepare_with(opts, &registry, ui)?;
     ui.detail("Plan", &format!("\n{}", describe(&plan, &routes)));
     ui.emit(Event::Plan {
         plan: serde_json::to_value(&plan)?,
@@ -126,21 +137,24 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
         .map(|i| i.targets.iter().map(|t| t.platform.clone()).collect())
         .collect();
     sink::load::preflight(&plan.outputs, &planned)?;
-    // Only `type=cacheonly`: the blobs live in a temporary store, removed when this returns.
-    let scratch = if OutputSpec::writes_nothing(&plan.outputs) {
-        Some(
-            crate::util::temp::Dir::new(None, "cacheonly")
-                .context("creating a temporary blob store for type=cacheonly")?,
-        )
-    } else {
-        None
+    // Every output, `type=cacheonly` too, packs through the one layer cache in the target dir.
+    let store = BlobStore::open(plan.store_dir())?;
+    // A push uploads each layer as soon as it is packed, while cargo compiles the rest.
+    let early = plan.pushes().then(|| {
+        let repositories = plan.images.iter().map(|i| i.repository.clone()).collect();
+        EarlyUploads::new(&registry, repositories, &store)
+    });
+    let on_packed = |holders: &[usize], layer: &Layer| {
+        if let Some(e) = &early {
+            e.packed(holders, layer);
+        }
     };
-    let store = BlobStore::open(match &scratch {
-        Some(dir) => dir.path().to_path_buf(),
-        None => plan.store_dir(),
-    })?;
-    let sets = build_into(&plan, &routes, ui, &store)?;
-    let registry = Arc::new(Connector::new(&plan.registry, ui));
+    // (On failure the uploads under way stop with the registry's runtime.)
+    let mut sets = build_into(&plan, &routes, ui, &store, &registry, &on_packed)?;
+    if let Some(e) = &early {
+        e.wait();
+    }
+    attest::attach(&plan, &routes, &mut sets, begun, ui)?;
     let mut images = Vec::new();
     for set in sets {
         images.push(deliver(set, &plan.outputs, &registry, &store, ui)?);
@@ -150,9 +164,7 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
         pushed: plan.pushes(),
     };
     write_push_files(&plan.image_refs, &plan.metadata_file, &outcome)?;
-    if scratch.is_none() {
-        crate::build::base_blobs::trim_caches(&store, started, ui)?;
-    }
+    crate::build::base_blobs::trim_caches(&store, begun, ui)?;
     Ok(outcome)
 }
 
@@ -450,4 +462,119 @@ pub fn result_json(b: &Built, pushed: bool) -> serde_json::Value {
         "manifests": manifests,
         "outputs": b.reports.iter().map(|r| r.destination.as_str()).collect::<Vec<_>>(),
     })
+}
+
+/// `cargo imagebuild sbom [REF]`: what is attached to each platform of an image, read back from
+/// a registry (`REF` a reference) or a layout (`oci:DIR[:TAG]`); with no `REF`, from every
+/// default layout of the workspace (`<target-dir>/imagebuild/<bin>`). Gives `(name, what is
+/// attached)` per image. With `out`, each document is also written there, named as
+/// `--sbom-dir` names them (the name is the layout's directory or the repository's last part).
+pub fn attached(
+    reference: Option<&str>,
+    manifest_path: Option<&std::path::Path>,
+    registry: &crate::registry::RegistryOptions,
+    out: Option<&std::path::Path>,
+    ui: &Ui,
+) -> Result<Vec<(String, Vec<crate::registry::referrers::AttachedTo>)>> {
+    let dir_name = |dir: &std::path::Path| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    };
+    let mut found = Vec::new();
+    match reference {
+        None => {
+            let opts = Options {
+                manifest_path: manifest_path.map(std::path::Path::to_path_buf),
+                ..Default::default()
+            };
+            let meta = plan::workspace::metadata(&opts)?;
+            let root = meta.target_directory.as_std_path().join("imagebuild");
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("oci-layout").is_file())
+                .collect();
+            dirs.sort();
+            if dirs.is_empty() {
+                anyhow::bail!(
+                    "no image in {}: build one first (cargo imagebuild), or name one: \
+                     cargo imagebuild sbom REF",
+                    root.display()
+                );
+            }
+            for dir in dirs {
+                found.push((dir_name(&dir), sink::layout::attached(&dir, None)?));
+            }
+        }
+        Some(reference) => match reference.strip_prefix("oci:") {
+            Some(rest) => {
+                let (dir, tag) = match rest.rsplit_once(':') {
+                    Some((d, t)) if !t.contains('/') && !d.is_empty() => (d, Some(t)),
+                    _ => (rest, None),
+                };
+                let dir = std::path::Path::new(dir);
+                found.push((dir_name(dir), sink::layout::attached(dir, tag)?));
+            }
+            None => {
+                let r = crate::image::reference::ImageRef::parse(reference)?;
+                let name = r
+                    .repository()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("image")
+                    .to_string();
+                let registry = crate::registry::Registry::new(registry, ui)?;
+                let list = registry
+                    .attached(&r)
+                    .with_context(|| format!("reading what is attached to {reference}"))?;
+                found.push((name, list));
+            }
+        },
+    }
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--out: cannot create {}", dir.display()))?;
+        for (name, list) in &found {
+            for a in list {
+                let platform: Platform = a
+                    .platform
+                    .parse()
+                    .unwrap_or_else(|_| Platform::new("unknown", "unknown", None));
+                for d in &a.documents {
+                    let path = dir.join(attest::file_name(name, &platform, &d.artifact_type));
+                    atomic::write(&path, &d.document)
+                        .with_context(|| format!("--out: cannot write {}", path.display()))?;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The listing `cargo imagebuild sbom` prints: each image's name, its platforms' manifests, and
+/// under each one line per attached document (type, artifact digest, size).
+pub fn describe_attached(
+    found: &[(String, Vec<crate::registry::referrers::AttachedTo>)],
+) -> String {
+    let mut s = String::new();
+    for (name, list) in found {
+        s.push_str(&format!("{name}\n"));
+        for a in list {
+            s.push_str(&format!("  {} {}\n", a.platform, a.manifest));
+            if a.documents.is_empty() {
+                s.push_str("    (nothing attached)\n");
+            }
+            for d in &a.documents {
+                s.push_str(&format!(
+                    "    {} {} ({} bytes)\n",
+                    d.artifact_type,
+                    d.artifact,
+                    d.document.len()
+                ));
+            }
+        }
+    }
+    s
 }

@@ -862,5 +862,37 @@ fn symlinked_dest_is_followed_and_outputs_are_readable_by_all() {
         left.len(),
         2,
         "no temporary left beside the outputs: {left:?}"
+#[test]
+fn annotation_levels_that_cannot_apply() {
+    refused(
+        &fixture(),
+        &[
+            "-p",
+            "tools",
+            "--platform",
+            "linux/amd64",
+            "--annotation",
+            "manifest[linux/arm64]:k=v",
+        ],
+        &[
+            "names linux/arm64, which is not built",
+            "--platform linux/arm64",
+        ],
+    );
+    refused(
+        &fixture(),
+        &["-p", "tools", "--annotation", "index[linux/amd64]:k=v"],
+        &["the index level takes no platform"],
+    );
+    refused(
+        &fixture(),
+        &[
+            "-p",
+            "tools",
+            "--no-remap-paths",
+            "--annotation",
+            "manifest[linux/amd99]:k=v",
+        ],
+        &["annotation `manifest[linux/amd99]:k`"],
     );
 }

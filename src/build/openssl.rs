@@ -87,10 +87,10 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Ui) -> Result<PathBuf> {
         bins: vec!["imagebuild-openssl".to_string()],
         features: &FeatureArgs::default(),
         profile: "release",
-        triple,
         cargo_config: &[],
-        route: &helper_route,
+        routes: vec![&helper_route],
         work_dir,
+        rustflags: &[],
         env: vec![
             (OUT_VAR.to_string(), out.display().to_string()),
             (

@@ -7,9 +7,11 @@
 //! the caller makes it again. Blobs are written 0644 (less the umask): outputs copied from them
 //! are readable by other users.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use std::os::unix::fs::MetadataExt;
 
@@ -26,6 +28,9 @@ const STAMPS: &str = "stamps";
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
+    /// The blobs this process moved into place (shared by clones), as opposed to those an
+    /// earlier run left: see [`BlobStore::written_here`].
+    written: Arc<Mutex<HashSet<Digest>>>,
 }
 
 /// A blob being written: a temporary file in the store, renamed to its digest by [`BlobStore::commit`].
@@ -45,7 +50,10 @@ impl BlobStore {
                 crate::util::temp::sweep(&e.path());
             }
         }
-        Ok(BlobStore { root })
+        Ok(BlobStore {
+            root,
+            written: Arc::default(),
+        })
     }
 
     /// Where the blob with `digest` lives (whether or not it is there yet).
@@ -131,7 +139,15 @@ impl BlobStore {
         let dest = self.path(digest);
         staged.file.commit(&dest)?;
         self.write_stamp(digest);
+        if let Ok(mut w) = self.written.lock() {
+            w.insert(digest.clone());
+        }
         Ok(dest)
+    }
+
+    /// Whether this process wrote the blob (rather than finding it from an earlier run).
+    pub fn written_here(&self, digest: &Digest) -> bool {
+        self.written.lock().is_ok_and(|w| w.contains(digest))
     }
 
     /// Stores small bytes (a config, a manifest) and returns their digest.

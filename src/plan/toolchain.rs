@@ -127,13 +127,11 @@ impl Toolchain {
         Toolchain::detect_cached(dir, None)
     }
 
-    /// [`Toolchain::detect`], keeping the answers in `work_dir/rustc-info.json` (the plan passes
-    /// `<target-dir>/imagebuild/.work`) when the rustc names one toolchain.
-    pub fn detect_cached(dir: &Path, work_dir: Option<&Path>) -> Result<Toolchain> {
+    /// [`Toolchain::detect`], keeping the answers in the file `cache` when the rustc names one
+    /// toolchain.
+    pub fn detect_cached(dir: &Path, cache: Option<PathBuf>) -> Result<Toolchain> {
         let (rustc, key) = rustc_program();
-        let cache = work_dir
-            .filter(|_| key.is_some())
-            .map(|w| w.join("rustc-info.json"));
+        let cache = cache.filter(|_| key.is_some());
         if let (Some(path), Some(key)) = (&cache, &key) {
             if let Some(c) = RustcCache::load(path, key) {
                 return Ok(Toolchain {
