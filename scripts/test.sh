@@ -48,6 +48,10 @@ done
 for file in "${!NEEDS_FILES[@]}"; do
   [ -e "$file" ] || missing+=("${NEEDS_FILES[$file]}")
 done
+# PyYAML reads the CI workflows `cargo imagebuild init --ci` writes (tests/ux.rs)
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+  missing+=(python3-yaml)
+fi
 # zig comes from PyPI (`ziglang`), which needs pip
 if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1 \
    && ! python3 -m pip --version >/dev/null 2>&1; then

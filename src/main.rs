@@ -87,6 +87,17 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
             report(&outcome, &ui, started)?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some(ImagebuildCommand::Init(args)) => {
+            let written = cargo_imagebuild::init::init(&args.into_options())?;
+            for f in &written.files {
+                eprintln!("{:>12} {}", "Wrote", f.display());
+            }
+            eprintln!(
+                "{:>12} edit [{}] as you need, then run `cargo imagebuild`",
+                "Next", written.table
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         None => {}
     }
     let opts = cli.into_options()?;

@@ -477,3 +477,111 @@ fn environment_variables_fill_the_per_pipeline_flags_and_help_lists_them() {
         assert!(help.contains(var), "--help lacks {var}:\n{help}");
     }
 }
+
+/// A YAML file read by PyYAML and given back as JSON.
+fn yaml(path: &Path) -> serde_json::Value {
+    let out = run_ok(Command::new(require("python3")).args([
+        "-c",
+        "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        path.to_str().unwrap(),
+    ]));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn init_on_a_new_project_builds_pushes_and_writes_workflows() {
+    let reg = &*REGISTRY;
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("hello");
+    run_ok(Command::new("cargo").args(["new", "--quiet", "--vcs", "none", app.to_str().unwrap()]));
+    let original = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ux/init-target");
+    let init = |extra: &[&str]| {
+        let mut c = imagebuild_in(&app);
+        c.args(["init", "--platform", "linux/amd64,linux/arm64"])
+            .args(["--repository", &format!("{}/init/{{bin}}", reg.addr)])
+            .args(extra);
+        c
+    };
+    run_ok(&mut init(&["--ci", "github"]));
+    let edited = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    assert!(edited.starts_with(&original), "{edited}");
+    assert!(edited.contains("[package.metadata.imagebuild]"), "{edited}");
+
+    // The project still builds, and its image goes where the section says.
+    let out = run_ok(
+        imagebuild_in(&app)
+            .env("CARGO_TARGET_DIR", &target)
+            .args(["-q", "--push"]),
+    );
+    let pushed = stdout(&out);
+    assert!(
+        pushed.starts_with(&format!("{}/init/hello@sha256:", reg.addr)),
+        "{pushed}"
+    );
+    let index = reg.skopeo_raw(&format!("{}/init/hello:0.1.0", reg.addr));
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+
+    // The GitHub workflow: checks on pull requests, a matrix per platform, then merge.
+    let wf = yaml(&app.join(".github/workflows/images.yml"));
+    let jobs = &wf["jobs"];
+    let runs = |job: &str| -> String {
+        jobs[job]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // YAML 1.1 readers (PyYAML) read the key `on` as the boolean true; GitHub reads "on".
+    let on = wf.get("on").or(wf.get("true")).expect("an `on` key");
+    assert!(on.get("pull_request").is_some(), "{on}");
+    assert_eq!(on["push"]["tags"][0], "v*");
+    assert!(runs("check").contains("--output type=cacheonly"));
+    let matrix = jobs["build"]["strategy"]["matrix"]["include"]
+        .as_array()
+        .unwrap();
+    let platforms: Vec<&str> = matrix
+        .iter()
+        .map(|m| m["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(matrix[1]["runner"], "ubuntu-24.04-arm");
+    assert!(runs("build").contains("--platform ${{ matrix.platform }}"));
+    assert_eq!(jobs["merge"]["needs"], "build");
+    assert!(runs("merge").contains("cargo imagebuild merge dist/*/\"$bin\" --push"));
+
+    // A second init refuses, and changes nothing; --force replaces, once.
+    let err = run_err(&mut init(&[]));
+    assert!(
+        err.contains("already has [package.metadata.imagebuild]") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.join("Cargo.toml")).unwrap(),
+        edited
+    );
+    let err = run_err(init(&["--force", "--ci", "github"]).args(["--base", "not a ref"]));
+    assert!(err.contains("--base"), "{err}");
+    run_ok(&mut init(&["--force", "--ci", "gitlab"]));
+    let again = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    assert_eq!(
+        again.matches("[package.metadata.imagebuild]").count(),
+        1,
+        "{again}"
+    );
+    let gl = yaml(&app.join(".gitlab-ci.yml"));
+    assert!(gl["images:push"]["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s
+            .as_str()
+            .unwrap()
+            .contains("cargo imagebuild --platform linux/amd64,linux/arm64 --push")));
+    assert_eq!(
+        gl["images:check"]["rules"][0]["if"],
+        "$CI_PIPELINE_SOURCE == \"merge_request_event\""
+    );
+}
