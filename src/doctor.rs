@@ -112,7 +112,8 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
             None
         }
     };
-    let tools = Tools::detect().with_provisioned_zig(crate::build::zig::cached());
+    let tools = Tools::detect(toolchain.as_ref().map(Toolchain::host))
+        .with_provisioned_zig(crate::build::zig::cached());
     let mut rustup_targets: Option<Option<String>> = None;
 
     let mut wanted: Vec<(Platform, Option<String>)> = Vec::new();

@@ -67,7 +67,7 @@ pub fn prepare(opts: &Options, ui: &Ui) -> Result<(Plan, Routes)> {
     if !opts.dry_run {
         install_targets(&mut plan, ui)?;
     }
-    let tools = Tools::detect().with_provisioned_zig(zig::cached());
+    let tools = Tools::detect(Some(plan.toolchain.host())).with_provisioned_zig(zig::cached());
     let mut routes = route::plan_routes(&plan, &tools)?;
     let missing = routes.missing_zig();
     if !missing.is_empty() && !opts.dry_run && tools.zig().is_none() {
@@ -79,7 +79,10 @@ pub fn prepare(opts: &Options, ui: &Ui) -> Result<(Plan, Routes)> {
             Err(unbuildable) => e.context(unbuildable.to_string()),
             Ok(_) => e,
         })?;
-        routes = route::plan_routes(&plan, &Tools::detect().with_provisioned_zig(Some(zig)))?;
+        routes = route::plan_routes(
+            &plan,
+            &Tools::detect(Some(plan.toolchain.host())).with_provisioned_zig(Some(zig)),
+        )?;
     }
     Ok((plan, routes))
 }

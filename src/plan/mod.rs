@@ -97,6 +97,10 @@ pub struct Plan {
     pub builder: Option<Builder>,
     /// The toolchain cargo will use in the workspace.
     pub toolchain: Toolchain,
+    /// The one `cargo metadata` of the run, with the dependency graph resolved for the build's
+    /// features (the route stage reads each target's part of it).
+    #[serde(skip)]
+    pub metadata: std::sync::Arc<cargo_metadata::Metadata>,
 }
 
 impl Plan {
@@ -241,7 +245,8 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     }
     let packages = workspace::select_packages(&meta, opts)?;
     let bins = workspace::select_bins(&packages, opts)?;
-    let toolchain = Toolchain::detect(&workspace_root)?;
+    let toolchain =
+        Toolchain::detect_cached(&workspace_root, Some(meta.target_directory.as_std_path()))?;
     let epoch = source_date_epoch()?;
 
     // Parse every output first: a typo should not wait for a compile.
@@ -390,6 +395,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         metadata_file: opts.metadata_file.clone(),
         builder: opts.builder,
         toolchain,
+        metadata: std::sync::Arc::new(meta),
     };
     Ok(plan)
 }

@@ -1,12 +1,21 @@
-//! The Rust toolchain as the workspace sees it (rustup overrides apply): which targets have a
-//! standard library, and choosing the triple for a platform (the first candidate of the platform
-//! table whose standard library is here). Reading only: installing a missing standard library is
-//! the build step `build/toolchain.rs`.
+//! The Rust toolchain as the workspace sees it (rustup overrides apply): its host triple, which
+//! targets have a standard library, each target's `cfg` values, and choosing the triple for a
+//! platform (the first candidate of the platform table whose standard library is here). Reading
+//! only: installing a missing standard library is the build step `build/toolchain.rs`.
+//!
+//! Asking rustc costs a process (two through the rustup proxy) per question, so the answers are
+//! kept in `<target-dir>/imagebuild/rustc-info.json`, keyed by the path, size and modification
+//! time of the rustc that answered (as cargo keeps its own `.rustc_info.json`). That is only done
+//! for a rustc whose path names one toolchain: `$RUSTC`, or the `rustc` beside the `$CARGO` that
+//! runs us as `cargo imagebuild`; a bare `rustc` (the rustup proxy, whose toolchain depends on
+//! overrides) is asked every time.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
+use cargo_metadata::cargo_platform::Cfg;
 
 use crate::image::platform::Platform;
 
@@ -15,35 +24,197 @@ use crate::image::platform::Platform;
 pub struct Toolchain {
     dir: PathBuf,
     sysroot: PathBuf,
+    /// The host triple (`rustc -vV`).
+    host: String,
+    /// The rustc that answered, run directly (no rustup proxy) when it names one toolchain.
+    rustc: PathBuf,
+    /// Where the answers are kept, when they may be ([`RustcCache`]).
+    #[serde(skip)]
+    cache: Option<PathBuf>,
+}
+
+/// What `rustc-info.json` holds: the answers of one rustc.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct RustcCache {
+    /// `path|size|mtime` of the rustc that answered.
+    key: String,
+    host: String,
+    sysroot: PathBuf,
+    /// `rustc --print cfg --target T`, one line each, per target.
+    #[serde(default)]
+    cfg: BTreeMap<String, Vec<String>>,
+}
+
+/// The rustc to ask, and the key its answers may be kept under (None: ask every time).
+fn rustc_program() -> (PathBuf, Option<String>) {
+    let explicit = std::env::var_os("RUSTC")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+        .filter(|r| r.is_absolute());
+    let beside_cargo = || {
+        std::env::var_os("CARGO")
+            .map(PathBuf::from)
+            .filter(|c| c.is_absolute())
+            .and_then(|c| c.parent().map(|d| d.join("rustc")))
+            .filter(|r| r.is_file())
+    };
+    match explicit.or_else(beside_cargo) {
+        Some(rustc) => {
+            let key = std::fs::metadata(&rustc).ok().map(|m| {
+                let mtime = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                format!("{}|{}|{mtime}", rustc.display(), m.len())
+            });
+            (rustc, key)
+        }
+        None => (
+            std::env::var_os("RUSTC")
+                .filter(|r| !r.is_empty())
+                .map_or_else(|| PathBuf::from("rustc"), PathBuf::from),
+            None,
+        ),
+    }
+}
+
+/// Runs `rustc ARGS` in `dir` and gives its standard output.
+fn ask(rustc: &Path, dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(rustc)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| {
+            format!(
+                "running `{} {}`: is Rust installed?",
+                rustc.display(),
+                args.join(" ")
+            )
+        })?;
+    if !out.status.success() {
+        bail!(
+            "`{} {}` failed in {}",
+            rustc.display(),
+            args.join(" "),
+            dir.display()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl RustcCache {
+    fn load(path: &Path, key: &str) -> Option<RustcCache> {
+        let bytes = std::fs::read(path).ok()?;
+        let cache: RustcCache = serde_json::from_slice(&bytes).ok()?;
+        (cache.key == key).then_some(cache)
+    }
+
+    /// Best effort: a cache that cannot be written is asked again next time.
+    fn store(&self, path: &Path) {
+        if let Ok(bytes) = serde_json::to_vec_pretty(self) {
+            let _ = crate::util::atomic::write(path, &bytes);
+        }
+    }
 }
 
 impl Toolchain {
-    /// Asks `rustc` (as `$RUSTC` or found by rustup from `dir`) for its sysroot.
+    /// Asks `rustc` (as `$RUSTC`, beside `$CARGO`, or found by rustup from `dir`) for its
+    /// sysroot and host, with no cache.
     pub fn detect(dir: &Path) -> Result<Toolchain> {
-        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-        let out = Command::new(&rustc)
-            .args(["--print", "sysroot"])
-            .current_dir(dir)
-            .stderr(Stdio::inherit())
-            .output()
-            .with_context(|| {
-                format!(
-                    "running `{} --print sysroot`: is Rust installed?",
-                    rustc.to_string_lossy()
-                )
-            })?;
-        if !out.status.success() {
-            bail!("`rustc --print sysroot` failed in {}", dir.display());
+        Toolchain::detect_cached(dir, None)
+    }
+
+    /// [`Toolchain::detect`], keeping the answers in `target_dir/imagebuild/rustc-info.json`
+    /// when the rustc names one toolchain.
+    pub fn detect_cached(dir: &Path, target_dir: Option<&Path>) -> Result<Toolchain> {
+        let (rustc, key) = rustc_program();
+        let cache = target_dir
+            .filter(|_| key.is_some())
+            .map(|t| t.join("imagebuild").join("rustc-info.json"));
+        if let (Some(path), Some(key)) = (&cache, &key) {
+            if let Some(c) = RustcCache::load(path, key) {
+                return Ok(Toolchain {
+                    dir: dir.to_path_buf(),
+                    sysroot: c.sysroot,
+                    host: c.host,
+                    rustc,
+                    cache,
+                });
+            }
         }
-        let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let sysroot = PathBuf::from(ask(&rustc, dir, &["--print", "sysroot"])?.trim());
+        let host = ask(&rustc, dir, &["-vV"])?
+            .lines()
+            .find_map(|l| l.strip_prefix("host: "))
+            .map(|h| h.trim().to_string())
+            .with_context(|| format!("`{} -vV` named no host", rustc.display()))?;
+        if let (Some(path), Some(key)) = (&cache, key) {
+            RustcCache {
+                key,
+                host: host.clone(),
+                sysroot: sysroot.clone(),
+                cfg: BTreeMap::new(),
+            }
+            .store(path);
+        }
         Ok(Toolchain {
             dir: dir.to_path_buf(),
             sysroot,
+            host,
+            rustc,
+            cache,
         })
     }
 
     pub fn sysroot(&self) -> &Path {
         &self.sysroot
+    }
+
+    /// The host triple, which links with the system `cc`.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `rustc --print cfg --target triple`: what `cfg(...)` conditions hold for the target (to
+    /// read which dependencies it builds). Kept with the other answers.
+    pub fn cfg(&self, triple: &str) -> Result<Vec<Cfg>> {
+        let (_, key) = rustc_program();
+        let mut cached = match (&self.cache, key) {
+            (Some(path), Some(key)) => Some(RustcCache::load(path, &key).unwrap_or(RustcCache {
+                key,
+                host: self.host.clone(),
+                sysroot: self.sysroot.clone(),
+                cfg: BTreeMap::new(),
+            })),
+            _ => None,
+        };
+        let lines = match cached.as_ref().and_then(|c| c.cfg.get(triple)) {
+            Some(lines) => lines.clone(),
+            None => {
+                let text = ask(
+                    &self.rustc,
+                    &self.dir,
+                    &["--print", "cfg", "--target", triple],
+                )?;
+                let lines: Vec<String> = text.lines().map(str::to_string).collect();
+                if let (Some(path), Some(c)) = (&self.cache, cached.as_mut()) {
+                    c.cfg.insert(triple.to_string(), lines.clone());
+                    c.store(path);
+                }
+                lines
+            }
+        };
+        lines
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                l.parse::<Cfg>()
+                    .with_context(|| format!("reading `rustc --print cfg --target {triple}`: {l}"))
+            })
+            .collect()
     }
 
     /// Whether the standard library for `triple` is installed.

@@ -6,16 +6,27 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use cargo_metadata::{Metadata, MetadataCommand, Package};
+use cargo_metadata::{CargoOpt, Metadata, MetadataCommand, Package};
 
 use crate::image::platform::closest;
 use crate::plan::config::{ConfigError, ImageSettings};
 use crate::plan::options::Options;
 
-/// Runs `cargo metadata` for the workspace the options name.
+/// Runs `cargo metadata` for the workspace the options name, with the dependency graph resolved
+/// for the build's features: the one metadata call of a run (the route stage reads each
+/// target's dependencies from it rather than asking cargo again per target).
 pub fn metadata(opts: &Options) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
-    cmd.no_deps();
+    let f = &opts.features;
+    if f.all_features {
+        cmd.features(CargoOpt::AllFeatures);
+    }
+    if f.no_default_features {
+        cmd.features(CargoOpt::NoDefaultFeatures);
+    }
+    if !f.features.is_empty() {
+        cmd.features(CargoOpt::SomeFeatures(f.features.clone()));
+    }
     if let Some(p) = &opts.manifest_path {
         if !p.is_file() {
             bail!(

@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use cargo_metadata::cargo_platform::{Cfg, Platform};
 use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand, Node, PackageId};
 
 use crate::plan::options::FeatureArgs;
@@ -63,13 +64,42 @@ pub fn graph(
     let meta = cmd.exec().with_context(|| {
         format!("reading the dependency graph for {triple} (cargo metadata) to see whether it builds C code")
     })?;
-    Ok(from_metadata(&meta, roots))
+    from_metadata(&meta, roots, |_| Ok(true))
 }
 
-/// [`graph`] on metadata already read.
-pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Graph {
+/// [`graph`] for `triple`, read from metadata resolved for every platform (the plan's one
+/// `cargo metadata`): a dependency counts when it has no platform condition or its condition
+/// holds for `triple`. `cfg` gives the target's `cfg` values (`rustc --print cfg`); it is asked
+/// only when some dependency has a `cfg(...)` condition, and once.
+pub fn for_target(
+    meta: &Metadata,
+    triple: &str,
+    roots: &[String],
+    cfg: impl FnOnce() -> Result<Vec<Cfg>>,
+) -> Result<Graph> {
+    let mut cfg = Some(cfg);
+    let mut known: Option<Vec<Cfg>> = None;
+    from_metadata(meta, roots, |platform| {
+        if let Platform::Name(name) = platform {
+            return Ok(name == triple);
+        }
+        if known.is_none() {
+            let ask = cfg.take().context("the target's cfg was asked twice")?;
+            known = Some(ask()?);
+        }
+        Ok(platform.matches(triple, known.as_deref().unwrap_or_default()))
+    })
+}
+
+/// The graph of `roots` in metadata already read, following the dependencies whose platform
+/// condition `applies`.
+fn from_metadata(
+    meta: &Metadata,
+    roots: &[String],
+    mut applies: impl FnMut(&Platform) -> Result<bool>,
+) -> Result<Graph> {
     let Some(resolve) = &meta.resolve else {
-        return Graph::default();
+        return Ok(Graph::default());
     };
     let nodes: HashMap<&PackageId, &Node> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
     let by_id: HashMap<&PackageId, &cargo_metadata::Package> =
@@ -119,7 +149,16 @@ pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Graph {
             }
         }
         for dep in &node.deps {
-            let kinds: Vec<DependencyKind> = dep.dep_kinds.iter().map(|k| k.kind).collect();
+            let mut kinds: Vec<DependencyKind> = Vec::new();
+            for k in &dep.dep_kinds {
+                let holds = match &k.target {
+                    Some(platform) => applies(platform)?,
+                    None => true,
+                };
+                if holds {
+                    kinds.push(k.kind);
+                }
+            }
             let dep_name = by_id
                 .get(&dep.pkg)
                 .map(|p| p.name.as_str())
@@ -132,11 +171,11 @@ pub fn from_metadata(meta: &Metadata, roots: &[String]) -> Graph {
             }
         }
     }
-    Graph {
+    Ok(Graph {
         c_builders: found.into_iter().collect(),
         system_openssl,
         system_libs: system_libs.into_iter().collect(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -213,6 +252,46 @@ mod tests {
             .unwrap()
             .c_builders
             .is_empty());
+    }
+
+    #[test]
+    fn one_metadata_for_every_platform_is_read_per_target() {
+        // `native` (which compiles C) is a dependency on arm64 only, by name and by cfg.
+        let (_dir, manifest) = workspace(&[
+            (
+                "app",
+                "app",
+                "[target.'cfg(target_arch = \"aarch64\")'.dependencies]\nnative = { path = \"../native\" }\n[target.riscv64gc-unknown-linux-gnu.dependencies]\nnative = { path = \"../native\" }\n",
+                true,
+            ),
+            (
+                "native",
+                "native",
+                "[build-dependencies]\ncc = { path = \"../cc\" }\n",
+                false,
+            ),
+            ("cc", "cc", "", false),
+        ]);
+        let meta = MetadataCommand::new()
+            .manifest_path(&manifest)
+            .exec()
+            .unwrap();
+        let cfg = |arch: &str| {
+            let arch = arch.to_string();
+            move || {
+                Ok(vec![format!("target_arch=\"{arch}\"")
+                    .parse::<Cfg>()
+                    .unwrap()])
+            }
+        };
+        let roots = ["app".to_string()];
+        let arm = for_target(&meta, "aarch64-unknown-linux-musl", &roots, cfg("aarch64")).unwrap();
+        assert_eq!(arm.c_builders, ["native (cc)"]);
+        let amd = for_target(&meta, "x86_64-unknown-linux-musl", &roots, cfg("x86_64")).unwrap();
+        assert!(amd.c_builders.is_empty());
+        let riscv =
+            for_target(&meta, "riscv64gc-unknown-linux-gnu", &roots, cfg("riscv64")).unwrap();
+        assert_eq!(riscv.c_builders, ["native (cc)"]);
     }
 
     #[test]

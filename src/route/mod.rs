@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+
 use crate::plan::base::Base;
 pub use crate::plan::options::Builder;
 use crate::plan::Plan;
@@ -383,8 +385,8 @@ pub fn libc_less(base: &Base) -> Option<String> {
     }
 }
 
-/// The route of every target of a plan. The dependency graph is read (one `cargo metadata` per
-/// target) only where C code changes the answer: musl targets built by cargo with no C compiler
+/// The route of every target of a plan. Each target's part of the plan's dependency graph is read
+/// only where C code changes the answer: musl targets built by cargo with no C compiler
 /// of the user's.
 pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
     let forced = plan.builder;
@@ -399,7 +401,12 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
         let by_cargo = matches!(forced, None | Some(Builder::Cargo));
         let look_for_c = triple.contains("-linux-musl") && user_c_compiler(&triple).is_none();
         let graph = if by_cargo {
-            crate::route::cdeps::graph(&plan.manifest_path, &triple, &packages, &plan.features)?
+            crate::route::cdeps::for_target(&plan.metadata, &triple, &packages, || {
+                plan.toolchain.cfg(&triple)
+            })
+            .with_context(|| {
+                format!("reading the dependency graph for {triple} to see whether it builds C code")
+            })?
         } else {
             crate::route::cdeps::Graph::default()
         };

@@ -55,9 +55,13 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// Looks at `PATH` and asks `rustc -vV` for the host triple.
-    pub fn detect() -> Tools {
-        let host = host_triple().unwrap_or_else(|| default_host().to_string());
+    /// Looks at `PATH`; the host triple is `host` (the plan's toolchain knows it), else asked of
+    /// `rustc -vV`.
+    pub fn detect(host: Option<&str>) -> Tools {
+        let host = host
+            .map(str::to_string)
+            .or_else(host_triple)
+            .unwrap_or_else(|| default_host().to_string());
         Tools::with_path(
             host,
             std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect(),
