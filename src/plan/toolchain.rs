@@ -4,7 +4,7 @@
 //! only: installing a missing standard library is the build step `build/toolchain.rs`.
 //!
 //! Asking rustc costs a process (two through the rustup proxy) per question, so the answers are
-//! kept in `<target-dir>/imagebuild/rustc-info.json`, keyed by the path, size and modification
+//! kept in `<target-dir>/imagebuild/.work/rustc-info.json`, keyed by the path, size and modification
 //! time of the rustc that answered (as cargo keeps its own `.rustc_info.json`). That is only done
 //! for a rustc whose path names one toolchain: `$RUSTC`, or the `rustc` beside the `$CARGO` that
 //! runs us as `cargo imagebuild`; a bare `rustc` (the rustup proxy, whose toolchain depends on
@@ -127,13 +127,13 @@ impl Toolchain {
         Toolchain::detect_cached(dir, None)
     }
 
-    /// [`Toolchain::detect`], keeping the answers in `target_dir/imagebuild/rustc-info.json`
+    /// [`Toolchain::detect`], keeping the answers in `target_dir/imagebuild/.work/rustc-info.json`
     /// when the rustc names one toolchain.
     pub fn detect_cached(dir: &Path, target_dir: Option<&Path>) -> Result<Toolchain> {
         let (rustc, key) = rustc_program();
         let cache = target_dir
             .filter(|_| key.is_some())
-            .map(|t| t.join("imagebuild").join("rustc-info.json"));
+            .map(|t| super::paths::work_dir(t).join("rustc-info.json"));
         if let (Some(path), Some(key)) = (&cache, &key) {
             if let Some(c) = RustcCache::load(path, key) {
                 return Ok(Toolchain {
