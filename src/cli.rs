@@ -245,6 +245,17 @@ pub enum ImagebuildCommand {
     /// keeping the rest of it as it is; with --ci, also a CI workflow that builds on pull
     /// requests and pushes on tags. Nothing is overwritten without --force
     Init(InitArgs),
+    /// List every platform with the Rust target a build would choose here, the route it would
+    /// take (linker, C compiler) and what is missing
+    Platforms(PlatformsArgs),
+}
+
+/// `cargo imagebuild platforms`.
+#[derive(Debug, Args)]
+pub struct PlatformsArgs {
+    /// Extra cargo `--config KEY=VALUE` settings (a linker configured there counts)
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub cargo_config: Vec<String>,
 }
 
 /// `cargo imagebuild init`.

@@ -87,6 +87,10 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
             report(&outcome, &ui, started)?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some(ImagebuildCommand::Platforms(args)) => {
+            print!("{}", doctor::platforms(&args.cargo_config)?);
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(ImagebuildCommand::Init(args)) => {
             let written = cargo_imagebuild::init::init(&args.into_options())?;
             for f in &written.files {

@@ -585,3 +585,37 @@ fn init_on_a_new_project_builds_pushes_and_writes_workflows() {
         "$CI_PIPELINE_SOURCE == \"merge_request_event\""
     );
 }
+
+#[test]
+fn platforms_lists_each_route_here_and_what_is_missing() {
+    let table = |extra: &[&str]| {
+        let out = run_ok(imagebuild().arg("platforms").args(extra));
+        stdout(&out)
+    };
+    let text = table(&[]);
+    let row = |text: &str, platform: &str| -> String {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(platform))
+            .unwrap_or_else(|| panic!("no {platform} row:\n{text}"))
+            .to_string()
+    };
+    assert!(text.starts_with("PLATFORM "), "{text}");
+    let amd64 = row(&text, "linux/amd64");
+    assert!(
+        amd64.contains("x86_64-unknown-linux-musl") && amd64.contains("linker rust-lld"),
+        "{amd64}"
+    );
+    assert!(amd64.trim_end().ends_with("nothing"), "{amd64}");
+    // gnu platforms link with the Debian cross gcc scripts/test.sh installs.
+    let riscv = row(&text, "linux/riscv64");
+    assert!(
+        riscv.contains("riscv64gc-unknown-linux-gnu") && riscv.contains("riscv64-linux-gnu-gcc"),
+        "{riscv}"
+    );
+    // A linker of the user's, given with --config, is the route.
+    let text = table(&["--config", "target.x86_64-unknown-linux-musl.linker=\"cc\""]);
+    assert!(
+        row(&text, "linux/amd64").contains("linker cc (from --config"),
+        "{text}"
+    );
+}
