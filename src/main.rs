@@ -126,6 +126,7 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
 /// pushed references by digest, or each binary's index and manifest digests.
 fn report(outcome: &run::Outcome, ui: &Ui, started: std::time::Instant) -> Result<()> {
     let json = ui.format == MessageFormat::Json;
+    ui.finish();
     if ui.verbosity > Verbosity::Quiet {
         // The summary table, then the time per stage, for people (stderr).
         let table = run::summary(outcome, &ui.times(), started.elapsed());

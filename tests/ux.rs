@@ -619,3 +619,101 @@ fn platforms_lists_each_route_here_and_what_is_missing() {
         "{text}"
     );
 }
+
+/// Runs our binary in `dir` on a pseudo-terminal (a detached tmux session of its own, 160x50)
+/// and returns the screen and its scrollback once the command has exited.
+fn on_terminal(dir: &Path, args: &[&str]) -> String {
+    let tmux = require("tmux");
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("tmux.sock");
+    let done = work.path().join("done");
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "cd '{}' && CARGO_TARGET_DIR='{}' NO_COLOR=1 '{}' {} ; echo $? > '{}'; sleep 600",
+        dir.display(),
+        dir.join("target").display(),
+        env!("CARGO_BIN_EXE_cargo-imagebuild"),
+        quoted.join(" "),
+        done.display()
+    );
+    let tmux_cmd = || {
+        let mut c = Command::new(&tmux);
+        c.arg("-S").arg(&socket).env_remove("TMUX");
+        c
+    };
+    run_ok(
+        tmux_cmd()
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "160",
+                "-y",
+                "50",
+            ])
+            .arg(&script),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !done.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command did not finish on the terminal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Let the last frame draw.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let screen = stdout(&run_ok(tmux_cmd().args([
+        "capture-pane",
+        "-p",
+        "-S",
+        "-200",
+    ])));
+    let _ = tmux_cmd().arg("kill-server").status();
+    assert_eq!(
+        std::fs::read_to_string(&done).unwrap().trim(),
+        "0",
+        "{screen}"
+    );
+    screen
+}
+
+#[test]
+fn a_terminal_shows_live_lines_a_summary_and_warnings_as_asked() {
+    let ws = tiny_workspace("onterm", WARNS);
+    // Cold: a live line per target, finished with its time; then the summary table.
+    let _ = std::fs::remove_dir_all(ws.join("target"));
+    let screen = on_terminal(&ws, &[]);
+    assert!(
+        screen.contains("Compiled")
+            && screen.contains("[1/2] onterm for x86_64-unknown-linux-musl"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("[2/2] onterm for aarch64-unknown-linux-musl"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("BINARY") && screen.contains("linux/arm64"),
+        "{screen}"
+    );
+    assert!(screen.contains("cargo reported 1 warning"), "{screen}");
+    assert!(!screen.contains("unused variable"), "{screen}");
+    // -v on a no-op run: cargo's warning once.
+    let screen = on_terminal(&ws, &["-v"]);
+    assert_eq!(
+        screen.matches("unused variable: `unused`").count(),
+        1,
+        "{screen}"
+    );
+    // -q on a no-op run: only the results.
+    let screen = on_terminal(&ws, &["-q"]);
+    assert!(
+        !screen.contains("warning") && !screen.contains("BINARY"),
+        "{screen}"
+    );
+    assert!(screen.contains("onterm sha256:"), "{screen}");
+    assert!(screen.contains("  linux/arm64 sha256:"), "{screen}");
+}

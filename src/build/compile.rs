@@ -107,10 +107,13 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
     let stderr = std::thread::spawn(move || cargo_stderr(stderr, echo));
     let mut found: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
     let mut diagnostics = Vec::new();
+    let mut built = 0;
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let message = message.context("reading cargo's JSON messages")?;
         match message {
             Message::CompilerArtifact(a) => {
+                built += 1;
+                ui.compile_progress(req.triple, built);
                 let is_bin = a.target.kind.iter().any(|k| k.to_string() == "bin");
                 if let (true, Some(exe)) = (is_bin, a.executable) {
                     let package = package_name(&a.package_id.repr);
