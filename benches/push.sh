@@ -19,22 +19,7 @@ for t in docker-registry buildah umoci skopeo; do
   command -v "$t" >/dev/null || { echo "benches/push.sh: $t is missing (apt-get install it)" >&2; exit 1; }
 done
 
-work=$(mktemp -d /tmp/imagebuild-bench.XXXXXX)
-reg_pid=
-cleanup() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<EOF
-version: 0.1
-log: { level: error }
-storage: { filesystem: { rootdirectory: $work/storage }, delete: { enabled: true } }
-http: { addr: 127.0.0.1:$port }
-EOF
-docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-REG=127.0.0.1:$port
+. benches/lib.sh
 
 # The workspace: one tiny binary and a large asset of real executables.
 ws=$work/ws
@@ -57,20 +42,6 @@ export CARGO_TARGET_DIR=$work/target
 (cd "$ws" && "$IB" -q --platform linux/amd64,linux/arm64 -o type=cacheonly >/dev/null)
 bin_amd64=$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/bench
 bin_arm64=$CARGO_TARGET_DIR/aarch64-unknown-linux-musl/release/bench
-
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-time_runs() { # name, command...
-  local name=$1; shift
-  local times=()
-  for i in $(seq 1 "$RUNS"); do
-    RUN=$i
-    local t0; t0=$(now)
-    "$@" > "$work/$name.out" 2>&1 || { echo "$name failed:" >&2; cat "$work/$name.out" >&2; exit 1; }
-    times+=("$(echo "$(now) - $t0" | bc)")
-  done
-  printf '%s\n' "${times[@]}" | median | xargs printf '%.2f\n' 
-}
 
 ours_push() { # fresh repository each run; cold pack (layer cache cleared)
   rm -rf "$CARGO_TARGET_DIR/imagebuild"
@@ -104,7 +75,6 @@ t_ours=$(time_runs ours ours_push)
 t_repush=$(time_runs ours_again ours_repush)
 t_buildah=$(time_runs buildah buildah_push)
 t_umoci=$(time_runs umoci umoci_push)
-ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 cat <<EOF
 Two platforms (linux/amd64, linux/arm64), each: a ${MB} MiB asset layer and the binary; gzip;
 pushed to a fresh repository of a local distribution registry. Median of $RUNS runs.

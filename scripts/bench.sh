@@ -13,6 +13,7 @@ fi
 out=$(cargo bench --locked --bench pack 2>/dev/null)
 cargo build --release --locked --quiet
 e2e=$(benches/push.sh)
+three=$(benches/e2e.sh)
 {
   echo "# Benchmarks"
   echo
@@ -26,5 +27,11 @@ e2e=$(benches/push.sh)
   echo "## Building and pushing an image (benches/push.sh)"
   echo
   echo "$e2e"
+  echo
+  echo "## Three platforms end to end, tool overhead, cacheonly, scaling (benches/e2e.sh)"
+  echo
+  echo "![end-to-end comparison](benches/e2e.svg)"
+  echo
+  echo "$three"
 } > BENCHMARKS.md
 cat BENCHMARKS.md

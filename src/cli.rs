@@ -175,7 +175,9 @@ pub struct ImagebuildArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub metadata_file: Option<std::path::PathBuf>,
 
-    /// Speak plain HTTP to this registry host[:port] (repeatable); loopback registries that
+    /// Treat this registry host[:port] as insecure (repeatable), as docker and podman do:
+    /// plain HTTP when it does not speak TLS, its certificate unchecked when it does. Also
+    /// read from registries.conf (`[[registry]] insecure = true`); loopback registries that
     /// do not speak TLS are reached over HTTP without it
     #[arg(
         long = "insecure-registry",
@@ -184,7 +186,8 @@ pub struct ImagebuildArgs {
     )]
     pub insecure_registries: Vec<String>,
 
-    /// Trust this CA certificate (PEM) for registry TLS, besides the system's
+    /// Trust this certificate (PEM) for registry TLS: the registry's own (even self-signed)
+    /// or the CA that signed it; certs.d directories and the system store are read too
     #[arg(long, value_name = "FILE", help_heading = "Registry")]
     pub registry_ca: Option<std::path::PathBuf>,
     /// Load the image into docker or podman, for ONE platform: the daemon's own unless

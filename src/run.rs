@@ -22,7 +22,7 @@ use crate::build::base_blobs::fetch_base_blobs;
 use crate::build::build_into;
 use crate::build::toolchain::install_targets;
 use crate::build::zig;
-use crate::image::model::ImageSet;
+use crate::image::model::{ImageSet, Layer};
 use crate::image::platform::Platform;
 use crate::image::store::BlobStore;
 use crate::plan::options::{MergeOptions, Options};
@@ -30,6 +30,7 @@ use crate::plan::output::OutputSpec;
 use crate::plan::{self, Plan};
 use crate::registry::Connector;
 use crate::route::{self, tools::Tools, Routes};
+use crate::sink::push::EarlyUploads;
 use crate::sink::{self, Report};
 use crate::util::atomic;
 use crate::util::ui::{human_size, Event, Ui};
@@ -62,7 +63,12 @@ impl Built {
 
 /// The plan and the route of each of its targets: all that a dry run prints.
 pub fn prepare(opts: &Options, ui: &Ui) -> Result<(Plan, Routes)> {
-    let lookup = RegistryLookup::new(&opts.registry, ui);
+    prepare_with(opts, &Connector::new(&opts.registry, ui), ui)
+}
+
+/// [`prepare`], asking registries through the run's client.
+fn prepare_with(opts: &Options, registry: &Connector, ui: &Ui) -> Result<(Plan, Routes)> {
+    let lookup = RegistryLookup::new(registry);
     let mut plan = plan::plan(opts, &lookup)?;
     if !opts.dry_run {
         install_targets(&mut plan, ui)?;
@@ -99,7 +105,10 @@ fn describe(plan: &Plan, routes: &Routes) -> String {
 
 /// Builds every image `opts` asks for and writes each to every output.
 pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
-    let (plan, routes) = prepare(opts, ui)?;
+    // The run's one registry client: bases, `--platform all` and pushes share its connections
+    // and tokens.
+    let registry = Arc::new(Connector::new(&opts.registry, ui));
+    let (plan, routes) = prepare_with(opts, &registry, ui)?;
     ui.detail("Plan", &format!("\n{}", describe(&plan, &routes)));
     ui.emit(Event::Plan {
         plan: serde_json::to_value(&plan)?,
@@ -120,23 +129,23 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
         .map(|i| i.targets.iter().map(|t| t.platform.clone()).collect())
         .collect();
     sink::load::preflight(&plan.outputs, &planned)?;
-    // Only `type=cacheonly`: the blobs live in a temporary store, removed when this returns.
-    let scratch = if OutputSpec::writes_nothing(&plan.outputs) {
-        Some(
-            tempfile::Builder::new()
-                .prefix("cargo-imagebuild-cacheonly-")
-                .tempdir()
-                .context("creating a temporary blob store for type=cacheonly")?,
-        )
-    } else {
-        None
+    // Every output, `type=cacheonly` too, packs through the one layer cache in the target dir.
+    let store = BlobStore::open(plan.store_dir())?;
+    // A push uploads each layer as soon as it is packed, while cargo compiles the rest.
+    let early = plan.pushes().then(|| {
+        let repositories = plan.images.iter().map(|i| i.repository.clone()).collect();
+        EarlyUploads::new(&registry, repositories, &store)
+    });
+    let on_packed = |holders: &[usize], layer: &Layer| {
+        if let Some(e) = &early {
+            e.packed(holders, layer);
+        }
     };
-    let store = BlobStore::open(match &scratch {
-        Some(dir) => dir.path().to_path_buf(),
-        None => plan.store_dir(),
-    })?;
-    let sets = build_into(&plan, &routes, ui, &store)?;
-    let registry = Arc::new(Connector::new(&plan.registry, ui));
+    // (On failure the uploads under way stop with the registry's runtime.)
+    let sets = build_into(&plan, &routes, ui, &store, &registry, &on_packed)?;
+    if let Some(e) = &early {
+        e.wait();
+    }
     let mut images = Vec::new();
     for set in sets {
         images.push(deliver(set, &plan.outputs, &registry, &store, ui)?);

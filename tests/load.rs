@@ -217,8 +217,8 @@ fn archives_load_in_docker_and_podman_and_read_as_oci() {
     }
 }
 
-/// Docker contexts: `DOCKER_CONTEXT` and `type=docker,context=NAME` both reach the daemon the
-/// context names, with no DOCKER_HOST set.
+/// Docker contexts: `DOCKER_CONTEXT`, `type=docker,context=NAME` and the config's
+/// `currentContext` all reach the daemon the context names, with no DOCKER_HOST set.
 #[test]
 fn docker_contexts_are_honoured() {
     let d = dockerd();
@@ -262,6 +262,27 @@ fn docker_contexts_are_honoured() {
     );
     let ran = d.run_ok(&["run", "--rm", "--network", "none", "ctl:ctx-attr"]);
     assert_eq!(ran.trim(), "ctl ok");
+
+    // The config's current context (`docker context use`), with neither variable set: the
+    // message names the context and the socket its meta.json points at.
+    run_ok(
+        Command::new(require("docker"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .env("DOCKER_CONFIG", config.path())
+            .args(["context", "use", "ib-private"]),
+    );
+    let out = run_ok(
+        ours()
+            .env_remove("DOCKER_CONTEXT")
+            .args(["--load", "-t", ":ctx-current"]),
+    );
+    assert!(
+        stderr(&out).contains(&format!("at {} (context ib-private)", d.host)),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.inspect("ctl:ctx-current")["Architecture"], "amd64");
 }
 
 /// Every file below `dir`, with its size, for before/after comparisons.
@@ -320,12 +341,21 @@ impl Sandbox {
         c
     }
 
-    /// Nothing of ours anywhere: no image output, no blob store, nothing left in TMPDIR.
+    /// No output of ours anywhere: no image output (the target directory holds at most the
+    /// hidden `.work` directory: the layer cache, the toolchain's answers), nothing left in
+    /// TMPDIR.
     fn assert_nothing_written(&self, before: &[(String, u64)]) {
         assert_eq!(snapshot(&self.ws), before, "the workspace changed");
+        let ours = self.target.join("imagebuild");
+        let outputs: Vec<String> = std::fs::read_dir(&ours)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".work")
+            .collect();
         assert!(
-            !self.target.join("imagebuild").exists(),
-            "a blob store or output was left in the target directory"
+            outputs.is_empty(),
+            "an output was left in the target directory: {outputs:?}"
         );
         assert_eq!(
             snapshot(&self.tmp),
@@ -335,8 +365,8 @@ impl Sandbox {
     }
 }
 
-/// `type=cacheonly` builds, packs and verifies, prints the same digests as a real build, and
-/// writes nothing: no output, no blob store, its temporary store removed.
+/// `type=cacheonly` builds, packs (through the layer cache every output uses) and verifies,
+/// prints the same digests as a real build, and writes no output.
 #[test]
 fn cacheonly_verifies_and_writes_nothing() {
     let sb = Sandbox::new();
@@ -438,6 +468,61 @@ fn path_without_podman(dir: &Path) -> std::ffi::OsString {
         "podman sits beside cargo"
     );
     std::env::join_paths([bin, cargo_dir]).unwrap()
+}
+
+/// Rootless podman's socket: with no docker daemon and no podman CLI on PATH, the docker CLI
+/// loads through `$XDG_RUNTIME_DIR/podman/podman.sock` (here `podman system service` on the
+/// private podman's storage), and podman holds the image.
+#[test]
+fn loads_through_rootless_podmans_socket() {
+    let p = podman();
+    let work = tempfile::tempdir().unwrap();
+    // Short, so the socket path fits in 108 bytes.
+    let runtime = tempfile::Builder::new()
+        .prefix("ibxdg")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::create_dir_all(runtime.path().join("podman")).unwrap();
+    let sock = runtime.path().join("podman/podman.sock");
+    let mut service = p.podman();
+    service
+        .args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", sock.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = service.spawn().unwrap();
+    let pid = child.id();
+    common::processes::at_exit(move || common::processes::signal(pid, "KILL"));
+    let start = std::time::Instant::now();
+    while !sock.exists() && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let path = path_without_podman(work.path());
+    let out = run_ok(
+        imagebuild()
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", work.path())
+            .env_remove("DOCKER_CONTEXT")
+            .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .args([
+                "-p",
+                "tools",
+                "--platform",
+                "linux/amd64",
+                "--load",
+                "-t",
+                ":sock",
+            ]),
+    );
+    assert!(
+        stderr(&out).contains("(rootless podman's socket)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(p.inspect("ctl:sock")["Architecture"], "amd64");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

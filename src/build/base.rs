@@ -10,6 +10,7 @@
 //! ([`crate::image::model::Layer::remote`]): a push mounts or streams them, a layout fetches them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
@@ -22,7 +23,7 @@ use crate::image::reference::ImageRef;
 use crate::image::store::BlobStore;
 use crate::plan::base::NONROOT_ID;
 use crate::plan::Plan;
-use crate::registry::{ErrorKind, Registry, RegistryError, RegistryOptions};
+use crate::registry::{Connector, ErrorKind, Registry, RegistryError};
 use crate::util::digest::Digest;
 use crate::util::ui::Ui;
 
@@ -84,7 +85,7 @@ fn not_found_help(e: anyhow::Error, r: &ImageRef) -> anyhow::Error {
 /// Reads what the base reference names: an index (or Docker manifest list), or one manifest.
 pub fn resolve(r: &ImageRef, registry: &Registry) -> Result<ResolvedBase> {
     let pulled = registry
-        .pull_manifest(r.oci())
+        .pull_manifest(&r.oci())
         .map_err(|e| not_found_help(e, r))?;
     let doc: Value = serde_json::from_slice(&pulled.bytes)
         .with_context(|| format!("the base image {r}'s manifest is not JSON"))?;
@@ -273,12 +274,12 @@ pub fn skeleton_layer() -> LayerSpec {
 /// that resolved them (`None` when every image is on scratch).
 pub struct Bases {
     pub images: BTreeMap<(usize, usize), BaseImage>,
-    pub registry: Option<Registry>,
+    pub registry: Option<Arc<Registry>>,
 }
 
 /// Each registry base's image for each `(image, target)` of the plan, resolved before anything
 /// compiles so a wrong base fails fast.
-pub fn resolve_bases(plan: &Plan, ui: &Ui) -> Result<Bases> {
+pub fn resolve_bases(plan: &Plan, connector: &Connector, ui: &Ui) -> Result<Bases> {
     let mut images = BTreeMap::new();
     if plan.images.iter().all(|i| i.base.reference().is_none()) {
         return Ok(Bases {
@@ -286,7 +287,7 @@ pub fn resolve_bases(plan: &Plan, ui: &Ui) -> Result<Bases> {
             registry: None,
         });
     }
-    let registry = Registry::new(&plan.registry, ui)?;
+    let registry = connector.get()?;
     let mut resolved: BTreeMap<String, ResolvedBase> = BTreeMap::new();
     for (i, img) in plan.images.iter().enumerate() {
         let Some(r) = img.base.reference() else {
@@ -343,23 +344,21 @@ pub fn registry_base_files(
     Ok(files)
 }
 
-/// Answers the planner's questions about registry bases by asking the registry (connected on
-/// first use, so a plan that asks nothing connects to nothing).
+/// Answers the planner's questions about registry bases by asking the registry (the run's one
+/// client, connected on first use, so a plan that asks nothing connects to nothing).
 pub struct RegistryLookup<'a> {
-    opts: &'a RegistryOptions,
-    ui: &'a Ui,
+    connector: &'a Connector,
 }
 
 impl<'a> RegistryLookup<'a> {
-    pub fn new(opts: &'a RegistryOptions, ui: &'a Ui) -> RegistryLookup<'a> {
-        RegistryLookup { opts, ui }
+    pub fn new(connector: &'a Connector) -> RegistryLookup<'a> {
+        RegistryLookup { connector }
     }
 }
 
 impl crate::plan::Lookup for RegistryLookup<'_> {
     fn base_platforms(&self, base: &ImageRef) -> Result<Vec<Platform>> {
-        let registry = Registry::new(self.opts, self.ui)?;
-        Ok(resolve(base, &registry)?.platforms())
+        Ok(resolve(base, &*self.connector.get()?)?.platforms())
     }
 }
 

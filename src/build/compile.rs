@@ -1,14 +1,18 @@
-//! Runs one build per target (`cargo build`, `cargo zigbuild` or `cross build`, as its
-//! [`Route`] says, with `--message-format=json`) and takes the executables from cargo's own
-//! artifact messages (never guessing paths); its diagnostics go to the [`Ui`], which shows each
-//! once over all targets, and its stderr is kept for `-v` and for a failure. The route's linker,
-//! C compiler and static-glibc flag reach cargo through its environment and `--config`; the
-//! user's own settings (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`, `--config`,
+//! Runs cargo for a group of targets (`cargo build`, `cargo zigbuild` or `cross build`, as their
+//! [`Route`]s say, with `--message-format=json`) and takes the executables from cargo's own
+//! artifact messages (never guessing paths), handing each over as soon as cargo names it; its
+//! diagnostics go to the [`Ui`], which shows each once over all targets, and its stderr is kept
+//! for `-v` and for a failure. Targets built by plain `cargo build` share one invocation
+//! (`--target A --target B`: cargo starts once and schedules every target on every core) when
+//! everything their routes set is per target ([`shares_invocation`]); the others get one each.
+//! The route's linker, C compiler and static-glibc flag reach cargo through its environment and
+//! `--config`, by target-named variables (`CARGO_TARGET_<T>_LINKER`, `CC_<target>`,
+//! `AR_<target>`, …); the user's own settings (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`, `--config`,
 //! `CC_<target>`, rustflags) win.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
@@ -20,7 +24,7 @@ use crate::route::rustflags::{self, StaticFlag};
 use crate::route::{Builder, CCompiler, Linker, Route};
 use crate::util::ui::{Ui, Verbosity};
 
-/// One `cargo build` for one target.
+/// One cargo invocation for one or more targets.
 #[derive(Clone, Debug)]
 pub struct CompileRequest<'a> {
     pub manifest_path: &'a Path,
@@ -29,39 +33,78 @@ pub struct CompileRequest<'a> {
     pub bins: Vec<String>,
     pub features: &'a FeatureArgs,
     pub profile: &'a str,
-    pub triple: &'a str,
     /// Extra `--config` values for cargo, as the user gave them.
     pub cargo_config: &'a [String],
-    /// How this target is built.
-    pub route: &'a Route,
+    /// How each target is built, one route per target (all with the same builder; more than one
+    /// only when every one [`shares_invocation`]).
+    pub routes: Vec<&'a Route>,
     /// Where generated helper files go ([`crate::plan::Plan::work_dir`]).
     pub work_dir: &'a Path,
     /// More environment for cargo (what a provisioning step provides, such as an OpenSSL).
     pub env: Vec<(String, String)>,
 }
 
-/// An executable cargo built, keyed by package and binary name.
+impl CompileRequest<'_> {
+    /// The targets, in order, as `A, B`.
+    pub fn triples(&self) -> String {
+        let t: Vec<&str> = self.routes.iter().map(|r| r.triple.as_str()).collect();
+        t.join(", ")
+    }
+}
+
+/// An executable cargo built, keyed by target, package and binary name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Artifact {
+    pub triple: String,
     pub package: String,
     pub bin: String,
     pub path: PathBuf,
 }
 
-/// Builds the requested binaries for one target and returns their executables.
+/// Whether `route`'s target can be built in one cargo invocation with other targets: the plain
+/// cargo builder (zigbuild and cross are run per target), and nothing set that applies to every
+/// target at once (the `+crt-static` flag through `CARGO_ENCODED_RUSTFLAGS`, when the user's
+/// flags live in `RUSTFLAGS`).
+pub fn shares_invocation(route: &Route, workspace_root: &Path, cargo_config: &[String]) -> bool {
+    route.builder == Builder::Cargo
+        && !(route.crt_static
+            && matches!(
+                rustflags::crt_static(&route.triple, workspace_root, cargo_config),
+                StaticFlag::Env(..)
+            ))
+}
+
+/// Builds the requested binaries for every target and returns their executables.
 pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
+    let mut found = Vec::new();
+    compile_streaming(req, ui, |a| {
+        found.push(a);
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Builds the requested binaries for every target, handing each executable to `built` the
+/// moment cargo names it (fresh ones come first, before anything compiles). An error from
+/// `built` stops cargo and is returned.
+pub fn compile_streaming(
+    req: &CompileRequest<'_>,
+    ui: &Ui,
+    mut built: impl FnMut(Artifact) -> Result<()>,
+) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let (program, sub) = match (req.route.builder, &req.route.builder_path) {
+    let first = req.routes.first().context("no target to compile")?;
+    let (program, sub) = match (first.builder, &first.builder_path) {
         (Builder::Zigbuild, Some(p)) => (p.as_os_str().to_owned(), "zigbuild"),
         (Builder::Cross, Some(p)) => (p.as_os_str().to_owned(), "build"),
         _ => (cargo, "build"),
     };
     let mut cmd = Command::new(&program);
-    cmd.arg(sub)
-        .arg("--manifest-path")
-        .arg(req.manifest_path)
-        .args(["--target", req.triple])
-        .args(["--profile", req.profile])
+    cmd.arg(sub).arg("--manifest-path").arg(req.manifest_path);
+    for r in &req.routes {
+        cmd.args(["--target", &r.triple]);
+    }
+    cmd.args(["--profile", req.profile])
         .arg("--message-format=json");
     for p in &req.packages {
         cmd.args(["-p", p]);
@@ -90,9 +133,11 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
         }
         Verbosity::Normal => {}
     }
-    apply_route(&mut cmd, req)?;
+    for route in &req.routes {
+        apply_route(&mut cmd, route, req)?;
+        ui.detail("Route", &format!("{}: {route}", route.triple));
+    }
     cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
-    ui.detail("Route", &format!("{}: {}", req.triple, req.route));
     ui.detail("Running", &format!("{cmd:?}"));
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -105,19 +150,42 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
     // cargo's own stderr is kept, shown as it comes only with -v, and in full if it fails.
     let echo = ui.verbosity >= Verbosity::Verbose;
     let stderr = std::thread::spawn(move || cargo_stderr(stderr, echo));
-    let mut found: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+    let triples: Vec<&str> = req.routes.iter().map(|r| r.triple.as_str()).collect();
+    let mut handed = Ok(());
     let mut diagnostics = Vec::new();
-    let mut built = 0;
+    let mut units: BTreeMap<String, usize> = BTreeMap::new();
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let message = message.context("reading cargo's JSON messages")?;
         match message {
             Message::CompilerArtifact(a) => {
-                built += 1;
-                ui.compile_progress(req.triple, built);
+                // Units built per target, for the live display (host build scripts count nowhere).
+                if let Some(t) = a
+                    .filenames
+                    .first()
+                    .and_then(|f| triple_of(f.as_std_path(), &triples))
+                {
+                    let n = units.entry(t.to_string()).or_default();
+                    *n += 1;
+                    ui.compile_progress(t, *n);
+                }
                 let is_bin = a.target.kind.iter().any(|k| k.to_string() == "bin");
-                if let (true, Some(exe)) = (is_bin, a.executable) {
-                    let package = package_name(&a.package_id.repr);
-                    found.insert((package, a.target.name.clone()), exe.into_std_path_buf());
+                let Some(exe) = a.executable.filter(|_| is_bin) else {
+                    continue;
+                };
+                let path = exe.into_std_path_buf();
+                let Some(triple) = triple_of(&path, &triples) else {
+                    continue;
+                };
+                handed = built(Artifact {
+                    triple: triple.to_string(),
+                    package: package_name(&a.package_id.repr),
+                    bin: a.target.name.clone(),
+                    path,
+                });
+                if handed.is_err() {
+                    // Stop cargo: its work is no longer wanted.
+                    let _ = child.kill();
+                    break;
                 }
             }
             Message::CompilerMessage(m) => {
@@ -132,17 +200,27 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
     }
     let status = child.wait().context("waiting for cargo")?;
     let stderr = stderr.join().unwrap_or_default();
+    handed?;
     if !status.success() {
         ui.cargo_failed(&stderr, &diagnostics);
         bail!(
             "cargo build for {} failed (its errors are above): fix the build, then run again",
-            req.triple
+            req.triples()
         );
     }
-    Ok(found
-        .into_iter()
-        .map(|((package, bin), path)| Artifact { package, bin, path })
-        .collect())
+    Ok(())
+}
+
+/// The target an executable was built for: with `--target`, cargo puts it under
+/// `<target-dir>/<triple>/<profile>/`. With one target, that one.
+fn triple_of<'t>(path: &Path, triples: &[&'t str]) -> Option<&'t str> {
+    if let [only] = triples {
+        return Some(only);
+    }
+    path.components().rev().find_map(|c| match c {
+        Component::Normal(name) => triples.iter().copied().find(|t| name == *t),
+        _ => None,
+    })
 }
 
 /// Reads cargo's stderr to the end, echoing each line when `echo` (but not its per-target
@@ -164,9 +242,8 @@ fn cargo_stderr(stderr: impl std::io::Read, echo: bool) -> String {
 
 /// Puts the route's linker, C compiler and static-glibc flag into the build's environment and
 /// arguments. A builder that brings its own toolchain (zigbuild, cross) gets only the flag.
-fn apply_route(cmd: &mut Command, req: &CompileRequest<'_>) -> Result<()> {
-    let route = req.route;
-    let triple = req.triple;
+fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Result<()> {
+    let triple = route.triple.as_str();
     let under = triple.replace('-', "_");
     match &route.linker {
         Linker::RustLld => {
@@ -240,5 +317,14 @@ mod tests {
         assert_eq!(package_name("path+file:///ws/app#app@0.1.0"), "app");
         assert_eq!(package_name("path+file:///ws/my-app#0.1.0"), "my-app");
         assert_eq!(package_name("app 0.1.0 (path+file:///ws/app)"), "app");
+    }
+
+    #[test]
+    fn executables_belong_to_the_target_named_in_their_path() {
+        let t = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+        let p = Path::new("/t/aarch64-unknown-linux-musl/release/app");
+        assert_eq!(triple_of(p, &t), Some("aarch64-unknown-linux-musl"));
+        assert_eq!(triple_of(Path::new("/t/release/app"), &t), None);
+        assert_eq!(triple_of(Path::new("/t/release/app"), &t[..1]), Some(t[0]));
     }
 }

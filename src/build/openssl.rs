@@ -87,9 +87,8 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Ui) -> Result<PathBuf> {
         bins: vec!["imagebuild-openssl".to_string()],
         features: &FeatureArgs::default(),
         profile: "release",
-        triple,
         cargo_config: &[],
-        route: &helper_route,
+        routes: vec![&helper_route],
         work_dir,
         env: vec![
             (OUT_VAR.to_string(), out.display().to_string()),

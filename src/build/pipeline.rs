@@ -1,21 +1,22 @@
-//! Executes a [`Plan`] as a pipeline: the base layers are packed while the first target
-//! compiles, and each target's binary layers are packed while the next target compiles (cargo
-//! builds one target at a time and uses every core for it; packing is mostly compression on the
-//! side). Every executable is checked before it is packed: its ELF header against its platform
+//! Executes a [`Plan`] as a pipeline: the base layers are packed while cargo starts, and each
+//! target's binary layers are packed the moment cargo's messages name its last executable, while
+//! cargo goes on with the other targets (one invocation builds every target that can share it,
+//! see [`compile::shares_invocation`]); each packed layer is handed on at once ([`OnPacked`]: a
+//! push starts uploading it). Every executable is checked before it is packed: its ELF header against its platform
 //! ([`elf`]), its loader against its base ([`basefs`]), and, when it is dynamically linked, its
 //! shared libraries against its base; missing libraries are collected over every target and
 //! refused together once all are compiled, before anything is delivered. Then each binary's
 //! images and index are assembled ([`assemble`](super::assemble)) into an [`ImageSet`]; writing the sets anywhere is
 //! the sinks' job. With `-v`, the time per stage is reported ([`Timings`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::build::assemble::{assemble, LayerKey};
 use crate::build::base::{registry_base_files, resolve_bases, Bases};
@@ -29,11 +30,34 @@ use crate::image::model::{ImageSet, Layer};
 use crate::image::store::BlobStore;
 use crate::plan::base::Base;
 use crate::plan::{ImagePlan, Plan};
+use crate::registry::Connector;
 use crate::route::Route;
 use crate::util::events::packed_counts;
 use crate::util::ui::{Event, Ui};
 
 type Job = (LayerKey, LayerSpec, PackOptions);
+
+/// Told of each layer the moment it is packed (or found in the layer cache), with the plan's
+/// images that hold it: a push starts its uploads there while cargo still compiles.
+pub type OnPacked<'a> = &'a (dyn Fn(&[usize], &Layer) + Sync);
+
+/// The images of `plan` that hold the layer `key` makes.
+fn holders(plan: &Plan, key: &LayerKey) -> Vec<usize> {
+    match key {
+        LayerKey::Assets(i) | LayerKey::Binary(i, _) => vec![*i],
+        LayerKey::Skeleton(c, level) => plan
+            .images
+            .iter()
+            .enumerate()
+            .filter(|(_, img)| {
+                img.base.reference().is_none()
+                    && img.compression == *c
+                    && img.compression_level == *level
+            })
+            .map(|(i, _)| i)
+            .collect(),
+    }
+}
 
 /// The files beneath an image's binary on scratch, for the loader check: the skeleton and the
 /// assets. (A registry base's files are only listed when a dynamic binary needs them, see
@@ -49,9 +73,49 @@ fn base_files(img: &ImagePlan, assets: Option<&LayerSpec>) -> BaseFiles {
     files
 }
 
-/// Compiles the plan's targets one after another; after each, checks its executables and hands
-/// their layers to the packers. Stops early when a packer has failed. Refuses with every missing
-/// shared library of every binary and platform at the end.
+/// The plan's builds in cargo invocations: targets that build the same packages and binaries
+/// and [`compile::shares_invocation`] go together (in plan order, at the first one's place);
+/// the rest get one invocation each.
+fn invocations<'r>(
+    plan: &Plan,
+    routes: &'r BTreeMap<String, Route>,
+) -> Result<Vec<Invocation<'r>>> {
+    let mut groups: Vec<Invocation<'r>> = Vec::new();
+    for (triple, packages, bins) in plan.builds() {
+        let route = routes
+            .get(&triple)
+            .ok_or_else(|| anyhow!("no build route was planned for {triple}"))?;
+        let shares = compile::shares_invocation(route, &plan.workspace_root, &plan.cargo_config);
+        match groups
+            .iter_mut()
+            .find(|g| shares && g.shared && g.packages == packages && g.bins == bins)
+        {
+            Some(group) => group.routes.push(route),
+            None => groups.push(Invocation {
+                packages,
+                bins,
+                routes: vec![route],
+                shared: shares,
+            }),
+        }
+    }
+    Ok(groups)
+}
+
+/// One cargo invocation: the packages and binaries it builds, for every target of `routes`.
+struct Invocation<'r> {
+    packages: Vec<String>,
+    bins: Vec<String>,
+    routes: Vec<&'r Route>,
+    /// Whether other targets may join it ([`compile::shares_invocation`]).
+    shared: bool,
+}
+
+/// Compiles the plan's targets, as few cargo invocations as [`invocations`] allows, one after
+/// another; as soon as cargo has named every executable of a target, checks them and hands
+/// their layers to the packers (while cargo goes on with the other targets). Stops early when a
+/// packer has failed. Refuses with every missing shared library of every binary and platform
+/// at the end.
 #[allow(clippy::too_many_arguments)]
 fn compile_all(
     plan: &Plan,
@@ -66,27 +130,42 @@ fn compile_all(
 ) -> Result<()> {
     let work_dir = plan.work_dir();
     let mut missing = Vec::new();
-    let builds = plan.builds();
-    let of = builds.len();
-    for (n, (triple, packages, bins)) in builds.into_iter().enumerate() {
+    let checker = Checker {
+        plan,
+        files,
+        bases,
+        opts,
+        jobs,
+        ui,
+    };
+    let groups = invocations(plan, routes)?;
+    let of = groups.iter().map(|g| g.routes.len()).sum();
+    let mut n = 0;
+    for Invocation {
+        packages,
+        bins,
+        routes: group,
+        ..
+    } in groups
+    {
         if failed.load(Ordering::SeqCst) {
             return Ok(());
         }
-        ui.emit(Event::CompileStarted {
-            target: triple.clone(),
-            bins: bins.clone(),
-            n: n + 1,
-            of,
-        });
-        let route = routes
-            .get(&triple)
-            .ok_or_else(|| anyhow!("no build route was planned for {triple}"))?;
-        let env = if route.openssl {
+        let triples: Vec<&str> = group.iter().map(|r| r.triple.as_str()).collect();
+        for triple in &triples {
+            n += 1;
+            ui.emit(Event::CompileStarted {
+                target: triple.to_string(),
+                bins: bins.clone(),
+                n,
+                of,
+            });
+        }
+        let mut env = Vec::new();
+        for route in group.iter().filter(|r| r.openssl) {
             let install = crate::build::openssl::provide(route, &work_dir, ui)?;
-            crate::build::openssl::env_for(&triple, &install)
-        } else {
-            Vec::new()
-        };
+            env.extend(crate::build::openssl::env_for(&route.triple, &install));
+        }
         let req = CompileRequest {
             manifest_path: &plan.manifest_path,
             workspace_root: &plan.workspace_root,
@@ -94,23 +173,75 @@ fn compile_all(
             bins: bins.clone(),
             features: &plan.features,
             profile: &plan.profile,
-            triple: &triple,
             cargo_config: &plan.cargo_config,
-            route,
+            routes: group.clone(),
             work_dir: &work_dir,
             env,
         };
         let started = Instant::now();
-        let artifacts = compile::compile(&req, ui)?;
-        timings.compiled(&triple, started);
-        ui.emit(Event::CompileFinished {
-            target: triple.clone(),
-            seconds: started.elapsed().as_secs_f64(),
-        });
-        let exes: BTreeMap<&str, &PathBuf> = artifacts
-            .iter()
-            .map(|a| (a.bin.as_str(), &a.path))
-            .collect();
+        // Per target, the executables named so far; a target is handed over once complete.
+        let mut named: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
+        let mut delivered: BTreeSet<String> = BTreeSet::new();
+        let mut stopped = false;
+        let mut last = started;
+        compile::compile_streaming(&req, ui, |a| {
+            let exes = named.entry(a.triple.clone()).or_default();
+            exes.insert(a.bin, a.path);
+            if bins.iter().all(|b| exes.contains_key(b)) && delivered.insert(a.triple.clone()) {
+                timings.compiled(&a.triple, started);
+                // The targets of one invocation compile together: each counts the time since
+                // the one before it was ready, so the stage's sum is the invocation's time.
+                ui.emit(Event::CompileFinished {
+                    target: a.triple.clone(),
+                    seconds: last.elapsed().as_secs_f64(),
+                });
+                last = Instant::now();
+                if !checker.deliver(&a.triple, exes, &mut missing)? {
+                    stopped = true;
+                    bail!("the packers stopped");
+                }
+            }
+            Ok(())
+        })
+        .or_else(|e| if stopped { Ok(()) } else { Err(e) })?;
+        if stopped {
+            return Ok(());
+        }
+        for triple in triples {
+            let exes = named.get(triple).cloned().unwrap_or_default();
+            if !bins.iter().all(|b| exes.contains_key(b)) {
+                // Names the first binary cargo did not report.
+                checker.deliver(triple, &exes, &mut missing)?;
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(basefs::RunsOnError::MissingLibraries(missing).into());
+    }
+    Ok(())
+}
+
+/// What checking a target's executables and queueing their layers needs.
+struct Checker<'a> {
+    plan: &'a Plan,
+    files: &'a [BaseFiles],
+    bases: &'a Bases,
+    opts: &'a [PackOptions],
+    jobs: &'a Sender<Job>,
+    ui: &'a Ui,
+}
+
+impl Checker<'_> {
+    /// Checks the executables built for `triple` (ELF header, loader, shared libraries; missing
+    /// libraries are added to `missing`) and queues each image's binary layer. False when the
+    /// packers are gone.
+    fn deliver(
+        &self,
+        triple: &str,
+        exes: &BTreeMap<String, PathBuf>,
+        missing: &mut Vec<basefs::MissingLibrary>,
+    ) -> Result<bool> {
+        let (plan, files, bases, ui) = (self.plan, self.files, self.bases, self.ui);
         for (i, img) in plan.images.iter().enumerate() {
             for (t, target) in img.targets.iter().enumerate() {
                 if target.triple != triple {
@@ -164,17 +295,18 @@ fn compile_all(
                         }
                     }
                 }
-                let spec = contents::binary_layer(exe, &img.bin_path, &triple);
-                if jobs.send((LayerKey::Binary(i, t), spec, opts[i])).is_err() {
-                    return Ok(());
+                let spec = contents::binary_layer(exe, &img.bin_path, triple);
+                if self
+                    .jobs
+                    .send((LayerKey::Binary(i, t), spec, self.opts[i]))
+                    .is_err()
+                {
+                    return Ok(false);
                 }
             }
         }
+        Ok(true)
     }
-    if !missing.is_empty() {
-        return Err(basefs::RunsOnError::MissingLibraries(missing).into());
-    }
-    Ok(())
 }
 
 /// Packs jobs as they arrive, on up to `workers` threads, until the sender is dropped. The first
@@ -186,6 +318,7 @@ fn pack_stream(
     failed: &AtomicBool,
     timings: &Timings,
     ui: &Ui,
+    on_packed: &(dyn Fn(&LayerKey, &Layer) + Sync),
 ) -> Result<BTreeMap<LayerKey, Layer>> {
     let queue = Mutex::new(jobs);
     let done = Mutex::new(BTreeMap::new());
@@ -212,6 +345,7 @@ fn pack_stream(
                                     created_by: spec.created_by.clone(),
                                     seconds: started.elapsed().as_secs_f64(),
                                 });
+                                on_packed(&key, &l);
                                 done.lock().map_err(|_| poisoned())?.insert(key, l);
                             }
                             Err(e) => {
@@ -235,15 +369,18 @@ fn pack_stream(
     done.into_inner().map_err(|_| poisoned())
 }
 
-/// Builds every image of the plan, each target the way `routes` says, packing into `store`.
-/// Returns one image set per binary, in plan order.
+/// Builds every image of the plan, each target the way `routes` says, packing into `store` and
+/// telling `on_packed` of each layer as it is packed; registry bases are resolved through
+/// `registry`. Returns one image set per binary, in plan order.
 pub fn build_into(
     plan: &Plan,
     routes: &BTreeMap<String, Route>,
     ui: &Ui,
     store: &BlobStore,
+    registry: &Connector,
+    on_packed: OnPacked<'_>,
 ) -> Result<Vec<ImageSet>> {
-    let bases = resolve_bases(plan, ui)?;
+    let bases = resolve_bases(plan, registry, ui)?;
     let timings = Timings::default();
 
     // Known before anything compiles: the skeleton and assets layers, and the files they hold.
@@ -275,8 +412,9 @@ pub fn build_into(
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let failed = AtomicBool::new(false);
     let (tx, rx) = channel::<Job>();
+    let tell = |key: &LayerKey, layer: &Layer| on_packed(&holders(plan, key), layer);
     let layers = std::thread::scope(|s| -> Result<BTreeMap<LayerKey, Layer>> {
-        let packer = s.spawn(|| pack_stream(rx, workers, store, &failed, &timings, ui));
+        let packer = s.spawn(|| pack_stream(rx, workers, store, &failed, &timings, ui, &tell));
         for job in early {
             if tx.send(job).is_err() {
                 break;

@@ -54,14 +54,16 @@ impl Timings {
         };
         let secs = |d: Duration| format!("{:.2}s", d.as_secs_f64());
         let mut lines = Vec::new();
-        let compile_total: Duration = s.compiles.iter().map(|(_, a, b)| *b - *a).sum();
+        // Targets built in one cargo invocation overlap: count the time covered once.
+        let covered = union(s.compiles.iter().map(|(_, a, b)| (*a, *b)).collect());
+        let compile_total: Duration = covered.iter().map(|(a, b)| *b - *a).sum();
         let per: Vec<String> = s
             .compiles
             .iter()
             .map(|(t, a, b)| format!("{t} {}", secs(*b - *a)))
             .collect();
         lines.push(format!(
-            "compile: {} for {} target{} ({})",
+            "compile: {} for {} target{} (each ready after: {})",
             secs(compile_total),
             s.compiles.len(),
             if s.compiles.len() == 1 { "" } else { "s" },
@@ -71,12 +73,7 @@ impl Timings {
         let overlap: Duration = s
             .packs
             .iter()
-            .map(|p| {
-                s.compiles
-                    .iter()
-                    .map(|(_, a, b)| intersect(*p, (*a, *b)))
-                    .sum::<Duration>()
-            })
+            .map(|p| covered.iter().map(|c| intersect(*p, *c)).sum::<Duration>())
             .sum();
         lines.push(format!(
             "pack: {} for {} layer{}, {} of it while cargo was compiling",
@@ -91,6 +88,19 @@ impl Timings {
         lines.push(format!("total: {}", secs(self.start.elapsed())));
         lines
     }
+}
+
+/// The spans merged where they overlap, in order.
+fn union(mut spans: Vec<(Instant, Instant)>) -> Vec<(Instant, Instant)> {
+    spans.sort();
+    let mut merged: Vec<(Instant, Instant)> = Vec::new();
+    for (a, b) in spans {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
 }
 
 /// How long two spans overlap.

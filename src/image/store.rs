@@ -2,9 +2,11 @@
 //! once and every sink reads them from. Writes go to a temporary file in the same directory and
 //! are renamed into place under their digest, so a blob present in the store is always whole.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
@@ -15,6 +17,9 @@ use crate::util::digest::Digest;
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
+    /// The blobs this process moved into place (shared by clones), as opposed to those an
+    /// earlier run left: see [`BlobStore::written_here`].
+    written: Arc<Mutex<HashSet<Digest>>>,
 }
 
 /// A blob being written: a temporary file in the store, renamed to its digest by [`BlobStore::commit`].
@@ -28,7 +33,10 @@ impl BlobStore {
         let root = root.into();
         fs::create_dir_all(root.join("sha256"))
             .with_context(|| format!("creating the blob store at {}", root.display()))?;
-        Ok(BlobStore { root })
+        Ok(BlobStore {
+            root,
+            written: Arc::default(),
+        })
     }
 
     /// Where the blob with `digest` lives (whether or not it is there yet).
@@ -55,7 +63,15 @@ impl BlobStore {
             return Ok(dest);
         }
         staged.file.commit(&dest)?;
+        if let Ok(mut w) = self.written.lock() {
+            w.insert(digest.clone());
+        }
         Ok(dest)
+    }
+
+    /// Whether this process wrote the blob (rather than finding it from an earlier run).
+    pub fn written_here(&self, digest: &Digest) -> bool {
+        self.written.lock().is_ok_and(|w| w.contains(digest))
     }
 
     /// Stores small bytes (a config, a manifest) and returns their digest.

@@ -235,8 +235,10 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     }
     let packages = workspace::select_packages(&meta, opts)?;
     let bins = workspace::select_bins(&packages, opts)?;
-    let toolchain =
-        Toolchain::detect_cached(&workspace_root, Some(meta.target_directory.as_std_path()))?;
+    let toolchain = Toolchain::detect_cached(
+        &workspace_root,
+        Some(paths::work_dir(meta.target_directory.as_std_path()).join("rustc-info.json")),
+    )?;
     let epoch = source_date_epoch()?;
 
     // Parse every output first: a typo should not wait for a compile.

@@ -127,13 +127,11 @@ impl Toolchain {
         Toolchain::detect_cached(dir, None)
     }
 
-    /// [`Toolchain::detect`], keeping the answers in `target_dir/imagebuild/.work/rustc-info.json`
-    /// when the rustc names one toolchain.
-    pub fn detect_cached(dir: &Path, target_dir: Option<&Path>) -> Result<Toolchain> {
+    /// [`Toolchain::detect`], keeping the answers in the file `cache` when the rustc names one
+    /// toolchain.
+    pub fn detect_cached(dir: &Path, cache: Option<PathBuf>) -> Result<Toolchain> {
         let (rustc, key) = rustc_program();
-        let cache = target_dir
-            .filter(|_| key.is_some())
-            .map(|t| super::paths::work_dir(t).join("rustc-info.json"));
+        let cache = cache.filter(|_| key.is_some());
         if let (Some(path), Some(key)) = (&cache, &key) {
             if let Some(c) = RustcCache::load(path, key) {
                 return Ok(Toolchain {

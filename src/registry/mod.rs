@@ -12,8 +12,11 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+mod insecure;
 mod push;
+mod settled;
 mod transport;
+pub mod trust;
 
 pub use client::{Connector, Registry, RegistryOptions};
 pub use error::{ErrorKind, RegistryError};

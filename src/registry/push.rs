@@ -11,7 +11,12 @@
 //!
 //! oci-client's own `push()` holds layers in memory and never checks existence, so this
 //! module orchestrates its lower-level calls instead.
+//!
+//! Our layers can go up before their image set is complete: [`Registry::upload_early`] starts a
+//! layer's upload the moment it is packed, while cargo still compiles other targets; the push
+//! then finds those blobs settled. Manifests, the index and the tags still go last.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -22,6 +27,7 @@ use oci_client::Reference;
 
 use super::client::{explain, oci_descriptor, Registry};
 use super::error::{ErrorKind, RegistryError};
+use super::settled::How;
 use super::transport::{self, guarded, retry, Host};
 use crate::image::model::{Descriptor, Document, ImageSet};
 use crate::image::reference::ImageRef;
@@ -48,6 +54,18 @@ struct Counters {
     present: AtomicUsize,
 }
 
+impl Counters {
+    fn count(&self, how: How) {
+        let c = match how {
+            How::Uploaded => &self.uploaded,
+            How::Mounted => &self.mounted,
+            How::Streamed => &self.streamed,
+            How::Present => &self.present,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Where a blob's bytes come from.
 enum Source {
     Local(Body),
@@ -61,6 +79,42 @@ enum Body {
 }
 
 impl Registry {
+    /// Starts putting one of our blobs (a file of the blob store) into `repository` on the
+    /// registry's runtime and returns at once: the push of the image set that holds it later
+    /// finds it settled and sends nothing. Failures are dropped here: the push tries again and
+    /// reports them. [`Registry::wait_early`] waits for every upload started.
+    pub fn upload_early(self: &Arc<Self>, repository: &str, blob: &Descriptor, path: PathBuf) {
+        let me = self.clone();
+        let repository = repository.to_string();
+        let blob = blob.clone();
+        let task = self.transport.rt.spawn(async move {
+            let target = ImageRef::repository_named(&repository)?;
+            let host = me.connect(&target.at_tag("latest"), true).await?;
+            let how = me
+                .send_blob(&host, &target, &blob, Source::Local(Body::Store(path)))
+                .await?;
+            me.settled
+                .insert(&target.full_name(), blob.digest.as_str(), how);
+            anyhow::Ok(())
+        });
+        if let Ok(mut tasks) = self.early.lock() {
+            tasks.push(task);
+        }
+    }
+
+    /// Waits for every [`Registry::upload_early`] started so far.
+    pub fn wait_early(&self) {
+        let tasks = match self.early.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(_) => return,
+        };
+        self.block_on(async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        });
+    }
+
     /// Pushes `set` to its repository under each of its tags (see the module docs for the
     /// order). Pushing the same set again sends no blob.
     pub fn push(&self, set: &ImageSet, store: &BlobStore) -> Result<PushStats> {
@@ -85,6 +139,22 @@ impl Registry {
         let any = target.at_tag("latest");
         let host = self.connect(&any, true).await?;
         let name = target.full_name();
+        // Base layers in other repositories of this registry are mounted: ask for one token
+        // that may also pull from those repositories, or the registry declines every mount.
+        let mut bases: Vec<String> = Vec::new();
+        for r in set
+            .images
+            .iter()
+            .flat_map(|i| &i.layers)
+            .filter_map(|l| l.remote.as_ref())
+        {
+            if r.same_registry(target) && !bases.iter().any(|b| b == r.repository()) {
+                bases.push(r.repository().to_string());
+            }
+        }
+        if !bases.is_empty() {
+            host.widen_for_mounts(&any, &bases).await;
+        }
 
         // 1. Blobs: layers (each once), then configs.
         let mut jobs: Vec<(Descriptor, Source)> = Vec::new();
@@ -161,17 +231,8 @@ impl Registry {
         Ok(())
     }
 
-    /// Counts one blob as `how` it reached the registry, and reports it.
-    fn count(&self, counter: &AtomicUsize, target: &ImageRef, d: &Descriptor, how: &'static str) {
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.ui.emit(Event::BlobUploaded {
-            repository: target.full_name(),
-            digest: d.digest.to_string(),
-            size: d.size,
-            how,
-        });
-    }
-
+    /// Puts one blob into `target` the cheapest way that works (see the module docs); a blob
+    /// settled there early ([`Registry::upload_early`]) is only counted, as it was settled.
     async fn push_blob(
         &self,
         host: &Arc<Host>,
@@ -180,6 +241,27 @@ impl Registry {
         source: Source,
         counters: &Counters,
     ) -> Result<()> {
+        let how = match self.settled.take(&target.full_name(), d.digest.as_str()) {
+            Some(how) => how,
+            None => self.send_blob(host, target, d, source).await?,
+        };
+        counters.count(how);
+        self.ui.emit(Event::BlobUploaded {
+            repository: target.full_name(),
+            digest: d.digest.to_string(),
+            size: d.size,
+            how: how.as_str(),
+        });
+        Ok(())
+    }
+
+    async fn send_blob(
+        &self,
+        host: &Arc<Host>,
+        target: &ImageRef,
+        d: &Descriptor,
+        source: Source,
+    ) -> Result<How> {
         let r = target.at_digest(d.digest.as_str());
         let fail = |e: RegistryError| explain(e, &host.name, Some(&host.source));
         let exists = retry(Some((&self.ui, "checking for a blob")), || async {
@@ -191,8 +273,7 @@ impl Registry {
         .await
         .map_err(fail)?;
         if exists {
-            self.count(&counters.present, target, d, "present");
-            return Ok(());
+            return Ok(How::Present);
         }
         match source {
             Source::Remote(base) => {
@@ -209,12 +290,11 @@ impl Registry {
                         .await
                         .is_ok()
                     {
-                        self.count(&counters.mounted, target, d, "mounted");
-                        return Ok(());
+                        return Ok(How::Mounted);
                     }
                 }
                 self.stream_between(host, &r, &base, d).await?;
-                self.count(&counters.streamed, target, d, "streamed");
+                Ok(How::Streamed)
             }
             Source::Local(local) => {
                 retry(Some((&self.ui, "uploading a blob")), || {
@@ -244,10 +324,9 @@ impl Registry {
                 })
                 .await
                 .map_err(fail)?;
-                self.count(&counters.uploaded, target, d, "uploaded");
+                Ok(How::Uploaded)
             }
         }
-        Ok(())
     }
 
     /// Streams a base blob from its registry into the target, without storing it.

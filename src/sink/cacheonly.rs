@@ -1,9 +1,11 @@
 //! `type=cacheonly`: everything but the output. The build compiles, checks and packs as for any
 //! other output, the digests are printed as usual, and this sink verifies the result instead of
-//! writing it: every blob in the store has its digest and size, every layer decompresses to its
-//! `diff_id`, every manifest names its config and layers, every config lists its layers'
-//! diff_ids and its platform, and the index lists every manifest. It writes nothing; when it is
-//! the only output, `main.rs` keeps the blob store in a temporary directory removed at exit.
+//! writing it: every blob this run packed has its digest and size and decompresses to its
+//! `diff_id` (a layer reused from the cache is checked for its presence and size), every
+//! manifest names its config and layers, every config lists its layers' diff_ids and its
+//! platform, and the index lists every manifest. It writes no output: the layers go through the
+//! same layer cache as every other output's (`<target-dir>/imagebuild/.work/blobs`), so a second
+//! run with nothing changed packs nothing and reads no layer back.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -96,7 +98,11 @@ pub fn verify(set: &ImageSet, store: &BlobStore) -> Result<usize> {
         );
         for l in &img.layers {
             if checked.insert(l.blob.digest.clone()) {
-                verify_layer(l, store)?;
+                if store.written_here(&l.blob.digest) {
+                    verify_layer(l, store)?;
+                } else {
+                    verify_cached(l, store)?;
+                }
             }
         }
     }
@@ -113,6 +119,23 @@ fn same_descriptor(json: &Value, ours: &Descriptor) -> Result<()> {
         ours.media_type,
         ours.digest,
         ours.size
+    );
+    Ok(())
+}
+
+/// A layer the cache already held (an earlier run packed it, hashing it as it was written; every
+/// output trusts it so): it is there, with its size. Reading it back would make a warm cacheonly
+/// run cost a full decompression of every layer.
+fn verify_cached(layer: &Layer, store: &BlobStore) -> Result<()> {
+    let path = store.path(&layer.blob.digest);
+    let size = std::fs::metadata(&path)
+        .with_context(|| format!("layer {} is not in the blob store", layer.blob.digest))?
+        .len();
+    ensure!(
+        size == layer.blob.size,
+        "layer {} in the store has {size} bytes (expected {} bytes)",
+        layer.blob.digest,
+        layer.blob.size
     );
     Ok(())
 }
@@ -225,6 +248,20 @@ mod tests {
         for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
             assert_eq!(verify(&built(&store, c), &store).unwrap(), 1, "{c}");
         }
+    }
+
+    #[test]
+    fn a_layer_from_the_cache_is_checked_for_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = built(&BlobStore::open(dir.path()).unwrap(), Compression::Gzip);
+        // A later run: the store holds the blob from before.
+        let later = BlobStore::open(dir.path()).unwrap();
+        assert_eq!(verify(&set, &later).unwrap(), 1);
+        let path = later.path(&set.images[0].layers[0].blob.digest);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let e = verify(&set, &later).unwrap_err();
+        assert!(format!("{e:#}").contains("bytes"), "{e:#}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod archive;
 pub mod cacheonly;
 pub mod destinations;
 pub mod docker_archive;
+pub mod docker_context;
 pub mod gzip_copy;
 pub mod layout;
 pub mod load;

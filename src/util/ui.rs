@@ -371,7 +371,9 @@ impl Ui {
             let _ = live.multi.clear();
         }
         let mut err = std::io::stderr().lock();
-        for d in diagnostics {
+        // Each distinct diagnostic once: one cargo run for several targets repeats them.
+        let mut seen = BTreeSet::new();
+        for d in diagnostics.iter().filter(|d| seen.insert(d.as_str())) {
             let _ = err.write_all(d.as_bytes());
         }
         let _ = err.write_all(stderr.as_bytes());

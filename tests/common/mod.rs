@@ -11,6 +11,7 @@ pub mod dockerd;
 pub mod path;
 pub mod podman;
 pub mod processes;
+pub mod proxy;
 pub mod registry;
 pub mod token;
 
