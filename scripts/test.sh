@@ -28,6 +28,8 @@ declare -A NEEDS=(
   [s390x-linux-gnu-gcc]=gcc-s390x-linux-gnu
   [riscv64-linux-gnu-gcc]=gcc-riscv64-linux-gnu
   [python3]=python3
+  # the pseudo-terminal that tests/ux.rs reads the live display from
+  [tmux]=tmux
   # C for musl targets of the host architecture without zig
   [musl-gcc]=musl-tools
   # the last commit's time and revision (tests/reproducible.rs)
@@ -50,6 +52,10 @@ done
 for file in "${!NEEDS_FILES[@]}"; do
   [ -e "$file" ] || missing+=("${NEEDS_FILES[$file]}")
 done
+# PyYAML reads the CI workflows `cargo imagebuild init --ci` writes (tests/ux.rs)
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+  missing+=(python3-yaml)
+fi
 # zig comes from PyPI (`ziglang`), which needs pip
 if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1 \
    && ! python3 -m pip --version >/dev/null 2>&1; then

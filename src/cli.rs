@@ -12,6 +12,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::doctor::DoctorOptions;
 use crate::image::model::Compression;
+use crate::init::{Ci, InitOptions};
 use crate::plan::config::{ImageSettings, Port, Strip};
 use crate::plan::options::Builder;
 use crate::plan::options::FeatureArgs;
@@ -275,6 +276,13 @@ pub enum ImagebuildCommand {
     /// ($CARGO_IMAGEBUILD_CACHE/blobs); images written to outputs stay. Each cache is also
     /// bounded automatically (CARGO_IMAGEBUILD_CACHE_LIMIT, default 2GiB)
     Clean(CleanArgs),
+    /// Write a commented [package.metadata.imagebuild] (or workspace) section into Cargo.toml,
+    /// keeping the rest of it as it is; with --ci, also a CI workflow that builds on pull
+    /// requests and pushes on tags. Nothing is overwritten without --force
+    Init(InitArgs),
+    /// List every platform with the Rust target a build would choose here, the route it would
+    /// take (linker, C compiler) and what is missing
+    Platforms(PlatformsArgs),
 }
 
 /// `cargo imagebuild clean`.
@@ -344,6 +352,55 @@ impl SbomArgs {
             retries: None,
         }
     }
+}
+
+/// `cargo imagebuild platforms`.
+#[derive(Debug, Args)]
+pub struct PlatformsArgs {
+    /// Extra cargo `--config KEY=VALUE` settings (a linker configured there counts)
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub cargo_config: Vec<String>,
+}
+
+/// `cargo imagebuild init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The Cargo.toml to edit (default: the one in this directory)
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Where pushes go: ghcr.io/acme/{bin} ({bin} is each binary's name)
+    #[arg(long, value_name = "REPO")]
+    pub repository: Option<String>,
+    /// The OCI platforms to build (repeatable, comma lists); default linux/amd64,linux/arm64
+    #[arg(long = "platform", value_name = "LIST")]
+    pub platforms: Vec<String>,
+    /// The base image: scratch (default) or an image reference
+    #[arg(long, value_name = "IMAGE")]
+    pub base: Option<String>,
+    /// Also write a CI workflow: github (.github/workflows/images.yml: a platform matrix, then
+    /// merge) or gitlab (.gitlab-ci.yml)
+    #[arg(long, value_name = "github|gitlab", value_parser = parse_ci)]
+    pub ci: Option<Ci>,
+    /// Replace an existing section or workflow
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl InitArgs {
+    pub fn into_options(self) -> InitOptions {
+        InitOptions {
+            manifest_path: self.manifest_path,
+            repository: self.repository,
+            platforms: self.platforms,
+            base: self.base,
+            ci: self.ci,
+            force: self.force,
+        }
+    }
+}
+
+fn parse_ci(s: &str) -> Result<Ci, String> {
+    s.parse()
 }
 
 /// `cargo imagebuild merge`.

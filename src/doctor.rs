@@ -658,6 +658,77 @@ pub fn missing(checks: &[Check]) -> usize {
         .count()
 }
 
+/// `cargo imagebuild platforms`: every platform of the table with the Rust target a build
+/// would choose on this machine, the route it would take (for a crate with no C code, on
+/// scratch: `doctor --platform P` reads your workspace's graph) and what is missing, as a table.
+pub fn platforms(cargo_config: &[String]) -> Result<String> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let tc = Toolchain::detect(&cwd)?;
+    let tools = Tools::detect(Some(tc.host())).with_provisioned_zig(crate::build::zig::cached());
+    let mut rows = vec![[
+        "PLATFORM".to_string(),
+        "TARGET".into(),
+        "ROUTE HERE".into(),
+        "MISSING".into(),
+    ]];
+    let first_line = |e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        text.lines().next().unwrap_or_default().to_string()
+    };
+    for p in Platform::all_known() {
+        let triple = match tc.choose(&p, None) {
+            Ok(t) => t,
+            Err(e) => {
+                rows.push([p.to_string(), "-".into(), "-".into(), first_line(&e)]);
+                continue;
+            }
+        };
+        let mut missing = Vec::new();
+        if !tc.has_std(&triple) {
+            missing.push(format!("std (rustup target add {triple})"));
+        }
+        let req = RouteRequest {
+            triple: &triple,
+            builds_c: Vec::new(),
+            openssl: false,
+            system_libs: Vec::new(),
+            static_base: Some("scratch"),
+            forced: None,
+            workspace_root: &cwd,
+            cargo_config,
+        };
+        let route = match route::resolve(&req, &tools) {
+            Ok(r) => r.to_string(),
+            Err(e) => {
+                missing.push(first_line(&e));
+                "-".to_string()
+            }
+        };
+        let missing = if missing.is_empty() {
+            "nothing".to_string()
+        } else {
+            missing.join("; ")
+        };
+        rows.push([p.to_string(), triple, route, missing]);
+    }
+    let mut widths = [0usize; 4];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@
 //!
 //! Beside them: [`registry`] speaks the distribution protocol (bases, pushes, credentials),
 //! [`util`] holds the leaves (digests, the process runner, atomic writes, terminal output),
-//! [`doctor`] checks a machine, [`run`] strings the stages together and [`cli`] is the clap
+//! [`doctor`] checks a machine, [`init`] writes a starting configuration, [`run`] strings the stages together and [`cli`] is the clap
 //! front end.
 //!
 //! Building and pushing an image from a Rust program:
@@ -47,6 +47,7 @@ pub mod build;
 pub mod cli;
 pub mod doctor;
 pub mod image;
+pub mod init;
 pub mod plan;
 pub mod registry;
 pub mod route;

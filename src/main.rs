@@ -115,6 +115,21 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
             report(&outcome, &ui, started)?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some(ImagebuildCommand::Platforms(args)) => {
+            print!("{}", doctor::platforms(&args.cargo_config)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(ImagebuildCommand::Init(args)) => {
+            let written = cargo_imagebuild::init::init(&args.into_options())?;
+            for f in &written.files {
+                eprintln!("{:>12} {}", "Wrote", f.display());
+            }
+            eprintln!(
+                "{:>12} edit [{}] as you need, then run `cargo imagebuild`",
+                "Next", written.table
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         None => {}
     }
     let opts = cli.into_options()?;
@@ -139,6 +154,7 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
 /// pushed references by digest, or each binary's index and manifest digests.
 fn report(outcome: &run::Outcome, ui: &Ui, started: std::time::Instant) -> Result<()> {
     let json = ui.format == MessageFormat::Json;
+    ui.finish();
     if ui.verbosity > Verbosity::Quiet {
         // The summary table, then the time per stage, for people (stderr).
         let table = run::summary(outcome, &ui.times(), started.elapsed());

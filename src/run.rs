@@ -213,7 +213,7 @@ pub fn clean(manifest_path: Option<&std::path::Path>) -> Result<Vec<(std::path::
         .exec()
         .context("finding the workspace's target directory (cargo metadata)")?;
     let target = meta.target_directory.into_std_path_buf();
-    let mut dirs = vec![Plan::images_dir(&target).join(crate::plan::WORK_DIR)];
+    let mut dirs = vec![crate::plan::paths::work_dir(&target)];
     if let Ok(cache) = crate::build::base_blobs::cache_dir() {
         dirs.push(cache.join("blobs"));
     }

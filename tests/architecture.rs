@@ -1,8 +1,8 @@
 //! The shape of the source tree, checked: stages import only from stages below them, and no
 //! two modules import each other, directly or around a loop. The order, lowest first:
 //!
-//! `util` → `image` → `registry` → `plan` → `route` → `build` → `sink` → `doctor` → `run` →
-//! `cli` (then `lib.rs` and `main.rs`, which may use anything).
+//! `util` → `image` → `registry` → `plan` → `route` → `build` → `sink` → `doctor` → `init` →
+//! `run` → `cli` (then `lib.rs` and `main.rs`, which may use anything).
 //!
 //! A module's imports are every `crate::…` and `super::…` path in its code (`use` lines and
 //! paths written inline), tests at the bottom of a file excluded. This is a text check, not a
@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const STAGES: &[&str] = &[
-    "util", "image", "registry", "plan", "route", "build", "sink", "doctor", "run", "cli",
+    "util", "image", "registry", "plan", "route", "build", "sink", "doctor", "init", "run", "cli",
 ];
 
 /// Module path (`["image", "model"]`) of every source file.

@@ -862,6 +862,9 @@ fn symlinked_dest_is_followed_and_outputs_are_readable_by_all() {
         left.len(),
         2,
         "no temporary left beside the outputs: {left:?}"
+    );
+}
+
 #[test]
 fn annotation_levels_that_cannot_apply() {
     refused(

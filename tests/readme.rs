@@ -17,7 +17,10 @@
 //!   are written for a workspace whose binary is `api`; the fixture has three (`api`, `migrate`,
 //!   `ctl`), so such a command that selects no package or binary gets `--bin api`;
 //! - `--load` reaches the test dockerd (`DOCKER_HOST`), and is repeated with `--loader podman`
-//!   into the test podman.
+//!   into the test podman;
+//! - `init` runs in a fresh `cargo new` project (it edits a Cargo.toml), `platforms` as it is,
+//!   and `merge dist/ARCH…` gets its directories first: the fixture's `api` built for
+//!   `linux/ARCH` into each.
 //!
 //! Nothing is skipped: every command the README shows runs in full.
 
@@ -105,6 +108,47 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
             .replace("gcr.io/distroless/static-debian12", base)
     };
     let mut args: Vec<String> = rest[2..].iter().map(|w| host(w)).collect();
+    let sub = args.first().cloned().unwrap_or_default();
+    if ["init", "merge", "platforms"].contains(&sub.as_str()) {
+        let mut c = imagebuild_in(work);
+        match sub.as_str() {
+            "init" => {
+                let app = work.join("app");
+                run_ok(Command::new("cargo").args([
+                    "new",
+                    "--quiet",
+                    "--vcs",
+                    "none",
+                    app.to_str().unwrap(),
+                ]));
+                c.current_dir(&app);
+            }
+            "merge" => {
+                let mut skip = false;
+                for a in &args[1..] {
+                    if std::mem::take(&mut skip) || a.starts_with('-') {
+                        skip = a == "-t" || a == "--tag" || a == "-o" || a == "--output";
+                        continue;
+                    }
+                    let arch = a.rsplit('/').next().unwrap();
+                    run_ok(imagebuild_in(work).args([
+                        "-q",
+                        "--manifest-path",
+                        fixture().join("Cargo.toml").to_str().unwrap(),
+                        "--bin",
+                        "api",
+                        "--platform",
+                        &format!("linux/{arch}"),
+                        "--output",
+                        &format!("type=oci,dest={a}"),
+                    ]));
+                }
+            }
+            _ => {}
+        }
+        c.args(&args);
+        return (c, args);
+    }
     let selects = args
         .iter()
         .any(|a| ["-p", "--package", "--bin", "--workspace"].contains(&a.as_str()));
@@ -219,6 +263,9 @@ fn readme_commands_are_found() {
         "CARGO_IMAGEBUILD_REPO=registry.example.com/team cargo imagebuild --push",
         "cargo imagebuild --push --repository ghcr.io/acme/{bin} -t :1.4.0 -t :latest",
         "cargo imagebuild doctor --platform linux/riscv64",
+        "cargo imagebuild init --repository ghcr.io/acme/{bin} --platform linux/amd64,linux/arm64",
+        "cargo imagebuild merge dist/amd64 dist/arm64 --push -t ghcr.io/acme/api:1.4.0",
+        "cargo imagebuild platforms",
     ] {
         assert!(
             commands.iter().any(|c| c == expected),
@@ -226,4 +273,44 @@ fn readme_commands_are_found() {
         );
     }
     assert!(commands.iter().all(|c| !c.contains('#')), "{commands:#?}");
+}
+
+/// The configuration reference lists every key the settings tables accept, and no other: the
+/// keys are read from the parser's own "expected one of" list.
+#[test]
+fn configuration_reference_lists_every_key() {
+    use cargo_imagebuild::plan::config::ImageSettings;
+    let err = ImageSettings::from_metadata(
+        &serde_json::json!({ "no-such-key": 1 }),
+        Path::new("Cargo.toml"),
+        "package.metadata.imagebuild",
+    )
+    .unwrap_err()
+    .to_string();
+    let expected = err
+        .split("expected one of ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no key list in: {err}"));
+    let mut keys: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    keys.sort();
+    assert!(keys.len() >= 15, "{keys:?}");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = text
+        .split("### Configuration reference")
+        .nth(1)
+        .expect("README.md has a configuration reference")
+        .split("\n#")
+        .next()
+        .unwrap();
+    let mut listed: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed, keys,
+        "README's configuration reference and the code differ"
+    );
 }

@@ -10,6 +10,7 @@
 //! `AR_<target>`, …); the user's own settings (`CARGO_TARGET_<T>_LINKER`, `.cargo/config.toml`, `--config`,
 //! `CC_<target>`, rustflags) win.
 
+use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -154,10 +155,21 @@ pub fn compile_streaming(
     let triples: Vec<&str> = req.routes.iter().map(|r| r.triple.as_str()).collect();
     let mut handed = Ok(());
     let mut diagnostics = Vec::new();
+    let mut units: BTreeMap<String, usize> = BTreeMap::new();
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let message = message.context("reading cargo's JSON messages")?;
         match message {
             Message::CompilerArtifact(a) => {
+                // Units built per target, for the live display (host build scripts count nowhere).
+                if let Some(t) = a
+                    .filenames
+                    .first()
+                    .and_then(|f| triple_of(f.as_std_path(), &triples))
+                {
+                    let n = units.entry(t.to_string()).or_default();
+                    *n += 1;
+                    ui.compile_progress(t, *n);
+                }
                 let is_bin = a.target.kind.iter().any(|k| k.to_string() == "bin");
                 let Some(exe) = a.executable.filter(|_| is_bin) else {
                     continue;

@@ -8,7 +8,8 @@
 //! Planning reads and decides; it installs nothing and asks no registry. What it cannot know by
 //! reading (`--platform all`: the platforms of a registry base) it asks the [`Lookup`] its caller
 //! passes. [`workspace`] selects packages and binaries, [`naming`] names images, [`output`]
-//! parses `--output` specs, [`base`] parses the `base` setting.
+//! parses `--output` specs, [`base`] parses the `base` setting, [`paths`] says where files go
+//! under the target directory.
 
 pub mod base;
 pub mod checks;
@@ -17,6 +18,7 @@ pub mod git;
 pub mod naming;
 pub mod options;
 pub mod output;
+pub mod paths;
 pub mod reproducible;
 pub mod toolchain;
 pub mod workspace;
@@ -39,11 +41,6 @@ use crate::plan::options::{Builder, Options};
 use crate::plan::output::OutputSpec;
 use crate::plan::toolchain::Toolchain;
 use crate::registry::RegistryOptions;
-
-/// The default images directory, under cargo's target directory.
-pub const IMAGES_DIR: &str = "imagebuild";
-/// The hidden directory of internal files, under [`IMAGES_DIR`] (see [`Plan::work_dir`]).
-pub const WORK_DIR: &str = ".work";
 
 /// One platform of one image, and the Rust target that builds it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -150,16 +147,9 @@ impl Plan {
         self.outputs.contains(&OutputSpec::Registry)
     }
 
-    /// Where the images go by default: `<target-dir>/imagebuild/<bin>`, one OCI layout each.
-    pub fn images_dir(target_dir: &std::path::Path) -> PathBuf {
-        target_dir.join(IMAGES_DIR)
-    }
-
-    /// Where this tool's internal files go (generated scripts, the blob store and its pack
-    /// records, provisioned libraries): one hidden directory, so that `target/imagebuild/`
-    /// holds only images.
+    /// Where this tool's internal files go ([`paths::work_dir`]).
     pub fn work_dir(&self) -> PathBuf {
-        Plan::images_dir(&self.target_dir).join(WORK_DIR)
+        paths::work_dir(&self.target_dir)
     }
 
     /// Where the blob store lives: `<target-dir>/imagebuild/.work/blobs`.
@@ -268,11 +258,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     let bins = workspace::select_bins(&packages, opts)?;
     let toolchain = Toolchain::detect_cached(
         &workspace_root,
-        Some(
-            Plan::images_dir(meta.target_directory.as_std_path())
-                .join(WORK_DIR)
-                .join("rustc-info.json"),
-        ),
+        Some(paths::work_dir(meta.target_directory.as_std_path()).join("rustc-info.json")),
     )?;
     let git = git::GitInfo::read(&workspace_root);
     let epoch = reproducible::Epoch::decide(
@@ -310,7 +296,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     }
     if outputs.is_empty() {
         outputs.push(OutputSpec::OciDir {
-            dest: Plan::images_dir(meta.target_directory.as_std_path()).join("{bin}"),
+            dest: paths::images_dir(meta.target_directory.as_std_path()).join("{bin}"),
         });
     }
     let pushing = outputs.contains(&OutputSpec::Registry);

@@ -4,13 +4,18 @@
 //! detail, or with `--message-format json` a JSON line on stdout) and keeps the per-stage times
 //! for the summary. cargo's own diagnostics pass through [`Ui::cargo_diagnostic`], which shows
 //! each distinct one once, and only with `-v`; a failed build shows its output in full
-//! ([`Ui::cargo_failed`]). Results meant for scripts go to stdout from `main.rs`.
+//! ([`Ui::cargo_failed`]). On a terminal (or `--progress tty`), an indicatif display shows one
+//! live line per target (its state, crates built, elapsed time) and per push (blobs and bytes
+//! sent), with status lines printed above it. Results meant for scripts go to stdout from
+//! `main.rs`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use super::events::Event;
 use super::events::StageTimes;
@@ -88,6 +93,37 @@ pub struct Ui {
     pub format: MessageFormat,
     color: bool,
     state: Arc<Mutex<State>>,
+    /// The live display on a terminal (indicatif), when there is one.
+    live: Option<Arc<Live>>,
+}
+
+/// The terminal's live lines: one per target while cargo compiles, one per registry push.
+/// Status lines print above them ([`MultiProgress::println`]), so they never tear.
+#[derive(Debug)]
+struct Live {
+    multi: MultiProgress,
+    bars: Mutex<BTreeMap<String, ProgressBar>>,
+}
+
+impl Live {
+    fn bar(&self, key: &str, prefix: &str) -> ProgressBar {
+        let Ok(mut bars) = self.bars.lock() else {
+            return ProgressBar::hidden();
+        };
+        bars.entry(key.to_string())
+            .or_insert_with(|| {
+                let style = ProgressStyle::with_template(
+                    "{prefix:>12.cyan.bold} {spinner} {wide_msg} {elapsed:>4}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(style);
+                bar.set_prefix(prefix.to_string());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            })
+            .clone()
+    }
 }
 
 /// What the events of one build add up to.
@@ -111,11 +147,44 @@ impl Ui {
             Progress::Tty => true,
             Progress::Plain => false,
         } && std::env::var_os("NO_COLOR").is_none();
+        let terminal = match progress {
+            Progress::Auto => std::io::stderr().is_terminal(),
+            Progress::Tty => true,
+            Progress::Plain => false,
+        };
+        let live = (terminal && verbosity == Verbosity::Normal).then(|| {
+            Arc::new(Live {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                bars: Mutex::new(BTreeMap::new()),
+            })
+        });
         Ui {
             verbosity,
             format,
             color,
             state: Arc::new(Mutex::new(State::default())),
+            live,
+        }
+    }
+
+    /// cargo has built `crates` units so far for `target` (from its JSON messages).
+    pub fn compile_progress(&self, target: &str, crates: usize) {
+        if let Some(live) = &self.live {
+            let bar = live.bar(target, "Compiling");
+            let prefix = bar.message();
+            let head = prefix.split(" · ").next().unwrap_or_default().to_string();
+            bar.set_message(format!("{head} · {crates} crates built"));
+        }
+    }
+
+    /// Ends the live display: its finished lines stay on the screen, above what follows.
+    pub fn finish(&self) {
+        if let Some(live) = &self.live {
+            if let Ok(bars) = live.bars.lock() {
+                for b in bars.values().filter(|b| !b.is_finished()) {
+                    b.finish();
+                }
+            }
         }
     }
 
@@ -142,7 +211,14 @@ impl Ui {
     /// Text for people on stderr as it is (a table, cargo's output), unless quiet.
     pub fn block(&self, text: &str) {
         if self.verbosity > Verbosity::Quiet {
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            match &self.live {
+                Some(live) => {
+                    let _ = live.multi.println(text.trim_end_matches('\n'));
+                }
+                None => {
+                    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+                }
+            }
         }
     }
 
@@ -156,6 +232,9 @@ impl Ui {
             if let Ok(line) = serde_json::to_string(&event) {
                 let _ = writeln!(std::io::stdout().lock(), "{line}");
             }
+        }
+        if self.live_event(&event) {
+            return;
         }
         let size = |n: u64| human_size(n);
         match &event {
@@ -203,6 +282,67 @@ impl Ui {
         }
     }
 
+    /// Shows `event` on the live display, if there is one and it has a line for it; then the
+    /// plain status line is not printed.
+    fn live_event(&self, event: &Event) -> bool {
+        let Some(live) = &self.live else {
+            return false;
+        };
+        match event {
+            Event::CompileStarted {
+                target,
+                bins,
+                n,
+                of,
+            } => {
+                let bar = live.bar(target, "Compiling");
+                bar.set_message(format!("[{n}/{of}] {} for {target}", bins.join(", ")));
+                true
+            }
+            Event::CompileFinished { target, seconds } => {
+                let bar = live.bar(target, "Compiling");
+                let head = bar.message();
+                let head = head.split(" · ").next().unwrap_or_default().to_string();
+                bar.set_prefix("Compiled");
+                bar.finish_with_message(format!("{head} · {seconds:.1}s"));
+                true
+            }
+            Event::BlobUploaded {
+                repository,
+                size,
+                how,
+                ..
+            } => {
+                let key = format!("push {repository}");
+                let bar = live.bar(&key, "Pushing");
+                bar.inc(1);
+                bar.inc_length(*size);
+                let (blobs, sent) = (bar.position(), bar.length().unwrap_or_default());
+                bar.set_message(format!(
+                    "{repository}: {blobs} blobs, {} (last {how})",
+                    human_size(sent)
+                ));
+                true
+            }
+            Event::ImageWritten {
+                destination,
+                pushed: true,
+                ..
+            } => {
+                let repository = destination.split('@').next().unwrap_or_default();
+                if let Ok(bars) = live.bars.lock() {
+                    if let Some(bar) = bars.get(&format!("push {repository}")) {
+                        bar.set_prefix("Pushed");
+                        bar.finish_with_message(destination.clone());
+                        return true;
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
     /// One of cargo's rendered diagnostics. Shown once per build however many targets repeat
     /// it, and only with `-v`; otherwise a distinct warning is counted for [`Ui::hidden_warnings`].
     pub fn cargo_diagnostic(&self, rendered: &str, level: &str) {
@@ -226,8 +366,14 @@ impl Ui {
         if self.verbosity >= Verbosity::Verbose {
             return;
         }
+        if let Some(live) = &self.live {
+            // The errors replace the live lines, so nothing draws over them.
+            let _ = live.multi.clear();
+        }
         let mut err = std::io::stderr().lock();
-        for d in diagnostics {
+        // Each distinct diagnostic once: one cargo run for several targets repeats them.
+        let mut seen = BTreeSet::new();
+        for d in diagnostics.iter().filter(|d| seen.insert(d.as_str())) {
             let _ = err.write_all(d.as_bytes());
         }
         let _ = err.write_all(stderr.as_bytes());
@@ -247,6 +393,15 @@ impl Ui {
     }
 
     fn print(&self, verb: &str, message: &str, color: &str) {
+        if let Some(live) = &self.live {
+            let line = if self.color {
+                format!("\x1b[1;{color}m{verb:>12}\x1b[0m {message}")
+            } else {
+                format!("{verb:>12} {message}")
+            };
+            let _ = live.multi.println(line);
+            return;
+        }
         let mut err = std::io::stderr().lock();
         let _ = if self.color {
             writeln!(err, "\x1b[1;{color}m{verb:>12}\x1b[0m {message}")
