@@ -30,6 +30,8 @@ declare -A NEEDS=(
   [python3]=python3
   # C for musl targets of the host architecture without zig
   [musl-gcc]=musl-tools
+  # the last commit's time and revision (tests/reproducible.rs)
+  [git]=git
 )
 # file that must exist -> Debian package that provides it (the cross C libraries, for static glibc)
 declare -A NEEDS_FILES=(
@@ -51,6 +53,14 @@ done
 # zig comes from PyPI (`ziglang`), which needs pip
 if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1 \
    && ! python3 -m pip --version >/dev/null 2>&1; then
+  missing+=(python3-pip)
+fi
+# the SBOM validators (tests/sbom.rs) come from PyPI too
+sbom_tools_present() {
+  command -v pyspdxtools >/dev/null 2>&1 \
+    && python3 -c 'import cyclonedx.validation.json, jsonschema' >/dev/null 2>&1
+}
+if ! sbom_tools_present && ! python3 -m pip --version >/dev/null 2>&1; then
   missing+=(python3-pip)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -78,6 +88,12 @@ if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2
   echo "scripts/test.sh: installing zig (pip install ziglang)" >&2
   python3 -m pip install --quiet ziglang 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages ziglang
+fi
+# SPDX's validator (pyspdxtools) and CycloneDX's schema validator, for tests/sbom.rs
+if ! sbom_tools_present; then
+  echo "scripts/test.sh: installing spdx-tools and cyclonedx-python-lib (pip)" >&2
+  python3 -m pip install --quiet spdx-tools 'cyclonedx-python-lib[json-validation]' 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages spdx-tools 'cyclonedx-python-lib[json-validation]'
 fi
 # the pinned zig wheel, which tests/cross.rs serves from a loopback mirror to test provisioning
 ZIG_VERSION=0.17.1

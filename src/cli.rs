@@ -15,6 +15,7 @@ use crate::image::model::Compression;
 use crate::plan::config::{ImageSettings, Port, Strip};
 use crate::plan::options::Builder;
 use crate::plan::options::FeatureArgs;
+use crate::plan::options::SbomFormat;
 use crate::plan::options::{MergeOptions, Options};
 use crate::util::ui::{MessageFormat, Progress, Verbosity};
 
@@ -138,7 +139,9 @@ pub struct ImagebuildArgs {
     #[arg(long = "label", value_name = "KEY=VALUE", help_heading = "Image")]
     pub labels: Vec<String>,
 
-    /// Manifest and index annotation (repeatable)
+    /// Annotation (repeatable): KEY=VALUE goes on the index and every manifest; buildx's level
+    /// prefixes choose: index:K=V, manifest:K=V, manifest[linux/arm64]:K=V,
+    /// manifest-descriptor:K=V (several joined with commas: index,manifest:K=V)
     #[arg(long = "annotation", value_name = "KEY=VALUE", help_heading = "Image")]
     pub annotations: Vec<String>,
 
@@ -174,7 +177,9 @@ pub struct ImagebuildArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub metadata_file: Option<std::path::PathBuf>,
 
-    /// Speak plain HTTP to this registry host[:port] (repeatable); loopback registries that
+    /// Treat this registry host[:port] as insecure (repeatable), as docker and podman do:
+    /// plain HTTP when it does not speak TLS, its certificate unchecked when it does. Also
+    /// read from registries.conf (`[[registry]] insecure = true`); loopback registries that
     /// do not speak TLS are reached over HTTP without it
     #[arg(
         long = "insecure-registry",
@@ -183,7 +188,8 @@ pub struct ImagebuildArgs {
     )]
     pub insecure_registries: Vec<String>,
 
-    /// Trust this CA certificate (PEM) for registry TLS, besides the system's
+    /// Trust this certificate (PEM) for registry TLS: the registry's own (even self-signed)
+    /// or the CA that signed it; certs.d directories and the system store are read too
     #[arg(long, value_name = "FILE", help_heading = "Registry")]
     pub registry_ca: Option<std::path::PathBuf>,
     /// Load the image into docker or podman, for ONE platform: the daemon's own unless
@@ -207,6 +213,24 @@ pub struct ImagebuildArgs {
     /// Download no tool (zig) when one is missing; CARGO_NET_OFFLINE=true does the same
     #[arg(long)]
     pub offline: bool,
+
+    /// Keep this machine's paths (workspace, CARGO_HOME, toolchain) in the binaries instead of
+    /// remapping them to fixed names (the remap makes digests equal across machines)
+    #[arg(long, help_heading = "Compilation Options")]
+    pub no_remap_paths: bool,
+
+    /// The SBOM attached to each platform's manifest (an OCI artifact that refers to it):
+    /// spdx (SPDX 2.3 JSON, the default), cyclonedx (CycloneDX 1.5 JSON) or none
+    #[arg(long, value_name = "FORMAT", value_parser = parse_sbom, default_value = "spdx", help_heading = "Supply chain")]
+    pub sbom: SbomFormat,
+
+    /// Attach no provenance statement (in-toto, SLSA provenance v1) to the manifests
+    #[arg(long, help_heading = "Supply chain")]
+    pub no_provenance: bool,
+
+    /// Also write each SBOM and provenance statement to DIR (<bin>-<os>-<arch>.spdx.json, ...)
+    #[arg(long, value_name = "DIR", help_heading = "Supply chain")]
+    pub sbom_dir: Option<PathBuf>,
 
     /// Use verbose output (-vv very verbose)
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
@@ -235,11 +259,46 @@ pub enum ImagebuildCommand {
     /// compilers, zig, a loader, credentials); print the fixes grouped by package manager (--fix
     /// runs them) and exit non-zero when something the platforms need is missing
     Doctor(DoctorArgs),
+    /// Print what is attached to each platform of an image (SBOMs, provenance): REF is a
+    /// registry reference (localhost:5000/api:1.0) or an OCI layout (oci:DIR[:TAG]); with no
+    /// REF, the images in target/imagebuild/
+    Sbom(SbomArgs),
     /// Assemble one multi-platform index from per-platform OCI layouts built on separate
     /// machines (each with --platform P --output type=oci,dest=DIR); the index is byte-identical
     /// to what one build of all the platforms gives, and a push sends only what the registry
     /// lacks
     Merge(MergeArgs),
+}
+
+/// `cargo imagebuild sbom`.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image: a registry reference, or oci:DIR[:TAG]; default: every image the workspace's
+    /// last build wrote to target/imagebuild/
+    #[arg(value_name = "REF")]
+    pub reference: Option<String>,
+    /// With no REF: the workspace whose target/imagebuild/ is read
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Also write each document to DIR (<name>-<os>-<arch>.spdx.json, .cdx.json, .provenance.json)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Speak plain HTTP to this registry host[:port] (repeatable)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Trust this CA certificate (PEM) for registry TLS, besides the system's
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
+}
+
+impl SbomArgs {
+    /// How the registry is reached.
+    pub fn registry(&self) -> crate::registry::RegistryOptions {
+        crate::registry::RegistryOptions {
+            insecure: self.insecure_registries.clone(),
+            ca: self.registry_ca.clone(),
+        }
+    }
 }
 
 /// `cargo imagebuild merge`.
@@ -343,6 +402,10 @@ fn parse_builder(s: &str) -> Result<Builder, String> {
     s.parse()
 }
 
+fn parse_sbom(s: &str) -> Result<SbomFormat, String> {
+    s.parse()
+}
+
 fn parse_strip(s: &str) -> Result<Strip, String> {
     s.parse()
 }
@@ -409,6 +472,7 @@ impl ImagebuildArgs {
             annotations: key_values("--annotation", &self.annotations)?,
             env: key_values("--env", &self.env)?,
             ports,
+            remap_paths: self.no_remap_paths.then_some(false),
             strip: self.strip,
             ..Default::default()
         };
@@ -445,6 +509,9 @@ impl ImagebuildArgs {
             verbosity,
             builder: self.builder,
             offline: self.offline,
+            sbom: self.sbom,
+            no_provenance: self.no_provenance,
+            sbom_dir: self.sbom_dir,
             progress: self.progress,
             message_format: self.message_format,
         })

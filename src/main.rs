@@ -1,6 +1,6 @@
 //! The `cargo-imagebuild` binary: accepts both `cargo imagebuild …` (cargo passes `imagebuild`
 //! as the first argument) and `cargo-imagebuild …`, parses the arguments, calls the library once
-//! ([`cargo_imagebuild::run::build`], or `dry_run`, or `doctor`), prints the results on stdout
+//! ([`cargo_imagebuild::run::build`], or `dry_run`, or `doctor`, or `sbom`), prints the results on stdout
 //! (the digests, or for a push the pushed references) and maps errors to a message and a
 //! non-zero exit.
 
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
-use cargo_imagebuild::cli::{CargoCli, DoctorArgs, ImagebuildArgs, ImagebuildCommand};
+use cargo_imagebuild::cli::{CargoCli, DoctorArgs, ImagebuildArgs, ImagebuildCommand, SbomArgs};
 use cargo_imagebuild::util::ui::{MessageFormat, Progress, Ui, Verbosity};
 use cargo_imagebuild::{doctor, run};
 
@@ -76,9 +76,24 @@ fn doctor_main(args: DoctorArgs) -> Result<ExitCode> {
     })
 }
 
+/// `sbom REF`: what is attached to each platform, on stdout.
+fn sbom_main(args: SbomArgs) -> Result<ExitCode> {
+    let ui = Ui::new(cargo_imagebuild::util::ui::Verbosity::Normal);
+    let found = run::attached(
+        args.reference.as_deref(),
+        args.manifest_path.as_deref(),
+        &args.registry(),
+        args.out.as_deref(),
+        &ui,
+    )?;
+    print!("{}", run::describe_attached(&found));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
     match cli.command.take() {
         Some(ImagebuildCommand::Doctor(args)) => return doctor_main(args),
+        Some(ImagebuildCommand::Sbom(args)) => return sbom_main(args),
         Some(ImagebuildCommand::Merge(args)) => {
             let opts = args.into_options();
             let ui = Ui::with(opts.verbosity, Progress::Auto, opts.message_format);

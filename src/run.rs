@@ -9,6 +9,7 @@
 //!    decided again;
 //! 4. [`sink::load::preflight`] asks each `--load` daemon what it runs, before compiling;
 //! 5. [`build_into`] compiles, checks and packs, and assembles one [`ImageSet`] per binary;
+//!    [`attest::attach`] attaches an SBOM and provenance to each platform's manifest;
 //! 6. each output's sink ([`sink::destinations::for_outputs`]) writes every set; a push's references and
 //!    summary go to `--image-refs` and `--metadata-file`.
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::build::attest;
 use crate::build::base::RegistryLookup;
 use crate::build::base_blobs::fetch_base_blobs;
 use crate::build::build_into;
@@ -105,6 +107,7 @@ fn describe(plan: &Plan, routes: &Routes) -> String {
 
 /// Builds every image `opts` asks for and writes each to every output.
 pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
+    let begun = std::time::SystemTime::now();
     // The run's one registry client: bases, `--platform all` and pushes share its connections
     // and tokens.
     let registry = Arc::new(Connector::new(&opts.registry, ui));
@@ -142,10 +145,11 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
         }
     };
     // (On failure the uploads under way stop with the registry's runtime.)
-    let sets = build_into(&plan, &routes, ui, &store, &registry, &on_packed)?;
+    let mut sets = build_into(&plan, &routes, ui, &store, &registry, &on_packed)?;
     if let Some(e) = &early {
         e.wait();
     }
+    attest::attach(&plan, &routes, &mut sets, begun, ui)?;
     let mut images = Vec::new();
     for set in sets {
         images.push(deliver(set, &plan.outputs, &registry, &store, ui)?);
@@ -415,4 +419,119 @@ pub fn result_json(b: &Built, pushed: bool) -> serde_json::Value {
         "manifests": manifests,
         "outputs": b.reports.iter().map(|r| r.destination.as_str()).collect::<Vec<_>>(),
     })
+}
+
+/// `cargo imagebuild sbom [REF]`: what is attached to each platform of an image, read back from
+/// a registry (`REF` a reference) or a layout (`oci:DIR[:TAG]`); with no `REF`, from every
+/// default layout of the workspace (`<target-dir>/imagebuild/<bin>`). Gives `(name, what is
+/// attached)` per image. With `out`, each document is also written there, named as
+/// `--sbom-dir` names them (the name is the layout's directory or the repository's last part).
+pub fn attached(
+    reference: Option<&str>,
+    manifest_path: Option<&std::path::Path>,
+    registry: &crate::registry::RegistryOptions,
+    out: Option<&std::path::Path>,
+    ui: &Ui,
+) -> Result<Vec<(String, Vec<crate::registry::referrers::AttachedTo>)>> {
+    let dir_name = |dir: &std::path::Path| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    };
+    let mut found = Vec::new();
+    match reference {
+        None => {
+            let opts = Options {
+                manifest_path: manifest_path.map(std::path::Path::to_path_buf),
+                ..Default::default()
+            };
+            let meta = plan::workspace::metadata(&opts)?;
+            let root = meta.target_directory.as_std_path().join("imagebuild");
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("oci-layout").is_file())
+                .collect();
+            dirs.sort();
+            if dirs.is_empty() {
+                anyhow::bail!(
+                    "no image in {}: build one first (cargo imagebuild), or name one: \
+                     cargo imagebuild sbom REF",
+                    root.display()
+                );
+            }
+            for dir in dirs {
+                found.push((dir_name(&dir), sink::layout::attached(&dir, None)?));
+            }
+        }
+        Some(reference) => match reference.strip_prefix("oci:") {
+            Some(rest) => {
+                let (dir, tag) = match rest.rsplit_once(':') {
+                    Some((d, t)) if !t.contains('/') && !d.is_empty() => (d, Some(t)),
+                    _ => (rest, None),
+                };
+                let dir = std::path::Path::new(dir);
+                found.push((dir_name(dir), sink::layout::attached(dir, tag)?));
+            }
+            None => {
+                let r = crate::image::reference::ImageRef::parse(reference)?;
+                let name = r
+                    .repository()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("image")
+                    .to_string();
+                let registry = crate::registry::Registry::new(registry, ui)?;
+                let list = registry
+                    .attached(&r)
+                    .with_context(|| format!("reading what is attached to {reference}"))?;
+                found.push((name, list));
+            }
+        },
+    }
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--out: cannot create {}", dir.display()))?;
+        for (name, list) in &found {
+            for a in list {
+                let platform: Platform = a
+                    .platform
+                    .parse()
+                    .unwrap_or_else(|_| Platform::new("unknown", "unknown", None));
+                for d in &a.documents {
+                    let path = dir.join(attest::file_name(name, &platform, &d.artifact_type));
+                    atomic::write(&path, &d.document)
+                        .with_context(|| format!("--out: cannot write {}", path.display()))?;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The listing `cargo imagebuild sbom` prints: each image's name, its platforms' manifests, and
+/// under each one line per attached document (type, artifact digest, size).
+pub fn describe_attached(
+    found: &[(String, Vec<crate::registry::referrers::AttachedTo>)],
+) -> String {
+    let mut s = String::new();
+    for (name, list) in found {
+        s.push_str(&format!("{name}\n"));
+        for a in list {
+            s.push_str(&format!("  {} {}\n", a.platform, a.manifest));
+            if a.documents.is_empty() {
+                s.push_str("    (nothing attached)\n");
+            }
+            for d in &a.documents {
+                s.push_str(&format!(
+                    "    {} {} ({} bytes)\n",
+                    d.artifact_type,
+                    d.artifact,
+                    d.document.len()
+                ));
+            }
+        }
+    }
+    s
 }

@@ -449,3 +449,38 @@ fn target_whose_standard_library_rustup_cannot_provide() {
         ],
     );
 }
+
+#[test]
+fn annotation_levels_that_cannot_apply() {
+    refused(
+        &fixture(),
+        &[
+            "-p",
+            "tools",
+            "--platform",
+            "linux/amd64",
+            "--annotation",
+            "manifest[linux/arm64]:k=v",
+        ],
+        &[
+            "names linux/arm64, which is not built",
+            "--platform linux/arm64",
+        ],
+    );
+    refused(
+        &fixture(),
+        &["-p", "tools", "--annotation", "index[linux/amd64]:k=v"],
+        &["the index level takes no platform"],
+    );
+    refused(
+        &fixture(),
+        &[
+            "-p",
+            "tools",
+            "--no-remap-paths",
+            "--annotation",
+            "manifest[linux/amd99]:k=v",
+        ],
+        &["annotation `manifest[linux/amd99]:k`"],
+    );
+}

@@ -217,8 +217,8 @@ fn archives_load_in_docker_and_podman_and_read_as_oci() {
     }
 }
 
-/// Docker contexts: `DOCKER_CONTEXT` and `type=docker,context=NAME` both reach the daemon the
-/// context names, with no DOCKER_HOST set.
+/// Docker contexts: `DOCKER_CONTEXT`, `type=docker,context=NAME` and the config's
+/// `currentContext` all reach the daemon the context names, with no DOCKER_HOST set.
 #[test]
 fn docker_contexts_are_honoured() {
     let d = dockerd();
@@ -262,6 +262,27 @@ fn docker_contexts_are_honoured() {
     );
     let ran = d.run_ok(&["run", "--rm", "--network", "none", "ctl:ctx-attr"]);
     assert_eq!(ran.trim(), "ctl ok");
+
+    // The config's current context (`docker context use`), with neither variable set: the
+    // message names the context and the socket its meta.json points at.
+    run_ok(
+        Command::new(require("docker"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .env("DOCKER_CONFIG", config.path())
+            .args(["context", "use", "ib-private"]),
+    );
+    let out = run_ok(
+        ours()
+            .env_remove("DOCKER_CONTEXT")
+            .args(["--load", "-t", ":ctx-current"]),
+    );
+    assert!(
+        stderr(&out).contains(&format!("at {} (context ib-private)", d.host)),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.inspect("ctl:ctx-current")["Architecture"], "amd64");
 }
 
 /// Every file below `dir`, with its size, for before/after comparisons.
@@ -360,9 +381,9 @@ fn cacheonly_verifies_and_writes_nothing() {
     ]));
     assert!(stderr(&out).contains("cacheonly"), "{}", stderr(&out));
     sb.assert_nothing_written(&before);
-    // The digests are those of a build that writes its image.
+    // The digests are those of a build of the same workspace that writes its image.
     let work = tempfile::tempdir().unwrap();
-    let real = run_ok(imagebuild().args([
+    let real = run_ok(sb.imagebuild().args([
         "-p",
         "tools",
         "--platform",
@@ -447,6 +468,61 @@ fn path_without_podman(dir: &Path) -> std::ffi::OsString {
         "podman sits beside cargo"
     );
     std::env::join_paths([bin, cargo_dir]).unwrap()
+}
+
+/// Rootless podman's socket: with no docker daemon and no podman CLI on PATH, the docker CLI
+/// loads through `$XDG_RUNTIME_DIR/podman/podman.sock` (here `podman system service` on the
+/// private podman's storage), and podman holds the image.
+#[test]
+fn loads_through_rootless_podmans_socket() {
+    let p = podman();
+    let work = tempfile::tempdir().unwrap();
+    // Short, so the socket path fits in 108 bytes.
+    let runtime = tempfile::Builder::new()
+        .prefix("ibxdg")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::create_dir_all(runtime.path().join("podman")).unwrap();
+    let sock = runtime.path().join("podman/podman.sock");
+    let mut service = p.podman();
+    service
+        .args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", sock.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = service.spawn().unwrap();
+    let pid = child.id();
+    common::processes::at_exit(move || common::processes::signal(pid, "KILL"));
+    let start = std::time::Instant::now();
+    while !sock.exists() && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let path = path_without_podman(work.path());
+    let out = run_ok(
+        imagebuild()
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", work.path())
+            .env_remove("DOCKER_CONTEXT")
+            .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .args([
+                "-p",
+                "tools",
+                "--platform",
+                "linux/amd64",
+                "--load",
+                "-t",
+                ":sock",
+            ]),
+    );
+    assert!(
+        stderr(&out).contains("(rootless podman's socket)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(p.inspect("ctl:sock")["Architecture"], "amd64");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]
@@ -641,4 +717,93 @@ fn dry_run_shows_the_load() {
         "{plan}"
     );
     assert!(plan.contains("output: cacheonly"), "{plan}");
+}
+
+/// What Cargo.toml and git say reaches the image: `docker image inspect` shows the
+/// `org.opencontainers.image.*` labels (revision = HEAD, marked dirty) beside the user's
+/// `--label`, and `skopeo inspect --raw` shows the annotations at the level each `--annotation`
+/// prefix named (index, every manifest, one platform's manifest, the index's descriptors).
+#[test]
+fn labels_and_annotations_from_cargo_toml_and_git() {
+    let d = dockerd();
+    let work = tempfile::tempdir().unwrap();
+    let ws = work.path().join("ws");
+    copy_tree(&fixture(), &ws);
+    let manifest = ws.join("server/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "description = \"Fixture server\"",
+        "description = \"Fixture server\"\nhomepage = \"https://example.com/api\"\n\
+         documentation = \"https://docs.example.com/api\"\n\
+         authors = [\"Ann <ann@example.com>\", \"Bo\"]",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let head = git_commit_all(&ws, 1_700_000_000);
+    // A change not committed: the revision says so.
+    let main = ws.join("server/src/main.rs");
+    let code = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{code}// changed\n")).unwrap();
+
+    let layout = work.path().join("oci");
+    let mut cmd = imagebuild_in(&ws);
+    d.env(&mut cmd);
+    run_ok(cmd.args(API).args(TWO).args([
+        "--load",
+        "-t",
+        ":labels",
+        "-o",
+        &format!("type=oci,dest={}", layout.display()),
+        "--label",
+        "com.example.flag=1",
+        "--annotation",
+        "index:com.example.level=index",
+        "--annotation",
+        "manifest:com.example.level=manifest",
+        "--annotation",
+        "manifest[linux/arm64]:com.example.arm=yes",
+        "--annotation",
+        "manifest-descriptor:com.example.desc=d",
+    ]));
+
+    let oci = |k: &str| format!("org.opencontainers.image.{k}");
+    let revision = format!("{head}-dirty");
+    let expected = [
+        ("created", "2023-11-14T22:13:20Z"),
+        ("title", "api"),
+        ("version", "0.3.1"),
+        ("revision", revision.as_str()),
+        ("source", "https://example.com/acme/fixture"),
+        ("licenses", "MIT"),
+        ("description", "Fixture server"),
+        ("url", "https://example.com/api"),
+        ("documentation", "https://docs.example.com/api"),
+        ("authors", "Ann <ann@example.com>, Bo"),
+    ];
+    let labels = d.inspect("api:labels")["Config"]["Labels"].clone();
+    for (k, v) in expected {
+        assert_eq!(labels[oci(k)], v, "label {k}: {labels}");
+    }
+    assert_eq!(labels["com.example.flag"], "1");
+    assert_eq!(labels["com.example.team"], "platform", "workspace labels");
+
+    let index = skopeo_raw(&format!("oci:{}:labels", layout.display()));
+    let ann = &index["annotations"];
+    for (k, v) in expected {
+        assert_eq!(ann[oci(k)], v, "index annotation {k}: {ann}");
+    }
+    assert_eq!(ann["com.example.level"], "index");
+    assert!(ann.get("com.example.arm").is_none(), "{ann}");
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2);
+    for m in manifests {
+        assert_eq!(m["annotations"]["com.example.desc"], "d", "{m}");
+        let digest = m["digest"].as_str().unwrap();
+        let bytes = std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap();
+        let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+        let ann = &manifest["annotations"];
+        assert_eq!(ann[oci("revision")], revision.as_str());
+        assert_eq!(ann[oci("title")], "api");
+        assert_eq!(ann["com.example.level"], "manifest");
+        let arm = m["platform"]["architecture"] == "arm64";
+        assert_eq!(ann.get("com.example.arm").is_some(), arm, "{m}");
+    }
 }

@@ -114,8 +114,11 @@ fn a_failed_build_shows_cargos_errors_once_in_full() {
         1,
         "{err}"
     );
+    // One cargo run builds both targets; the message names them.
     assert!(
-        err.contains("cargo build for x86_64-unknown-linux-musl failed"),
+        err.contains(
+            "cargo build for x86_64-unknown-linux-musl, aarch64-unknown-linux-musl failed"
+        ),
         "{err}"
     );
 }

@@ -57,8 +57,11 @@ pub fn assemble(
             .collect();
         let descriptors: Vec<_> = all.iter().map(|l| &l.blob).collect();
         let base_annotation = base.map(|b| (b.name.as_str(), b.manifest_digest.as_str()));
-        let annotations =
-            document::manifest_annotations(&created, base_annotation, &img.manifest_annotations);
+        let annotations = document::manifest_annotations(
+            &img.described,
+            base_annotation,
+            &img.annotations.for_manifest(&target.platform),
+        );
         let manifest = document::manifest(&config, &descriptors, &annotations)?;
         images.push(Image {
             platform: target.platform.clone(),
@@ -68,13 +71,17 @@ pub fn assemble(
             manifest,
         });
     }
-    let index = document::index(&images, &img.index_annotations)?;
+    let index_annotations = document::index_annotations(&img.described, &img.annotations.index);
+    let index = document::index(&images, &index_annotations, &|p| {
+        img.annotations.for_descriptor(p)
+    })?;
     Ok(ImageSet {
         name: img.bin.clone(),
         repository: img.repository.clone(),
         tags: img.tags.clone(),
         images,
         index,
-        annotations: img.index_annotations.clone(),
+        annotations: index_annotations,
+        attachments: Vec::new(),
     })
 }

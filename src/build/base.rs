@@ -85,7 +85,7 @@ fn not_found_help(e: anyhow::Error, r: &ImageRef) -> anyhow::Error {
 /// Reads what the base reference names: an index (or Docker manifest list), or one manifest.
 pub fn resolve(r: &ImageRef, registry: &Registry) -> Result<ResolvedBase> {
     let pulled = registry
-        .pull_manifest(r.oci())
+        .pull_manifest(&r.oci())
         .map_err(|e| not_found_help(e, r))?;
     let doc: Value = serde_json::from_slice(&pulled.bytes)
         .with_context(|| format!("the base image {r}'s manifest is not JSON"))?;

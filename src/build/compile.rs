@@ -19,7 +19,7 @@ use cargo_metadata::Message;
 
 use crate::plan::options::FeatureArgs;
 use crate::route::cargo_config::linker_env_var;
-use crate::route::rustflags::{self, StaticFlag};
+use crate::route::rustflags::{self, AddedFlags};
 use crate::route::{Builder, CCompiler, Linker, Route};
 use crate::util::ui::{Ui, Verbosity};
 
@@ -41,6 +41,8 @@ pub struct CompileRequest<'a> {
     pub work_dir: &'a Path,
     /// More environment for cargo (what a provisioning step provides, such as an OpenSSL).
     pub env: Vec<(String, String)>,
+    /// Rustflags of ours beside the route's (the `--remap-path-prefix` flags).
+    pub rustflags: &'a [String],
 }
 
 impl CompileRequest<'_> {
@@ -68,8 +70,8 @@ pub fn shares_invocation(route: &Route, workspace_root: &Path, cargo_config: &[S
     route.builder == Builder::Cargo
         && !(route.crt_static
             && matches!(
-                rustflags::crt_static(&route.triple, workspace_root, cargo_config),
-                StaticFlag::Env(..)
+                rustflags::added(&route.triple, workspace_root, cargo_config, true, &[]),
+                AddedFlags::Env(..)
             ))
 }
 
@@ -180,7 +182,11 @@ pub fn compile_streaming(
                 if let Some(rendered) = m.message.rendered {
                     let level = serde_json::to_value(m.message.level).unwrap_or_default();
                     ui.cargo_diagnostic(&rendered, level.as_str().unwrap_or_default());
-                    diagnostics.push(rendered);
+                    // One cargo run builds several targets, each reporting the same errors:
+                    // a failure shows each once.
+                    if !diagnostics.contains(&rendered) {
+                        diagnostics.push(rendered);
+                    }
                 }
             }
             _ => {}
@@ -228,8 +234,9 @@ fn cargo_stderr(stderr: impl std::io::Read, echo: bool) -> String {
     all
 }
 
-/// Puts the route's linker, C compiler and static-glibc flag into the build's environment and
-/// arguments. A builder that brings its own toolchain (zigbuild, cross) gets only the flag.
+/// Puts the route's linker, C compiler and static-glibc flag, and our other rustflags, into the
+/// build's environment and arguments. A builder that brings its own toolchain (zigbuild, cross)
+/// gets only the flags.
 fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Result<()> {
     let triple = route.triple.as_str();
     let under = triple.replace('-', "_");
@@ -265,16 +272,21 @@ fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Re
         }
         CCompiler::User(_) | CCompiler::Default => {}
     }
-    if route.crt_static {
-        match rustflags::crt_static(triple, req.workspace_root, req.cargo_config) {
-            StaticFlag::Env(k, v) => {
-                cmd.env(k, v);
-            }
-            StaticFlag::Config(c) => {
-                cmd.args(["--config", &c]);
-            }
-            StaticFlag::UserDecides => {}
+    let added = rustflags::added(
+        triple,
+        req.workspace_root,
+        req.cargo_config,
+        route.crt_static,
+        req.rustflags,
+    );
+    match added {
+        AddedFlags::Env(k, v) => {
+            cmd.env(k, v);
         }
+        AddedFlags::Config(c) => {
+            cmd.args(["--config", &c]);
+        }
+        AddedFlags::Nothing => {}
     }
     Ok(())
 }

@@ -8,9 +8,11 @@
 //! first ([`elf`] against its platform, [`basefs`] against its base); [`contents`] says what
 //! goes in each layer; [`assemble`] writes the documents; [`base_blobs`] brings a registry base's
 //! layers into the store for sinks that write them locally. [`timing`] reports where time went. [`zig`] downloads the pinned zig when a route needs
-//! one and none is installed.
+//! one and none is installed. [`attest`] attaches an SBOM and a provenance statement to each
+//! platform's manifest once the images are assembled.
 
 pub mod assemble;
+pub mod attest;
 pub mod base;
 pub mod base_blobs;
 pub mod basefs;

@@ -90,6 +90,7 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Ui) -> Result<PathBuf> {
         cargo_config: &[],
         routes: vec![&helper_route],
         work_dir,
+        rustflags: &[],
         env: vec![
             (OUT_VAR.to_string(), out.display().to_string()),
             (

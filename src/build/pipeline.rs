@@ -129,6 +129,7 @@ fn compile_all(
     ui: &Ui,
 ) -> Result<()> {
     let work_dir = plan.work_dir();
+    let remap: Vec<String> = plan.remap.iter().map(|r| r.flag()).collect();
     let mut missing = Vec::new();
     let checker = Checker {
         plan,
@@ -177,6 +178,7 @@ fn compile_all(
             routes: group.clone(),
             work_dir: &work_dir,
             env,
+            rustflags: &remap,
         };
         let started = Instant::now();
         // Per target, the executables named so far; a target is handed over once complete.

@@ -1,4 +1,8 @@
-//! Image documents: the config, the manifest and the index, serialized to stable bytes.
+//! Image documents: the config, the manifest and the index, serialized to stable bytes, and the
+//! one place that decides which annotations and labels go on each: [`Described`] (what the
+//! package and its git checkout say: the `org.opencontainers.image.*` values) on the index, every
+//! manifest and as config labels; the user's [`Annotations`] at the level they name (buildx's
+//! `index:`, `manifest:`, `manifest[PLATFORM]:`, `manifest-descriptor:` prefixes).
 //!
 //! The config is edited as a `serde_json::Value` so a base image's fields we do not model are
 //! kept byte for byte; manifests and indexes are built with oci-spec's types. Everything goes
@@ -10,8 +14,232 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
-use crate::image::model::{annotation, media, Document, Image, Layer};
+use crate::image::model::{annotation, media, Descriptor, Document, Image, Layer};
 use crate::image::platform::Platform;
+
+/// What an image says about itself, from the package's Cargo.toml and the git checkout: the
+/// `org.opencontainers.image.*` values (absent ones are left out).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Described {
+    pub created: String,
+    pub title: String,
+    pub version: String,
+    pub source: Option<String>,
+    /// The commit, `-dirty` when the tree had changes.
+    pub revision: Option<String>,
+    pub licenses: Option<String>,
+    pub description: Option<String>,
+    pub url: Option<String>,
+    pub documentation: Option<String>,
+    pub vendor: Option<String>,
+    pub authors: Option<String>,
+}
+
+impl Described {
+    /// The values by their annotation (and label) keys.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        let mut a = BTreeMap::new();
+        let mut put = |k: &str, v: Option<&String>| {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                a.insert(k.to_string(), v.clone());
+            }
+        };
+        put(annotation::CREATED, Some(&self.created));
+        put(annotation::TITLE, Some(&self.title));
+        put(annotation::VERSION, Some(&self.version));
+        put(annotation::SOURCE, self.source.as_ref());
+        put(annotation::REVISION, self.revision.as_ref());
+        put(annotation::LICENSES, self.licenses.as_ref());
+        put(annotation::DESCRIPTION, self.description.as_ref());
+        put(annotation::URL, self.url.as_ref());
+        put(annotation::DOCUMENTATION, self.documentation.as_ref());
+        put(annotation::VENDOR, self.vendor.as_ref());
+        put(annotation::AUTHORS, self.authors.as_ref());
+        a
+    }
+
+    /// The config labels: these values, then the user's labels over them.
+    pub fn labels(&self, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut l = self.annotations();
+        l.extend(user.clone());
+        l
+    }
+}
+
+/// The user's annotations by the level they go to, as buildx names them: `index:K=V`,
+/// `manifest:K=V` (every manifest), `manifest[linux/arm64]:K=V` (one platform's),
+/// `manifest-descriptor:K=V` (the index's descriptor of each manifest, also with `[PLATFORM]`);
+/// several levels join with commas (`index,manifest:K=V`). A key with no level goes on the index
+/// and every manifest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Annotations {
+    pub index: BTreeMap<String, String>,
+    /// `(None, …)` for every manifest, `(Some(platform), …)` for one.
+    pub manifest: Vec<(Option<Platform>, BTreeMap<String, String>)>,
+    pub descriptor: Vec<(Option<Platform>, BTreeMap<String, String>)>,
+}
+
+/// A level prefix that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("annotation `{key}`: {problem}; levels are index, manifest, manifest[os/arch], manifest-descriptor (as `manifest[linux/arm64]:KEY=VALUE`)")]
+pub struct AnnotationError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl Annotations {
+    /// Sorts `KEY=VALUE` pairs (keys with their level prefixes) by level.
+    pub fn parse(pairs: &BTreeMap<String, String>) -> Result<Annotations, AnnotationError> {
+        let mut out = Annotations::default();
+        for (key, value) in pairs {
+            let err = |problem: String| AnnotationError {
+                key: key.clone(),
+                problem,
+            };
+            let Some((levels, name)) = split_levels(key) else {
+                out.index.insert(key.clone(), value.clone());
+                add(&mut out.manifest, None, key, value);
+                continue;
+            };
+            if name.is_empty() {
+                return Err(err("the key after the level is empty".into()));
+            }
+            for (level, platforms) in levels {
+                let platforms: Vec<Option<Platform>> = match platforms {
+                    None => vec![None],
+                    Some(list) => list
+                        .split(',')
+                        .map(|p| {
+                            p.trim()
+                                .parse::<Platform>()
+                                .map(Some)
+                                .map_err(|e| err(format!("{e}")))
+                        })
+                        .collect::<Result<_, _>>()?,
+                };
+                for p in platforms {
+                    match (level, &p) {
+                        ("index", None) => {
+                            out.index.insert(name.to_string(), value.clone());
+                        }
+                        ("index", Some(_)) => {
+                            return Err(err("the index level takes no platform".into()))
+                        }
+                        ("manifest", _) => add(&mut out.manifest, p.clone(), name, value),
+                        ("manifest-descriptor", _) => {
+                            add(&mut out.descriptor, p.clone(), name, value)
+                        }
+                        ("index-descriptor", _) => {
+                            return Err(err(
+                                "index-descriptor is not written here: use index".into()
+                            ))
+                        }
+                        (other, _) => return Err(err(format!("unknown level `{other}`"))),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every platform a level names, to check against the platforms built.
+    pub fn platforms(&self) -> impl Iterator<Item = &Platform> {
+        self.manifest
+            .iter()
+            .chain(&self.descriptor)
+            .filter_map(|(p, _)| p.as_ref())
+    }
+
+    /// What goes on the manifest of `platform`.
+    pub fn for_manifest(&self, platform: &Platform) -> BTreeMap<String, String> {
+        pick(&self.manifest, platform)
+    }
+
+    /// What goes on the index's descriptor of the manifest of `platform`.
+    pub fn for_descriptor(&self, platform: &Platform) -> BTreeMap<String, String> {
+        pick(&self.descriptor, platform)
+    }
+}
+
+fn add(
+    to: &mut Vec<(Option<Platform>, BTreeMap<String, String>)>,
+    platform: Option<Platform>,
+    key: &str,
+    value: &str,
+) {
+    match to.iter_mut().find(|(p, _)| *p == platform) {
+        Some((_, m)) => {
+            m.insert(key.to_string(), value.to_string());
+        }
+        None => to.push((platform, [(key.to_string(), value.to_string())].into())),
+    }
+}
+
+/// The general entries, then the platform's over them.
+fn pick(
+    from: &[(Option<Platform>, BTreeMap<String, String>)],
+    platform: &Platform,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (_, m) in from.iter().filter(|(p, _)| p.is_none()) {
+        out.extend(m.clone());
+    }
+    for (_, m) in from
+        .iter()
+        .filter(|(p, _)| p.as_ref().is_some_and(|p| p.matches(platform)))
+    {
+        out.extend(m.clone());
+    }
+    out
+}
+
+/// A level name and the platforms in its brackets, if any.
+type Level<'a> = (&'a str, Option<&'a str>);
+
+/// `index,manifest[linux/arm64]:KEY` → `([("index", None), ("manifest", Some("linux/arm64"))],
+/// "KEY")`; `None` when the key has no level prefix (what precedes its first `:` outside
+/// brackets is not made of level names: keys such as `com.example:x` stay whole).
+fn split_levels(key: &str) -> Option<(Vec<Level<'_>>, &str)> {
+    let mut depth = 0;
+    let colon = key.char_indices().find_map(|(i, c)| match c {
+        '[' => {
+            depth += 1;
+            None
+        }
+        ']' => {
+            depth -= 1;
+            None
+        }
+        ':' if depth == 0 => Some(i),
+        _ => None,
+    })?;
+    let (prefix, name) = (&key[..colon], &key[colon + 1..]);
+    let mut levels = Vec::new();
+    let mut rest = prefix;
+    while !rest.is_empty() {
+        let end = rest.find([',', '[']).unwrap_or(rest.len());
+        let level = &rest[..end];
+        if !matches!(
+            level,
+            "index" | "manifest" | "manifest-descriptor" | "index-descriptor"
+        ) {
+            return None;
+        }
+        rest = &rest[end..];
+        let mut platforms = None;
+        if let Some(inner) = rest.strip_prefix('[') {
+            let close = inner.find(']')?;
+            platforms = Some(&inner[..close]);
+            rest = &inner[close + 1..];
+        }
+        levels.push((level, platforms));
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+    }
+    if levels.is_empty() {
+        return None;
+    }
+    Some((levels, name))
+}
 
 /// PATH for images whose base sets none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -151,7 +379,7 @@ pub fn config(
 /// The manifest over `base_layers` then `layers`, with `config`.
 pub fn manifest(
     config: &Document,
-    layers: &[&crate::image::model::Descriptor],
+    layers: &[&Descriptor],
     annotations: &BTreeMap<String, String>,
 ) -> Result<Document> {
     let mut m = oci_spec::image::ImageManifestBuilder::default()
@@ -167,13 +395,22 @@ pub fn manifest(
     Ok(Document::new(media::MANIFEST, to_stable_bytes(&m)?))
 }
 
-/// The index listing one manifest per image, each with its platform.
-pub fn index(images: &[Image], annotations: &BTreeMap<String, String>) -> Result<Document> {
+/// The index listing one manifest per image, each with its platform and the annotations
+/// `descriptors` gives for that platform.
+pub fn index(
+    images: &[Image],
+    annotations: &BTreeMap<String, String>,
+    descriptors: &dyn Fn(&Platform) -> BTreeMap<String, String>,
+) -> Result<Document> {
     let manifests = images
         .iter()
         .map(|img| {
             let mut d = img.manifest.descriptor.to_oci();
             d.set_platform(Some(img.platform.to_oci()));
+            let a = descriptors(&img.platform);
+            if !a.is_empty() {
+                d.set_annotations(Some(a.into_iter().collect()));
+            }
             d
         })
         .collect::<Vec<_>>();
@@ -189,18 +426,55 @@ pub fn index(images: &[Image], annotations: &BTreeMap<String, String>) -> Result
     Ok(Document::new(media::INDEX, to_stable_bytes(&idx)?))
 }
 
-/// Annotations every manifest carries: creation time and, for a registry base, its name and digest.
+/// The annotations of a manifest: what the image says about itself, a registry base's name and
+/// digest, then the user's for this manifest (`extra`) over them.
 pub fn manifest_annotations(
-    created: &str,
+    described: &Described,
     base: Option<(&str, &str)>,
     extra: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let mut a = BTreeMap::new();
-    a.insert(annotation::CREATED.to_string(), created.to_string());
+    let mut a = described.annotations();
     if let Some((name, digest)) = base {
         a.insert(annotation::BASE_NAME.to_string(), name.to_string());
         a.insert(annotation::BASE_DIGEST.to_string(), digest.to_string());
     }
+    a.extend(extra.clone());
+    a
+}
+
+/// The bytes of an empty config (`application/vnd.oci.empty.v1+json`).
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+
+/// The OCI 1.1 artifact manifest that attaches `document` to `subject` (a platform's manifest):
+/// `artifactType` is the document's media type, the config is the empty one, the one layer is
+/// the document.
+pub fn artifact_manifest(
+    document: &Document,
+    subject: &Descriptor,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Document> {
+    let empty = Descriptor::of_bytes(media::EMPTY, EMPTY_CONFIG);
+    let d = |d: &Descriptor| json!({"mediaType": d.media_type, "digest": d.digest.as_str(), "size": d.size});
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "artifactType": document.descriptor.media_type,
+        "config": d(&empty),
+        "layers": [d(&document.descriptor)],
+        "subject": d(subject),
+    });
+    if !annotations.is_empty() {
+        m["annotations"] = json!(annotations);
+    }
+    Ok(Document::new(media::MANIFEST, to_stable_bytes(&m)?))
+}
+
+/// The annotations of the index: what the image says about itself, then the user's over them.
+pub fn index_annotations(
+    described: &Described,
+    extra: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut a = described.annotations();
     a.extend(extra.clone());
     a
 }
@@ -286,7 +560,7 @@ mod tests {
         let p = Platform::new("linux", "amd64", None);
         let cfg = config(None, &p, &runtime(), &[layer(1)], "t").unwrap();
         let l = layer(1);
-        let ann = manifest_annotations("t", None, &BTreeMap::new());
+        let ann = manifest_annotations(&Described::default(), None, &BTreeMap::new());
         let man = manifest(&cfg, &[&l.blob], &ann).unwrap();
         let img = Image {
             platform: p,
@@ -298,8 +572,8 @@ mod tests {
         let a: BTreeMap<String, String> = (0..20)
             .map(|i| (format!("k{i}"), "v".to_string()))
             .collect();
-        let i1 = index(std::slice::from_ref(&img), &a).unwrap();
-        let i2 = index(std::slice::from_ref(&img), &a).unwrap();
+        let i1 = index(std::slice::from_ref(&img), &a, &|_| BTreeMap::new()).unwrap();
+        let i2 = index(std::slice::from_ref(&img), &a, &|_| BTreeMap::new()).unwrap();
         assert_eq!(i1, i2);
         let v: Value = serde_json::from_slice(&i1.bytes).unwrap();
         assert_eq!(v["mediaType"], media::INDEX);
@@ -309,5 +583,80 @@ mod tests {
         assert_eq!(m["schemaVersion"], 2);
         assert_eq!(m["config"]["mediaType"], media::CONFIG);
         assert_eq!(m["layers"][0]["mediaType"], media::LAYER_GZIP);
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn annotation_levels_as_buildx_names_them() {
+        let a = Annotations::parse(&pairs(&[
+            ("plain", "1"),
+            ("index:i", "2"),
+            ("manifest:m", "3"),
+            ("manifest[linux/arm64]:arm", "4"),
+            ("manifest-descriptor:d", "5"),
+            ("index,manifest[linux/amd64,linux/arm64]:both", "6"),
+            ("com.example:x", "7"),
+        ]))
+        .unwrap();
+        let arm = Platform::new("linux", "arm64", None);
+        let amd = Platform::new("linux", "amd64", None);
+        assert_eq!(
+            a.index,
+            pairs(&[
+                ("plain", "1"),
+                ("i", "2"),
+                ("both", "6"),
+                ("com.example:x", "7")
+            ])
+        );
+        assert_eq!(
+            a.for_manifest(&arm),
+            pairs(&[
+                ("plain", "1"),
+                ("m", "3"),
+                ("arm", "4"),
+                ("both", "6"),
+                ("com.example:x", "7")
+            ])
+        );
+        assert!(!a.for_manifest(&amd).contains_key("arm"));
+        assert_eq!(a.for_manifest(&amd)["both"], "6");
+        assert_eq!(a.for_descriptor(&amd), pairs(&[("d", "5")]));
+        assert_eq!(a.platforms().count(), 2);
+        for bad in [
+            "manifest[linux/nope]:k",
+            "index[linux/amd64]:k",
+            "manifest:",
+        ] {
+            let e = Annotations::parse(&pairs(&[(bad, "v")])).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn described_values_go_everywhere_and_the_users_win() {
+        let d = Described {
+            created: "t".into(),
+            title: "api".into(),
+            version: "1.0.0".into(),
+            revision: Some("abc-dirty".into()),
+            authors: Some("A <a@example.com>".into()),
+            ..Default::default()
+        };
+        let a = index_annotations(&d, &pairs(&[(annotation::TITLE, "mine")]));
+        assert_eq!(a[annotation::TITLE], "mine");
+        assert_eq!(a[annotation::REVISION], "abc-dirty");
+        assert!(!a.contains_key(annotation::SOURCE));
+        let m = manifest_annotations(&d, Some(("base", "sha256:1")), &BTreeMap::new());
+        assert_eq!(m[annotation::AUTHORS], "A <a@example.com>");
+        assert_eq!(m[annotation::BASE_DIGEST], "sha256:1");
+        let l = d.labels(&pairs(&[("x", "y")]));
+        assert_eq!(l[annotation::VERSION], "1.0.0");
+        assert_eq!(l["x"], "y");
     }
 }

@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use super::document;
-use super::model::{annotation, media, Descriptor, Document, Image, ImageSet, Layer};
+use super::model::{annotation, media, Attachment, Descriptor, Document, Image, ImageSet, Layer};
 use super::platform::Platform;
 use super::store::{link_or_copy, BlobStore};
 use crate::util::digest::Digest;
@@ -29,6 +29,10 @@ struct Part {
     annotations: BTreeMap<String, String>,
     tags: Vec<String>,
     repository: Option<String>,
+    /// The index's annotations on each platform's descriptor (`manifest-descriptor:`).
+    descriptor_annotations: Vec<(Platform, BTreeMap<String, String>)>,
+    /// SBOMs and provenance the layout lists beside the image, kept through the merge.
+    attachments: Vec<Attachment>,
 }
 
 /// Reads the layouts in `dirs` (in order) into one image set, with its blobs in `store`; its
@@ -80,7 +84,14 @@ pub fn merge_layouts(dirs: &[PathBuf], store: &BlobStore) -> Result<ImageSet> {
         )
     })?;
     let tags = first.tags.clone();
-    let index = document::index(&images, &first.annotations)?;
+    let index = document::index(&images, &first.annotations, &|p| {
+        parts
+            .iter()
+            .flat_map(|part| &part.descriptor_annotations)
+            .find(|(q, _)| q == p)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_default()
+    })?;
     let name = repository
         .rsplit('/')
         .next()
@@ -93,6 +104,7 @@ pub fn merge_layouts(dirs: &[PathBuf], store: &BlobStore) -> Result<ImageSet> {
         images,
         index,
         annotations: first.annotations.clone(),
+        attachments: parts.iter().flat_map(|p| p.attachments.clone()).collect(),
     })
 }
 
@@ -162,7 +174,13 @@ fn read_part(dir: &Path, store: &BlobStore) -> Result<Part> {
         );
     }
     let (_, top) = read_json(&dir.join("index.json"))?;
-    let entries = top["manifests"].as_array().cloned().unwrap_or_default();
+    // Artifacts (SBOMs, provenance) are listed beside the image, untagged.
+    let (artifacts, entries): (Vec<Value>, Vec<Value>) = top["manifests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|e| e.get("artifactType").is_some());
     let Some(entry) = entries.first() else {
         bail!("{}/index.json lists no image", dir.display());
     };
@@ -194,6 +212,7 @@ fn read_part(dir: &Path, store: &BlobStore) -> Result<Part> {
     let annotations: BTreeMap<String, String> =
         serde_json::from_value(index["annotations"].clone()).unwrap_or_default();
     let mut images = Vec::new();
+    let mut descriptor_annotations = Vec::new();
     for m in index["manifests"].as_array().cloned().unwrap_or_default() {
         let p = &m["platform"];
         let platform = Platform::new(
@@ -202,6 +221,10 @@ fn read_part(dir: &Path, store: &BlobStore) -> Result<Part> {
             p["variant"].as_str(),
         );
         let md = descriptor(&m, dir)?;
+        if let Ok(a) = serde_json::from_value::<BTreeMap<String, String>>(m["annotations"].clone())
+        {
+            descriptor_annotations.push((platform.clone(), a));
+        }
         let manifest_bytes = take_blob(dir, &md, store, true)?;
         let manifest: Value = serde_json::from_slice(&manifest_bytes)?;
         let cd = descriptor(&manifest["config"], dir)?;
@@ -248,11 +271,39 @@ fn read_part(dir: &Path, store: &BlobStore) -> Result<Part> {
             },
         });
     }
+    let mut attachments = Vec::new();
+    for a in &artifacts {
+        let ad = descriptor(a, dir)?;
+        let bytes = take_blob(dir, &ad, store, true)?;
+        let m: Value = serde_json::from_slice(&bytes)?;
+        let subject = m["subject"]["digest"].as_str().unwrap_or_default();
+        let Some(image) = images
+            .iter()
+            .find(|i| i.manifest.descriptor.digest.as_str() == subject)
+        else {
+            continue; // attached to something this layout does not hold
+        };
+        let layer = descriptor(&m["layers"][0], dir)?;
+        let document = take_blob(dir, &layer, store, true)?;
+        attachments.push(Attachment {
+            platform: image.platform.clone(),
+            document: Document {
+                descriptor: layer,
+                bytes: document,
+            },
+            manifest: Document {
+                descriptor: ad,
+                bytes,
+            },
+        });
+    }
     Ok(Part {
         dir: dir.to_path_buf(),
         images,
         annotations,
         tags,
         repository,
+        descriptor_annotations,
+        attachments,
     })
 }

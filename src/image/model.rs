@@ -30,6 +30,13 @@ pub mod media {
     pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
     pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
 
+    /// The empty config of an artifact manifest (its bytes are `{}`).
+    pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    /// Artifact types of what we attach to images.
+    pub const SPDX: &str = "application/spdx+json";
+    pub const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
+    pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+
     /// Every manifest and index type a base image may come as, for `Accept`.
     pub const PULLABLE: &[&str] = &[INDEX, MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 
@@ -59,6 +66,10 @@ pub mod annotation {
     pub const LICENSES: &str = "org.opencontainers.image.licenses";
     pub const TITLE: &str = "org.opencontainers.image.title";
     pub const DESCRIPTION: &str = "org.opencontainers.image.description";
+    pub const URL: &str = "org.opencontainers.image.url";
+    pub const DOCUMENTATION: &str = "org.opencontainers.image.documentation";
+    pub const VENDOR: &str = "org.opencontainers.image.vendor";
+    pub const AUTHORS: &str = "org.opencontainers.image.authors";
     pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
     pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -184,6 +195,26 @@ pub struct Image {
     pub manifest: Document,
 }
 
+/// A document attached to one platform's manifest as an OCI 1.1 artifact (an SBOM, a
+/// provenance statement): the document, and the artifact manifest over it whose `subject` is the
+/// platform's manifest. Attachments point at an image; the image and its index never point back,
+/// so they change no image digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub platform: Platform,
+    /// The document; its media type is the artifact's type.
+    pub document: Document,
+    /// `artifactType`, the empty config, one layer (the document), `subject`.
+    pub manifest: Document,
+}
+
+impl Attachment {
+    /// The artifact's type: the document's media type.
+    pub fn artifact_type(&self) -> &str {
+        &self.document.descriptor.media_type
+    }
+}
+
 /// One binary's images, the index over them, and the names they are stored under.
 #[derive(Clone, Debug)]
 pub struct ImageSet {
@@ -197,6 +228,8 @@ pub struct ImageSet {
     pub index: Document,
     /// The index's annotations (also written on a layout's index.json entry).
     pub annotations: BTreeMap<String, String>,
+    /// SBOMs and provenance, attached to the platforms' manifests.
+    pub attachments: Vec<Attachment>,
 }
 
 impl ImageSet {

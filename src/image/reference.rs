@@ -7,6 +7,10 @@ use std::fmt;
 
 use oci_client::Reference;
 
+/// Where Docker Hub's registry API is reached, as the docker CLI reaches it; `docker.io` and
+/// `index.docker.io` are the names people write (and credentials are filed under).
+pub const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
+
 /// A parsed image reference, keeping the text it was written as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef {
@@ -59,9 +63,13 @@ impl ImageRef {
         ImageRef::parse(repo)
     }
 
-    /// The host (and port) to talk to: `ghcr.io`, `127.0.0.1:5000`, `index.docker.io`.
+    /// The host (and port) to talk to: `ghcr.io`, `127.0.0.1:5000`, and for Docker Hub
+    /// [`DOCKER_HUB_ENDPOINT`].
     pub fn registry(&self) -> &str {
-        self.inner.resolve_registry()
+        match self.inner.resolve_registry() {
+            "index.docker.io" | "docker.io" => DOCKER_HUB_ENDPOINT,
+            other => other,
+        }
     }
 
     /// The repository inside the registry: `acme/api`, `library/busybox`.
@@ -82,15 +90,19 @@ impl ImageRef {
         &self.given
     }
 
-    /// The reference as oci-client takes it.
-    pub fn oci(&self) -> &Reference {
-        &self.inner
+    /// The reference as oci-client takes it, addressed to [`ImageRef::registry`] (a tag and a
+    /// digest together keep the digest, which is what is fetched).
+    pub fn oci(&self) -> Reference {
+        match (self.inner.digest(), self.inner.tag()) {
+            (Some(d), _) => self.at_digest(d),
+            (None, t) => self.at_tag(t.unwrap_or("latest")),
+        }
     }
 
     /// The same repository at `tag`.
     pub fn at_tag(&self, tag: &str) -> Reference {
         Reference::with_tag(
-            self.inner.registry().to_string(),
+            self.registry().to_string(),
             self.repository().to_string(),
             tag.to_string(),
         )
@@ -99,7 +111,7 @@ impl ImageRef {
     /// The same repository at `digest`.
     pub fn at_digest(&self, digest: &str) -> Reference {
         Reference::with_digest(
-            self.inner.registry().to_string(),
+            self.registry().to_string(),
             self.repository().to_string(),
             digest.to_string(),
         )
@@ -189,9 +201,21 @@ mod tests {
         let r = ImageRef::parse("busybox").unwrap();
         assert_eq!(
             (r.registry(), r.repository()),
-            ("index.docker.io", "library/busybox")
+            ("registry-1.docker.io", "library/busybox")
         );
         assert_eq!(r.full_name(), "docker.io/library/busybox");
+        // Docker Hub is reached at its API endpoint, official images under `library/`.
+        assert_eq!(
+            r.at_tag("1.36").to_string(),
+            "registry-1.docker.io/library/busybox:1.36"
+        );
+        assert_eq!(
+            ImageRef::parse("docker.io/acme/api:1")
+                .unwrap()
+                .oci()
+                .resolve_registry(),
+            DOCKER_HUB_ENDPOINT
+        );
         let d = format!("sha256:{}", "a".repeat(64));
         let r = ImageRef::parse(&format!("localhost:5000/x@{d}")).unwrap();
         assert_eq!(r.digest(), Some(d.as_str()));

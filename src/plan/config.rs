@@ -48,6 +48,9 @@ pub struct ImageSettings {
     pub tags: Option<Vec<String>>,
     /// Directory the binary is installed in (default `/usr/local/bin`).
     pub bin_dir: Option<String>,
+    /// Replace this machine's paths in binaries (`--remap-path-prefix`; default true). Read
+    /// from the workspace table and the command line only: one build serves every image.
+    pub remap_paths: Option<bool>,
     /// What the compiler strips from the binary (default `symbols`).
     pub strip: Option<Strip>,
     /// Per-binary settings, in package metadata only.
@@ -285,6 +288,7 @@ impl ImageSettings {
             repository: over.repository.or(self.repository),
             tags: over.tags.or(self.tags),
             bin_dir: over.bin_dir.or(self.bin_dir),
+            remap_paths: over.remap_paths.or(self.remap_paths),
             strip: over.strip.or(self.strip),
             bin: None,
         }

@@ -12,9 +12,11 @@
 
 pub mod base;
 pub mod config;
+pub mod git;
 pub mod naming;
 pub mod options;
 pub mod output;
+pub mod reproducible;
 pub mod toolchain;
 pub mod workspace;
 
@@ -25,8 +27,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use cargo_metadata::Package;
 
-use crate::image::document::RuntimeConfig;
-use crate::image::model::{annotation, Compression};
+use crate::image::document::{Annotations, Described, RuntimeConfig};
+use crate::image::model::Compression;
 use crate::image::platform::{self, Platform};
 use crate::image::reference::ImageRef;
 use crate::plan::base::Base;
@@ -68,10 +70,11 @@ pub struct ImagePlan {
     pub compression_level: i32,
     pub repository: String,
     pub tags: Vec<String>,
-    /// On the index (with the package's own OCI annotations).
-    pub index_annotations: BTreeMap<String, String>,
-    /// On every manifest.
-    pub manifest_annotations: BTreeMap<String, String>,
+    /// What the image says about itself (Cargo.toml and git), on the index, every manifest
+    /// and as config labels.
+    pub described: Described,
+    /// The user's annotations, by level.
+    pub annotations: Annotations,
     /// What the compiler strips from the binary.
     pub strip: Strip,
 }
@@ -87,8 +90,20 @@ pub struct Plan {
     pub cargo_config: Vec<String>,
     pub images: Vec<ImagePlan>,
     pub outputs: Vec<OutputSpec>,
-    /// Seconds since the epoch for every timestamp (`SOURCE_DATE_EPOCH`, else 0).
+    /// Seconds since the epoch for every timestamp (see [`reproducible::Epoch`]).
     pub epoch: u64,
+    /// Where `epoch` came from.
+    pub epoch_source: reproducible::EpochSource,
+    /// This machine's paths that rustc replaces in binaries (empty when turned off).
+    pub remap: Vec<reproducible::Remap>,
+    /// The git checkout the workspace is in, if any.
+    pub git: Option<git::GitInfo>,
+    /// The SBOM attached to every platform's manifest.
+    pub sbom: options::SbomFormat,
+    /// Whether a provenance statement is attached too.
+    pub provenance: bool,
+    /// Where SBOMs and provenance statements are also written as files.
+    pub sbom_dir: Option<PathBuf>,
     /// How registries are reached (bases and pushes).
     pub registry: RegistryOptions,
     pub image_refs: Option<PathBuf>,
@@ -154,11 +169,17 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "workspace: {}", self.workspace_root.display())?;
         writeln!(f, "profile:   {}", self.profile)?;
-        writeln!(
-            f,
-            "created:   {}",
-            crate::image::document::rfc3339(self.epoch)
-        )?;
+        let epoch = reproducible::Epoch {
+            seconds: self.epoch,
+            source: self.epoch_source,
+        };
+        writeln!(f, "created:   {epoch}")?;
+        if self.remap.is_empty() {
+            writeln!(f, "remap:     off (binaries keep this machine's paths)")?;
+        }
+        for r in &self.remap {
+            writeln!(f, "remap:     {} -> {}", r.from.display(), r.to)?;
+        }
         for img in &self.images {
             writeln!(
                 f,
@@ -202,17 +223,14 @@ impl fmt::Display for Plan {
         for o in &self.outputs {
             writeln!(f, "output: {o}")?;
         }
+        let provenance = if self.provenance { ", provenance" } else { "" };
+        match self.sbom {
+            options::SbomFormat::None if !self.provenance => writeln!(f, "attach: nothing")?,
+            options::SbomFormat::None => writeln!(f, "attach: provenance")?,
+            options::SbomFormat::Spdx => writeln!(f, "attach: SPDX SBOM{provenance}")?,
+            options::SbomFormat::CycloneDx => writeln!(f, "attach: CycloneDX SBOM{provenance}")?,
+        }
         Ok(())
-    }
-}
-
-/// `SOURCE_DATE_EPOCH` if set (it must be a whole number of seconds), else 0.
-pub fn source_date_epoch() -> Result<u64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().with_context(|| {
-            format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds since 1970 (try `git log -1 --format=%ct`)")
-        }),
-        _ => Ok(0),
     }
 }
 
@@ -253,7 +271,29 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
                 .join("rustc-info.json"),
         ),
     )?;
-    let epoch = source_date_epoch()?;
+    let git = git::GitInfo::read(&workspace_root);
+    let epoch = reproducible::Epoch::decide(
+        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        git.as_ref(),
+    )?;
+    let target_dir = meta.target_directory.clone().into_std_path_buf();
+    let remap_paths = opts
+        .settings
+        .remap_paths
+        .or(ws_settings.remap_paths)
+        .unwrap_or(true);
+    let remap = if remap_paths {
+        reproducible::remaps(
+            &workspace_root,
+            &target_dir,
+            reproducible::cargo_home().as_deref(),
+            toolchain.sysroot(),
+        )
+    } else {
+        Vec::new()
+    };
+    let epoch_source = epoch.source;
+    let epoch = epoch.seconds;
 
     // Parse every output first: a typo should not wait for a compile.
     let mut outputs = OutputSpec::resolve(
@@ -320,6 +360,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         several: bins.len() > 1,
         epoch,
         cli_tags: opts.tags.clone(),
+        git: git.clone(),
     };
 
     let mut images = Vec::new();
@@ -328,6 +369,13 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         let pkg_settings =
             workspace::table(&pkg.metadata, &pkg_file, "package.metadata.imagebuild")?
                 .unwrap_or_default();
+        if pkg_settings.remap_paths.is_some() {
+            bail!(
+                "invalid [package.metadata.imagebuild] in {}: `remap-paths` applies to the whole \
+                 build, so it belongs in [workspace.metadata.imagebuild]",
+                pkg_file.display()
+            );
+        }
         let bin_settings = pkg_settings
             .bin
             .as_ref()
@@ -389,13 +437,19 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
             .clone()
             .unwrap_or_else(|| ws_file.clone()),
         workspace_root,
-        target_dir: meta.target_directory.clone().into_std_path_buf(),
+        target_dir,
         profile,
         features: opts.features.clone(),
         cargo_config,
         images,
         outputs,
         epoch,
+        epoch_source,
+        remap,
+        git,
+        sbom: opts.sbom,
+        provenance: !opts.no_provenance,
+        sbom_dir: opts.sbom_dir.clone(),
         registry: opts.registry.clone(),
         image_refs: opts.image_refs.clone(),
         metadata_file: opts.metadata_file.clone(),
@@ -439,10 +493,12 @@ struct ImageContext {
     pushing: bool,
     /// More than one binary is built.
     several: bool,
-    /// Seconds since the epoch for `created` (see [`source_date_epoch`]).
+    /// Seconds since the epoch for `created` (see [`reproducible::Epoch`]).
     epoch: u64,
     /// The `-t` values (see [`naming::repository_and_tags`]).
     cli_tags: Vec<String>,
+    /// The git checkout, for `revision` and a `source` Cargo.toml does not name.
+    git: Option<git::GitInfo>,
 }
 
 /// `--platform all`: the platforms `base` offers that we can build for, as `lookup` answers.
@@ -538,7 +594,7 @@ fn resolve_image(
         .flatten()
         .map(|p| p.normalized().map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
-    let runtime = RuntimeConfig {
+    let mut runtime = RuntimeConfig {
         entrypoint: s
             .entrypoint
             .clone()
@@ -599,22 +655,36 @@ fn resolve_image(
         crate::image::layer::normalize(&a.dest)?;
     }
 
-    let created = crate::image::document::rfc3339(ctx.epoch);
-    let mut index_annotations = BTreeMap::new();
-    index_annotations.insert(annotation::CREATED.to_string(), created.clone());
-    index_annotations.insert(annotation::TITLE.to_string(), bin.to_string());
-    index_annotations.insert(annotation::VERSION.to_string(), pkg.version.to_string());
-    if let Some(r) = &pkg.repository {
-        index_annotations.insert(annotation::SOURCE.to_string(), r.clone());
+    let described = Described {
+        created: crate::image::document::rfc3339(ctx.epoch),
+        title: bin.to_string(),
+        version: pkg.version.to_string(),
+        source: pkg.repository.clone().or_else(|| {
+            ctx.git
+                .as_ref()
+                .and_then(|g| g.remote.as_deref())
+                .and_then(git::web_url)
+        }),
+        revision: ctx.git.as_ref().map(git::GitInfo::revision),
+        licenses: pkg.license.clone(),
+        description: pkg.description.as_ref().map(|d| d.trim().to_string()),
+        url: pkg.homepage.clone(),
+        documentation: pkg.documentation.clone(),
+        vendor: None,
+        authors: (!pkg.authors.is_empty()).then(|| pkg.authors.join(", ")),
+    };
+    runtime.labels = described.labels(&runtime.labels);
+    let annotations = Annotations::parse(&s.annotations.clone().unwrap_or_default())?;
+    for p in annotations.platforms() {
+        if !targets.iter().any(|t| t.platform.matches(p)) {
+            let built: Vec<String> = targets.iter().map(|t| t.platform.to_string()).collect();
+            bail!(
+                "an annotation names {p}, which is not built (the platforms are {}): fix its \
+                 level or add --platform {p}",
+                built.join(", ")
+            );
+        }
     }
-    if let Some(l) = &pkg.license {
-        index_annotations.insert(annotation::LICENSES.to_string(), l.clone());
-    }
-    if let Some(d) = &pkg.description {
-        index_annotations.insert(annotation::DESCRIPTION.to_string(), d.trim().to_string());
-    }
-    let extra = s.annotations.clone().unwrap_or_default();
-    index_annotations.extend(extra.clone());
 
     Ok(ImagePlan {
         package: pkg.name.to_string(),
@@ -629,8 +699,8 @@ fn resolve_image(
         compression_level,
         repository,
         tags,
-        index_annotations,
-        manifest_annotations: extra,
+        described,
+        annotations,
         strip: s.strip.unwrap_or_default(),
     })
 }

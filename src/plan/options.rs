@@ -45,6 +45,32 @@ impl fmt::Display for Builder {
         })
     }
 }
+/// Which SBOM to attach to each image's platforms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SbomFormat {
+    /// SPDX 2.3 JSON.
+    #[default]
+    Spdx,
+    /// CycloneDX 1.5 JSON.
+    CycloneDx,
+    None,
+}
+
+impl FromStr for SbomFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "spdx" | "spdx-json" => Ok(SbomFormat::Spdx),
+            "cyclonedx" | "cdx" | "cyclonedx-json" => Ok(SbomFormat::CycloneDx),
+            "none" | "false" | "off" => Ok(SbomFormat::None),
+            other => Err(format!(
+                "unknown SBOM format `{other}`: use spdx, cyclonedx or none"
+            )),
+        }
+    }
+}
+
 /// Cargo feature flags, passed through as given.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FeatureArgs {
@@ -92,6 +118,12 @@ pub struct Options {
     pub builder: Option<Builder>,
     /// `--offline`: download nothing this tool would fetch for itself (zig).
     pub offline: bool,
+    /// `--sbom`: the SBOM attached to every platform's manifest.
+    pub sbom: SbomFormat,
+    /// `--no-provenance`: attach no provenance statement.
+    pub no_provenance: bool,
+    /// `--sbom-dir`: also write the SBOMs and provenance statements there.
+    pub sbom_dir: Option<PathBuf>,
 
     // How the build reports (issue 13).
     /// `--progress auto|tty|plain`.

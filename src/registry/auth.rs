@@ -156,16 +156,114 @@ pub fn credentials_for(host: &str) -> Result<(RegistryAuth, Source), RegistryErr
     Ok((RegistryAuth::Anonymous, Source::Anonymous))
 }
 
+/// The `key="value"` parameters of a `WWW-Authenticate: Bearer …` challenge (`realm`,
+/// `service`), or `None` for any other scheme. Hand-written: oci-client keeps its parser
+/// private, and the grammar needed here is one quoted list.
+fn bearer_params(header: &str) -> Option<Vec<(String, String)>> {
+    let rest = header.trim().strip_prefix("Bearer ")?;
+    let mut params = Vec::new();
+    let mut s = rest.trim();
+    while let Some((key, after)) = s.split_once('=') {
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, tail) = match after.strip_prefix('"') {
+            Some(q) => q.split_once('"').unwrap_or((q, "")),
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        params.push((key, value.to_string()));
+        s = tail.trim_start_matches(',').trim();
+    }
+    Some(params)
+}
+
+/// The token scopes for pushing to `target` with blobs mounted from `bases`, as docker and
+/// crane ask for them: pull on each base, pull and push on the target.
+pub fn mount_scopes(target: &str, bases: &[String]) -> Vec<String> {
+    bases
+        .iter()
+        .filter(|b| b.as_str() != target)
+        .map(|b| format!("repository:{b}:pull"))
+        .chain(std::iter::once(format!("repository:{target}:pull,push")))
+        .collect()
+}
+
+/// Asks the registry's token service (named by its Bearer challenge on `/v2/`) for ONE token
+/// covering every scope in `scopes`. `Ok(None)` when the registry does not use Bearer tokens
+/// or the service declines: the caller then goes on with the token it has.
+pub async fn token_for_scopes(
+    http: &reqwest::Client,
+    registry_url: &str,
+    auth: &RegistryAuth,
+    scopes: &[String],
+) -> Result<Option<oci_client::token_cache::RegistryToken>, RegistryError> {
+    let probe = http
+        .get(format!("{registry_url}/v2/"))
+        .send()
+        .await
+        .map_err(RegistryError::from)?;
+    let Some(params) = probe
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(bearer_params)
+    else {
+        return Ok(None);
+    };
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let Some(realm) = get("realm") else {
+        return Ok(None);
+    };
+    let mut query: Vec<(&str, String)> = scopes.iter().map(|s| ("scope", s.clone())).collect();
+    if let Some(service) = get("service") {
+        query.push(("service", service));
+    }
+    let mut req = http.get(&realm).query(&query);
+    match auth {
+        RegistryAuth::Basic(user, password) => req = req.basic_auth(user, Some(password)),
+        RegistryAuth::Bearer(_) => return Ok(None),
+        RegistryAuth::Anonymous => {}
+    }
+    let res = req.send().await.map_err(RegistryError::from)?;
+    if !res.status().is_success() {
+        return Ok(None);
+    }
+    let body = res.bytes().await.map_err(RegistryError::from)?;
+    Ok(serde_json::from_slice(&body).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn docker_hub_is_filed_under_its_v1_url() {
+    fn bearer_challenges_and_mount_scopes() {
+        let p = bearer_params(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
+        )
+        .unwrap();
         assert_eq!(
-            keys_for("index.docker.io")[0],
-            "https://index.docker.io/v1/"
+            p[0],
+            ("realm".into(), "https://auth.docker.io/token".into())
         );
+        assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));
+        assert!(bearer_params(r#"Basic realm="x""#).is_none());
+        assert_eq!(
+            mount_scopes("acme/api", &["library/debian".into(), "acme/api".into()]),
+            [
+                "repository:library/debian:pull",
+                "repository:acme/api:pull,push"
+            ]
+        );
+    }
+
+    #[test]
+    fn docker_hub_is_filed_under_its_v1_url() {
+        for hub in ["index.docker.io", "docker.io", "registry-1.docker.io"] {
+            assert_eq!(keys_for(hub)[0], "https://index.docker.io/v1/", "{hub}");
+        }
         assert_eq!(keys_for("127.0.0.1:5000")[0], "127.0.0.1:5000");
     }
 

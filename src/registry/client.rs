@@ -13,6 +13,7 @@ use super::error::{ErrorKind, RegistryError};
 
 use super::auth::Source;
 use super::transport::{self, Host, Transport};
+use super::trust::UserCa;
 use crate::image::model::{media, Descriptor};
 use crate::image::reference::ImageRef;
 use crate::image::store::BlobStore;
@@ -25,7 +26,8 @@ pub(super) const MAX_DOCUMENT: u64 = 4 << 20;
 /// How to reach registries, from the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RegistryOptions {
-    /// Hosts (`host[:port]`) spoken to over plain HTTP (`--insecure-registry`).
+    /// Hosts (`host[:port]`) spoken to over plain HTTP or unchecked TLS
+    /// (`--insecure-registry`; registries.conf adds more when the registry is set up).
     pub insecure: Vec<String>,
     /// An extra CA certificate (PEM) to trust (`--registry-ca`).
     pub ca: Option<PathBuf>,
@@ -93,26 +95,11 @@ pub(super) fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
 impl Registry {
     /// Sets up (no network yet). Reads the CA file so a wrong path fails before any build.
     pub fn new(opts: &RegistryOptions, ui: &Ui) -> Result<Registry> {
-        let ca = match &opts.ca {
-            Some(p) => {
-                let pem = std::fs::read(p).with_context(|| {
-                    format!(
-                        "cannot read --registry-ca {}: give the path of a PEM certificate",
-                        p.display()
-                    )
-                })?;
-                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-                    anyhow::bail!(
-                        "--registry-ca {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                        p.display()
-                    );
-                }
-                Some(pem)
-            }
-            None => None,
-        };
-        let transport = Transport::new(opts.insecure.clone(), ca)
-            .context("starting the registry client's runtime")?;
+        let ca = opts.ca.as_deref().map(UserCa::read).transpose()?;
+        let mut insecure = opts.insecure.clone();
+        insecure.extend(super::insecure::from_registries_conf()?);
+        let transport =
+            Transport::new(insecure, ca).context("starting the registry client's runtime")?;
         Ok(Registry {
             transport,
             ui: ui.clone(),

@@ -188,7 +188,10 @@ impl From<reqwest::Error> for RegistryError {
             cause = next;
         }
         let message = match kind {
-            ErrorKind::Tls => format!("TLS handshake failed: {cause}"),
+            ErrorKind::Tls => format!(
+                "TLS handshake failed: {}",
+                cause.to_string().trim_start_matches("other error: ")
+            ),
             ErrorKind::Unreachable => format!("cannot reach the registry: {cause}"),
             _ => format!("request failed: {cause}"),
         };

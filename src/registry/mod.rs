@@ -12,10 +12,14 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+mod insecure;
 mod push;
+pub mod referrers;
 mod settled;
 mod transport;
+pub mod trust;
 
 pub use client::{Connector, Registry, RegistryOptions};
 pub use error::{ErrorKind, RegistryError};
 pub use push::PushStats;
+pub use referrers::Referrer;

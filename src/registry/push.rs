@@ -1,6 +1,6 @@
 //! Pushing one [`ImageSet`] to its repository, in the order that keeps a tag from ever naming
 //! something incomplete: every blob, then each platform's manifest (by digest), then the index
-//! (by digest), then the tags. Blobs and manifests go up concurrently, at most [`PARALLEL`] at a
+//! (by digest), then the tags; then the attachments (`referrers.rs`). Blobs and manifests go up concurrently, at most [`PARALLEL`] at a
 //! time. Each blob takes the cheapest way that works:
 //!
 //! 1. `HEAD`: the registry has it already, nothing to send;
@@ -47,7 +47,7 @@ pub struct PushStats {
 }
 
 #[derive(Default)]
-struct Counters {
+pub(super) struct Counters {
     uploaded: AtomicUsize,
     mounted: AtomicUsize,
     streamed: AtomicUsize,
@@ -67,13 +67,13 @@ impl Counters {
 }
 
 /// Where a blob's bytes come from.
-enum Source {
+pub(super) enum Source {
     Local(Body),
     Remote(ImageRef),
 }
 
 /// Bytes we hold ourselves: a file of the blob store, or a document in memory.
-enum Body {
+pub(super) enum Body {
     Store(std::path::PathBuf),
     Memory(Bytes),
 }
@@ -139,6 +139,22 @@ impl Registry {
         let any = target.at_tag("latest");
         let host = self.connect(&any, true).await?;
         let name = target.full_name();
+        // Base layers in other repositories of this registry are mounted: ask for one token
+        // that may also pull from those repositories, or the registry declines every mount.
+        let mut bases: Vec<String> = Vec::new();
+        for r in set
+            .images
+            .iter()
+            .flat_map(|i| &i.layers)
+            .filter_map(|l| l.remote.as_ref())
+        {
+            if r.same_registry(target) && !bases.iter().any(|b| b == r.repository()) {
+                bases.push(r.repository().to_string());
+            }
+        }
+        if !bases.is_empty() {
+            host.widen_for_mounts(&any, &bases).await;
+        }
 
         // 1. Blobs: layers (each once), then configs.
         let mut jobs: Vec<(Descriptor, Source)> = Vec::new();
@@ -212,12 +228,13 @@ impl Registry {
                 .await
                 .with_context(|| format!("tagging {name}:{tag}"))?;
         }
-        Ok(())
+        // 5. What is attached to the platforms' manifests (`referrers`).
+        self.push_attachments(&host, target, set, counters).await
     }
 
     /// Puts one blob into `target` the cheapest way that works (see the module docs); a blob
     /// settled there early ([`Registry::upload_early`]) is only counted, as it was settled.
-    async fn push_blob(
+    pub(super) async fn push_blob(
         &self,
         host: &Arc<Host>,
         target: &ImageRef,
@@ -352,7 +369,12 @@ impl Registry {
         .with_context(|| format!("copying it from {}", base.full_name()))
     }
 
-    async fn put_manifest(&self, host: &Arc<Host>, r: Reference, doc: &Document) -> Result<()> {
+    pub(super) async fn put_manifest(
+        &self,
+        host: &Arc<Host>,
+        r: Reference,
+        doc: &Document,
+    ) -> Result<()> {
         let content_type = reqwest::header::HeaderValue::from_str(&doc.descriptor.media_type)
             .map_err(|e| anyhow!("media type {}: {e}", doc.descriptor.media_type))?;
         let bytes = Bytes::from(doc.bytes.clone());

@@ -1,6 +1,6 @@
 //! Private plumbing under [`super::Registry`]: one oci-client `Client` per registry host (each
-//! knows whether its host speaks HTTPS or plain HTTP, and trusts the extra CA), the host's
-//! credentials, retries with backoff, streams re-cut into 4 MiB chunks, and a guard that turns
+//! knows whether its host speaks HTTPS or plain HTTP, and carries our own reqwest client with
+//! the host's certificates from [`super::trust`]), the host's credentials, retries with backoff, streams re-cut into 4 MiB chunks, and a guard that turns
 //! a panic inside oci-client into an error.
 //!
 //! What oci-client lacks and is added here: it fixes each host's scheme when a client is built,
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream, StreamExt};
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 
 use super::auth::{self, Source};
 use super::error::{is_tls_failure, ErrorKind, RegistryError};
+use super::trust::{self, HostTrust, UserCa};
 use crate::util::ui::Ui;
 
 /// The size of each upload request: big enough that a 100 MB layer is 25 requests.
@@ -40,10 +41,39 @@ pub struct Host {
     pub client: Client,
     pub auth: RegistryAuth,
     pub source: Source,
+    /// What to do about an untrusted certificate, for this host's `help:` line.
+    pub tls_help: String,
+    /// The reqwest client inside `client`, and the host's base URL, for the token requests
+    /// oci-client cannot make (several scopes in one token).
+    http: reqwest::Client,
+    base_url: String,
     authed: Mutex<HashSet<(String, bool)>>,
 }
 
 impl Host {
+    /// Makes the push token for `target` also cover pulling from `bases` (other repositories
+    /// of this registry), as docker and crane do, so cross-repository mounts are allowed.
+    /// Changes nothing when the registry has no token service or declines the wider token:
+    /// mounts are then declined and the blobs streamed.
+    pub async fn widen_for_mounts(&self, target: &Reference, bases: &[String]) {
+        let scopes = auth::mount_scopes(target.repository(), bases);
+        if scopes.len() < 2 {
+            return;
+        }
+        if let Ok(Some(token)) =
+            auth::token_for_scopes(&self.http, &self.base_url, &self.auth, &scopes).await
+        {
+            self.client
+                .tokens
+                .insert(
+                    target,
+                    RegistryOperation::Push,
+                    oci_client::token_cache::RegistryTokenType::Bearer(token),
+                )
+                .await;
+        }
+    }
+
     /// Runs oci-client's token flow for `repo` once, so refused credentials surface here as an
     /// error instead of as an anonymous request's 401 later.
     pub async fn authorize(&self, r: &Reference, push: bool) -> Result<(), RegistryError> {
@@ -64,16 +94,28 @@ impl Host {
                 .map(|_| ())
                 .map_err(RegistryError::from)
         })
-        .await?;
+        .await
+        .map_err(|e| with_tls_help(e, &self.tls_help))?;
         done.insert(key);
         Ok(())
     }
 }
 
+/// Adds the host's advice about certificates to a TLS error (the first request to a host is
+/// where an untrusted certificate shows).
+fn with_tls_help(mut e: RegistryError, help: &str) -> RegistryError {
+    if e.kind == ErrorKind::Tls && e.help.is_none() {
+        e.help = Some(help.to_string());
+    }
+    e
+}
+
 pub struct Transport {
     pub rt: tokio::runtime::Runtime,
     insecure: Vec<String>,
-    ca: Option<Vec<u8>>,
+    ca: Option<UserCa>,
+    /// The system store (or SSL_CERT_FILE/SSL_CERT_DIR), read on first use.
+    system_certs: std::sync::OnceLock<Vec<rustls::pki_types::CertificateDer<'static>>>,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
 }
 
@@ -104,7 +146,7 @@ fn quiet_registry_panics() {
 }
 
 impl Transport {
-    pub fn new(insecure: Vec<String>, ca: Option<Vec<u8>>) -> std::io::Result<Transport> {
+    pub fn new(insecure: Vec<String>, ca: Option<UserCa>) -> std::io::Result<Transport> {
         quiet_registry_panics();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
@@ -115,45 +157,63 @@ impl Transport {
             rt,
             insecure,
             ca,
+            system_certs: std::sync::OnceLock::new(),
             hosts: Mutex::new(HashMap::new()),
         })
     }
 
-    fn certificates(&self) -> Vec<Certificate> {
-        self.ca
-            .iter()
-            .map(|pem| Certificate {
-                encoding: CertificateEncoding::Pem,
-                data: pem.clone(),
-            })
-            .collect()
+    /// The certificates `host` is trusted with, and the advice for when its certificate is not.
+    fn trust(&self, host: &str) -> Result<(HostTrust, String), RegistryError> {
+        let mut trust = HostTrust::find(host, self.ca.as_ref())?;
+        trust.insecure = self.insecure.iter().any(|h| h == host);
+        let dirs = trust::certs_d_roots();
+        let place = dirs
+            .last()
+            .map(|d| format!("{}/{host}/ca.crt", d.display()))
+            .unwrap_or_default();
+        let help = if trust.ca_given {
+            format!(
+                "the --registry-ca file is neither {host}'s certificate nor the CA that signed it: \
+                 give the right one, or put it in {place}"
+            )
+        } else {
+            format!(
+                "put {host}'s certificate (or the CA that signed it) in {place}, or pass \
+                 --registry-ca FILE (for a registry without TLS: --insecure-registry {host})"
+            )
+        };
+        Ok((trust, help))
     }
 
-    /// A bare reqwest client with our TLS settings, for the scheme probe only.
-    fn probe_client(&self) -> Result<reqwest::Client, RegistryError> {
+    /// Our reqwest client for a host: its TLS settings, timeouts, and the proxies of the
+    /// environment (reqwest reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY itself).
+    fn http_client(
+        &self,
+        trust: &HostTrust,
+        probe: bool,
+    ) -> Result<reqwest::Client, RegistryError> {
+        let system = self.system_certs.get_or_init(trust::system_certs);
         let mut b = reqwest::Client::builder()
+            .tls_backend_preconfigured(trust.tls_config(system)?)
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(20));
-        if let Some(pem) = &self.ca {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                RegistryError::new(ErrorKind::Tls, format!("the --registry-ca file: {e}"))
-            })?;
-            b = b.tls_certs_merge(certs);
-        }
+            .user_agent(concat!("cargo-imagebuild/", env!("CARGO_PKG_VERSION")));
+        b = if probe {
+            b.timeout(Duration::from_secs(20))
+        } else {
+            b.read_timeout(Duration::from_secs(120))
+        };
         b.build().map_err(RegistryError::from)
     }
 
-    /// Whether `host` is reached over plain HTTP: hosts given with --insecure-registry are;
-    /// loopback hosts are when they do not speak TLS (an untrusted certificate is an error,
-    /// never a reason to fall back).
-    async fn plain_http(&self, host: &str) -> Result<bool, RegistryError> {
-        if self.insecure.iter().any(|h| h == host) {
-            return Ok(true);
-        }
-        if !is_loopback(host) {
+    /// Whether `host` is reached over plain HTTP: insecure hosts (--insecure-registry,
+    /// registries.conf) and loopback hosts are when they do not speak TLS, as with Docker (an
+    /// untrusted certificate is an error, never a reason to fall back; insecure hosts have
+    /// their certificate accepted unchecked).
+    async fn plain_http(&self, host: &str, trust: &HostTrust) -> Result<bool, RegistryError> {
+        if !trust.insecure && !is_loopback(host) {
             return Ok(false);
         }
-        let client = self.probe_client()?;
+        let client = self.http_client(trust, true)?;
         // One HTTPS attempt: a plain-HTTP server fails the handshake at once, and retrying
         // that would only slow every run against a local registry.
         let https_err = match client.get(format!("https://{host}/v2/")).send().await {
@@ -189,7 +249,11 @@ impl Transport {
         if let Some(h) = hosts.get(host) {
             return Ok(h.clone());
         }
-        let plain_http = self.plain_http(host).await?;
+        let (trust, tls_help) = self.trust(host)?;
+        let plain_http = self
+            .plain_http(host, &trust)
+            .await
+            .map_err(|e| with_tls_help(e, &tls_help))?;
         let (auth, source) = {
             let host = host.to_string();
             tokio::task::spawn_blocking(move || auth::credentials_for(&host))
@@ -202,18 +266,22 @@ impl Transport {
             } else {
                 ClientProtocol::Https
             },
-            extra_root_certificates: self.certificates(),
             platform_resolver: None,
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(Duration::from_secs(120)),
             ..Default::default()
         };
-        let client = Client::try_from(config).map_err(RegistryError::from)?;
+        // TLS, timeouts and proxies are those of our own reqwest client (see vendor/README.md).
+        let http = self.http_client(&trust, false)?;
+        let client = Client::try_from(config)
+            .map_err(RegistryError::from)?
+            .with_http_client(http.clone());
         let h = Arc::new(Host {
             name: host.to_string(),
             client,
             auth,
             source,
+            tls_help,
+            http,
+            base_url: format!("{}://{host}", if plain_http { "http" } else { "https" }),
             authed: Mutex::new(HashSet::new()),
         });
         hosts.insert(host.to_string(), h.clone());

@@ -1,14 +1,17 @@
-//! Adds `-C target-feature=+crt-static` to a build without clobbering the user's own flags.
+//! Adds our rustflags to a build without clobbering the user's own: `-C
+//! target-feature=+crt-static` where a route links glibc statically, and the
+//! `--remap-path-prefix` flags that take this machine's paths out of binaries
+//! ([`crate::plan::reproducible`]).
 //!
 //! Cargo takes rustflags from the first of these that is set, ignoring the rest:
 //! `CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`, every matching `target.<triple|cfg>.rustflags`
 //! (config files, `CARGO_TARGET_<T>_RUSTFLAGS` and `--config`, concatenated), `build.rustflags`.
-//! So the flag is added at the level the user's flags already live: appended to the encoded
+//! So our flags are added at the level the user's flags already live: appended to the encoded
 //! variable (which is built from `RUSTFLAGS` when that is the one set), else given as a
 //! `--config target.<triple>.rustflags` value that cargo concatenates with the user's target
 //! flags; when only `build.rustflags` is set, its values are carried into that value, since a
 //! target-level value would otherwise hide them. When the user's flags mention `crt-static`
-//! themselves, their choice stands and nothing is added.
+//! themselves, their choice stands and that flag is not added.
 
 use std::path::Path;
 
@@ -17,53 +20,87 @@ use crate::route::cargo_config::{config_files, env_triple};
 /// The flag, as cargo's `--config` and the encoded variable want it.
 pub const CRT_STATIC: &str = "-Ctarget-feature=+crt-static";
 
-/// How the flag reaches cargo.
+/// How our flags reach cargo.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StaticFlag {
+pub enum AddedFlags {
     /// Set this environment variable (`CARGO_ENCODED_RUSTFLAGS`) to this value.
     Env(String, String),
     /// Pass `--config` with this value.
     Config(String),
-    /// The user's flags already decide `crt-static`.
-    UserDecides,
+    /// Nothing to add (no flags wanted, or the user's flags already decide `crt-static` and
+    /// nothing else is wanted).
+    Nothing,
 }
 
-/// How to add `+crt-static` for `triple`, given the process environment and the cargo
-/// configuration that applies in `dir`.
-pub fn crt_static(triple: &str, dir: &Path, cargo_config: &[String]) -> StaticFlag {
+/// How to add `extra` (and `+crt-static` when `crt_static`) for `triple`, given the process
+/// environment and the cargo configuration that applies in `dir`.
+pub fn added(
+    triple: &str,
+    dir: &Path,
+    cargo_config: &[String],
+    crt_static: bool,
+    extra: &[String],
+) -> AddedFlags {
+    if !crt_static && extra.is_empty() {
+        return AddedFlags::Nothing;
+    }
     let files: Vec<toml::Table> = config_files(dir).into_iter().map(|(_, t)| t).collect();
-    decide(triple, &|k| std::env::var(k).ok(), &files, cargo_config)
+    decide(
+        triple,
+        &|k| std::env::var(k).ok(),
+        &files,
+        cargo_config,
+        crt_static,
+        extra,
+    )
 }
 
-/// [`crt_static`] on explicit inputs.
+/// Ours: `extra`, then `+crt-static` unless `decided` (the user's flags mention it).
+fn ours(crt_static: bool, decided: bool, extra: &[String]) -> Vec<String> {
+    let mut v = extra.to_vec();
+    if crt_static && !decided {
+        v.push(CRT_STATIC.to_string());
+    }
+    v
+}
+
+/// [`added`] on explicit inputs.
 pub fn decide(
     triple: &str,
     env: &dyn Fn(&str) -> Option<String>,
     files: &[toml::Table],
     cargo_config: &[String],
-) -> StaticFlag {
-    const SEP: char = '\x1f';
-    if let Some(encoded) = env("CARGO_ENCODED_RUSTFLAGS") {
-        if encoded.contains("crt-static") {
-            return StaticFlag::UserDecides;
-        }
-        let value = if encoded.is_empty() {
-            CRT_STATIC.to_string()
+    crt_static: bool,
+    extra: &[String],
+) -> AddedFlags {
+    const SEP: &str = "\x1f";
+    let encoded = |words: Vec<String>| {
+        if words.is_empty() {
+            AddedFlags::Nothing
         } else {
-            format!("{encoded}{SEP}{CRT_STATIC}")
-        };
-        return StaticFlag::Env("CARGO_ENCODED_RUSTFLAGS".into(), value);
+            AddedFlags::Env("CARGO_ENCODED_RUSTFLAGS".into(), words.join(SEP))
+        }
+    };
+    if let Some(user) = env("CARGO_ENCODED_RUSTFLAGS") {
+        let add = ours(crt_static, user.contains("crt-static"), extra);
+        if add.is_empty() {
+            return AddedFlags::Nothing;
+        }
+        let mut words: Vec<String> = Vec::new();
+        if !user.is_empty() {
+            words.push(user);
+        }
+        words.extend(add);
+        return encoded(words);
     }
     if let Some(flags) = env("RUSTFLAGS") {
-        if flags.contains("crt-static") {
-            return StaticFlag::UserDecides;
+        let add = ours(crt_static, flags.contains("crt-static"), extra);
+        if add.is_empty() {
+            return AddedFlags::Nothing;
         }
-        let mut words: Vec<&str> = flags.split_whitespace().collect();
-        words.push(CRT_STATIC);
-        return StaticFlag::Env(
-            "CARGO_ENCODED_RUSTFLAGS".into(),
-            words.join(&SEP.to_string()),
-        );
+        let mut words: Vec<String> = flags.split_whitespace().map(str::to_string).collect();
+        words.extend(add);
+        return encoded(words);
     }
 
     // Target-level flags (any `[target.*]` table, to be safe with cfg() keys we do not evaluate)
@@ -93,25 +130,26 @@ pub fn decide(
     if let Some(v) = env("CARGO_BUILD_RUSTFLAGS") {
         build_flags.extend(v.split_whitespace().map(str::to_string));
     }
-    if target_flags
+    let decided = target_flags
         .iter()
         .chain(&build_flags)
-        .any(|f| f.contains("crt-static"))
-    {
-        return StaticFlag::UserDecides;
+        .any(|f| f.contains("crt-static"));
+    let add = ours(crt_static, decided, extra);
+    if add.is_empty() {
+        return AddedFlags::Nothing;
     }
-    let mut ours: Vec<String> = if target_flags.is_empty() {
+    let mut words: Vec<String> = if target_flags.is_empty() {
         build_flags
     } else {
         Vec::new()
     };
-    ours.push(CRT_STATIC.to_string());
-    let list = ours
+    words.extend(add);
+    let list = words
         .iter()
         .map(|f| toml::Value::String(f.clone()).to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    StaticFlag::Config(format!("target.{triple}.rustflags=[{list}]"))
+    AddedFlags::Config(format!("target.{triple}.rustflags=[{list}]"))
 }
 
 /// A rustflags value as words: an array of strings, or one space-separated string.
@@ -145,20 +183,20 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn encoded(v: &str) -> StaticFlag {
-        StaticFlag::Env("CARGO_ENCODED_RUSTFLAGS".into(), v.into())
+    fn encoded(v: &str) -> AddedFlags {
+        AddedFlags::Env("CARGO_ENCODED_RUSTFLAGS".into(), v.into())
     }
 
     #[test]
     fn environment_flags_are_kept_and_extended() {
         let rustflags = env_of(&[("RUSTFLAGS", "--cfg a  -Copt-level=1")]);
         assert_eq!(
-            decide(T, &rustflags, &[], &[]),
+            decide(T, &rustflags, &[], &[], true, &[]),
             encoded("--cfg\x1fa\x1f-Copt-level=1\x1f-Ctarget-feature=+crt-static")
         );
         let already = env_of(&[("CARGO_ENCODED_RUSTFLAGS", "--cfg\x1fa b")]);
         assert_eq!(
-            decide(T, &already, &[], &[]),
+            decide(T, &already, &[], &[], true, &[]),
             encoded("--cfg\x1fa b\x1f-Ctarget-feature=+crt-static")
         );
     }
@@ -166,16 +204,16 @@ mod tests {
     #[test]
     fn config_flags_are_merged_not_hidden() {
         // Nothing set: our flag alone, which cargo concatenates with any target flags.
-        let none = decide(T, &env_of(&[]), &[], &[]);
+        let none = decide(T, &env_of(&[]), &[], &[], true, &[]);
         assert_eq!(
             none,
-            StaticFlag::Config(format!("target.{T}.rustflags=[\"{CRT_STATIC}\"]"))
+            AddedFlags::Config(format!("target.{T}.rustflags=[\"{CRT_STATIC}\"]"))
         );
         // Only build.rustflags: carried over, or our target value would hide them.
         let files = [toml("[build]\nrustflags = [\"--cfg\", \"b\"]\n")];
         assert_eq!(
-            decide(T, &env_of(&[]), &files, &[]),
-            StaticFlag::Config(format!(
+            decide(T, &env_of(&[]), &files, &[], true, &[]),
+            AddedFlags::Config(format!(
                 "target.{T}.rustflags=[\"--cfg\", \"b\", \"{CRT_STATIC}\"]"
             ))
         );
@@ -183,9 +221,9 @@ mod tests {
         let files = [toml(&format!(
             "[build]\nrustflags = \"--cfg b\"\n[target.{T}]\nrustflags = [\"--cfg\", \"t\"]\n"
         ))];
-        assert_eq!(decide(T, &env_of(&[]), &files, &[]), none);
+        assert_eq!(decide(T, &env_of(&[]), &files, &[], true, &[]), none);
         let cli = [format!("target.{T}.rustflags=[\"--cfg\", \"c\"]")];
-        assert_eq!(decide(T, &env_of(&[]), &[], &cli), none);
+        assert_eq!(decide(T, &env_of(&[]), &[], &cli, true, &[]), none);
     }
 
     #[test]
@@ -196,14 +234,16 @@ mod tests {
                 T,
                 &env_of(&[("RUSTFLAGS", "-C target-feature=-crt-static")]),
                 &[],
+                &[],
+                true,
                 &[]
             ),
-            StaticFlag::UserDecides
+            AddedFlags::Nothing
         );
         let files = [toml(&format!("[target.{T}]\nrustflags = \"{minus}\"\n"))];
         assert_eq!(
-            decide(T, &env_of(&[]), &files, &[]),
-            StaticFlag::UserDecides
+            decide(T, &env_of(&[]), &files, &[], true, &[]),
+            AddedFlags::Nothing
         );
         assert_eq!(
             decide(
@@ -213,9 +253,34 @@ mod tests {
                     "-C target-feature=+crt-static"
                 )]),
                 &[],
+                &[],
+                true,
                 &[]
             ),
-            StaticFlag::UserDecides
+            AddedFlags::Nothing
+        );
+    }
+
+    #[test]
+    fn remaps_are_added_beside_the_users_flags() {
+        let remap = ["--remap-path-prefix=/home/me/ws=/workspace".to_string()];
+        // Nothing of the user's: a target value with the remap.
+        assert_eq!(
+            decide(T, &env_of(&[]), &[], &[], false, &remap),
+            AddedFlags::Config(format!(
+                "target.{T}.rustflags=[\"--remap-path-prefix=/home/me/ws=/workspace\"]"
+            ))
+        );
+        // The user's encoded flags are kept, ours after them; their crt-static choice stands.
+        let user = env_of(&[("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=-crt-static")]);
+        assert_eq!(
+            decide(T, &user, &[], &[], true, &remap),
+            encoded("-Ctarget-feature=-crt-static\x1f--remap-path-prefix=/home/me/ws=/workspace")
+        );
+        // Nothing wanted: nothing added.
+        assert_eq!(
+            decide(T, &env_of(&[]), &[], &[], false, &[]),
+            AddedFlags::Nothing
         );
     }
 }

@@ -141,6 +141,7 @@ mod tests {
             images: platforms.iter().map(|p| image(p)).collect(),
             index: Document::new(media::INDEX, b"{}".to_vec()),
             annotations: Default::default(),
+            attachments: Vec::new(),
         }
     }
 

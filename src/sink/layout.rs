@@ -6,18 +6,22 @@
 //!
 //! `index.json` has one entry per tag, each pointing at the image set's index with
 //! `org.opencontainers.image.ref.name` set to the tag (what `skopeo … oci:DIR:TAG` and
-//! `umoci --image DIR:TAG` look up) and `io.containerd.image.name` set to `repository:tag`.
+//! `umoci --image DIR:TAG` look up) and `io.containerd.image.name` set to `repository:tag`;
+//! then one untagged entry per attachment (SBOM, provenance), its `artifactType` given, as
+//! `oras` lists the artifacts it attaches in a layout.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{Report, Sink};
 use crate::image::layer::Source;
 use crate::image::model::{annotation, media, ImageSet};
 use crate::image::store::{self, BlobStore};
+use crate::registry::referrers::{platform_of, AttachedTo, ReadBack};
+use crate::util::digest::Digest;
 
 pub struct LayoutDir {
     pub dest: PathBuf,
@@ -52,7 +56,7 @@ fn holds_already(dest: &std::path::Path, files: &[(String, Source)]) -> bool {
 
 /// The bytes of a layout's `index.json` for `set`.
 pub fn index_json(set: &ImageSet) -> Result<Vec<u8>> {
-    let manifests: Vec<_> = set
+    let mut manifests: Vec<_> = set
         .tags
         .iter()
         .map(|tag| {
@@ -70,6 +74,15 @@ pub fn index_json(set: &ImageSet) -> Result<Vec<u8>> {
             })
         })
         .collect();
+    // Attachments are listed untagged, as oras lists them: a reader finds them by `subject`.
+    manifests.extend(set.attachments.iter().map(|a| {
+        json!({
+            "mediaType": media::MANIFEST,
+            "artifactType": a.artifact_type(),
+            "digest": a.manifest.descriptor.digest.as_str(),
+            "size": a.manifest.descriptor.size,
+        })
+    }));
     let doc = json!({
         "schemaVersion": 2,
         "mediaType": media::INDEX,
@@ -108,9 +121,127 @@ pub fn layout_files(set: &ImageSet, store: &BlobStore) -> Result<Vec<(String, So
         blob(&set.index.descriptor.digest),
         Source::Bytes(set.index.bytes.clone()),
     ));
+    if !set.attachments.is_empty() {
+        let empty = crate::util::digest::Digest::of(crate::image::document::EMPTY_CONFIG);
+        files.push((
+            blob(&empty),
+            Source::Bytes(crate::image::document::EMPTY_CONFIG.to_vec()),
+        ));
+    }
+    for a in &set.attachments {
+        for doc in [&a.document, &a.manifest] {
+            files.push((
+                blob(&doc.descriptor.digest),
+                Source::Bytes(doc.bytes.clone()),
+            ));
+        }
+    }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     files.dedup_by(|a, b| a.0 == b.0);
     Ok(files)
+}
+
+/// What a layout attaches to each platform manifest of its image tagged `tag` (or of its one
+/// tagged image): the artifacts `index.json` lists (as this sink and `oras` write them) whose
+/// `subject` is that manifest, with their documents. Reading only.
+pub fn attached(dir: &Path, tag: Option<&str>) -> Result<Vec<AttachedTo>> {
+    let read = |digest: &str| -> Result<Vec<u8>> {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            bail!("{} lists a malformed digest `{digest}`", dir.display());
+        }
+        let path = dir.join("blobs/sha256").join(hex);
+        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if Digest::of(&bytes).as_str() != digest {
+            bail!("{} does not match its digest", path.display());
+        }
+        Ok(bytes)
+    };
+    let json = |bytes: &[u8], what: &str| -> Result<Value> {
+        serde_json::from_slice(bytes)
+            .with_context(|| format!("{what} in {} is not JSON", dir.display()))
+    };
+    let index_path = dir.join("index.json");
+    let index = json(
+        &fs::read(&index_path)
+            .with_context(|| format!("{} is not an OCI layout (no index.json)", dir.display()))?,
+        "index.json",
+    )?;
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    let tagged: Vec<&Value> = entries
+        .iter()
+        .filter(
+            |e| match (tag, e["annotations"][annotation::REF_NAME].as_str()) {
+                (Some(t), Some(name)) => t == name,
+                (None, Some(_)) => true,
+                (_, None) => false,
+            },
+        )
+        .collect();
+    let digests: std::collections::BTreeSet<&str> =
+        tagged.iter().filter_map(|e| e["digest"].as_str()).collect();
+    let top = match (digests.len(), tag) {
+        (1, _) => *digests.iter().next().unwrap_or(&""),
+        (0, Some(t)) => bail!("{} has no image tagged `{t}`", dir.display()),
+        (0, None) => bail!("{} has no tagged image", dir.display()),
+        _ => bail!(
+            "{} holds several images: name one as oci:DIR:TAG",
+            dir.display()
+        ),
+    };
+    let top_doc = json(&read(top)?, "the image index")?;
+    let manifests: Vec<(String, String)> = if top_doc["manifests"].is_array() {
+        top_doc["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| Some((platform_of(m), m["digest"].as_str()?.to_string())))
+            .collect()
+    } else {
+        vec![("?".to_string(), top.to_string())]
+    };
+    // Every artifact the layout lists, with its subject.
+    let mut artifacts = Vec::new();
+    for e in entries.iter().filter(|e| e.get("artifactType").is_some()) {
+        let Some(digest) = e["digest"].as_str() else {
+            continue;
+        };
+        let m = json(&read(digest)?, "an artifact manifest")?;
+        let subject = m["subject"]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let layer = m["layers"][0]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        artifacts.push((
+            subject,
+            digest.to_string(),
+            e["artifactType"].clone(),
+            layer,
+        ));
+    }
+    let mut out = Vec::new();
+    for (platform, manifest) in manifests {
+        let mut documents = Vec::new();
+        for (subject, artifact, kind, layer) in &artifacts {
+            if *subject != manifest {
+                continue;
+            }
+            documents.push(ReadBack {
+                artifact_type: kind.as_str().unwrap_or_default().to_string(),
+                artifact: artifact.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+                document: read(layer)?,
+            });
+        }
+        out.push(AttachedTo {
+            platform,
+            manifest: manifest.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            documents,
+        });
+    }
+    Ok(out)
 }
 
 impl Sink for LayoutDir {

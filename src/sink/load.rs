@@ -4,7 +4,7 @@
 //!
 //! Which loader: `--loader`, else docker if it answers, else podman ([`find`]). The docker CLI
 //! itself resolves `DOCKER_HOST`, `DOCKER_CONTEXT` and the current context, so those are honoured
-//! by running it; `type=docker,context=NAME` adds `--context NAME`. The probe (`docker info`,
+//! by running it (`docker_context.rs` resolves them the same way to name the daemon in messages); `type=docker,context=NAME` adds `--context NAME`. The probe (`docker info`,
 //! `podman info`) reports the daemon's platform, which is the one loaded unless one is chosen;
 //! a daemon on the containerd image store can keep an index, so it gets every platform as an
 //! OCI archive instead. [`preflight`] asks all this before anything is compiled, and the answer
@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::archive::archive_spec;
 use super::docker_archive::{self, repo_tags};
+use super::docker_context;
 use super::{gzip_copy, oci_archive, Report, Sink};
 use crate::image::layer;
 use crate::image::model::ImageSet;
@@ -56,6 +57,8 @@ pub struct Daemon {
     pub platform: Option<Platform>,
     /// Whether it can keep an image index (docker on the containerd image store).
     pub keeps_index: bool,
+    /// A `DOCKER_HOST` for the docker CLI, when we chose the socket (rootless podman's).
+    pub host: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,11 +207,24 @@ fn names(loaded: &[String], set: &ImageSet) -> String {
     }
 }
 
-/// The first loader that answers: docker, then podman.
+/// Rootless podman's API socket, `$XDG_RUNTIME_DIR/podman/podman.sock`, when it exists.
+fn podman_socket() -> Option<String> {
+    let dir = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
+    let sock = std::path::Path::new(&dir).join("podman/podman.sock");
+    sock.exists().then(|| format!("unix://{}", sock.display()))
+}
+
+/// The first loader that answers: docker, then podman, then the docker CLI on rootless
+/// podman's socket (a machine with podman's service running but no podman CLI on PATH).
 pub fn find() -> Result<Daemon, LoadError> {
     let mut tried = Vec::new();
-    for l in [Loader::Docker, Loader::Podman] {
-        match probe(l, None) {
+    let socket = podman_socket();
+    let mut candidates = vec![(Loader::Docker, None), (Loader::Podman, None)];
+    if let Some(s) = socket.as_deref() {
+        candidates.push((Loader::Docker, Some(s)));
+    }
+    for (l, host) in candidates {
+        match probe_at(l, None, host) {
             Ok(d) => return Ok(d),
             Err(LoadError::Unreachable {
                 program,
@@ -225,12 +241,12 @@ pub fn find() -> Result<Daemon, LoadError> {
 
 /// Where the docker CLI will connect, for messages, with any credentials in it hidden.
 fn docker_endpoint(context: Option<&str>) -> String {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    match (context, env("DOCKER_HOST"), env("DOCKER_CONTEXT")) {
-        (Some(c), _, _) => format!(" (context {c})"),
-        (None, Some(h), _) => format!(" at {}", redact(&h)),
-        (None, None, Some(c)) => format!(" (context {c})"),
-        (None, None, None) => String::new(),
+    let e = docker_context::resolve(context);
+    match (e.host, e.context) {
+        (Some(h), Some(c)) => format!(" at {} (context {c})", redact(&h)),
+        (Some(h), None) => format!(" at {}", redact(&h)),
+        (None, Some(c)) => format!(" (context {c})"),
+        (None, None) => String::new(),
     }
 }
 
@@ -244,14 +260,27 @@ pub fn redact(url: &str) -> String {
 
 /// Asks `loader` about itself.
 pub fn probe(loader: Loader, context: Option<&str>) -> Result<Daemon, LoadError> {
+    probe_at(loader, context, None)
+}
+
+/// Asks `loader` about itself; `host` is a `DOCKER_HOST` of our choosing for the docker CLI.
+fn probe_at(
+    loader: Loader,
+    context: Option<&str>,
+    host: Option<&str>,
+) -> Result<Daemon, LoadError> {
     let program = loader.program();
-    let at = match loader {
-        Loader::Docker => docker_endpoint(context),
-        Loader::Podman => String::new(),
+    let at = match (loader, host) {
+        (Loader::Docker, Some(h)) => format!(" at {h} (rootless podman's socket)"),
+        (Loader::Docker, None) => docker_endpoint(context),
+        (Loader::Podman, _) => String::new(),
     };
     let mut cmd = Command::new(program);
     if let Some(c) = context {
         cmd.args(["--context", c]);
+    }
+    if let Some(h) = host {
+        cmd.env("DOCKER_HOST", h).env_remove("DOCKER_CONTEXT");
     }
     match loader {
         Loader::Docker => cmd.args(["info", "--format", "{{json .}}"]),
@@ -293,6 +322,7 @@ pub fn probe(loader: Loader, context: Option<&str>) -> Result<Daemon, LoadError>
         name: format!("{program} {version}{at}"),
         platform: facts.platform,
         keeps_index: facts.keeps_index,
+        host: host.map(str::to_string),
     })
 }
 
@@ -377,6 +407,9 @@ fn stream_into(
     let mut cmd = Command::new(program);
     if let Some(c) = &daemon.context {
         cmd.args(["--context", c]);
+    }
+    if let Some(h) = &daemon.host {
+        cmd.env("DOCKER_HOST", h).env_remove("DOCKER_CONTEXT");
     }
     cmd.arg("load");
     let what = format!("`{program} load`");

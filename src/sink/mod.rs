@@ -11,6 +11,7 @@ pub mod archive;
 pub mod cacheonly;
 pub mod destinations;
 pub mod docker_archive;
+pub mod docker_context;
 pub mod gzip_copy;
 pub mod layout;
 pub mod load;
@@ -77,7 +78,7 @@ pub(crate) mod testing {
             config,
             manifest,
         }];
-        let index = document::index(&images, &Default::default()).unwrap();
+        let index = document::index(&images, &Default::default(), &|_| Default::default()).unwrap();
         ImageSet {
             name: "app".into(),
             repository: "app".into(),
@@ -85,6 +86,7 @@ pub(crate) mod testing {
             images,
             index,
             annotations: Default::default(),
+            attachments: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod dockerd;
 pub mod path;
 pub mod podman;
 pub mod processes;
+pub mod proxy;
 pub mod registry;
 pub mod token;
 
@@ -231,4 +232,24 @@ pub fn parse_digests(stdout: &str) -> Vec<Printed> {
         }
     }
     out
+}
+
+/// Makes `dir` a git checkout with everything in it committed at `epoch` (seconds), as a
+/// workspace under version control is; returns the commit id.
+pub fn git_commit_all(dir: &Path, epoch: u64) -> String {
+    let date = format!("{epoch} +0000");
+    let git = |args: &[&str]| {
+        run_ok(
+            Command::new(require("git"))
+                .current_dir(dir)
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args)
+                .env("GIT_COMMITTER_DATE", &date)
+                .env("GIT_AUTHOR_DATE", &date),
+        )
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    stdout(&git(&["rev-parse", "HEAD"])).trim().to_string()
 }

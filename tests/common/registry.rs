@@ -1,7 +1,9 @@
 //! Real registries for the push tests: the CNCF distribution registry (Debian's
 //! `docker-registry`, distribution 2.8) run with our own config on 127.0.0.1 and a free port,
-//! three ways: plain HTTP without auth, TLS (a CA of our own) with htpasswd Basic auth, and
-//! token auth against the small JWT issuer of `token.rs`. One of each per test binary, started
+//! five ways: plain HTTP without auth, TLS (a CA of our own) with htpasswd Basic auth, token
+//! auth against the small JWT issuer of `token.rs`, and TLS with a certificate made exactly as
+//! Docker's documentation makes one (self-signed, `CA:TRUE`), without and with mutual TLS
+//! (`tls.clientcas`; the client pair is made by [`make_client_cert`]). One of each per test binary, started
 //! on first use; a watcher shell stops each (and removes its files) when the test process ends.
 //! The registry's access log is kept, so tests can count the requests it served.
 #![allow(dead_code)]
@@ -100,6 +102,10 @@ pub enum Kind {
     Plain,
     TlsBasic,
     Token,
+    /// TLS with Docker's documented self-signed certificate, no auth.
+    SelfSigned,
+    /// The same, requiring a client certificate signed by the harness's client CA.
+    SelfSignedMutual,
 }
 
 pub struct Registry {
@@ -110,8 +116,93 @@ pub struct Registry {
     pub log: PathBuf,
     /// The CA that signed the TLS registry's certificate.
     pub ca: Option<PathBuf>,
-    /// A directory holding `ca.crt`, for skopeo's `--cert-dir`.
+    /// A directory holding `ca.crt`, for skopeo's `--cert-dir` (and, for mutual TLS,
+    /// `client.cert` + `client.key`).
     pub cert_dir: Option<PathBuf>,
+}
+
+/// The certificate Docker's documentation ("Test an insecure registry") tells users to make:
+/// `openssl req -newkey rsa:4096 -nodes -sha256 -keyout domain.key -addext
+/// "subjectAltName = IP:127.0.0.1" -x509 -days 365 -out domain.crt` — self-signed, and
+/// OpenSSL marks it `CA:TRUE`. Returns (domain.crt, domain.key).
+fn make_docker_docs_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    run_ok(Command::new(require("openssl")).args([
+        "req",
+        "-newkey",
+        "rsa:4096",
+        "-nodes",
+        "-sha256",
+        "-keyout",
+        &p("domain.key"),
+        "-addext",
+        "subjectAltName = IP:127.0.0.1",
+        "-x509",
+        "-days",
+        "365",
+        "-out",
+        &p("domain.crt"),
+        "-subj",
+        "/CN=imagebuild docs registry",
+    ]));
+    (dir.join("domain.crt"), dir.join("domain.key"))
+}
+
+/// A client CA (`client-ca.crt`) and a client certificate signed by it, written as
+/// `client.cert` + `client.key` (Docker's certs.d names) into `dir`.
+pub fn make_client_cert(dir: &Path) -> PathBuf {
+    let openssl = require("openssl");
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    run_ok(Command::new(&openssl).args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("client-ca.key"),
+        "-out",
+        &p("client-ca.crt"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=imagebuild client CA",
+    ]));
+    run_ok(Command::new(&openssl).args([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("client.key"),
+        "-out",
+        &p("client.csr"),
+        "-subj",
+        "/CN=imagebuild client",
+    ]));
+    std::fs::write(
+        dir.join("client-ext.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    run_ok(Command::new(&openssl).args([
+        "x509",
+        "-req",
+        "-in",
+        &p("client.csr"),
+        "-CA",
+        &p("client-ca.crt"),
+        "-CAkey",
+        &p("client-ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &p("client.cert"),
+        "-days",
+        "2",
+        "-extfile",
+        &p("client-ext.cnf"),
+    ]));
+    dir.join("client-ca.crt")
 }
 
 /// A CA and a certificate for 127.0.0.1 signed by it, made with openssl.
@@ -204,6 +295,29 @@ impl Registry {
                 ));
                 ca = Some(ca_crt);
                 cert_dir = Some(dir.join("certs"));
+            }
+            Kind::SelfSigned | Kind::SelfSignedMutual => {
+                let (crt, key) = make_docker_docs_cert(&dir);
+                config.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    crt.display(),
+                    key.display()
+                ));
+                let certs = dir.join("certs");
+                std::fs::create_dir_all(&certs).unwrap();
+                std::fs::copy(&crt, certs.join("ca.crt")).unwrap();
+                if kind == Kind::SelfSignedMutual {
+                    let client_ca = make_client_cert(&dir);
+                    for f in ["client.cert", "client.key"] {
+                        std::fs::copy(dir.join(f), certs.join(f)).unwrap();
+                    }
+                    config.push_str(&format!(
+                        "    clientcas:\n      - {}\n",
+                        client_ca.display()
+                    ));
+                }
+                ca = Some(crt);
+                cert_dir = Some(certs);
             }
             Kind::Token => {
                 let issuer = super::token::Issuer::start(&dir);
@@ -298,6 +412,10 @@ impl Registry {
                 ));
                 f.push(format!("--creds={USER}:{PASSWORD}"));
             }
+            Kind::SelfSigned | Kind::SelfSignedMutual => f.push(format!(
+                "--cert-dir={}",
+                self.cert_dir.as_ref().unwrap().display()
+            )),
             Kind::Token => {
                 f.push("--tls-verify=false".to_string());
                 f.push(format!("--creds={USER}:{PASSWORD}"));

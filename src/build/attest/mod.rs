@@ -1,0 +1,267 @@
+//! Supply-chain documents attached to the images once they are assembled: per image and
+//! platform, an SBOM ([`spdx`] or [`cyclonedx`], from the [`graph`] of exactly that binary for
+//! that target) and a [`provenance`] statement, each wrapped in an OCI 1.1 artifact manifest
+//! whose `subject` is the platform's manifest ([`Attachment`]). The sinks write or push the
+//! attachments beside the image; the image's own manifests and index do not change.
+//!
+//! [`attach`] is the one entry: it runs `cargo metadata --filter-platform` once per target and
+//! asks the toolchain and the C compilers their versions once each.
+
+pub mod cyclonedx;
+pub mod facts;
+pub mod graph;
+pub mod provenance;
+pub mod spdx;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+pub use facts::{Facts, Tool};
+
+use crate::image::document::{self, rfc3339};
+use crate::image::model::{annotation, media, Attachment, Document, ImageSet};
+use crate::image::platform::Platform;
+use crate::plan::options::SbomFormat;
+use crate::plan::{ImagePlan, Plan};
+use crate::route::{Builder, CCompiler, Route};
+use crate::util::ui::Ui;
+
+/// File name of a document in `--sbom-dir`: `api-linux-arm-v7.spdx.json`.
+pub fn file_name(bin: &str, platform: &Platform, media_type: &str) -> String {
+    let kind = match media_type {
+        media::SPDX => "spdx",
+        media::CYCLONEDX => "cdx",
+        _ => "provenance",
+    };
+    format!(
+        "{bin}-{}.{kind}.json",
+        platform.to_string().replace('/', "-")
+    )
+}
+
+/// The first line a program prints for `args`, or `None` when it cannot run.
+fn first_line(program: &str, args: &[&str], dir: &Path) -> Option<String> {
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(dir);
+    let out = crate::util::process::run(&mut cmd, Duration::from_secs(30), program).ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().map(|l| l.trim().to_string())
+}
+
+/// A tool from the first line it prints: its version is the first word that starts with a digit.
+fn tool(name: &str, line: String) -> Tool {
+    let version = line
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or("unknown")
+        .trim_end_matches(',')
+        .to_string();
+    Tool {
+        name: name.to_string(),
+        version,
+        description: line,
+    }
+}
+
+/// The C compiler a route compiles C with, when it does.
+fn c_compiler(route: &Route, dir: &Path) -> Option<Tool> {
+    if route.builds_c.is_empty() && !route.openssl {
+        return None;
+    }
+    match &route.c_compiler {
+        CCompiler::Zig { zig, .. } => {
+            crate::route::tools::zig_version(zig).map(|v| tool("zig", format!("zig {v}")))
+        }
+        CCompiler::Gcc { cc, .. } => {
+            let name = cc.file_name()?.to_string_lossy().into_owned();
+            first_line(&cc.to_string_lossy(), &["--version"], dir).map(|l| tool(&name, l))
+        }
+        CCompiler::User(cc) => {
+            let mut words = cc.split_whitespace();
+            let program = words.next()?;
+            let mut args: Vec<&str> = words.collect();
+            args.push("--version");
+            first_line(program, &args, dir).map(|l| tool(program, l))
+        }
+        CCompiler::Default if route.builder == Builder::Zigbuild => {
+            first_line("zig", &["version"], dir).map(|v| tool("zig", format!("zig {v}")))
+        }
+        CCompiler::Default => first_line("cc", &["--version"], dir).map(|l| tool("cc", l)),
+    }
+}
+
+/// The settings a provenance statement records, as the build saw them.
+fn settings(plan: &Plan, img: &ImagePlan) -> serde_json::Value {
+    json!({
+        "profile": plan.profile,
+        "features": plan.features,
+        "cargoConfig": plan.cargo_config,
+        "base": img.base.name(),
+        "repository": img.repository,
+        "tags": img.tags,
+        "compression": img.compression,
+        "compressionLevel": img.compression_level,
+        "sourceDateEpoch": plan.epoch,
+        "epochSource": plan.epoch_source,
+        "remapPaths": !plan.remap.is_empty(),
+        "sbom": plan.sbom,
+    })
+}
+
+/// The base's reference and manifest digest, from the annotations of a manifest we wrote.
+fn base_of(manifest: &Document) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(&manifest.bytes).ok()?;
+    let a = v.get("annotations")?;
+    Some((
+        a.get(annotation::BASE_NAME)?.as_str()?.to_string(),
+        a.get(annotation::BASE_DIGEST)?.as_str()?.to_string(),
+    ))
+}
+
+/// Attaches the SBOM and provenance that `plan` asks for to every platform of every set (in
+/// plan order), and writes them to `--sbom-dir` when given. `started` is when the build began.
+pub fn attach(
+    plan: &Plan,
+    routes: &BTreeMap<String, Route>,
+    sets: &mut [ImageSet],
+    started: SystemTime,
+    ui: &Ui,
+) -> Result<()> {
+    if plan.sbom == SbomFormat::None && !plan.provenance {
+        return Ok(());
+    }
+    let root = &plan.workspace_root;
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let rustc = first_line(&rustc, &["-V"], root)
+        .map(|l| tool("rustc", l))
+        .context("asking rustc its version for the SBOM")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = first_line(&cargo, &["-V"], root).map(|l| tool("cargo", l));
+    let checksums = graph::lock_checksums(root);
+    let command: Vec<String> = std::env::args().collect();
+    let created = rfc3339(plan.epoch);
+    let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let started = humantime::format_rfc3339_seconds(started).to_string();
+    // One `cargo metadata --filter-platform` per target, all at once (each takes a few hundred
+    // milliseconds, mostly waiting).
+    let triples: std::collections::BTreeSet<&str> = sets
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.triple.as_str()))
+        .collect();
+    let metadata: BTreeMap<String, cargo_metadata::Metadata> = std::thread::scope(|s| {
+        let handles: Vec<_> = triples
+            .iter()
+            .map(|t| {
+                s.spawn(move || {
+                    graph::metadata(&plan.manifest_path, &plan.features, t)
+                        .map(|m| (t.to_string(), m))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("reading a dependency graph panicked"))?
+            })
+            .collect::<Result<BTreeMap<_, _>>>()
+    })?;
+    let mut compilers: BTreeMap<String, Option<Tool>> = BTreeMap::new();
+    for (set, img) in sets.iter_mut().zip(&plan.images) {
+        let mut attachments = Vec::new();
+        for image in &set.images {
+            let triple = image.triple.as_str();
+            let meta = metadata
+                .get(triple)
+                .with_context(|| format!("no dependency graph was read for {triple}"))?;
+            let graph = graph::of_package(meta, &img.package, &checksums)?;
+            let route = routes.get(triple);
+            let cc = compilers
+                .entry(triple.to_string())
+                .or_insert_with(|| route.and_then(|r| c_compiler(r, root)))
+                .clone();
+            let mut tools = vec![rustc.clone()];
+            tools.extend(cc);
+            let facts = Facts {
+                bin: &img.bin,
+                package: &img.package,
+                platform: &image.platform,
+                triple,
+                manifest: &image.manifest.descriptor,
+                created: created.clone(),
+                tools,
+            };
+            let mut docs = Vec::new();
+            match plan.sbom {
+                SbomFormat::Spdx => docs.push((media::SPDX, spdx::document(&graph, &facts)?)),
+                SbomFormat::CycloneDx => {
+                    docs.push((media::CYCLONEDX, cyclonedx::document(&graph, &facts)?))
+                }
+                SbomFormat::None => {}
+            }
+            if plan.provenance {
+                let base = base_of(&image.manifest);
+                let mut versions = facts.tools.clone();
+                versions.extend(cargo.clone());
+                let facts = Facts {
+                    tools: versions,
+                    ..facts
+                };
+                let run = provenance::Run {
+                    command: &command,
+                    settings: settings(plan, img),
+                    route: json!(route.map(|r| r.to_string())),
+                    source: img.described.source.as_deref(),
+                    revision: img.described.revision.as_deref(),
+                    base: base.as_ref().map(|(n, d)| (n.as_str(), d.as_str())),
+                    repository: &img.repository,
+                    started: started.clone(),
+                    finished: finished.clone(),
+                };
+                docs.push((media::IN_TOTO, provenance::statement(&facts, &run)?));
+            }
+            for (media_type, bytes) in docs {
+                let document = Document::new(media_type, bytes);
+                let annotations: BTreeMap<String, String> =
+                    [(annotation::CREATED.to_string(), created.clone())].into();
+                let manifest = document::artifact_manifest(
+                    &document,
+                    &image.manifest.descriptor,
+                    &annotations,
+                )?;
+                attachments.push(Attachment {
+                    platform: image.platform.clone(),
+                    document,
+                    manifest,
+                });
+            }
+        }
+        if let Some(dir) = &plan.sbom_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("--sbom-dir: cannot create {}", dir.display()))?;
+            for a in &attachments {
+                let path = dir.join(file_name(&set.name, &a.platform, a.artifact_type()));
+                crate::util::atomic::write(&path, &a.document.bytes)
+                    .with_context(|| format!("--sbom-dir: cannot write {}", path.display()))?;
+            }
+        }
+        ui.detail(
+            "Attached",
+            &format!(
+                "{} documents to the manifests of {}",
+                attachments.len(),
+                set.name
+            ),
+        );
+        set.attachments = attachments;
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! What git says about the workspace, read once while planning: the commit checked out (for the
+//! `revision` annotation and provenance), whether the tree has changes not committed (marked on
+//! the revision), the commit's time (the default timestamp of every image) and the `origin`
+//! remote (the `source` when Cargo.toml names no repository). Reading only; a workspace that is
+//! not a git checkout, or a machine with no git, gives `None`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::process;
+
+/// The checkout a workspace lives in.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GitInfo {
+    /// The full commit id of HEAD.
+    pub commit: String,
+    /// Seconds since the epoch of HEAD's commit time.
+    pub commit_time: u64,
+    /// Whether tracked files differ from HEAD.
+    pub dirty: bool,
+    /// `remote.origin.url`, when there is one.
+    pub remote: Option<String>,
+}
+
+impl GitInfo {
+    /// The `revision` value: the commit, with `-dirty` when the tree has changes.
+    pub fn revision(&self) -> String {
+        if self.dirty {
+            format!("{}-dirty", self.commit)
+        } else {
+            self.commit.clone()
+        }
+    }
+
+    /// Reads the checkout `dir` is in, or `None` when it is not one (or git is missing).
+    pub fn read(dir: &Path) -> Option<GitInfo> {
+        let head = git(dir, &["log", "-1", "--format=%H %ct"])?;
+        let (commit, time) = head.split_once(' ')?;
+        let commit_time = time.trim().parse().ok()?;
+        let dirty = !git(dir, &["status", "--porcelain", "--untracked-files=no"])?.is_empty();
+        let remote = git(dir, &["config", "--get", "remote.origin.url"]).filter(|r| !r.is_empty());
+        Some(GitInfo {
+            commit: commit.to_string(),
+            commit_time,
+            dirty,
+            remote,
+        })
+    }
+}
+
+/// A remote as a web address for `source`: `git@host:a/b.git` and `ssh://git@host/a/b` become
+/// `https://host/a/b`; any user name or password in the URL is dropped (it must never reach an
+/// image). Local paths and `file://` remotes give `None`.
+pub fn web_url(remote: &str) -> Option<String> {
+    let r = remote.trim();
+    let (host, path) = if let Some(rest) = r
+        .strip_prefix("https://")
+        .or_else(|| r.strip_prefix("http://"))
+        .or_else(|| r.strip_prefix("ssh://"))
+        .or_else(|| r.strip_prefix("git://"))
+    {
+        let (authority, path) = rest.split_once('/')?;
+        let host = authority.rsplit('@').next()?;
+        // ssh's port is not the web server's.
+        let host = if r.starts_with("ssh://") {
+            host.split(':').next()?
+        } else {
+            host
+        };
+        (host.to_string(), path.to_string())
+    } else if let Some((authority, path)) = r.split_once(':') {
+        // scp-like `user@host:path`; a Windows drive or local path has no `@`/dot host.
+        if authority.contains('/') || !authority.contains('.') && !authority.contains('@') {
+            return None;
+        }
+        let host = authority.rsplit('@').next()?;
+        (host.to_string(), path.to_string())
+    } else {
+        return None;
+    };
+    let path = path.trim_end_matches('/').trim_end_matches(".git");
+    if host.is_empty() || path.is_empty() {
+        return None;
+    }
+    Some(format!("https://{host}/{}", path.trim_start_matches('/')))
+}
+
+/// `git -C dir ARGS`, trimmed stdout, or `None` when it fails.
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir).args(args);
+    let out = process::run(&mut cmd, Duration::from_secs(30), "git").ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_directory_is_no_checkout() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(GitInfo::read(dir.path()), None);
+    }
+
+    #[test]
+    fn remotes_become_web_addresses_without_credentials() {
+        for (remote, web) in [
+            (
+                "git@github.com:acme/api.git",
+                Some("https://github.com/acme/api"),
+            ),
+            (
+                "ssh://git@gitlab.example.com:2222/a/b",
+                Some("https://gitlab.example.com/a/b"),
+            ),
+            (
+                "https://user:s3cret@github.com/acme/api.git",
+                Some("https://github.com/acme/api"),
+            ),
+            (
+                "https://github.com/acme/api",
+                Some("https://github.com/acme/api"),
+            ),
+            ("/srv/git/api.git", None),
+            ("file:///srv/git/api", None),
+            ("../api", None),
+        ] {
+            assert_eq!(web_url(remote).as_deref(), web, "{remote}");
+        }
+    }
+
+    #[test]
+    fn revision_marks_a_dirty_tree() {
+        let mut g = GitInfo {
+            commit: "abc".into(),
+            commit_time: 1,
+            dirty: false,
+            remote: None,
+        };
+        assert_eq!(g.revision(), "abc");
+        g.dirty = true;
+        assert_eq!(g.revision(), "abc-dirty");
+    }
+}
