@@ -203,44 +203,10 @@ impl<R: Read> Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::document;
-    use crate::image::layer::{pack, Entry, LayerSpec, PackOptions, Source};
-    use crate::image::model::{Compression, Image};
+    use crate::image::model::Compression;
     use crate::image::platform::Platform;
-
-    fn built(store: &BlobStore, c: Compression) -> ImageSet {
-        let spec = LayerSpec {
-            entries: vec![Entry::file("/app", Source::Bytes(vec![1u8; 50_000]), 0o755)],
-            created_by: "app".into(),
-        };
-        let opts = PackOptions {
-            compression: c,
-            level: c.default_level(),
-            mtime: 0,
-        };
-        let layer = pack(&spec, &opts, store).unwrap();
-        let p = Platform::new("linux", "amd64", None);
-        let rt = document::RuntimeConfig::default();
-        let config = document::config(None, &p, &rt, std::slice::from_ref(&layer), "t").unwrap();
-        let manifest = document::manifest(&config, &[&layer.blob], &Default::default()).unwrap();
-        let images = vec![Image {
-            platform: p,
-            triple: String::new(),
-            layers: vec![layer],
-            config,
-            manifest,
-        }];
-        let index = document::index(&images, &Default::default(), &|_| Default::default()).unwrap();
-        ImageSet {
-            name: "app".into(),
-            repository: "app".into(),
-            tags: vec!["1".into()],
-            images,
-            index,
-            annotations: Default::default(),
-            attachments: Vec::new(),
-        }
-    }
+    use crate::sink::testing::built;
+    use crate::util::digest::Digest;
 
     #[test]
     fn a_good_build_verifies_for_every_compression() {

@@ -1,7 +1,8 @@
 //! `type=oci,dest=DIR`: an OCI image layout directory (`oci-layout`, `index.json`,
 //! `blobs/sha256/…`), written to a temporary directory beside the destination and renamed into
-//! place, so a failed run never leaves a half-written layout. [`layout_files`] lists a layout's
-//! files for the archive sinks too (`oci_archive.rs`).
+//! place, so a failed run never leaves a half-written layout; a destination that already holds
+//! exactly the same layout is left as it is. [`layout_files`] lists a layout's files for the
+//! archive sinks too (`oci_archive.rs`).
 //!
 //! `index.json` has one entry per tag, each pointing at the image set's index with
 //! `org.opencontainers.image.ref.name` set to the tag (what `skopeo … oci:DIR:TAG` and
@@ -24,6 +25,33 @@ use crate::util::digest::Digest;
 
 pub struct LayoutDir {
     pub dest: PathBuf,
+}
+
+/// Whether `dest` holds exactly these files already (a re-run with nothing changed): then it is
+/// left alone rather than rewritten. Documents are compared byte for byte; blobs, named by their
+/// digest, by size; nothing else may be there.
+fn holds_already(dest: &std::path::Path, files: &[(String, Source)]) -> bool {
+    let count = |dir: &std::path::Path| fs::read_dir(dir).map_or(usize::MAX, |d| d.count());
+    let blobs = files
+        .iter()
+        .filter(|(p, _)| p.starts_with("blobs/"))
+        .count();
+    if count(dest) != 3
+        || count(&dest.join("blobs")) != 1
+        || count(&dest.join("blobs/sha256")) != blobs
+    {
+        return false;
+    }
+    files.iter().all(|(path, source)| {
+        let at = dest.join(path);
+        match source {
+            Source::Bytes(b) => fs::read(&at).is_ok_and(|have| have == *b),
+            Source::Path(p) => match (fs::metadata(&at), fs::metadata(p)) {
+                (Ok(have), Ok(want)) => have.is_file() && have.len() == want.len(),
+                _ => false,
+            },
+        }
+    })
 }
 
 /// The bytes of a layout's `index.json` for `set`.
@@ -234,6 +262,13 @@ impl Sink for LayoutDir {
                 );
             }
         }
+        let files = layout_files(set, store)?;
+        if holds_already(dest, &files) {
+            return Ok(Report {
+                destination: self.describe(),
+                notes: Vec::new(),
+            });
+        }
         let parent = crate::util::atomic::parent_dir(dest)?;
         // 0755 less the umask, as any directory a user makes: others can read the layout.
         let tmp = tempfile::Builder::new()
@@ -248,7 +283,7 @@ impl Sink for LayoutDir {
             })?;
         let live = crate::util::temp::register(tmp.path());
         fs::create_dir_all(tmp.path().join("blobs/sha256"))?;
-        for (path, source) in layout_files(set, store)? {
+        for (path, source) in files {
             let to = tmp.path().join(&path);
             match source {
                 Source::Bytes(b) => fs::write(&to, b),
@@ -288,5 +323,34 @@ impl Sink for LayoutDir {
             destination: self.describe(),
             notes: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::model::Compression;
+    use crate::sink::testing::built;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn an_identical_layout_is_left_alone_and_anything_else_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("store")).unwrap();
+        let set = built(&store, Compression::Gzip);
+        let sink = LayoutDir {
+            dest: dir.path().join("out"),
+        };
+        let inode = || fs::metadata(sink.dest.join("index.json")).unwrap().ino();
+        sink.write(&set, &store).unwrap();
+        let first = inode();
+        sink.write(&set, &store).unwrap();
+        assert_eq!(inode(), first, "an identical layout was rewritten");
+        // A stray blob makes it differ: the layout is written afresh, without it.
+        let stray = sink.dest.join("blobs/sha256/stray");
+        fs::write(&stray, b"x").unwrap();
+        sink.write(&set, &store).unwrap();
+        assert!(!stray.exists());
+        assert_ne!(inode(), first);
     }
 }

@@ -45,3 +45,48 @@ pub trait Sink {
         true
     }
 }
+
+/// What the sinks' unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::image::document;
+    use crate::image::layer::{pack, Entry, LayerSpec, PackOptions, Source};
+    use crate::image::model::{Compression, Image, ImageSet};
+    use crate::image::platform::Platform;
+    use crate::image::store::BlobStore;
+
+    /// A one-platform image set of one small layer packed into `store`.
+    pub fn built(store: &BlobStore, c: Compression) -> ImageSet {
+        let spec = LayerSpec {
+            entries: vec![Entry::file("/app", Source::Bytes(vec![1u8; 50_000]), 0o755)],
+            created_by: "app".into(),
+        };
+        let opts = PackOptions {
+            compression: c,
+            level: c.default_level(),
+            mtime: 0,
+        };
+        let layer = pack(&spec, &opts, store).unwrap();
+        let p = Platform::new("linux", "amd64", None);
+        let rt = document::RuntimeConfig::default();
+        let config = document::config(None, &p, &rt, std::slice::from_ref(&layer), "t").unwrap();
+        let manifest = document::manifest(&config, &[&layer.blob], &Default::default()).unwrap();
+        let images = vec![Image {
+            platform: p,
+            triple: String::new(),
+            layers: vec![layer],
+            config,
+            manifest,
+        }];
+        let index = document::index(&images, &Default::default(), &|_| Default::default()).unwrap();
+        ImageSet {
+            name: "app".into(),
+            repository: "app".into(),
+            tags: vec!["1".into()],
+            images,
+            index,
+            annotations: Default::default(),
+            attachments: Vec::new(),
+        }
+    }
+}
