@@ -22,18 +22,6 @@ static TOKEN: LazyLock<Registry> = LazyLock::new(|| Registry::start(Kind::Token)
 /// The base image (amd64 and arm64), pushed to PLAIN by buildah once.
 static BASE: LazyLock<String> = LazyLock::new(|| push_base_with_buildah(&PLAIN));
 
-/// Our binary with no credentials anywhere unless a test gives some.
-fn imagebuild_clean(work: &Path) -> Command {
-    let empty = work.join("no-credentials");
-    std::fs::create_dir_all(&empty).unwrap();
-    let mut c = imagebuild();
-    c.env("DOCKER_CONFIG", &empty)
-        .env("REGISTRY_AUTH_FILE", empty.join("auth.json"))
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("CARGO_IMAGEBUILD_CACHE", work.join("cache"));
-    c
-}
-
 fn api_args(platforms: &str) -> Vec<String> {
     ["-p", "server", "--bin", "api", "--platform", platforms]
         .iter()
@@ -188,7 +176,7 @@ fn push_is_read_by_skopeo_pulled_and_run_by_docker_and_repeats_without_uploads()
     let refs = work.path().join("refs.txt");
     let meta = work.path().join("meta.json");
     let out = run_ok(
-        imagebuild_clean(work.path())
+        imagebuild_isolated(work.path())
             .args(api_args("linux/amd64,linux/arm64"))
             .args(["--push", "-t", &format!("{repo}:0.3.1"), "-t", ":latest"])
             .arg("--image-refs")
@@ -248,7 +236,7 @@ fn push_is_read_by_skopeo_pulled_and_run_by_docker_and_repeats_without_uploads()
     // The same image again: every blob is already there, nothing is uploaded.
     let before = reg.uploads("acme/api").len();
     let again = run_ok(
-        imagebuild_clean(work.path())
+        imagebuild_isolated(work.path())
             .args(api_args("linux/amd64,linux/arm64"))
             .args(["--push", "-t", &format!("{repo}:0.3.1"), "-t", ":latest"]),
     );
@@ -272,15 +260,11 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
     let base = &*BASE;
     let work = tempfile::tempdir().unwrap();
     let repo = format!("{}/onbase", reg.addr);
-    let out = run_ok(imagebuild_clean(work.path()).args(api_args("all")).args([
-        "--base",
-        base,
-        "--push",
-        "--repository",
-        &repo,
-        "-t",
-        ":1",
-    ]));
+    let out = run_ok(
+        imagebuild_isolated(work.path())
+            .args(api_args("all"))
+            .args(["--base", base, "--push", "--repository", &repo, "-t", ":1"]),
+    );
     let digest = pushed_digest(&out, &repo);
     let index = reg.skopeo_raw(&format!("{repo}@{digest}"));
     let base_index = reg.skopeo_raw(base);
@@ -387,7 +371,7 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
     // A fresh store, so the base blobs cannot come from an earlier run's target directory.
     let target = work.path().join("target");
     run_ok(
-        imagebuild_clean(work.path())
+        imagebuild_isolated(work.path())
             .env("CARGO_TARGET_DIR", &target)
             .args(layout_args(&layout)),
     );
@@ -410,7 +394,7 @@ fn base_image_from_buildah_keeps_its_layers_and_is_mounted_not_uploaded() {
     );
     let layout2 = work.path().join("layout2");
     run_ok(
-        imagebuild_clean(work.path())
+        imagebuild_isolated(work.path())
             .env("CARGO_TARGET_DIR", work.path().join("target2"))
             .args(layout_args(&layout2)),
     );
@@ -435,7 +419,7 @@ fn tls_registry_with_basic_auth() {
     let repo = format!("{}/secure/api", reg.addr);
     let good = reg.docker_config(PASSWORD, work.path());
     let out = run_ok(
-        imagebuild_clean(work.path())
+        imagebuild_isolated(work.path())
             .env("DOCKER_CONFIG", &good)
             .args(api_args("linux/amd64"))
             .args(["--push", "--repository", &repo, "-vv"])
@@ -453,7 +437,7 @@ fn tls_registry_with_basic_auth() {
     let auth_json = work.path().join("auth.json");
     std::fs::copy(good.join("config.json"), &auth_json).unwrap();
     let out = run_ok(
-        imagebuild_clean(work.path())
+        imagebuild_isolated(work.path())
             .env("REGISTRY_AUTH_FILE", &auth_json)
             .args(api_args("linux/amd64"))
             .args(["--push", "--repository", &podman_repo])
@@ -495,7 +479,7 @@ fn tls_registry_with_basic_auth() {
     .unwrap();
     let onbase = format!("{}/secure/onbase", reg.addr);
     let out = run_ok(
-        imagebuild_clean(work.path())
+        imagebuild_isolated(work.path())
             .env("DOCKER_CONFIG", &store_cfg)
             .env("PATH", path)
             .args(api_args("linux/amd64"))
@@ -534,7 +518,7 @@ fn tls_registry_with_basic_auth() {
 
     let fail = |name: &str, config: Option<PathBuf>, with_ca: bool, expect: &[&str]| -> String {
         let repo = format!("{}/secure/{name}", reg.addr);
-        let mut c = imagebuild_clean(work.path());
+        let mut c = imagebuild_isolated(work.path());
         if let Some(cfg) = config {
             c.env("DOCKER_CONFIG", cfg);
         }
@@ -594,7 +578,7 @@ fn token_registry_with_bearer_flow() {
     let repo = format!("{}/tok/api", reg.addr);
     let good = reg.docker_config(PASSWORD, work.path());
     let out = run_ok(
-        imagebuild_clean(work.path())
+        imagebuild_isolated(work.path())
             .env("DOCKER_CONFIG", &good)
             .args(api_args("linux/amd64,linux/arm64"))
             .args(["--push", "--repository", &repo, "-vv"]),
@@ -616,7 +600,7 @@ fn token_registry_with_bearer_flow() {
         let dir = work.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let repo = format!("{}/tok/{name}", reg.addr);
-        let mut c = imagebuild_clean(work.path());
+        let mut c = imagebuild_isolated(work.path());
         if let Some(pw) = config {
             c.env("DOCKER_CONFIG", reg.docker_config(pw, &dir));
         }
@@ -655,7 +639,7 @@ fn token_registry_mounts_base_layers_across_repositories() {
     ]));
     let repo = format!("{}/tok/onbase", reg.addr);
     let out = run_ok(
-        imagebuild_clean(work.path())
+        imagebuild_isolated(work.path())
             .env("DOCKER_CONFIG", reg.docker_config(PASSWORD, work.path()))
             .args(api_args("linux/amd64"))
             .args(["--push", "--repository", &repo, "--base", &base]),
@@ -698,7 +682,7 @@ fn push_and_base_mistakes_are_refused_clearly() {
     let base = &*BASE;
     let work = tempfile::tempdir().unwrap();
     let refused = |args: &[&str], expect: &[&str]| {
-        let mut c = imagebuild_clean(work.path());
+        let mut c = imagebuild_isolated(work.path());
         c.args(api_args("linux/amd64")).args(args);
         let err = run_err(&mut c);
         for e in expect {
@@ -745,7 +729,7 @@ fn push_and_base_mistakes_are_refused_clearly() {
         &["does not exist", "no-such-base"],
     );
     assert_nothing_tagged(reg, "never1");
-    let mut c = imagebuild_clean(work.path());
+    let mut c = imagebuild_isolated(work.path());
     c.args([
         "-p",
         "server",
@@ -833,7 +817,7 @@ fn dynamic_binary_on_a_registry_base_needs_the_loader_in_the_base() {
     let work = tempfile::tempdir().unwrap();
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-target-dynamic");
     let dynamic = |base: &str, dest: &Path| {
-        let mut c = imagebuild_clean(work.path());
+        let mut c = imagebuild_isolated(work.path());
         c.env("CARGO_TARGET_DIR", &target_dir)
             .env("RUSTFLAGS", "-C target-feature=-crt-static")
             .args([
@@ -909,7 +893,7 @@ fn dynamic_binary_needs_its_shared_libraries_in_the_base() {
     let with_zlib = push_glibc_base(reg, &exe, "glibc-zlib", &[]);
 
     let build = |base: &str, dest: &Path| {
-        let mut c = imagebuild_clean(work.path());
+        let mut c = imagebuild_isolated(work.path());
         c.current_dir(&zlib_fixture)
             .env("CARGO_TARGET_DIR", &target_dir)
             .env("RUSTFLAGS", dynamic)
