@@ -152,6 +152,7 @@ fn download(url: &str, wheel: &Wheel, dir: &Path) -> Result<std::fs::File> {
         .context("starting the download runtime")?;
     let staged = AtomicFile::stage_in(dir, "zig-wheel", None)?;
     let mut out = HashingWriter::new(staged);
+    crate::registry::tls_crypto();
     rt.block_on(async {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))

@@ -195,7 +195,7 @@ impl HostTrust {
         &self,
         system: &[CertificateDer<'static>],
     ) -> Result<rustls::ClientConfig, RegistryError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
         roots.add_parsable_certificates(system.iter().cloned());
         roots.add_parsable_certificates(self.user.iter().cloned());
