@@ -158,6 +158,14 @@ fn spdx_per_platform_matches_cargo_tree_and_validates() {
         let tree = cargo_tree(triple);
         assert!(tree.len() >= 4, "cargo tree shows too little: {tree:?}");
         assert_eq!(spdx_runtime_packages(&doc), tree, "{platform}");
+        // Each target's own dependencies only: humantime by `cfg(target_arch = "aarch64")`,
+        // hex by the x86_64 musl triple.
+        let (mine, other) = match platform {
+            "arm64" => ("humantime", "hex"),
+            _ => ("hex", "humantime"),
+        };
+        assert!(package(&doc, mine).is_some(), "{platform} lacks {mine}");
+        assert!(package(&doc, other).is_none(), "{platform} lists {other}");
 
         let cc = package(&doc, "cc").expect("the build dependency is listed");
         let cc_id = cc["SPDXID"].as_str().unwrap();

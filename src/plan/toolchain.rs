@@ -26,6 +26,8 @@ pub struct Toolchain {
     sysroot: PathBuf,
     /// The host triple (`rustc -vV`).
     host: String,
+    /// The first line of `rustc -vV`: `rustc 1.93.0 (254b59607 2026-01-19)`.
+    version: String,
     /// The rustc that answered, run directly (no rustup proxy) when it names one toolchain.
     rustc: PathBuf,
     /// Where the answers are kept, when they may be ([`RustcCache`]).
@@ -40,9 +42,15 @@ struct RustcCache {
     key: String,
     host: String,
     sysroot: PathBuf,
+    /// The first line of `rustc -vV` (empty in a file written before it was kept: asked again).
+    #[serde(default)]
+    version: String,
     /// `rustc --print cfg --target T`, one line each, per target.
     #[serde(default)]
     cfg: BTreeMap<String, Vec<String>>,
+    /// `cargo -V`, by the `path|size|mtime` of the cargo that answered (for provenance).
+    #[serde(default)]
+    cargo: BTreeMap<String, String>,
 }
 
 /// The rustc to ask, and the key its answers may be kept under (None: ask every time).
@@ -60,14 +68,7 @@ fn rustc_program() -> (PathBuf, Option<String>) {
     };
     match explicit.or_else(beside_cargo) {
         Some(rustc) => {
-            let key = std::fs::metadata(&rustc).ok().map(|m| {
-                let mtime = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                format!("{}|{}|{mtime}", rustc.display(), m.len())
-            });
+            let key = program_key(&rustc);
             (rustc, key)
         }
         None => (
@@ -77,6 +78,17 @@ fn rustc_program() -> (PathBuf, Option<String>) {
             None,
         ),
     }
+}
+
+/// `path|size|mtime` of a program, the key its answers are kept under.
+fn program_key(program: &Path) -> Option<String> {
+    let m = std::fs::metadata(program).ok()?;
+    let mtime = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Some(format!("{}|{}|{mtime}", program.display(), m.len()))
 }
 
 /// Runs `rustc ARGS` in `dir` and gives its standard output.
@@ -109,7 +121,7 @@ impl RustcCache {
     fn load(path: &Path, key: &str) -> Option<RustcCache> {
         let bytes = std::fs::read(path).ok()?;
         let cache: RustcCache = serde_json::from_slice(&bytes).ok()?;
-        (cache.key == key).then_some(cache)
+        (cache.key == key && !cache.version.is_empty()).then_some(cache)
     }
 
     /// Best effort: a cache that cannot be written is asked again next time.
@@ -138,23 +150,33 @@ impl Toolchain {
                     dir: dir.to_path_buf(),
                     sysroot: c.sysroot,
                     host: c.host,
+                    version: c.version,
                     rustc,
                     cache,
                 });
             }
         }
         let sysroot = PathBuf::from(ask(&rustc, dir, &["--print", "sysroot"])?.trim());
-        let host = ask(&rustc, dir, &["-vV"])?
+        let verbose = ask(&rustc, dir, &["-vV"])?;
+        let host = verbose
             .lines()
             .find_map(|l| l.strip_prefix("host: "))
             .map(|h| h.trim().to_string())
             .with_context(|| format!("`{} -vV` named no host", rustc.display()))?;
+        let version = verbose
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         if let (Some(path), Some(key)) = (&cache, key) {
             RustcCache {
                 key,
                 host: host.clone(),
                 sysroot: sysroot.clone(),
+                version: version.clone(),
                 cfg: BTreeMap::new(),
+                cargo: BTreeMap::new(),
             }
             .store(path);
         }
@@ -162,6 +184,7 @@ impl Toolchain {
             dir: dir.to_path_buf(),
             sysroot,
             host,
+            version,
             rustc,
             cache,
         })
@@ -179,16 +202,7 @@ impl Toolchain {
     /// `rustc --print cfg --target triple`: what `cfg(...)` conditions hold for the target (to
     /// read which dependencies it builds). Kept with the other answers.
     pub fn cfg(&self, triple: &str) -> Result<Vec<Cfg>> {
-        let (_, key) = rustc_program();
-        let mut cached = match (&self.cache, key) {
-            (Some(path), Some(key)) => Some(RustcCache::load(path, &key).unwrap_or(RustcCache {
-                key,
-                host: self.host.clone(),
-                sysroot: self.sysroot.clone(),
-                cfg: BTreeMap::new(),
-            })),
-            _ => None,
-        };
+        let mut cached = self.cached();
         let lines = match cached.as_ref().and_then(|c| c.cfg.get(triple)) {
             Some(lines) => lines.clone(),
             None => {
@@ -213,6 +227,49 @@ impl Toolchain {
                     .with_context(|| format!("reading `rustc --print cfg --target {triple}`: {l}"))
             })
             .collect()
+    }
+
+    /// The cache file's answers (or a fresh set of this rustc's), when answers may be kept.
+    fn cached(&self) -> Option<RustcCache> {
+        let (_, key) = rustc_program();
+        match (&self.cache, key) {
+            (Some(path), Some(key)) => Some(RustcCache::load(path, &key).unwrap_or(RustcCache {
+                key,
+                host: self.host.clone(),
+                sysroot: self.sysroot.clone(),
+                version: self.version.clone(),
+                cfg: BTreeMap::new(),
+                cargo: BTreeMap::new(),
+            })),
+            _ => None,
+        }
+    }
+
+    /// The first line of `rustc -vV`, e.g. `rustc 1.93.0 (254b59607 2026-01-19)`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The first line of `cargo -V` for the `$CARGO` that runs us (or `cargo`), or `None` when it
+    /// cannot run. Kept with the rustc answers, keyed by that cargo's path, size and mtime.
+    pub fn cargo_version(&self) -> Option<String> {
+        let cargo = std::env::var_os("CARGO")
+            .filter(|c| !c.is_empty())
+            .map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
+        let key = cargo.is_absolute().then(|| program_key(&cargo)).flatten();
+        let mut cached = self.cached().filter(|_| key.is_some());
+        if let (Some(c), Some(key)) = (&cached, &key) {
+            if let Some(v) = c.cargo.get(key) {
+                return Some(v.clone());
+            }
+        }
+        let text = ask(&cargo, &self.dir, &["-V"]).ok()?;
+        let line = text.lines().next()?.trim().to_string();
+        if let (Some(path), Some(c), Some(key)) = (&self.cache, cached.as_mut(), key) {
+            c.cargo.insert(key, line.clone());
+            c.store(path);
+        }
+        Some(line)
     }
 
     /// Whether the standard library for `triple` is installed.

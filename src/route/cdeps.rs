@@ -77,9 +77,19 @@ pub fn for_target(
     roots: &[String],
     cfg: impl FnOnce() -> Result<Vec<Cfg>>,
 ) -> Result<Graph> {
+    from_metadata(meta, roots, applies_to(triple, cfg))
+}
+
+/// Whether a dependency's platform condition (`[target.<triple>]` or `[target.'cfg(..)']`) holds
+/// for `triple`, as cargo decides it. `cfg` gives the target's `cfg` values (`rustc --print
+/// cfg`); it is asked only when some condition is a `cfg(...)`, and once.
+pub fn applies_to<'a>(
+    triple: &'a str,
+    cfg: impl FnOnce() -> Result<Vec<Cfg>> + 'a,
+) -> impl FnMut(&Platform) -> Result<bool> + 'a {
     let mut cfg = Some(cfg);
     let mut known: Option<Vec<Cfg>> = None;
-    from_metadata(meta, roots, |platform| {
+    move |platform| {
         if let Platform::Name(name) = platform {
             return Ok(name == triple);
         }
@@ -88,7 +98,7 @@ pub fn for_target(
             known = Some(ask()?);
         }
         Ok(platform.matches(triple, known.as_deref().unwrap_or_default()))
-    })
+    }
 }
 
 /// The graph of `roots` in metadata already read, following the dependencies whose platform

@@ -1,6 +1,7 @@
 //! The dependency graph of exactly what went into one binary for one target, as an SBOM lists
-//! it: `cargo metadata --filter-platform <triple>` with the build's feature flags, walked from
-//! the binary's package along normal dependencies (dev-dependencies never; build dependencies,
+//! it: the run's one `cargo metadata` (resolved for every platform, with the build's feature
+//! flags), walked from the binary's package along the dependencies whose platform condition
+//! holds for the target (as `--filter-platform` would keep them), normal dependencies (dev-dependencies never; build dependencies,
 //! and everything reached only through them, kept but marked as such). Each package carries
 //! what an SBOM says of it: name, version, license (as a valid SPDX expression, or none), its
 //! `Cargo.lock` checksum, its purl and where its source came from.
@@ -8,10 +9,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
-use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand, PackageId};
-
-use crate::plan::options::FeatureArgs;
+use anyhow::{anyhow, Result};
+use cargo_metadata::cargo_platform::Platform;
+use cargo_metadata::{DependencyKind, Metadata, PackageId};
 
 /// Where a package's source came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,24 +101,6 @@ pub struct Graph {
     pub edges: Vec<(usize, usize, Edge)>,
 }
 
-/// `cargo metadata` for `triple` with the build's features.
-pub fn metadata(manifest_path: &Path, features: &FeatureArgs, triple: &str) -> Result<Metadata> {
-    let mut cmd = MetadataCommand::new();
-    cmd.manifest_path(manifest_path);
-    if features.all_features {
-        cmd.features(CargoOpt::AllFeatures);
-    }
-    if features.no_default_features {
-        cmd.features(CargoOpt::NoDefaultFeatures);
-    }
-    if !features.features.is_empty() {
-        cmd.features(CargoOpt::SomeFeatures(features.features.clone()));
-    }
-    cmd.other_options(vec!["--filter-platform".to_string(), triple.to_string()]);
-    cmd.exec()
-        .with_context(|| format!("reading the dependency graph for {triple} (cargo metadata)"))
-}
-
 /// The `checksum` of every registry package in the workspace's `Cargo.lock`, by (name, version).
 pub fn lock_checksums(workspace_root: &Path) -> BTreeMap<(String, String), String> {
     let path: PathBuf = workspace_root.join("Cargo.lock");
@@ -152,11 +134,13 @@ pub fn spdx_license(license: Option<&str>) -> Option<String> {
     Some(canonical)
 }
 
-/// The graph of `package` (a workspace member) in `meta`.
+/// The graph of `package` (a workspace member) in `meta`, following only the dependencies
+/// whose platform condition `applies` (`route::cdeps::applies_to` for the target).
 pub fn of_package(
     meta: &Metadata,
     package: &str,
     checksums: &BTreeMap<(String, String), String>,
+    mut applies: impl FnMut(&Platform) -> Result<bool>,
 ) -> Result<Graph> {
     let root = meta
         .workspace_packages()
@@ -181,7 +165,16 @@ pub fn of_package(
         let here_normal = normal[id];
         let Some(node) = nodes.get(id) else { continue };
         for dep in &node.deps {
-            let kinds: Vec<DependencyKind> = dep.dep_kinds.iter().map(|k| k.kind).collect();
+            let mut kinds: Vec<DependencyKind> = Vec::new();
+            for k in &dep.dep_kinds {
+                let holds = match &k.target {
+                    Some(platform) => applies(platform)?,
+                    None => true,
+                };
+                if holds {
+                    kinds.push(k.kind);
+                }
+            }
             let edge = if kinds.contains(&DependencyKind::Normal) {
                 Edge::Normal
             } else if kinds.contains(&DependencyKind::Build) {

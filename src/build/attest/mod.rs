@@ -4,8 +4,10 @@
 //! whose `subject` is the platform's manifest ([`Attachment`]). The sinks write or push the
 //! attachments beside the image; the image's own manifests and index do not change.
 //!
-//! [`attach`] is the one entry: it runs `cargo metadata --filter-platform` once per target and
-//! asks the toolchain and the C compilers their versions once each.
+//! [`attach`] is the one entry: it reads each target's graph from the run's one `cargo metadata`
+//! (filtered by the target's cached `rustc --print cfg`), takes rustc's and cargo's versions
+//! from the cached toolchain answers, and asks a C compiler its version only for a target
+//! that compiles C.
 
 pub mod cyclonedx;
 pub mod facts;
@@ -139,50 +141,21 @@ pub fn attach(
         return Ok(());
     }
     let root = &plan.workspace_root;
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let rustc = first_line(&rustc, &["-V"], root)
-        .map(|l| tool("rustc", l))
-        .context("asking rustc its version for the SBOM")?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let cargo = first_line(&cargo, &["-V"], root).map(|l| tool("cargo", l));
+    let rustc = tool("rustc", plan.toolchain.version().to_string());
+    let cargo = plan.toolchain.cargo_version().map(|l| tool("cargo", l));
     let checksums = graph::lock_checksums(root);
     let command: Vec<String> = std::env::args().collect();
     let created = rfc3339(plan.epoch);
     let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = humantime::format_rfc3339_seconds(started).to_string();
-    // One `cargo metadata --filter-platform` per target, all at once (each takes a few hundred
-    // milliseconds, mostly waiting).
-    let triples: std::collections::BTreeSet<&str> = sets
-        .iter()
-        .flat_map(|s| s.images.iter().map(|i| i.triple.as_str()))
-        .collect();
-    let metadata: BTreeMap<String, cargo_metadata::Metadata> = std::thread::scope(|s| {
-        let handles: Vec<_> = triples
-            .iter()
-            .map(|t| {
-                s.spawn(move || {
-                    graph::metadata(&plan.manifest_path, &plan.features, t)
-                        .map(|m| (t.to_string(), m))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("reading a dependency graph panicked"))?
-            })
-            .collect::<Result<BTreeMap<_, _>>>()
-    })?;
     let mut compilers: BTreeMap<String, Option<Tool>> = BTreeMap::new();
     for (set, img) in sets.iter_mut().zip(&plan.images) {
         let mut attachments = Vec::new();
         for image in &set.images {
             let triple = image.triple.as_str();
-            let meta = metadata
-                .get(triple)
-                .with_context(|| format!("no dependency graph was read for {triple}"))?;
-            let graph = graph::of_package(meta, &img.package, &checksums)?;
+            let applies = crate::route::cdeps::applies_to(triple, || plan.toolchain.cfg(triple));
+            let graph = graph::of_package(&plan.metadata, &img.package, &checksums, applies)
+                .with_context(|| format!("reading the dependency graph for {triple}"))?;
             let route = routes.get(triple);
             let cc = compilers
                 .entry(triple.to_string())
