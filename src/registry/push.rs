@@ -1,6 +1,8 @@
 //! Pushing one [`ImageSet`] to its repository, in the order that keeps a tag from ever naming
 //! something incomplete: every blob, then each platform's manifest (by digest), then the index
-//! (by digest), then the tags; then the attachments (`referrers.rs`). Blobs and manifests go up concurrently, at most [`PARALLEL`] at a
+//! (by digest), then the tags; then the attachments (`referrers.rs`). When the registry holds
+//! the index already (one HEAD), that order has completed before: only tags that name something
+//! else are moved, and no blob or manifest is sent or checked again. Blobs and manifests go up concurrently, at most [`PARALLEL`] at a
 //! time. Each blob takes the cheapest way that works:
 //!
 //! 1. `HEAD`: the registry has it already, nothing to send;
@@ -139,24 +141,7 @@ impl Registry {
         let any = target.at_tag("latest");
         let host = self.connect(&any, true).await?;
         let name = target.full_name();
-        // Base layers in other repositories of this registry are mounted: ask for one token
-        // that may also pull from those repositories, or the registry declines every mount.
-        let mut bases: Vec<String> = Vec::new();
-        for r in set
-            .images
-            .iter()
-            .flat_map(|i| &i.layers)
-            .filter_map(|l| l.remote.as_ref())
-        {
-            if r.same_registry(target) && !bases.iter().any(|b| b == r.repository()) {
-                bases.push(r.repository().to_string());
-            }
-        }
-        if !bases.is_empty() {
-            host.widen_for_mounts(&any, &bases).await;
-        }
-
-        // 1. Blobs: layers (each once), then configs.
+        // The blobs: layers (each once), then configs.
         let mut jobs: Vec<(Descriptor, Source)> = Vec::new();
         for img in &set.images {
             for l in &img.layers {
@@ -182,6 +167,45 @@ impl Registry {
                 ));
             }
         }
+        // 0. The index is there already (a registry takes an index only once the manifests and
+        // blobs it names are there, and this push sends it after them): nothing of the image
+        // goes up again; only a tag that names something else is moved.
+        let index = &set.index.descriptor.digest;
+        if self
+            .names(&host, target.at_digest(index.as_str()), index)
+            .await
+        {
+            for (d, _) in &jobs {
+                self.settled.take(&name, d.digest.as_str());
+                self.count(target, d, How::Present, counters);
+            }
+            for tag in &set.tags {
+                if !self.names(&host, target.at_tag(tag), index).await {
+                    self.put_manifest(&host, target.at_tag(tag), &set.index)
+                        .await
+                        .with_context(|| format!("tagging {name}:{tag}"))?;
+                }
+            }
+            return self.push_attachments(&host, target, set, counters).await;
+        }
+
+        // 1. Blobs. Base layers in other repositories of this registry are mounted: ask for one token
+        // that may also pull from those repositories, or the registry declines every mount.
+        let mut bases: Vec<String> = Vec::new();
+        for r in set
+            .images
+            .iter()
+            .flat_map(|i| &i.layers)
+            .filter_map(|l| l.remote.as_ref())
+        {
+            if r.same_registry(target) && !bases.iter().any(|b| b == r.repository()) {
+                bases.push(r.repository().to_string());
+            }
+        }
+        if !bases.is_empty() {
+            host.widen_for_mounts(&any, &bases).await;
+        }
+
         stream::iter(jobs)
             .map(|(d, source)| {
                 let host = host.clone();
@@ -246,6 +270,12 @@ impl Registry {
             Some(how) => how,
             None => self.send_blob(host, target, d, source).await?,
         };
+        self.count(target, d, how, counters);
+        Ok(())
+    }
+
+    /// Counts and reports how a blob came to be in `target`.
+    fn count(&self, target: &ImageRef, d: &Descriptor, how: How, counters: &Counters) {
         counters.count(how);
         self.ui.emit(Event::BlobUploaded {
             repository: target.full_name(),
@@ -253,7 +283,20 @@ impl Registry {
             size: d.size,
             how: how.as_str(),
         });
-        Ok(())
+    }
+
+    /// Whether `r` (a tag, or a digest) names the manifest `digest` in its registry: a HEAD.
+    /// Any failure counts as "no"; the push that follows then reports it.
+    pub(super) async fn names(
+        &self,
+        host: &Arc<Host>,
+        r: Reference,
+        digest: &crate::util::digest::Digest,
+    ) -> bool {
+        host.client
+            .fetch_manifest_digest(&r, &host.auth)
+            .await
+            .is_ok_and(|d| d == digest.as_str())
     }
 
     async fn send_blob(

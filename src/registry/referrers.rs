@@ -21,6 +21,7 @@ use super::push::{Body, Counters, Source};
 use super::transport::{retry, Host};
 use crate::image::document::EMPTY_CONFIG;
 use crate::image::model::{media, Attachment, Descriptor, Document, ImageSet};
+use crate::image::platform::Platform;
 use crate::image::reference::ImageRef;
 use crate::util::digest::Digest;
 
@@ -111,7 +112,9 @@ pub fn merged_tag_index(existing: Option<&[u8]>, ours: &[&Attachment]) -> Result
 
 impl Registry {
     /// Pushes `set`'s attachments to `target` (blobs, then each artifact manifest by digest),
-    /// then makes them findable from their subjects (see the module docs).
+    /// then makes them findable from their subjects (see the module docs). An attachment its
+    /// subject lists already was pushed before (its manifest goes up before it is listed): it
+    /// is neither sent nor listed again.
     pub(super) async fn push_attachments(
         &self,
         host: &Arc<Host>,
@@ -123,6 +126,32 @@ impl Registry {
             return Ok(());
         }
         let name = target.full_name();
+        // Per platform: what its subject does not list yet.
+        let mut missing: Vec<(&Digest, &Platform, Vec<&Attachment>)> = Vec::new();
+        for image in &set.images {
+            let ours = set
+                .attachments
+                .iter()
+                .filter(|a| a.platform == image.platform);
+            if ours.clone().next().is_none() {
+                continue;
+            }
+            let subject = &image.manifest.descriptor.digest;
+            let listed = self.list_async(host, target, subject).await?;
+            let new: Vec<&Attachment> = ours
+                .filter(|a| {
+                    !listed
+                        .iter()
+                        .any(|r| r.digest == a.manifest.descriptor.digest)
+                })
+                .collect();
+            if !new.is_empty() {
+                missing.push((subject, &image.platform, new));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
         let empty = Descriptor::of_bytes(media::EMPTY, EMPTY_CONFIG);
         self.push_blob(
             host,
@@ -133,7 +162,7 @@ impl Registry {
         )
         .await
         .with_context(|| format!("pushing the empty config to {name}"))?;
-        for a in &set.attachments {
+        for a in missing.iter().flat_map(|(_, _, new)| new) {
             let d = &a.document;
             self.push_blob(
                 host,
@@ -164,45 +193,33 @@ impl Registry {
                 )
             })?;
         }
-        for image in &set.images {
-            let subject = &image.manifest.descriptor.digest;
-            let ours: Vec<&Attachment> = set
-                .attachments
-                .iter()
-                .filter(|a| a.platform == image.platform)
-                .collect();
-            if ours.is_empty() {
-                continue;
-            }
+        for (subject, platform, new) in &missing {
+            // A registry with the referrers API lists them now; without it, keep the tag
+            // schema's index.
             let listed = self.list_async(host, target, subject).await?;
-            let missing: Vec<&Attachment> = ours
-                .into_iter()
+            let unlisted: Vec<&Attachment> = new
+                .iter()
+                .copied()
                 .filter(|a| {
                     !listed
                         .iter()
                         .any(|r| r.digest == a.manifest.descriptor.digest)
                 })
                 .collect();
-            if missing.is_empty() {
+            if unlisted.is_empty() {
                 continue;
             }
-            // No referrers API (or not yet listed there): keep the tag schema's index.
             let tag = tag_for(subject);
             let existing = match self.pull_raw(host, &target.at_tag(&tag)).await {
                 Ok(p) => Some(p),
                 Err(e) if is_not_found(&e) => None,
                 Err(e) => return Err(e.context(format!("reading {name}:{tag}"))),
             };
-            let bytes = merged_tag_index(existing.as_ref().map(|p| p.bytes.as_slice()), &missing)?;
+            let bytes = merged_tag_index(existing.as_ref().map(|p| p.bytes.as_slice()), &unlisted)?;
             let index = Document::new(media::INDEX, bytes);
             self.put_manifest(host, target.at_tag(&tag), &index)
                 .await
-                .with_context(|| {
-                    format!(
-                        "tagging the referrers of {} as {name}:{tag}",
-                        image.platform
-                    )
-                })?;
+                .with_context(|| format!("tagging the referrers of {platform} as {name}:{tag}"))?;
         }
         Ok(())
     }

@@ -4,6 +4,9 @@
 //! whose `subject` is the platform's manifest ([`Attachment`]). The sinks write or push the
 //! attachments beside the image; the image's own manifests and index do not change.
 //!
+//! An image rebuilt exactly as before keeps the provenance statement of the run that built it
+//! ([`kept`]), so a run that changed nothing attaches nothing new.
+//!
 //! [`attach`] is the one entry: it reads each target's graph from the run's one `cargo metadata`
 //! (filtered by the target's cached `rustc --print cfg`), takes rustc's and cargo's versions
 //! from the cached toolchain answers, and asks a C compiler its version only for a target
@@ -12,6 +15,7 @@
 pub mod cyclonedx;
 pub mod facts;
 pub mod graph;
+pub mod kept;
 pub mod provenance;
 pub mod spdx;
 
@@ -148,6 +152,7 @@ pub fn attach(
     let created = rfc3339(plan.epoch);
     let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = humantime::format_rfc3339_seconds(started).to_string();
+    let kept_dir = plan.work_dir().join("provenance");
     let mut compilers: BTreeMap<String, Option<Tool>> = BTreeMap::new();
     for (set, img) in sets.iter_mut().zip(&plan.images) {
         let mut attachments = Vec::new();
@@ -188,7 +193,7 @@ pub fn attach(
                     tools: versions,
                     ..facts
                 };
-                let run = provenance::Run {
+                let mut run = provenance::Run {
                     command: &command,
                     settings: settings(plan, img),
                     route: json!(route.map(|r| r.to_string())),
@@ -196,10 +201,21 @@ pub fn attach(
                     revision: img.described.revision.as_deref(),
                     base: base.as_ref().map(|(n, d)| (n.as_str(), d.as_str())),
                     repository: &img.repository,
-                    started: started.clone(),
-                    finished: finished.clone(),
+                    started: String::new(),
+                    finished: String::new(),
                 };
-                docs.push((media::IN_TOTO, provenance::statement(&facts, &run)?));
+                // The same image built the same way again keeps its first statement.
+                // The key leaves out the times and the command line (which also carries what
+                // does not change the image: `-q`, `--message-format`, `--image-refs`, …);
+                // the settings that do are recorded apart and stay in it.
+                run.command = &[];
+                let timeless = provenance::statement(&facts, &run)?;
+                run.command = &command;
+                run.started = started.clone();
+                run.finished = finished.clone();
+                let statement = provenance::statement(&facts, &run)?;
+                let statement = kept::same_or_new(&kept_dir, &timeless, statement);
+                docs.push((media::IN_TOTO, statement));
             }
             for (media_type, bytes) in docs {
                 let document = Document::new(media_type, bytes);
