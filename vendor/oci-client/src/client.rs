@@ -303,12 +303,16 @@ pub struct Client {
     pub tokens: TokenCache,
     client: reqwest::Client,
     push_chunk_size: usize,
+    /// Registries whose `/v2/` asked for no credentials we can give (patched in by
+    /// cargo-imagebuild, see `vendor/README.md`): not asked again before every request.
+    open_registries: Arc<RwLock<std::collections::HashSet<String>>>,
 }
 
 impl Default for Client {
     fn default() -> Self {
         Self {
             config: Arc::default(),
+            open_registries: Arc::default(),
             auth_store: Arc::default(),
             tokens: TokenCache::new(DEFAULT_TOKEN_EXPIRATION_SECS),
             client: reqwest::Client::default(),
@@ -458,7 +462,18 @@ impl Client {
         match self.tokens.get(reference, op).await {
             Some(token) => Some(token),
             None => {
-                let token = self._auth(reference, &auth, op).await.ok()??;
+                if self.open_registries.read().await.contains(registry) {
+                    return None;
+                }
+                let Some(token) = self._auth(reference, &auth, op).await.ok()? else {
+                    // Its `/v2/` gave nothing to authenticate with: that answer does not
+                    // change per request, so the probe is not repeated before each one.
+                    self.open_registries
+                        .write()
+                        .await
+                        .insert(registry.to_string());
+                    return None;
+                };
                 self.tokens.insert(reference, op, token.clone()).await;
                 Some(token)
             }
