@@ -33,6 +33,9 @@ pub struct Toolchain {
     /// Where the answers are kept, when they may be ([`RustcCache`]).
     #[serde(skip)]
     cache: Option<PathBuf>,
+    /// The kept answers, read once per run (when they may be kept), shared by the clones.
+    #[serde(skip)]
+    answers: std::sync::Arc<std::sync::Mutex<Option<RustcCache>>>,
 }
 
 /// What `rustc-info.json` holds: the answers of one rustc.
@@ -148,11 +151,12 @@ impl Toolchain {
             if let Some(c) = RustcCache::load(path, key) {
                 return Ok(Toolchain {
                     dir: dir.to_path_buf(),
-                    sysroot: c.sysroot,
-                    host: c.host,
-                    version: c.version,
+                    sysroot: c.sysroot.clone(),
+                    host: c.host.clone(),
+                    version: c.version.clone(),
                     rustc,
                     cache,
+                    answers: std::sync::Arc::new(std::sync::Mutex::new(Some(c))),
                 });
             }
         }
@@ -169,17 +173,21 @@ impl Toolchain {
             .unwrap_or_default()
             .trim()
             .to_string();
-        if let (Some(path), Some(key)) = (&cache, key) {
-            RustcCache {
-                key,
-                host: host.clone(),
-                sysroot: sysroot.clone(),
-                version: version.clone(),
-                cfg: BTreeMap::new(),
-                cargo: BTreeMap::new(),
+        let answers = match (&cache, key) {
+            (Some(path), Some(key)) => {
+                let c = RustcCache {
+                    key,
+                    host: host.clone(),
+                    sysroot: sysroot.clone(),
+                    version: version.clone(),
+                    cfg: BTreeMap::new(),
+                    cargo: BTreeMap::new(),
+                };
+                c.store(path);
+                Some(c)
             }
-            .store(path);
-        }
+            _ => None,
+        };
         Ok(Toolchain {
             dir: dir.to_path_buf(),
             sysroot,
@@ -187,6 +195,7 @@ impl Toolchain {
             version,
             rustc,
             cache,
+            answers: std::sync::Arc::new(std::sync::Mutex::new(answers)),
         })
     }
 
@@ -202,9 +211,12 @@ impl Toolchain {
     /// `rustc --print cfg --target triple`: what `cfg(...)` conditions hold for the target (to
     /// read which dependencies it builds). Kept with the other answers.
     pub fn cfg(&self, triple: &str) -> Result<Vec<Cfg>> {
-        let mut cached = self.cached();
-        let lines = match cached.as_ref().and_then(|c| c.cfg.get(triple)) {
-            Some(lines) => lines.clone(),
+        let known = self
+            .kept()
+            .as_ref()
+            .and_then(|c| c.cfg.get(triple).cloned());
+        let lines = match known {
+            Some(lines) => lines,
             None => {
                 let text = ask(
                     &self.rustc,
@@ -212,7 +224,7 @@ impl Toolchain {
                     &["--print", "cfg", "--target", triple],
                 )?;
                 let lines: Vec<String> = text.lines().map(str::to_string).collect();
-                if let (Some(path), Some(c)) = (&self.cache, cached.as_mut()) {
+                if let (Some(path), Some(c)) = (&self.cache, self.kept().as_mut()) {
                     c.cfg.insert(triple.to_string(), lines.clone());
                     c.store(path);
                 }
@@ -229,20 +241,10 @@ impl Toolchain {
             .collect()
     }
 
-    /// The cache file's answers (or a fresh set of this rustc's), when answers may be kept.
-    fn cached(&self) -> Option<RustcCache> {
-        let (_, key) = rustc_program();
-        match (&self.cache, key) {
-            (Some(path), Some(key)) => Some(RustcCache::load(path, &key).unwrap_or(RustcCache {
-                key,
-                host: self.host.clone(),
-                sysroot: self.sysroot.clone(),
-                version: self.version.clone(),
-                cfg: BTreeMap::new(),
-                cargo: BTreeMap::new(),
-            })),
-            _ => None,
-        }
+    /// The answers read at [`Toolchain::detect_cached`] (and those added since), when they
+    /// may be kept.
+    fn kept(&self) -> std::sync::MutexGuard<'_, Option<RustcCache>> {
+        self.answers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The first line of `rustc -vV`, e.g. `rustc 1.93.0 (254b59607 2026-01-19)`.
@@ -257,15 +259,14 @@ impl Toolchain {
             .filter(|c| !c.is_empty())
             .map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
         let key = cargo.is_absolute().then(|| program_key(&cargo)).flatten();
-        let mut cached = self.cached().filter(|_| key.is_some());
-        if let (Some(c), Some(key)) = (&cached, &key) {
+        if let (Some(c), Some(key)) = (self.kept().as_ref(), &key) {
             if let Some(v) = c.cargo.get(key) {
                 return Some(v.clone());
             }
         }
         let text = ask(&cargo, &self.dir, &["-V"]).ok()?;
         let line = text.lines().next()?.trim().to_string();
-        if let (Some(path), Some(c), Some(key)) = (&self.cache, cached.as_mut(), key) {
+        if let (Some(path), Some(c), Some(key)) = (&self.cache, self.kept().as_mut(), key) {
             c.cargo.insert(key, line.clone());
             c.store(path);
         }

@@ -100,17 +100,23 @@ fn start(cmd: &mut Command, what: &str) -> Result<Child, RunError> {
     })
 }
 
-/// Waits for `child` until `deadline`, then kills it. Bounded: polls, never blocks.
+/// Waits for `child` until `deadline`, then kills it. Bounded: polls, never blocks. It polls
+/// every millisecond for the first 50 ms, then every 10 ms, so the end of a quick command (`git
+/// log`, a version query: 5-10 ms) is seen within a millisecond rather than up to 10 later.
 fn wait_until(
     child: &mut Child,
     deadline: Instant,
     limit: Duration,
     what: &str,
 ) -> Result<std::process::ExitStatus, RunError> {
+    let started = Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            Ok(None) if Instant::now() < deadline => {
+                let quick = started.elapsed() < Duration::from_millis(50);
+                thread::sleep(Duration::from_millis(if quick { 1 } else { 10 }));
+            }
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
