@@ -197,27 +197,6 @@ fn big_workspace() -> tempfile::TempDir {
     dir
 }
 
-/// Every temporary named for `pid` under `dirs` (one level deep).
-fn temporaries_of(pid: u32, dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let tag = format!("-{pid}-");
-    let mut found = Vec::new();
-    for d in dirs {
-        let Ok(es) = std::fs::read_dir(d) else {
-            continue;
-        };
-        for e in es.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".imagebuild-") && name.contains(&tag) {
-                found.push(e.path());
-            }
-            if e.file_type().unwrap().is_dir() && !name.starts_with('.') {
-                found.extend(temporaries_of(pid, &[e.path()]));
-            }
-        }
-    }
-    found
-}
-
 /// Starts a build of `ws` writing `output`, and sends `signal` as soon as a temporary of ours
 /// appears in `watch`; returns the child's pid and exit status, or None when the run ended
 /// before the signal reached it.

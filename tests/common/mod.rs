@@ -267,3 +267,24 @@ pub fn git_commit_all(dir: &Path, epoch: u64) -> String {
     git(&["commit", "-q", "-m", "fixture"]);
     stdout(&git(&["rev-parse", "HEAD"])).trim().to_string()
 }
+
+/// Every temporary named for `pid` under `dirs` (and in its subdirectories not starting with a dot).
+pub fn temporaries_of(pid: u32, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let tag = format!("-{pid}-");
+    let mut found = Vec::new();
+    for d in dirs {
+        let Ok(es) = std::fs::read_dir(d) else {
+            continue;
+        };
+        for e in es.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".imagebuild-") && name.contains(&tag) {
+                found.push(e.path());
+            }
+            if e.file_type().unwrap().is_dir() && !name.starts_with('.') {
+                found.extend(temporaries_of(pid, &[e.path()]));
+            }
+        }
+    }
+    found
+}
