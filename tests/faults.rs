@@ -445,3 +445,59 @@ fn a_push_killed_mid_upload_tags_nothing_and_the_next_run_succeeds() {
         "the killed run's temporaries remain: {left:?}"
     );
 }
+
+/// The deadline and the retries come from the command line, else their environment variables,
+/// else `[workspace.metadata.imagebuild]`: a stalled manifest shows which were used.
+#[test]
+fn registry_deadlines_from_flags_env_and_workspace_config() {
+    let reg = &*PLAIN;
+    let proxy = FaultProxy::start(&reg.addr);
+    proxy.set(vec![fault("GET", "/manifests/", usize::MAX, Kind::Stall)]);
+    let work = tempfile::tempdir().unwrap();
+    let ws = one_package_workspace(
+        &work.path().join("ws"),
+        "deadlines",
+        "registry-timeout = 2\nretries = 0\n",
+    );
+    let (timeout, retries) = (
+        "CARGO_IMAGEBUILD_REGISTRY_TIMEOUT",
+        "CARGO_IMAGEBUILD_RETRIES",
+    );
+    /// Flags, environment, what the error says, and the retry line (None: no retry).
+    type Case<'a> = (
+        &'a [&'a str],
+        &'a [(&'a str, &'a str)],
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: [Case; 3] = [
+        (&[], &[], "no answer within 2 s", None),
+        (
+            &[],
+            &[(timeout, "1"), (retries, "1")],
+            "no answer within 1 s",
+            Some("(retry 1 of 1)"),
+        ),
+        (
+            &["--registry-timeout", "3"],
+            &[(timeout, "1")],
+            "no answer within 3 s",
+            None,
+        ),
+    ];
+    for (args, env, within, retried) in cases {
+        let err = run_err(
+            imagebuild_isolated_in(&ws, work.path())
+                .args(args)
+                .envs(env.iter().copied())
+                .args(["--platform", "linux/amd64", "--base"])
+                .arg(format!("{}/deadlines:1", proxy.addr))
+                .args(["-o", "type=cacheonly"]),
+        );
+        assert!(err.contains(within), "{args:?} {env:?}: {err}");
+        match retried {
+            Some(said) => assert!(err.contains(said), "{args:?} {env:?}: {err}"),
+            None => assert!(!err.contains("retrying"), "{args:?} {env:?}: {err}"),
+        }
+    }
+}

@@ -313,7 +313,7 @@ impl Registry {
 /// A [`Registry`] made on first use and shared after: runs that never touch a registry never
 /// start its runtime or read credentials.
 pub struct Connector {
-    opts: RegistryOptions,
+    opts: std::sync::Mutex<RegistryOptions>,
     ui: Ui,
     cell: std::sync::OnceLock<std::sync::Arc<Registry>>,
 }
@@ -321,9 +321,17 @@ pub struct Connector {
 impl Connector {
     pub fn new(opts: &RegistryOptions, ui: &Ui) -> Connector {
         Connector {
-            opts: opts.clone(),
+            opts: std::sync::Mutex::new(opts.clone()),
             ui: ui.clone(),
             cell: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Replaces the options the registry will be made with (the workspace settings complete
+    /// the command line's); too late once it is made.
+    pub fn configure(&self, opts: &RegistryOptions) {
+        if let Ok(mut o) = self.opts.lock() {
+            *o = opts.clone();
         }
     }
 
@@ -331,7 +339,8 @@ impl Connector {
         if let Some(r) = self.cell.get() {
             return Ok(r.clone());
         }
-        let r = std::sync::Arc::new(Registry::new(&self.opts, &self.ui)?);
+        let opts = self.opts.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+        let r = std::sync::Arc::new(Registry::new(&opts, &self.ui)?);
         Ok(self.cell.get_or_init(|| r).clone())
     }
 }
