@@ -15,14 +15,14 @@
 # Prints Markdown (tables of medians and ratios) and writes benches/e2e.svg, a bar chart of the
 # first table. Everything runs on 127.0.0.1: the registry is Debian's docker-registry on a free
 # port in a temporary directory, stopped at exit. Environment: BENCH_MB, BENCH_RUNS (default 5),
-# BENCH_SCALE_MB (default "1 16 128 1024"), IMAGEBUILD (our binary; default
+# BENCH_SCALE_MB (default "1 20 128 1024"), IMAGEBUILD (our binary; default
 # target/release/cargo-imagebuild, run as `cargo imagebuild` as users run it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 MB=${BENCH_MB:-50}
 RUNS=${BENCH_RUNS:-5}
-SCALE=${BENCH_SCALE_MB:-1 16 128 1024}
+SCALE=${BENCH_SCALE_MB:-1 20 128 1024}
 IB=${IMAGEBUILD:-$PWD/target/release/cargo-imagebuild}
 [ -x "$IB" ] || cargo build --release --locked --quiet
 for t in docker-registry buildah skopeo bc python3; do
