@@ -58,8 +58,9 @@ fn tagged(reg: &Registry, reference: &str) -> bool {
     c.output().unwrap().status.success()
 }
 
-/// 503s on manifests, a 500 on a blob check, a 429, and a connection reset in the middle of a
-/// blob upload: each is retried (and said so), the push succeeds and the tag is whole.
+/// 503s on manifests, a 500 on a blob check, a 429 with `Retry-After: 1` on another, a 429, and
+/// a connection reset in the middle of a blob upload: each is retried (and said so), the push
+/// succeeds and the tag is whole.
 #[test]
 fn push_heals_through_server_errors_and_resets() {
     let reg = &*PLAIN;
@@ -67,6 +68,7 @@ fn push_heals_through_server_errors_and_resets() {
     let work = tempfile::tempdir().unwrap();
     proxy.set(vec![
         fault("HEAD", "/blobs/", 1, Kind::Status(500)),
+        fault("HEAD", "/blobs/", 1, Kind::RetryAfter("1".into())),
         fault("POST", "/blobs/uploads/", 1, Kind::Status(429)),
         fault("PATCH", "/blobs/uploads/", 1, Kind::ResetUpload(512)),
         fault("PUT", "/manifests/", 2, Kind::Status(503)),
@@ -79,7 +81,11 @@ fn push_heals_through_server_errors_and_resets() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("retrying"), "every retry is reported: {err}");
     assert!(
-        proxy.spoiled.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        err.contains("in 1.0 s") && err.contains("HTTP 429"),
+        "a Retry-After on a push is waited: {err}"
+    );
+    assert!(
+        proxy.spoiled.load(std::sync::atomic::Ordering::SeqCst) >= 5,
         "the faults were met"
     );
     whole_in_registry(&format!("{}/healed:1", reg.addr), work.path());

@@ -574,6 +574,10 @@ impl Client {
             .into_request_builder()
             .send()
             .await?;
+        // Patched in by cargo-imagebuild: keep a 429/503's Retry-After.
+        if let Some(e) = throttled(&res) {
+            return Err(e);
+        }
 
         match res.error_for_status() {
             Ok(_) => Ok(true),
@@ -2231,21 +2235,10 @@ pub const TOKEN_LIMIT: u64 = 512 << 10;
 /// Content-Length cannot make the process hold gigabytes). A 429 or 503 answer with a
 /// `Retry-After` header is returned as `Throttled`, so that the caller can wait as asked.
 async fn read_capped(mut res: Response, limit: u64) -> Result<bytes::Bytes> {
-    let url = res.url().to_string();
-    let status = res.status();
-    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-        if let Some(after) = res
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-        {
-            return Err(OciDistributionError::Throttled {
-                code: status.as_u16(),
-                url,
-                retry_after: after.to_string(),
-            });
-        }
+    if let Some(e) = throttled(&res) {
+        return Err(e);
     }
+    let url = res.url().to_string();
     if res.content_length().is_some_and(|n| n > limit) {
         return Err(OciDistributionError::TooLarge { url, limit });
     }
@@ -2257,6 +2250,21 @@ async fn read_capped(mut res: Response, limit: u64) -> Result<bytes::Bytes> {
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// Patched in by cargo-imagebuild: a 429 or 503 answer with a `Retry-After` header, as an error
+/// that keeps the header.
+fn throttled(res: &Response) -> Option<OciDistributionError> {
+    let status = res.status();
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let after = res.headers().get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    Some(OciDistributionError::Throttled {
+        code: status.as_u16(),
+        url: res.url().to_string(),
+        retry_after: after.to_string(),
+    })
 }
 
 /// The OCI spec technically does not allow any codes but 200, 500, 401, and 404.
