@@ -21,13 +21,7 @@ pub mod trust;
 
 pub use client::{Connector, Registry, RegistryOptions};
 
-/// Makes ring the process's TLS crypto: reqwest and oci-client are built without one, and every
-/// HTTPS client of this crate calls this first. ring builds in a fraction of aws-lc-rs's time
-/// (aws-lc-sys's C build was the longest step of `cargo install`, see BENCHMARKS.md).
-/// Installing fails only when a provider is installed already, which serves as well.
-pub fn tls_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 pub use error::{ErrorKind, RegistryError};
 pub use push::PushStats;
 pub use referrers::Referrer;
+pub use trust::tls_crypto;

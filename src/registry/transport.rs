@@ -193,7 +193,7 @@ fn quiet_registry_panics() {
 
 impl Transport {
     pub fn new(insecure: Vec<String>, ca: Option<UserCa>) -> std::io::Result<Transport> {
-        super::tls_crypto();
+        trust::tls_crypto();
         quiet_registry_panics();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
