@@ -67,7 +67,7 @@ sequential() {
 }
 # The push of the sequential builds' binaries: nothing left to compile, the layer cache emptied.
 push_only() {
-  rm -rf "$work/t-ours/imagebuild/.blobs"
+  rm -rf "$work/t-ours/imagebuild/.work/blobs"
   (cd "$ws" && CARGO_TARGET_DIR=$work/t-ours cargo imagebuild -q --platform $PLATFORMS --push -t "$REG/push$RUN:1" >/dev/null)
 }
 t_ours=$(time_runs ours ours)

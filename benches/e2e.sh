@@ -165,7 +165,7 @@ for s in $SCALE; do
     while [ "$(stat -c %s "$sws/asset.bin")" -lt "$bytes" ]; do cat "$ws/big.bin" >> "$sws/asset.bin"; done
     truncate -s "$bytes" "$sws/asset.bin"
   fi
-  rm -rf "$CARGO_TARGET_DIR/imagebuild/.blobs"
+  rm -rf "$CARGO_TARGET_DIR/imagebuild/.work/blobs"
   t0=$(now)
   /usr/bin/time -f %M -o "$work/rss" sh -c "cd '$sws' && cargo imagebuild -q --platform linux/amd64 --push -t '$REG/scale$s:1' >/dev/null"
   t=$(echo "$(now) - $t0" | bc)

@@ -299,8 +299,9 @@ pub struct CleanArgs {
 /// `--registry-timeout` and `--retries`, for builds and merges alike.
 #[derive(Debug, Default, Args)]
 pub struct RegistryLimits {
-    /// Deadline of each registry request in seconds (of each read, for a download); a request
-    /// that misses it is retried [default: 25]
+    /// Deadline of each registry request attempt in seconds, its body included (a blob gets a
+    /// second more per MiB); a request that misses it is retried. Also `registry-timeout` in
+    /// [workspace.metadata.imagebuild] [default: 25]
     #[arg(
         long,
         value_name = "SECS",
@@ -310,7 +311,8 @@ pub struct RegistryLimits {
     )]
     pub registry_timeout: Option<u64>,
     /// Retries of a failed registry request (5xx, 429, a dropped connection, a missed deadline),
-    /// waiting 0.5 s, then 1 s, 2 s, … between them [default: 3]
+    /// waiting 0.5 s, then 1 s, 2 s, … between them, or what a Retry-After asks. Also `retries`
+    /// in [workspace.metadata.imagebuild] [default: 3]
     #[arg(
         long,
         value_name = "N",

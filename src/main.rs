@@ -24,6 +24,8 @@ fn main() -> ExitCode {
     match main_with(cli) {
         Ok(code) => code,
         Err(e) => {
+            // An error caused by a signal's cleanup: the handler's exit (130) is the answer.
+            cargo_imagebuild::util::temp::wait_if_exiting();
             let mut msg = format!("error: {e}");
             for cause in e.chain().skip(1) {
                 msg.push_str(&format!("\n  caused by: {cause}"));

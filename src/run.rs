@@ -112,7 +112,7 @@ fn describe(plan: &Plan, routes: &Routes) -> String {
 pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
     let begun = std::time::SystemTime::now();
     // A bad bound is refused before anything is built.
-    crate::build::base_blobs::cache_limit()?;
+    crate::build::base_blobs::cache_limit(None)?;
     // The run's one registry client: bases, `--platform all` and pushes share its connections
     // and tokens.
     let registry = Arc::new(Connector::new(&opts.registry, ui));
@@ -164,7 +164,7 @@ pub fn build(opts: &Options, ui: &Ui) -> Result<Outcome> {
         pushed: plan.pushes(),
     };
     write_push_files(&plan.image_refs, &plan.metadata_file, &outcome)?;
-    crate::build::base_blobs::trim_caches(&store, begun, ui)?;
+    crate::build::base_blobs::trim_caches(&store, begun, plan.cache_limit, ui)?;
     Ok(outcome)
 }
 

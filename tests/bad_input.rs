@@ -719,6 +719,29 @@ const METADATA_CASES: &[(&str, &[&str])] = &[
         "[package.metadata.imagebuild.bin.nope]\nuser = \"1\"",
         &["has no binary named `nope`"],
     ),
+    (
+        "registry-timeout = 0",
+        &[
+            "key `registry-timeout`",
+            "0 is out of range: give 1 to 3600 seconds",
+        ],
+    ),
+    ("retries = 21", &["key `retries`", "21 is out of range"]),
+    (
+        "cache-limit = \"lots\"",
+        &["key `cache-limit`", "`lots` is not a size", "2GiB"],
+    ),
+    (
+        "retries = 2",
+        &[
+            "`retries` applies to the whole build",
+            "[workspace.metadata.imagebuild]",
+        ],
+    ),
+    (
+        "[package.metadata.imagebuild.bin.app]\ncache-limit = \"1GiB\"",
+        &["`cache-limit` applies to the whole build"],
+    ),
 ];
 
 /// Runs `cases` a few at a time (each is its own process, most of the time spent starting cargo).

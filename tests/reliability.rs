@@ -197,27 +197,6 @@ fn big_workspace() -> tempfile::TempDir {
     dir
 }
 
-/// Every temporary named for `pid` under `dirs` (one level deep).
-fn temporaries_of(pid: u32, dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let tag = format!("-{pid}-");
-    let mut found = Vec::new();
-    for d in dirs {
-        let Ok(es) = std::fs::read_dir(d) else {
-            continue;
-        };
-        for e in es.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".imagebuild-") && name.contains(&tag) {
-                found.push(e.path());
-            }
-            if e.file_type().unwrap().is_dir() && !name.starts_with('.') {
-                found.extend(temporaries_of(pid, &[e.path()]));
-            }
-        }
-    }
-    found
-}
-
 /// Starts a build of `ws` writing `output`, and sends `signal` as soon as a temporary of ours
 /// appears in `watch`; returns the child's pid and exit status, or None when the run ended
 /// before the signal reached it.
@@ -349,4 +328,34 @@ fn clean_removes_the_caches_and_keeps_images() {
     assert!(!target.join("imagebuild/.work").exists());
     assert!(!cache.join("blobs").exists());
     assert!(image.exists(), "images stay");
+}
+
+/// The cache bound comes from `CARGO_IMAGEBUILD_CACHE_LIMIT`, else the workspace's
+/// `cache-limit`: with a 1-byte bound in the workspace table, the blobs an earlier run packed
+/// and this one did not use are trimmed; with the variable at 0 (no bound), nothing is.
+#[test]
+fn cache_limit_from_the_workspace_table_and_the_environment() {
+    let work = tempfile::tempdir().unwrap();
+    let ws = one_package_workspace(&work.path().join("ws"), "bounded", "cache-limit = 1\n");
+    // Its own target directory: trimming the shared store would take blobs from other tests.
+    let target = work.path().join("target");
+    let build = |level: &str, env: &[(&str, &str)]| {
+        let out = run_ok(
+            imagebuild_isolated_in(&ws, work.path())
+                .env("CARGO_TARGET_DIR", &target)
+                .envs(env.iter().copied())
+                .args(["--platform", "linux/amd64", "--compression", "gzip"])
+                .args(["--compression-level", level, "-o", "type=cacheonly"]),
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let unbounded = [("CARGO_IMAGEBUILD_CACHE_LIMIT", "0")];
+    build("1", &unbounded);
+    let err = build("2", &unbounded);
+    assert!(!err.contains("Trimmed"), "no bound, nothing trimmed: {err}");
+    let err = build("3", &[]);
+    assert!(
+        err.contains("Trimmed") && err.contains("cache-limit"),
+        "the workspace's bound trims what this run did not use: {err}"
+    );
 }

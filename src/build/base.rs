@@ -360,6 +360,10 @@ impl crate::plan::Lookup for RegistryLookup<'_> {
     fn base_platforms(&self, base: &ImageRef) -> Result<Vec<Platform>> {
         Ok(resolve(base, &*self.connector.get()?)?.platforms())
     }
+
+    fn registry_options(&self, registry: &crate::registry::RegistryOptions) {
+        self.connector.configure(registry);
+    }
 }
 
 #[cfg(test)]

@@ -26,43 +26,33 @@ pub const ENV_CACHE_LIMIT: &str = "CARGO_IMAGEBUILD_CACHE_LIMIT";
 /// The default bound of each cache: 2 GiB.
 pub const DEFAULT_CACHE_LIMIT: u64 = 2 << 30;
 
-/// The bound of each cache, from the environment; None when turned off.
-pub fn cache_limit() -> Result<Option<u64>> {
-    let Some(v) = std::env::var(ENV_CACHE_LIMIT)
+/// The bound of each cache: the environment's, else `configured` (the workspace's
+/// `cache-limit`), else [`DEFAULT_CACHE_LIMIT`]; None when turned off (0).
+pub fn cache_limit(configured: Option<u64>) -> Result<Option<u64>> {
+    let bytes = match std::env::var(ENV_CACHE_LIMIT)
         .ok()
         .filter(|v| !v.trim().is_empty())
-    else {
-        return Ok(Some(DEFAULT_CACHE_LIMIT));
-    };
-    let t = v.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(split);
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => u32::MAX,
-    };
-    match n
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_shl(shift).filter(|b| b >> shift == n))
     {
-        Some(0) => Ok(None),
-        Some(bytes) => Ok(Some(bytes)),
-        None => bail!(
-            "{ENV_CACHE_LIMIT}=`{v}` is not a size: write bytes or a number with KiB, MiB or GiB \
-             (for example 2GiB), or 0 for no bound"
-        ),
-    }
+        Some(v) => crate::util::size::parse_size(&v).with_context(|| {
+            format!(
+                "{ENV_CACHE_LIMIT}=`{v}` is not a size: write bytes or a number with KiB, MiB or \
+                 GiB (for example 2GiB), or 0 for no bound"
+            )
+        })?,
+        None => configured.unwrap_or(DEFAULT_CACHE_LIMIT),
+    };
+    Ok((bytes > 0).then_some(bytes))
 }
 
 /// Bounds the build's blob store and the base-layer cache to [`cache_limit`], keeping every
 /// blob used since `run_started`; says what was removed.
-pub fn trim_caches(store: &BlobStore, run_started: std::time::SystemTime, ui: &Ui) -> Result<()> {
-    let Some(limit) = cache_limit()? else {
+pub fn trim_caches(
+    store: &BlobStore,
+    run_started: std::time::SystemTime,
+    configured: Option<u64>,
+    ui: &Ui,
+) -> Result<()> {
+    let Some(limit) = cache_limit(configured)? else {
         return Ok(());
     };
     let mut stores = vec![store.clone()];
@@ -77,7 +67,7 @@ pub fn trim_caches(store: &BlobStore, run_started: std::time::SystemTime, ui: &U
             ui.status(
                 "Trimmed",
                 &format!(
-                    "{} (least recently used {count} blobs, {} MiB; bound {} MiB, set {ENV_CACHE_LIMIT})",
+                    "{} (least recently used {count} blobs, {} MiB; bound {} MiB: cache-limit or {ENV_CACHE_LIMIT})",
                     s.root().display(),
                     bytes >> 20,
                     limit >> 20

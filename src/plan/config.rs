@@ -53,6 +53,14 @@ pub struct ImageSettings {
     pub remap_paths: Option<bool>,
     /// What the compiler strips from the binary (default `symbols`).
     pub strip: Option<Strip>,
+    /// The deadline of each registry request attempt, in seconds (`--registry-timeout` and
+    /// its environment variable win). Workspace table only, as the next two.
+    pub registry_timeout: Option<u64>,
+    /// Retries of a failed registry request (`--retries` and its environment variable win).
+    pub retries: Option<u32>,
+    /// The bound of each cache: bytes or `"2GiB"`, 0 for none (`CARGO_IMAGEBUILD_CACHE_LIMIT`
+    /// wins).
+    pub cache_limit: Option<Size>,
     /// Per-binary settings, in package metadata only.
     pub bin: Option<BTreeMap<String, ImageSettings>>,
 }
@@ -99,6 +107,33 @@ impl std::str::FromStr for Strip {
         }
     }
 }
+
+/// A size as written in metadata: bytes, or a string such as `"2GiB"`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+impl Size {
+    /// The bytes this says, or a message on what to write instead.
+    pub fn bytes(&self) -> Result<u64, String> {
+        match self {
+            Size::Bytes(b) => Ok(*b),
+            Size::Text(t) => crate::util::size::parse_size(t).ok_or_else(|| {
+                format!(
+                    "`{t}` is not a size: write bytes or a number with KiB, MiB or GiB (for \
+                     example \"2GiB\"), or 0 for no bound"
+                )
+            }),
+        }
+    }
+}
+
+/// The keys that apply to the whole run, so are read from the workspace table (and the command
+/// line) only.
+pub const WORKSPACE_ONLY: [&str; 4] = ["remap-paths", "registry-timeout", "retries", "cache-limit"];
 
 /// An exposed port as written in metadata.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -233,6 +268,25 @@ impl ImageSettings {
                 ));
             }
         }
+        if let Some(secs) = self.registry_timeout {
+            if !(1..=3600).contains(&secs) {
+                return Err((
+                    "registry-timeout".into(),
+                    format!("{secs} is out of range: give 1 to 3600 seconds"),
+                ));
+            }
+        }
+        if let Some(n) = self.retries {
+            if n > 20 {
+                return Err((
+                    "retries".into(),
+                    format!("{n} is out of range: give 0 to 20"),
+                ));
+            }
+        }
+        if let Some(size) = &self.cache_limit {
+            size.bytes().map_err(|e| ("cache-limit".to_string(), e))?;
+        }
         for (key, v) in [("workdir", &self.workdir), ("bin-dir", &self.bin_dir)] {
             if let Some(v) = v {
                 if !v.starts_with('/') {
@@ -254,6 +308,20 @@ impl ImageSettings {
             }
         }
         Ok(())
+    }
+
+    /// The first of [`WORKSPACE_ONLY`] this layer sets, if any.
+    pub fn workspace_only_key(&self) -> Option<&'static str> {
+        let set = [
+            self.remap_paths.is_some(),
+            self.registry_timeout.is_some(),
+            self.retries.is_some(),
+            self.cache_limit.is_some(),
+        ];
+        WORKSPACE_ONLY
+            .into_iter()
+            .zip(set)
+            .find_map(|(key, set)| set.then_some(key))
     }
 
     /// This layer with `over` laid on top: `over`'s values win; maps merge key by key.
@@ -290,6 +358,9 @@ impl ImageSettings {
             bin_dir: over.bin_dir.or(self.bin_dir),
             remap_paths: over.remap_paths.or(self.remap_paths),
             strip: over.strip.or(self.strip),
+            registry_timeout: over.registry_timeout.or(self.registry_timeout),
+            retries: over.retries.or(self.retries),
+            cache_limit: over.cache_limit.or(self.cache_limit),
             bin: None,
         }
     }

@@ -106,6 +106,9 @@ pub struct Plan {
     pub sbom_dir: Option<PathBuf>,
     /// How registries are reached (bases and pushes).
     pub registry: RegistryOptions,
+    /// The workspace's `cache-limit` in bytes (the environment's wins; see
+    /// `build::base_blobs::cache_limit`).
+    pub cache_limit: Option<u64>,
     pub image_refs: Option<PathBuf>,
     pub metadata_file: Option<PathBuf>,
     /// `--builder`: one way of building every target, or None to choose per target.
@@ -232,6 +235,9 @@ impl fmt::Display for Plan {
 pub trait Lookup {
     /// The platforms a registry base offers (`--platform all`).
     fn base_platforms(&self, base: &ImageRef) -> Result<Vec<Platform>>;
+    /// How to reach registries, as the workspace settings complete the command line's: told
+    /// before any question, so the registry client is made with them.
+    fn registry_options(&self, _registry: &RegistryOptions) {}
 }
 
 /// Resolves the options against the workspace into a plan: reads `cargo metadata`, the metadata
@@ -254,6 +260,18 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
             ws_file.display()
         );
     }
+    // The run's registry deadlines: the command line (or its environment variables), else the
+    // workspace table; the registry client is made with them on first use.
+    let registry = RegistryOptions {
+        timeout_secs: opts.registry.timeout_secs.or(ws_settings.registry_timeout),
+        retries: opts.registry.retries.or(ws_settings.retries),
+        ..opts.registry.clone()
+    };
+    lookup.registry_options(&registry);
+    let cache_limit = match &ws_settings.cache_limit {
+        Some(size) => Some(size.bytes().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let packages = workspace::select_packages(&meta, opts)?;
     let bins = workspace::select_bins(&packages, opts)?;
     let toolchain = Toolchain::detect_cached(
@@ -359,9 +377,13 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         let pkg_settings =
             workspace::table(&pkg.metadata, &pkg_file, "package.metadata.imagebuild")?
                 .unwrap_or_default();
-        if pkg_settings.remap_paths.is_some() {
+        let bin_layers = pkg_settings.bin.iter().flat_map(|b| b.values());
+        if let Some(key) = std::iter::once(&pkg_settings)
+            .chain(bin_layers)
+            .find_map(ImageSettings::workspace_only_key)
+        {
             bail!(
-                "invalid [package.metadata.imagebuild] in {}: `remap-paths` applies to the whole \
+                "invalid [package.metadata.imagebuild] in {}: `{key}` applies to the whole \
                  build, so it belongs in [workspace.metadata.imagebuild]",
                 pkg_file.display()
             );
@@ -440,7 +462,8 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         sbom: opts.sbom,
         provenance: !opts.no_provenance,
         sbom_dir: opts.sbom_dir.clone(),
-        registry: opts.registry.clone(),
+        registry,
+        cache_limit,
         image_refs: opts.image_refs.clone(),
         metadata_file: opts.metadata_file.clone(),
         builder: opts.builder,

@@ -230,8 +230,27 @@ pub async fn token_for_scopes(
     if !res.status().is_success() {
         return Ok(None);
     }
-    let body = res.bytes().await.map_err(RegistryError::from)?;
+    let body = read_capped(res, oci_client::client::TOKEN_LIMIT).await?;
     Ok(serde_json::from_slice(&body).ok())
+}
+
+/// The body of `res`, refused once it passes `limit` bytes: by its Content-Length, else
+/// while it arrives (a lying or absent Content-Length cannot make us hold gigabytes). The
+/// same cap oci-client applies to its own reads (see vendor/README.md).
+async fn read_capped(mut res: reqwest::Response, limit: u64) -> Result<Vec<u8>, RegistryError> {
+    let url = res.url().to_string();
+    let too_large = || RegistryError::too_large(&url, limit);
+    if res.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(RegistryError::from)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -145,7 +145,8 @@ impl Registry {
     pub fn pull_manifest(&self, r: &Reference) -> Result<Pulled> {
         self.block_on(async {
             let host = self.connect(r, false).await?;
-            let (bytes, digest) = transport::retry(Some((&self.ui, "pulling a manifest")), || {
+            let what = format!("pulling the manifest {}", host.manifest_url(r));
+            let (bytes, digest) = transport::retry(Some((&self.ui, &what)), || {
                 let client = host.client.clone();
                 let auth = host.auth.clone();
                 async move {
@@ -210,17 +211,28 @@ impl Registry {
         let what = format!("downloading blob {}", d.digest.short());
         self.block_on(async {
             let host = self.connect(&r, false).await?;
-            let mut wait = std::time::Duration::from_millis(500);
+            // Each attempt, its body included, has the deadline of a blob of this size.
+            let deadline = transport::deadline_for(d.size);
+            let started = std::time::Instant::now();
+            let budget = transport::budget(deadline);
+            let mut backoff = std::time::Duration::from_millis(500);
             let mut attempt = 0;
             loop {
                 let mut w = HashingWriter::new(fresh()?);
-                match self.pull_once(&host, &r, d, &mut w, policy).await {
+                let once = self.pull_once(&host, &r, d, &mut w, policy);
+                let result = match tokio::time::timeout(deadline, once).await {
+                    Ok(result) => result,
+                    Err(_) => Err(transport::timed_out(deadline, Some(&what))),
+                };
+                match result {
                     Ok(()) => {}
                     Err(e) if e.retryable() && attempt < policy.retries => {
+                        let wait = transport::wait_before_retry(e.clone(), backoff, started, budget)
+                            .map_err(|e| explain(e, &host.name, Some(&host.source)))?;
                         attempt += 1;
                         transport::retrying(Some((&self.ui, &what)), &e, wait, attempt, policy.retries);
                         tokio::time::sleep(wait).await;
-                        wait *= 2;
+                        backoff *= 2;
                         continue;
                     }
                     Err(e) => return Err(explain(e, &host.name, Some(&host.source))),
@@ -264,7 +276,7 @@ impl Registry {
         let mut got: u64 = 0;
         loop {
             let chunk = match tokio::time::timeout(policy.timeout, sized.next()).await {
-                Err(_) => return Err(transport::timed_out(policy.timeout)),
+                Err(_) => return Err(transport::timed_out(policy.timeout, None)),
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
                     return Err(RegistryError::new(
@@ -301,7 +313,7 @@ impl Registry {
 /// A [`Registry`] made on first use and shared after: runs that never touch a registry never
 /// start its runtime or read credentials.
 pub struct Connector {
-    opts: RegistryOptions,
+    opts: std::sync::Mutex<RegistryOptions>,
     ui: Ui,
     cell: std::sync::OnceLock<std::sync::Arc<Registry>>,
 }
@@ -309,9 +321,17 @@ pub struct Connector {
 impl Connector {
     pub fn new(opts: &RegistryOptions, ui: &Ui) -> Connector {
         Connector {
-            opts: opts.clone(),
+            opts: std::sync::Mutex::new(opts.clone()),
             ui: ui.clone(),
             cell: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Replaces the options the registry will be made with (the workspace settings complete
+    /// the command line's); too late once it is made.
+    pub fn configure(&self, opts: &RegistryOptions) {
+        if let Ok(mut o) = self.opts.lock() {
+            *o = opts.clone();
         }
     }
 
@@ -319,7 +339,8 @@ impl Connector {
         if let Some(r) = self.cell.get() {
             return Ok(r.clone());
         }
-        let r = std::sync::Arc::new(Registry::new(&self.opts, &self.ui)?);
+        let opts = self.opts.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+        let r = std::sync::Arc::new(Registry::new(&opts, &self.ui)?);
         Ok(self.cell.get_or_init(|| r).clone())
     }
 }

@@ -30,7 +30,7 @@ pub enum ErrorKind {
 }
 
 /// A failed registry operation.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub struct RegistryError {
     pub kind: ErrorKind,
     /// The HTTP status, when there was a response.
@@ -42,6 +42,8 @@ pub struct RegistryError {
     pub url: Option<String>,
     /// What to do about it, when we know (printed on its own `help:` line).
     pub help: Option<String>,
+    /// How long a 429 or 503 answer asked us to wait (its `Retry-After` header).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl RegistryError {
@@ -53,6 +55,26 @@ impl RegistryError {
             message: message.into(),
             url: None,
             help: None,
+            retry_after: None,
+        }
+    }
+
+    /// An answer larger than `limit` bytes, the cap on what is read into memory from `url`.
+    pub fn too_large(url: &str, limit: u64) -> RegistryError {
+        RegistryError {
+            url: Some(redact_url(url)),
+            help: Some(
+                "no registry sends a manifest, index or token this large: check that the \
+                 address is a registry, and that nothing between (a proxy) rewrites its answers"
+                    .into(),
+            ),
+            ..RegistryError::new(
+                ErrorKind::Protocol,
+                format!(
+                    "the registry's answer is larger than the {} cap on what is read into memory",
+                    size_text(limit)
+                ),
+            )
         }
     }
 
@@ -78,6 +100,7 @@ impl RegistryError {
             message,
             url,
             help: None,
+            retry_after: None,
         }
     }
 }
@@ -155,6 +178,26 @@ fn spec_messages(body: &str) -> Option<String> {
     (!msgs.is_empty()).then(|| msgs.join("; "))
 }
 
+/// A `Retry-After` header's wait: delay-seconds (`120`) or an HTTP date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, counted from `now`; a date already past is no wait).
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or_default())
+}
+
+/// A byte count as people read it: `4 MiB`, `512 KiB`, `1234 bytes`.
+pub fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
 /// Whether a transport error's chain says the certificate was not trusted.
 pub(super) fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
@@ -202,6 +245,7 @@ impl From<reqwest::Error> for RegistryError {
             message,
             url,
             help: None,
+            retry_after: None,
         }
     }
 }
@@ -233,6 +277,7 @@ impl From<OciDistributionError> for RegistryError {
                 message: "not authorized".into(),
                 url: Some(redact_url(&url)),
                 help: None,
+                retry_after: None,
             },
             E::AuthenticationFailure(reason) => RegistryError {
                 kind: ErrorKind::Unauthorized,
@@ -244,7 +289,18 @@ impl From<OciDistributionError> for RegistryError {
                 ),
                 url: None,
                 help: None,
+                retry_after: None,
             },
+            E::Throttled {
+                code,
+                url,
+                retry_after,
+            } => {
+                let mut e = RegistryError::from_status(code, Some(redact_url(&url)), "");
+                e.retry_after = parse_retry_after(&retry_after, std::time::SystemTime::now());
+                e
+            }
+            E::TooLarge { url, limit } => RegistryError::too_large(&url, limit),
             E::DigestError(d) => RegistryError::new(
                 ErrorKind::Protocol,
                 format!("the registry sent bytes that do not match their digest: {d}"),
@@ -288,6 +344,24 @@ mod tests {
         assert!(RegistryError::from_status(503, None, "").retryable());
         assert!(RegistryError::from_status(429, None, "").retryable());
         assert!(!RegistryError::from_status(401, None, "").retryable());
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_a_date() {
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_470);
+        assert_eq!(parse_retry_after(" 2 ", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(size_text(4 << 20), "4 MiB");
+        assert_eq!(size_text(512 << 10), "512 KiB");
     }
 
     #[test]

@@ -20,8 +20,8 @@ mod transport;
 pub mod trust;
 
 pub use client::{Connector, Registry, RegistryOptions};
-pub use trust::tls_crypto;
 
 pub use error::{ErrorKind, RegistryError};
 pub use push::PushStats;
 pub use referrers::Referrer;
+pub use trust::tls_crypto;

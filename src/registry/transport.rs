@@ -41,8 +41,10 @@ pub struct Policy {
     pub retries: u32,
 }
 
-/// The defaults: 4 attempts of at most 25 s, with 0.5 + 1 + 2 s between them, so a registry
-/// that never answers fails a request within about 110 s.
+/// The defaults: 4 attempts of at most 25 s each (a document: the whole answer; a blob: 25 s
+/// plus a second per MiB, see [`deadline_for`]), with 0.5 + 1 + 2 s between them (or what a
+/// 429/503 asks in `Retry-After`, while it fits), so a registry that never answers fails a
+/// request within about 105 s ([`budget`]).
 pub const DEFAULT_POLICY: Policy = Policy {
     timeout: Duration::from_secs(25),
     retries: 3,
@@ -92,9 +94,10 @@ impl Host {
         if scopes.len() < 2 {
             return;
         }
-        if let Ok(Some(token)) =
-            auth::token_for_scopes(&self.http, &self.base_url, &self.auth, &scopes).await
-        {
+        // Best effort, under the request deadline: a token service that stalls costs one
+        // deadline, then the blobs are streamed instead of mounted.
+        let asked = auth::token_for_scopes(&self.http, &self.base_url, &self.auth, &scopes);
+        if let Ok(Ok(Some(token))) = tokio::time::timeout(policy().timeout, asked).await {
             self.client
                 .tokens
                 .insert(
@@ -104,6 +107,12 @@ impl Host {
                 )
                 .await;
         }
+    }
+
+    /// The URL of the manifest `r` names, for messages.
+    pub fn manifest_url(&self, r: &Reference) -> String {
+        let at = r.digest().or(r.tag()).unwrap_or("latest");
+        format!("{}/v2/{}/manifests/{at}", self.base_url, r.repository())
     }
 
     /// Runs oci-client's token flow for `repo` once, so refused credentials surface here as an
@@ -119,7 +128,12 @@ impl Host {
         } else {
             RegistryOperation::Pull
         };
-        retry(None, || async {
+        let what = format!(
+            "authorizing with {}/v2/ and its token service",
+            self.base_url
+        );
+        let ui = RETRY_UI.get().map(|ui| (ui, what.as_str()));
+        retry(ui, || async {
             self.client
                 .auth(r, &self.auth, op)
                 .await
@@ -353,34 +367,73 @@ where
     Fut: Future<Output = Result<T, RegistryError>>,
 {
     let policy = policy();
-    let mut wait = FIRST_BACKOFF;
+    let started = std::time::Instant::now();
+    let budget = budget(deadline);
+    let mut backoff = FIRST_BACKOFF;
     let mut attempt = 0;
     loop {
         let result = match tokio::time::timeout(deadline, op()).await {
             Ok(r) => r,
-            Err(_) => Err(timed_out(deadline)),
+            Err(_) => Err(timed_out(deadline, ui.map(|(_, what)| what))),
         };
         match result {
             Ok(v) => return Ok(v),
             Err(e) if e.retryable() && attempt < policy.retries => {
+                let wait = wait_before_retry(e.clone(), backoff, started, budget)?;
                 attempt += 1;
                 retrying(ui, &e, wait, attempt, policy.retries);
                 tokio::time::sleep(wait).await;
-                wait *= 2;
+                backoff *= 2;
             }
             Err(e) => return Err(e),
         }
     }
 }
 
-/// The error of an attempt that passed its deadline.
-pub fn timed_out(limit: Duration) -> RegistryError {
+/// The overall deadline of one request whose attempts each have `deadline`: every attempt
+/// used up, and every backoff between them (with the defaults, 4 × 25 s + 3.5 s).
+pub fn budget(deadline: Duration) -> Duration {
+    let retries = policy().retries.min(16);
+    deadline * (retries + 1) + FIRST_BACKOFF * ((1u32 << retries) - 1)
+}
+
+/// How long to wait before the next attempt after `e`: as long as the registry asked
+/// (`Retry-After` on a 429 or 503), else `backoff`. A wait that would end past the request's
+/// overall deadline (`budget` from `started`) is not waited: the request fails at once, saying so.
+pub fn wait_before_retry(
+    mut e: RegistryError,
+    backoff: Duration,
+    started: std::time::Instant,
+    budget: Duration,
+) -> Result<Duration, RegistryError> {
+    let Some(asked) = e.retry_after else {
+        return Ok(backoff);
+    };
+    let left = budget.saturating_sub(started.elapsed());
+    if asked > left {
+        e.message = format!(
+            "the registry asked to be retried in {} s (Retry-After), more than the {} s left of \
+             this request's deadline (see --registry-timeout and --retries)",
+            asked.as_secs(),
+            left.as_secs()
+        );
+        return Err(e);
+    }
+    Ok(asked)
+}
+
+/// The error of an attempt that passed its deadline, saying what it was doing.
+pub fn timed_out(limit: Duration, what: Option<&str>) -> RegistryError {
+    let said = format!(
+        "no answer within {} s (see --registry-timeout)",
+        limit.as_secs()
+    );
     RegistryError::new(
         ErrorKind::Unreachable,
-        format!(
-            "no answer within {} s (see --registry-timeout)",
-            limit.as_secs()
-        ),
+        match what {
+            Some(what) => format!("{what}: {said}"),
+            None => said,
+        },
     )
 }
 

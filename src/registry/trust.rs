@@ -26,14 +26,6 @@ use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore,
 
 use super::error::{ErrorKind, RegistryError};
 
-/// Makes ring the process's TLS crypto: reqwest and oci-client are built without one, and every
-/// HTTPS client of this crate calls this first. ring builds in a fraction of aws-lc-rs's time
-/// (aws-lc-sys's C build was the longest step of `cargo install`, see BENCHMARKS.md).
-/// Installing fails only when a provider is installed already, which serves as well.
-pub fn tls_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// Replaces the `certs.d` directories searched (a `:`-separated list, searched in order).
 pub const CERTS_D_ENV: &str = "CARGO_IMAGEBUILD_CERTS_D";
 
@@ -399,6 +391,14 @@ impl ServerCertVerifier for Verifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// Makes ring the process's TLS crypto: reqwest and oci-client are built without one, and every
+/// HTTPS client of this crate calls this first. ring builds in a fraction of aws-lc-rs's time
+/// (aws-lc-sys's C build was the longest step of `cargo install`, see BENCHMARKS.md).
+/// Installing fails only when a provider is installed already, which serves as well.
+pub fn tls_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 #[cfg(test)]

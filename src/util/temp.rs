@@ -20,6 +20,18 @@ pub const OLD: &str = "old";
 /// [`remove_on_signal`] first thing).
 static STARTED: LazyLock<SystemTime> = LazyLock::new(SystemTime::now);
 
+/// Set by the signal handler before it removes the temporaries and exits with 130.
+static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Blocks for good when a signal is ending the process (its handler exits soon with 130): a
+/// temporary begun now could escape its removal, and an error that the removal causes in the
+/// middle of a write must not end the process first, with another exit code.
+pub fn wait_if_exiting() {
+    while EXITING.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::park_timeout(std::time::Duration::from_secs(1));
+    }
+}
+
 /// The temporaries alive now, removed if a signal ends the process.
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -27,6 +39,8 @@ static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// follows it (tempfile's `Builder::prefix`).
 pub fn prefix(kind: &str) -> String {
     LazyLock::force(&STARTED);
+    // No temporary is begun once a signal's handler is removing them.
+    wait_if_exiting();
     format!("{MARK}{kind}-{}-", std::process::id())
 }
 
@@ -92,7 +106,16 @@ fn remove_live() {
 fn remove(p: &Path) {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => {
-            let _ = std::fs::remove_dir_all(p);
+            // A writer may still be adding files while this runs (remove_dir_all then fails
+            // with "directory not empty"): try again until the directory is gone.
+            for _ in 0..200 {
+                match std::fs::remove_dir_all(p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        std::thread::sleep(std::time::Duration::from_millis(1))
+                    }
+                    _ => break,
+                }
+            }
         }
         Ok(_) => {
             let _ = std::fs::remove_file(p);
@@ -108,6 +131,10 @@ fn remove(p: &Path) {
 pub fn remove_on_signal() {
     LazyLock::force(&STARTED);
     let _ = ctrlc::set_handler(|| {
+        EXITING.store(true, std::sync::atomic::Ordering::SeqCst);
+        remove_live();
+        // A temporary made just as the signal came is registered within moments: a second pass.
+        std::thread::sleep(std::time::Duration::from_millis(20));
         remove_live();
         eprintln!("interrupted: temporary files removed, nothing half-written was left");
         std::process::exit(130);

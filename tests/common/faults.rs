@@ -10,9 +10,10 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// What to do to the requests whose method is `method` and whose path contains `path`.
+/// What to do to the requests whose method is `method` and whose path contains `path` (or, when
+/// `path` ends in `$`, is exactly `path` without it).
 #[derive(Clone, Debug)]
 pub struct Fault {
     pub method: &'static str,
@@ -33,6 +34,19 @@ pub enum Kind {
     ResetUpload(usize),
     /// Never answer (hold the connection open until the client gives up).
     Stall,
+    /// Answer 200 with a body of zeros made as it is sent (never held in memory): `Some(n)`
+    /// claims and sends `n` bytes, `None` claims no length and streams until the client
+    /// hangs up (a body longer than any cap).
+    Oversized(Option<u64>),
+    /// Answer 200 claiming a 1000-byte JSON body, then send it one byte per this interval.
+    Trickle(Duration),
+    /// Answer 429 with this `Retry-After` value.
+    RetryAfter(String),
+    /// Answer 429 with a `Retry-After` HTTP date this many seconds from now.
+    RetryAfterDate(u64),
+    /// Answer 401 with a Bearer challenge whose realm is this proxy's own `/token` (to put a
+    /// fault on the token service too).
+    Challenge,
 }
 
 pub struct FaultProxy {
@@ -40,6 +54,17 @@ pub struct FaultProxy {
     faults: Arc<Mutex<Vec<Fault>>>,
     /// How many requests were spoiled so far.
     pub spoiled: Arc<AtomicUsize>,
+    /// Every request seen: when, its method and path, and whether it was spoiled.
+    pub log: Arc<Mutex<Vec<Seen>>>,
+}
+
+/// One request the proxy saw.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub at: Instant,
+    pub method: String,
+    pub path: String,
+    pub spoiled: bool,
 }
 
 impl FaultProxy {
@@ -50,12 +75,19 @@ impl FaultProxy {
         let addr = listener.local_addr().unwrap().to_string();
         let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
         let spoiled: Arc<AtomicUsize> = Arc::default();
-        let (f, s, up) = (faults.clone(), spoiled.clone(), upstream.to_string());
+        let log: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let (f, s, l, up) = (
+            faults.clone(),
+            spoiled.clone(),
+            log.clone(),
+            upstream.to_string(),
+        );
+        let me = addr.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (f, s, up) = (f.clone(), s.clone(), up.clone());
+                let (f, s, l, up, me) = (f.clone(), s.clone(), l.clone(), up.clone(), me.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &up, &f, &s);
+                    let _ = serve(conn, &up, &me, &f, &s, &l);
                 });
             }
         });
@@ -63,6 +95,7 @@ impl FaultProxy {
             addr,
             faults,
             spoiled,
+            log,
         }
     }
 
@@ -70,6 +103,12 @@ impl FaultProxy {
     pub fn set(&self, faults: Vec<Fault>) {
         *self.faults.lock().unwrap() = faults;
         self.spoiled.store(0, Ordering::SeqCst);
+        self.log.lock().unwrap().clear();
+    }
+
+    /// The requests seen since the last [`FaultProxy::set`].
+    pub fn seen(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -106,11 +145,34 @@ fn closing(head: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+fn matches(f: &Fault, method: &str, path: &str) -> bool {
+    f.method == method
+        && f.times > 0
+        && match f.path.strip_suffix('$') {
+            Some(exact) => path == exact,
+            None => path.contains(f.path),
+        }
+}
+
+/// Sends `len` zeros (or, for `None`, zeros until the client hangs up), made as they are sent.
+fn zeros(client: &mut TcpStream, len: Option<u64>) -> std::io::Result<()> {
+    let buf = [0u8; 64 << 10];
+    let mut left = len.unwrap_or(u64::MAX);
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        client.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
 fn serve(
     mut client: TcpStream,
     upstream: &str,
+    me: &str,
     faults: &Mutex<Vec<Fault>>,
     spoiled: &AtomicUsize,
+    log: &Mutex<Vec<Seen>>,
 ) -> std::io::Result<()> {
     let Some(head) = read_head(&mut client)? else {
         return Ok(());
@@ -124,17 +186,62 @@ fn serve(
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let fault = {
         let mut fs = faults.lock().unwrap();
-        fs.iter_mut()
-            .find(|f| f.method == method && path.contains(f.path) && f.times > 0)
-            .map(|f| {
-                f.times = f.times.saturating_sub(1);
-                f.kind.clone()
-            })
+        fs.iter_mut().find(|f| matches(f, method, path)).map(|f| {
+            f.times = f.times.saturating_sub(1);
+            f.kind.clone()
+        })
     };
     if fault.is_some() {
         spoiled.fetch_add(1, Ordering::SeqCst);
     }
+    log.lock().unwrap().push(Seen {
+        at: Instant::now(),
+        method: method.to_string(),
+        path: path.to_string(),
+        spoiled: fault.is_some(),
+    });
+    let head_only = |status: &str, extra: &str| {
+        format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n")
+    };
     match fault {
+        Some(Kind::Oversized(len)) => {
+            let length = len.map_or(String::new(), |n| format!("Content-Length: {n}\r\n"));
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\
+                 {length}Connection: close\r\n\r\n"
+            );
+            client.write_all(head.as_bytes())?;
+            return zeros(&mut client, len);
+        }
+        Some(Kind::Trickle(every)) => {
+            client.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\
+                  Content-Length: 1000\r\nConnection: close\r\n\r\n",
+            )?;
+            for _ in 0..1000 {
+                client.write_all(b" ")?;
+                std::thread::sleep(every);
+            }
+            return Ok(());
+        }
+        Some(Kind::RetryAfter(value)) => {
+            let extra = format!("Retry-After: {value}\r\n");
+            client.write_all(head_only("429 Too Many Requests", &extra).as_bytes())?;
+            return Ok(());
+        }
+        Some(Kind::RetryAfterDate(secs)) => {
+            let when = std::time::SystemTime::now() + Duration::from_secs(secs);
+            let extra = format!("Retry-After: {}\r\n", httpdate::fmt_http_date(when));
+            client.write_all(head_only("429 Too Many Requests", &extra).as_bytes())?;
+            return Ok(());
+        }
+        Some(Kind::Challenge) => {
+            let extra = format!(
+                "WWW-Authenticate: Bearer realm=\"http://{me}/token\",service=\"faults\"\r\n"
+            );
+            client.write_all(head_only("401 Unauthorized", &extra).as_bytes())?;
+            return Ok(());
+        }
         Some(Kind::Status(status)) => {
             let reply = format!(
                 "HTTP/1.1 {status} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

@@ -51,9 +51,14 @@ pub fn imagebuild() -> Command {
 /// Our binary in the fixture workspace with no credentials anywhere (an empty DOCKER_CONFIG
 /// and auth file under `work`) and its own base-layer cache in `work/cache`.
 pub fn imagebuild_isolated(work: &Path) -> Command {
+    imagebuild_isolated_in(&fixture(), work)
+}
+
+/// [`imagebuild_isolated`] in the workspace `dir`.
+pub fn imagebuild_isolated_in(dir: &Path, work: &Path) -> Command {
     let empty = work.join("no-credentials");
     std::fs::create_dir_all(&empty).unwrap();
-    let mut c = imagebuild();
+    let mut c = imagebuild_in(dir);
     c.env("DOCKER_CONFIG", &empty)
         .env("REGISTRY_AUTH_FILE", empty.join("auth.json"))
         .env_remove("XDG_RUNTIME_DIR")
@@ -266,4 +271,41 @@ pub fn git_commit_all(dir: &Path, epoch: u64) -> String {
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "fixture"]);
     stdout(&git(&["rev-parse", "HEAD"])).trim().to_string()
+}
+
+/// Every temporary named for `pid` under `dirs` (and in its subdirectories not starting with a dot).
+pub fn temporaries_of(pid: u32, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let tag = format!("-{pid}-");
+    let mut found = Vec::new();
+    for d in dirs {
+        let Ok(es) = std::fs::read_dir(d) else {
+            continue;
+        };
+        for e in es.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".imagebuild-") && name.contains(&tag) {
+                found.push(e.path());
+            }
+            if e.file_type().unwrap().is_dir() && !name.starts_with('.') {
+                found.extend(temporaries_of(pid, &[e.path()]));
+            }
+        }
+    }
+    found
+}
+
+/// A workspace of one package `name` with one empty binary, at `dir`, with `settings` (TOML
+/// lines) in its `[workspace.metadata.imagebuild]`; returns `dir`.
+pub fn one_package_workspace(dir: &Path, name: &str, settings: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [workspace]\n\n[workspace.metadata.imagebuild]\n{settings}"
+        ),
+    )
+    .unwrap();
+    dir.to_path_buf()
 }

@@ -519,7 +519,7 @@ impl Client {
             .send()
             .await?;
         let status = res.status();
-        let body = res.bytes().await?;
+        let body = read_capped(res, MANIFEST_LIMIT).await?;
 
         validate_registry_response(status, &body, &url)?;
 
@@ -589,6 +589,10 @@ impl Client {
             .into_request_builder()
             .send()
             .await?;
+        // Patched in by cargo-imagebuild: keep a 429/503's Retry-After.
+        if let Some(e) = throttled(&res) {
+            return Err(e);
+        }
 
         match res.error_for_status() {
             Ok(_) => Ok(true),
@@ -929,7 +933,7 @@ impl Client {
 
         match auth_res.status() {
             reqwest::StatusCode::OK => {
-                let text = auth_res.text().await?;
+                let text = String::from_utf8_lossy(&read_capped(auth_res, TOKEN_LIMIT).await?).into_owned();
                 debug!("Received response from auth request");
                 let token: RegistryToken = serde_json::from_str(&text)
                     .map_err(|e| OciDistributionError::RegistryTokenDecodeError(e.to_string()))?;
@@ -937,7 +941,7 @@ impl Client {
                 Ok(Some(RegistryTokenType::Bearer(token)))
             }
             _ => {
-                let reason = auth_res.text().await?;
+                let reason = String::from_utf8_lossy(&read_capped(auth_res, TOKEN_LIMIT).await?).into_owned();
                 debug!("Failed to authenticate for image '{:?}': {}", image, reason);
                 Err(OciDistributionError::AuthenticationFailure(reason))
             }
@@ -972,7 +976,7 @@ impl Client {
 
         if let Some(digest) = digest_header_value(res.headers().clone())? {
             let status = res.status();
-            let body = res.bytes().await?;
+            let body = read_capped(res, MANIFEST_LIMIT).await?;
             validate_registry_response(status, &body, &url)?;
 
             // If the reference has a digest and the digest header has a matching algorithm, compare
@@ -1004,7 +1008,7 @@ impl Client {
             let status = res.status();
             trace!(headers = ?res.headers(), "Got Headers");
             let headers = res.headers().clone();
-            let body = res.bytes().await?;
+            let body = read_capped(res, MANIFEST_LIMIT).await?;
             validate_registry_response(status, &body, &url)?;
 
             validate_digest(&body, digest_header_value(headers)?, image.digest())
@@ -1200,7 +1204,7 @@ impl Client {
             .await?;
         let status = res.status();
         let headers = res.headers().clone();
-        let body = res.bytes().await?;
+        let body = read_capped(res, MANIFEST_LIMIT).await?;
 
         validate_registry_response(status, &body, &url)?;
 
@@ -1387,7 +1391,7 @@ impl Client {
         let status = response.status();
         let url = response.url().to_string();
         if !status.is_success() {
-            let body = response.bytes().await?;
+            let body = read_capped(response, MANIFEST_LIMIT).await?;
             return validate_registry_response(status, &body, &url);
         }
         let mut stream = response.bytes_stream();
@@ -1502,7 +1506,7 @@ impl Client {
             )),
             _ => {
                 let url = response.url().to_string();
-                let body = response.bytes().await?;
+                let body = read_capped(response, MANIFEST_LIMIT).await?;
                 Err(validate_registry_response(status, &body, &url).expect_err("validate_registry_response should return an error for non-success status codes"))
             }
         }
@@ -1943,7 +1947,7 @@ impl Client {
             .send()
             .await?;
         let status = res.status();
-        let body = res.bytes().await?;
+        let body = read_capped(res, MANIFEST_LIMIT).await?;
 
         // Per the OCI Distribution Spec, a 404 on the native referrers endpoint means the
         // registry does not support it; fall back to the referrers tag schema.
@@ -2078,7 +2082,7 @@ impl Client {
             .send()
             .await?;
         let status = res.status();
-        let body = res.bytes().await?;
+        let body = read_capped(res, MANIFEST_LIMIT).await?;
 
         validate_registry_response(status, &body, &url)?;
 
@@ -2110,7 +2114,7 @@ impl Client {
         } else {
             let url = res.url().to_string();
             let code = res.status().as_u16();
-            let message = res.text().await?;
+            let message = String::from_utf8_lossy(&read_capped(res, MANIFEST_LIMIT).await?).into_owned();
             Err(OciDistributionError::ServerError { url, code, message })
         }
     }
@@ -2235,6 +2239,49 @@ impl Client {
     }
 }
 
+/// Patched in by cargo-imagebuild (see vendor/README.md): the largest manifest, index,
+/// referrers list or error body read into memory (distribution's own limit for manifests).
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
+/// Patched in by cargo-imagebuild: the largest token-service answer read into memory.
+pub const TOKEN_LIMIT: u64 = 512 << 10;
+
+/// Patched in by cargo-imagebuild: the body of `res`, refused as soon as it is known to pass
+/// `limit` bytes (by its Content-Length, else while it arrives: a lying or absent
+/// Content-Length cannot make the process hold gigabytes). A 429 or 503 answer with a
+/// `Retry-After` header is returned as `Throttled`, so that the caller can wait as asked.
+async fn read_capped(mut res: Response, limit: u64) -> Result<bytes::Bytes> {
+    if let Some(e) = throttled(&res) {
+        return Err(e);
+    }
+    let url = res.url().to_string();
+    if res.content_length().is_some_and(|n| n > limit) {
+        return Err(OciDistributionError::TooLarge { url, limit });
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = res.chunk().await? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(OciDistributionError::TooLarge { url, limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Patched in by cargo-imagebuild: a 429 or 503 answer with a `Retry-After` header, as an error
+/// that keeps the header.
+fn throttled(res: &Response) -> Option<OciDistributionError> {
+    let status = res.status();
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let after = res.headers().get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    Some(OciDistributionError::Throttled {
+        code: status.as_u16(),
+        url: res.url().to_string(),
+        retry_after: after.to_string(),
+    })
+}
+
 /// The OCI spec technically does not allow any codes but 200, 500, 401, and 404.
 /// Obviously, HTTP servers are going to send other codes. This tries to catch the
 /// obvious ones (200, 4XX, 5XX). Anything else is just treated as an error.
@@ -2296,7 +2343,7 @@ async fn stream_from_response(
     let content_length = response.content_length();
     let headers = response.headers().clone();
     if !status.is_success() {
-        let body = response.bytes().await?;
+        let body = read_capped(response, MANIFEST_LIMIT).await?;
         return Err(validate_registry_response(status, &body, &url).expect_err(
             "validate_registry_response should return an error for non-success status codes",
         ));

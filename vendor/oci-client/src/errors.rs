@@ -82,6 +82,24 @@ pub enum OciDistributionError {
         /// Error message returned by the remote server
         message: String,
     },
+    /// Patched in by cargo-imagebuild: an answer larger than the cap for what it is
+    #[error("the answer from {url} is larger than the {limit}-byte cap")]
+    TooLarge {
+        /// Request URL
+        url: String,
+        /// The cap, in bytes
+        limit: u64,
+    },
+    /// Patched in by cargo-imagebuild: a 429 or 503 answer with a `Retry-After` header
+    #[error("Server error: url {url}, code: {code}, retry after: {retry_after}")]
+    Throttled {
+        /// HTTP status code
+        code: u16,
+        /// Request URL
+        url: String,
+        /// The `Retry-After` header: seconds, or an HTTP date
+        retry_after: String,
+    },
     /// The [OCI distribution spec](https://github.com/opencontainers/distribution-spec/blob/main/spec.md)
     /// is not respected by the remote registry
     #[error("OCI distribution spec violation: {0}")]
