@@ -70,7 +70,7 @@ fn push_heals_through_server_errors_and_resets() {
         fault("HEAD", "/blobs/", 1, Kind::Status(500)),
         fault("HEAD", "/blobs/", 1, Kind::RetryAfter("1".into())),
         fault("POST", "/blobs/uploads/", 1, Kind::Status(429)),
-        fault("PATCH", "/blobs/uploads/", 1, Kind::ResetUpload(512)),
+        fault("PUT", "/blobs/uploads/", 1, Kind::ResetUpload(512)),
         fault("PUT", "/manifests/", 2, Kind::Status(503)),
     ]);
     let out = run_ok(tool(work.path()).args(ctl()).args([
@@ -414,7 +414,7 @@ fn retry_after_is_honoured_within_the_deadline() {
     );
 }
 
-/// SIGKILL while a blob upload hangs (the proxy holds its PATCH): no tag is written; the next
+/// SIGKILL while a blob upload hangs (the proxy holds its PUT): no tag is written; the next
 /// run pushes the whole image and leaves no temporary of the killed run anywhere.
 #[test]
 fn a_push_killed_mid_upload_tags_nothing_and_the_next_run_succeeds() {
@@ -422,7 +422,7 @@ fn a_push_killed_mid_upload_tags_nothing_and_the_next_run_succeeds() {
     let proxy = FaultProxy::start(&reg.addr);
     let work = tempfile::tempdir().unwrap();
     proxy.set(vec![fault(
-        "PATCH",
+        "PUT",
         "/blobs/uploads/",
         usize::MAX,
         Kind::Stall,

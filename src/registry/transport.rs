@@ -5,8 +5,9 @@
 //!
 //! What oci-client lacks and is added here: it fixes each host's scheme when a client is built,
 //! so loopback hosts are probed first (HTTPS, then plain HTTP, as Docker does for
-//! 127.0.0.0/8); it has no retries; `push_blob_stream` sends one PATCH per stream item, so a
-//! network stream of 16 KiB pieces would become thousands of requests ([`rechunk`]); and
+//! 127.0.0.0/8); it has no retries; `push_blob_stream` in chunked mode sends one PATCH per stream
+//! item, so blobs go up as one streamed PUT (`use_monolithic_push`), their bodies cut into
+//! [`CHUNK`] pieces ([`rechunk`]); and
 //! `push_manifest_raw` by digest panics when a registry omits `Location` ([`guarded`]).
 
 use std::collections::{HashMap, HashSet};
@@ -315,6 +316,12 @@ impl Transport {
                 ClientProtocol::Https
             },
             platform_resolver: None,
+            // One streamed PUT per blob (after the POST that opens the session) instead of a
+            // PATCH per 4 MiB piece: measured against a local distribution registry, three
+            // 20 MB layers went up in 0.55 s as 15 PATCHes and in a fraction of that as three
+            // PUTs (each PATCH makes the registry save and restore its hash state). The body
+            // is still read from disk in [`CHUNK`] pieces, so memory stays bounded.
+            use_monolithic_push: true,
             ..Default::default()
         };
         // TLS, timeouts and proxies are those of our own reqwest client (see vendor/README.md).
