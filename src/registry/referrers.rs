@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
+use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
 use super::client::{Pulled, Registry};
 use super::error::{ErrorKind, RegistryError};
-use super::push::{Body, Counters, Source};
+use super::push::{Body, Counters, Source, PARALLEL};
 use super::transport::{retry, Host};
 use crate::image::document::EMPTY_CONFIG;
 use crate::image::model::{media, Attachment, Descriptor, Document, ImageSet};
@@ -126,29 +127,34 @@ impl Registry {
             return Ok(());
         }
         let name = target.full_name();
-        // Per platform: what its subject does not list yet.
-        let mut missing: Vec<(&Digest, &Platform, Vec<&Attachment>)> = Vec::new();
-        for image in &set.images {
-            let ours = set
-                .attachments
-                .iter()
-                .filter(|a| a.platform == image.platform);
-            if ours.clone().next().is_none() {
-                continue;
-            }
-            let subject = &image.manifest.descriptor.digest;
-            let listed = self.list_async(host, target, subject).await?;
-            let new: Vec<&Attachment> = ours
-                .filter(|a| {
-                    !listed
-                        .iter()
-                        .any(|r| r.digest == a.manifest.descriptor.digest)
-                })
-                .collect();
-            if !new.is_empty() {
-                missing.push((subject, &image.platform, new));
-            }
-        }
+        // Per platform: what its subject does not list yet (the listings asked all at once).
+        let per_image = stream::iter(&set.images)
+            .map(|image| async move {
+                let ours: Vec<&Attachment> = set
+                    .attachments
+                    .iter()
+                    .filter(|a| a.platform == image.platform)
+                    .collect();
+                if ours.is_empty() {
+                    return Ok(None);
+                }
+                let subject = &image.manifest.descriptor.digest;
+                let listed = self.list_async(host, target, subject).await?;
+                let new: Vec<&Attachment> = ours
+                    .into_iter()
+                    .filter(|a| {
+                        !listed
+                            .iter()
+                            .any(|r| r.digest == a.manifest.descriptor.digest)
+                    })
+                    .collect();
+                anyhow::Ok((!new.is_empty()).then_some((subject, &image.platform, new)))
+            })
+            .buffered(PARALLEL)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let missing: Vec<(&Digest, &Platform, Vec<&Attachment>)> =
+            per_image.into_iter().flatten().collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -162,65 +168,84 @@ impl Registry {
         )
         .await
         .with_context(|| format!("pushing the empty config to {name}"))?;
-        for a in missing.iter().flat_map(|(_, _, new)| new) {
-            let d = &a.document;
-            self.push_blob(
-                host,
-                target,
-                &d.descriptor,
-                Source::Local(Body::Memory(Bytes::from(d.bytes.clone()))),
-                counters,
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "pushing the {} of {} to {name}",
-                    a.artifact_type(),
-                    a.platform
-                )
-            })?;
-            self.put_manifest(
-                host,
-                target.at_digest(a.manifest.descriptor.digest.as_str()),
-                &a.manifest,
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "pushing the {} manifest of {} to {name}",
-                    a.artifact_type(),
-                    a.platform
-                )
-            })?;
-        }
-        for (subject, platform, new) in &missing {
-            // A registry with the referrers API lists them now; without it, keep the tag
-            // schema's index.
-            let listed = self.list_async(host, target, subject).await?;
-            let unlisted: Vec<&Attachment> = new
-                .iter()
-                .copied()
-                .filter(|a| {
-                    !listed
+        // Each attachment's document, then its artifact manifest; attachments side by side.
+        stream::iter(missing.iter().flat_map(|(_, _, new)| new))
+            .map(|a| {
+                let name = &name;
+                async move {
+                    let d = &a.document;
+                    self.push_blob(
+                        host,
+                        target,
+                        &d.descriptor,
+                        Source::Local(Body::Memory(Bytes::from(d.bytes.clone()))),
+                        counters,
+                    )
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "pushing the {} of {} to {name}",
+                            a.artifact_type(),
+                            a.platform
+                        )
+                    })?;
+                    self.put_manifest(
+                        host,
+                        target.at_digest(a.manifest.descriptor.digest.as_str()),
+                        &a.manifest,
+                    )
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "pushing the {} manifest of {} to {name}",
+                            a.artifact_type(),
+                            a.platform
+                        )
+                    })
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<()>>()
+            .await?;
+        // Each subject's referrers, once its attachments are all there; subjects side by side.
+        stream::iter(&missing)
+            .map(|(subject, platform, new)| {
+                let name = &name;
+                async move {
+                    // A registry with the referrers API lists them now; without it, keep the
+                    // tag schema's index.
+                    let listed = self.list_async(host, target, subject).await?;
+                    let unlisted: Vec<&Attachment> = new
                         .iter()
-                        .any(|r| r.digest == a.manifest.descriptor.digest)
-                })
-                .collect();
-            if unlisted.is_empty() {
-                continue;
-            }
-            let tag = tag_for(subject);
-            let existing = match self.pull_raw(host, &target.at_tag(&tag)).await {
-                Ok(p) => Some(p),
-                Err(e) if is_not_found(&e) => None,
-                Err(e) => return Err(e.context(format!("reading {name}:{tag}"))),
-            };
-            let bytes = merged_tag_index(existing.as_ref().map(|p| p.bytes.as_slice()), &unlisted)?;
-            let index = Document::new(media::INDEX, bytes);
-            self.put_manifest(host, target.at_tag(&tag), &index)
-                .await
-                .with_context(|| format!("tagging the referrers of {platform} as {name}:{tag}"))?;
-        }
+                        .copied()
+                        .filter(|a| {
+                            !listed
+                                .iter()
+                                .any(|r| r.digest == a.manifest.descriptor.digest)
+                        })
+                        .collect();
+                    if unlisted.is_empty() {
+                        return Ok(());
+                    }
+                    let tag = tag_for(subject);
+                    let existing = match self.pull_raw(host, &target.at_tag(&tag)).await {
+                        Ok(p) => Some(p),
+                        Err(e) if is_not_found(&e) => None,
+                        Err(e) => return Err(e.context(format!("reading {name}:{tag}"))),
+                    };
+                    let bytes =
+                        merged_tag_index(existing.as_ref().map(|p| p.bytes.as_slice()), &unlisted)?;
+                    let index = Document::new(media::INDEX, bytes);
+                    self.put_manifest(host, target.at_tag(&tag), &index)
+                        .await
+                        .with_context(|| {
+                            format!("tagging the referrers of {platform} as {name}:{tag}")
+                        })
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
     }
 

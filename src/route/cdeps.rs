@@ -159,16 +159,7 @@ fn from_metadata(
             }
         }
         for dep in &node.deps {
-            let mut kinds: Vec<DependencyKind> = Vec::new();
-            for k in &dep.dep_kinds {
-                let holds = match &k.target {
-                    Some(platform) => applies(platform)?,
-                    None => true,
-                };
-                if holds {
-                    kinds.push(k.kind);
-                }
-            }
+            let kinds = kinds_that_hold(dep, &mut applies)?;
             let dep_name = by_id
                 .get(&dep.pkg)
                 .map(|p| p.name.as_str())
@@ -186,6 +177,25 @@ fn from_metadata(
         system_openssl,
         system_libs: system_libs.into_iter().collect(),
     })
+}
+
+/// The kinds (normal, build, dev) by which `dep` is a dependency where `applies` holds: a kind
+/// under a platform condition (`[target.'cfg(…)'.dependencies]`) counts only where it holds.
+pub fn kinds_that_hold(
+    dep: &cargo_metadata::NodeDep,
+    applies: &mut impl FnMut(&Platform) -> Result<bool>,
+) -> Result<Vec<DependencyKind>> {
+    let mut kinds = Vec::new();
+    for k in &dep.dep_kinds {
+        let holds = match &k.target {
+            Some(platform) => applies(platform)?,
+            None => true,
+        };
+        if holds {
+            kinds.push(k.kind);
+        }
+    }
+    Ok(kinds)
 }
 
 #[cfg(test)]

@@ -165,16 +165,7 @@ pub fn of_package(
         let here_normal = normal[id];
         let Some(node) = nodes.get(id) else { continue };
         for dep in &node.deps {
-            let mut kinds: Vec<DependencyKind> = Vec::new();
-            for k in &dep.dep_kinds {
-                let holds = match &k.target {
-                    Some(platform) => applies(platform)?,
-                    None => true,
-                };
-                if holds {
-                    kinds.push(k.kind);
-                }
-            }
+            let kinds = crate::route::cdeps::kinds_that_hold(dep, &mut applies)?;
             let edge = if kinds.contains(&DependencyKind::Normal) {
                 Edge::Normal
             } else if kinds.contains(&DependencyKind::Build) {
