@@ -245,11 +245,14 @@ impl Transport {
             .tls_backend_preconfigured(trust.tls_config(system)?)
             .connect_timeout(Duration::from_secs(10).min(policy().timeout))
             .user_agent(concat!("cargo-imagebuild/", env!("CARGO_PKG_VERSION")));
-        // Each read must arrive within the run's deadline (--registry-timeout).
+        // Each read must arrive within the run's deadline (--registry-timeout). Our own
+        // deadline around each attempt is the one meant to fire (it says what timed out and
+        // which flag sets it); reqwest's is a second behind it, a net under it, so the two
+        // never race.
         b = if probe {
             b.timeout(Duration::from_secs(20).min(policy().timeout))
         } else {
-            b.read_timeout(policy().timeout)
+            b.read_timeout(policy().timeout + Duration::from_secs(1))
         };
         b.build().map_err(RegistryError::from)
     }
