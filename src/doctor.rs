@@ -711,21 +711,7 @@ pub fn platforms(cargo_config: &[String]) -> Result<String> {
         };
         rows.push([p.to_string(), triple, route, missing]);
     }
-    let mut widths = [0usize; 4];
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in &rows {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
+    let out = crate::util::ui::table(&rows);
     Ok(out)
 }
 

@@ -411,6 +411,28 @@ impl Ui {
     }
 }
 
+/// Rows as a plain table: each column as wide as its widest cell, two spaces between columns,
+/// no trailing spaces; one line per row.
+pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// `3.9 MB`, `512 B`: decimal units, as registries and docker show sizes.
 pub fn human_size(n: u64) -> String {
     let f = n as f64;
