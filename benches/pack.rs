@@ -15,12 +15,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cargo_imagebuild::image::layer::{self, Entry, LayerSpec, PackOptions, Source};
-use cargo_imagebuild::image::model::Compression;
-use cargo_imagebuild::image::store::BlobStore;
+use cargo_imagebuild::internals::layer::{self, Entry, LayerSpec, PackOptions, Source};
+use cargo_imagebuild::internals::model::{Compression, CompressionKind};
+use cargo_imagebuild::internals::store::BlobStore;
 
 /// A job: its name, our compression and level, and the peers with their shell commands.
-type Case = (&'static str, Compression, i32, Vec<(&'static str, String)>);
+type Case = (
+    &'static str,
+    CompressionKind,
+    i32,
+    Vec<(&'static str, String)>,
+);
 
 const PROBE_ENV: &str = "IMAGEBUILD_BENCH_RSS_PROBE";
 
@@ -40,7 +45,7 @@ fn main() {
 
     let store = BlobStore::open(work.path().join("store")).expect("store");
     let ours_size = std::cell::Cell::new(0u64);
-    let ours = |c: Compression, level: i32| {
+    let ours = |c: CompressionKind, level: i32| {
         median(runs, || {
             let spec = LayerSpec {
                 entries: vec![Entry::file(
@@ -51,8 +56,7 @@ fn main() {
                 created_by: String::new(),
             };
             let opts = PackOptions {
-                compression: c,
-                level,
+                compression: Compression::new(c, Some(level)).expect("a valid level"),
                 mtime: 0,
             };
             let t = Instant::now();
@@ -71,7 +75,7 @@ fn main() {
     let cases: Vec<Case> = vec![
         (
             "gzip -6 layer",
-            Compression::Gzip,
+            CompressionKind::Gzip,
             6,
             vec![
                 (
@@ -87,7 +91,7 @@ fn main() {
         ),
         (
             "zstd -3 layer",
-            Compression::Zstd,
+            CompressionKind::Zstd,
             3,
             vec![
                 (
@@ -102,7 +106,7 @@ fn main() {
         ),
         (
             "uncompressed layer",
-            Compression::None,
+            CompressionKind::None,
             0,
             vec![(
                 "tar \\| sha256sum",
@@ -180,8 +184,7 @@ fn rss_probe(args: &str) {
         created_by: String::new(),
     };
     let opts = PackOptions {
-        compression: Compression::Gzip,
-        level: 6,
+        compression: Compression::Gzip(6),
         mtime: 0,
     };
     layer::pack(&spec, &opts, &store).expect("pack");

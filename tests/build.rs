@@ -141,7 +141,7 @@ fn default_created(dir: &std::path::Path) -> String {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().parse().unwrap(),
         _ => 0,
     };
-    cargo_imagebuild::image::document::rfc3339(seconds)
+    cargo_imagebuild::internals::document::rfc3339(seconds)
 }
 
 fn sha(bytes: &[u8]) -> String {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use cargo_imagebuild::build::elf::{inspect, BinaryFormat};
+use cargo_imagebuild::internals::elf::{inspect, BinaryFormat};
 use common::path::path_without;
 use common::*;
 
@@ -526,7 +526,8 @@ fn doctor_fix_without_yes_off_a_terminal_refuses() {
 
 /// The pinned zig wheel, which scripts/test.sh downloads once into `tests/.cache/`.
 fn zig_wheel() -> PathBuf {
-    let w = cargo_imagebuild::build::zig::host_wheel().expect("a zig wheel pinned for this host");
+    let w =
+        cargo_imagebuild::internals::zig::host_wheel().expect("a zig wheel pinned for this host");
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/.cache")
         .join(w.file);

@@ -6,10 +6,10 @@
 
 use std::path::PathBuf;
 
-use cargo_imagebuild::build::base::skeleton_layer;
-use cargo_imagebuild::image::layer::{pack, Entry, LayerSpec, PackOptions, Source};
-use cargo_imagebuild::image::model::Compression;
-use cargo_imagebuild::image::store::BlobStore;
+use cargo_imagebuild::internals::base::skeleton_layer;
+use cargo_imagebuild::internals::layer::{pack, Entry, LayerSpec, PackOptions, Source};
+use cargo_imagebuild::internals::model::{Compression, CompressionKind};
+use cargo_imagebuild::internals::store::BlobStore;
 
 fn fixture(name: &str) -> Source {
     Source::Path(
@@ -56,32 +56,32 @@ fn spec() -> LayerSpec {
 const TAR: &str = "sha256:aada5d3d2002b44a59e2bb2255286a6c3804a07823b9e14557b1319388495d79";
 
 /// (compression, level, digest of the blob, diff_id of the tar).
-const GOLDEN: &[(Compression, i32, &str, &str)] = &[
+const GOLDEN: &[(CompressionKind, i32, &str, &str)] = &[
     (
-        Compression::Gzip,
+        CompressionKind::Gzip,
         6,
         "sha256:c0c82104c0b2a4dcdf42a8379a231f148dadb403e6c48e4194c092438c2d4cf3",
         TAR,
     ),
     (
-        Compression::Gzip,
+        CompressionKind::Gzip,
         1,
         "sha256:da5bb8a7940b1b54809d373614fece1e83e4e918e5a8eaa5daee4956d721f657",
         TAR,
     ),
     (
-        Compression::Zstd,
+        CompressionKind::Zstd,
         3,
         "sha256:21bc306488eaf3a17e37a7b201842cd90353090a182a31d14d559e79ca2a5572",
         TAR,
     ),
     (
-        Compression::Zstd,
+        CompressionKind::Zstd,
         19,
         "sha256:1ab4a5da09fcf207d3fb9aad788842be343843a458f11848fcc62d5b922eda37",
         TAR,
     ),
-    (Compression::None, 0, TAR, TAR),
+    (CompressionKind::None, 0, TAR, TAR),
 ];
 
 #[test]
@@ -91,8 +91,7 @@ fn packed_layers_have_the_committed_digests() {
     let mut wrong = Vec::new();
     for &(compression, level, digest, diff_id) in GOLDEN {
         let opts = PackOptions {
-            compression,
-            level,
+            compression: Compression::new(compression, Some(level)).unwrap(),
             mtime: 1_700_000_000,
         };
         let layer = pack(&spec(), &opts, &store).unwrap();
@@ -113,8 +112,7 @@ fn the_scratch_skeleton_has_its_committed_digests() {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::open(dir.path()).unwrap();
     let opts = PackOptions {
-        compression: Compression::Gzip,
-        level: 6,
+        compression: Compression::Gzip(6),
         mtime: 0,
     };
     let layer = pack(&skeleton_layer(), &opts, &store).unwrap();

@@ -5,11 +5,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use cargo_imagebuild::image::platform::Platform;
-use cargo_imagebuild::image::reference::ImageRef;
-use cargo_imagebuild::plan::config::ImageSettings;
-use cargo_imagebuild::plan::{self, Lookup};
-use cargo_imagebuild::Options;
+use cargo_imagebuild::internals::plan::{self, Lookup};
+use cargo_imagebuild::internals::platform::Platform;
+use cargo_imagebuild::internals::reference::ImageRef;
+use cargo_imagebuild::{Options, PlatformChoice};
+
+/// Options for the fixture workspace, with `--platform` set to `platforms`.
+fn options(platforms: &str) -> Options {
+    let mut opts = Options::default();
+    opts.manifest_path = Some(ws());
+    opts.platforms = PlatformChoice::parse(&[platforms]).unwrap();
+    opts
+}
 
 fn ws() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ws/Cargo.toml")
@@ -30,14 +37,10 @@ impl Lookup for Table {
 fn planning_installs_nothing_and_asks_the_lookup() {
     let lookup = Table(std::cell::Cell::new(0));
     // loong64: no candidate's standard library is installed here, and planning must not add it.
-    let opts = Options {
-        manifest_path: Some(ws()),
-        bins: vec!["api".into()],
-        platforms: vec!["linux/loong64".into()],
-        ..Default::default()
-    };
+    let mut opts = options("linux/loong64");
+    opts.bins = vec!["api".into()];
     let p = plan::plan(&opts, &lookup).unwrap();
-    let t = &p.images[0].targets[0];
+    let t = &p.images[0].targets()[0];
     assert_eq!(t.platform.to_string(), "linux/loong64");
     assert!(
         !p.toolchain.has_std(&t.triple),
@@ -48,19 +51,12 @@ fn planning_installs_nothing_and_asks_the_lookup() {
     assert_eq!(lookup.0.get(), 0, "no registry question for a plain plan");
 
     // `--platform all` on a registry base: the platforms are the lookup's answer.
-    let opts = Options {
-        manifest_path: Some(ws()),
-        bins: vec!["api".into()],
-        platforms: vec!["all".into()],
-        settings: ImageSettings {
-            base: Some("127.0.0.1:1/acme/base:1".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut opts = options("all");
+    opts.bins = vec!["api".into()];
+    opts.settings.base = Some("127.0.0.1:1/acme/base:1".into());
     let p = plan::plan(&opts, &lookup).unwrap();
     let got: Vec<String> = p.images[0]
-        .targets
+        .targets()
         .iter()
         .map(|t| t.platform.to_string())
         .collect();
@@ -70,13 +66,9 @@ fn planning_installs_nothing_and_asks_the_lookup() {
 
 #[test]
 fn a_plan_serializes_to_json() {
-    let opts = Options {
-        manifest_path: Some(ws()),
-        workspace: true,
-        platforms: vec!["linux/amd64,linux/arm/v7".into()],
-        outputs: vec!["type=oci,dest=out/{bin}".into()],
-        ..Default::default()
-    };
+    let mut opts = options("linux/amd64,linux/arm/v7");
+    opts.workspace = true;
+    opts.outputs = vec!["type=oci,dest=out/{bin}".into()];
     let p = plan::plan(&opts, &Table(std::cell::Cell::new(0))).unwrap();
     let v = serde_json::to_value(&p).unwrap();
     let images = v["images"].as_array().unwrap();

@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use cargo_imagebuild::image::platform::{parse_list, Platform};
-use cargo_imagebuild::image::reference::ImageRef;
-use cargo_imagebuild::plan::naming::{image_name_for_bin, validate_repository, validate_tag};
-use cargo_imagebuild::plan::output::OutputSpec;
-use cargo_imagebuild::plan::workspace::table;
+use cargo_imagebuild::internals::naming::{image_name_for_bin, validate_repository, validate_tag};
+use cargo_imagebuild::internals::output::OutputSpec;
+use cargo_imagebuild::internals::platform::{parse_list, Platform};
+use cargo_imagebuild::internals::reference::ImageRef;
+use cargo_imagebuild::internals::workspace::table;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

@@ -279,7 +279,7 @@ fn readme_commands_are_found() {
 /// keys are read from the parser's own "expected one of" list.
 #[test]
 fn configuration_reference_lists_every_key() {
-    use cargo_imagebuild::plan::config::ImageSettings;
+    use cargo_imagebuild::ImageSettings;
     let err = ImageSettings::from_metadata(
         &serde_json::json!({ "no-such-key": 1 }),
         Path::new("Cargo.toml"),

@@ -269,6 +269,7 @@ pub fn to_stable_bytes<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
 /// `SOURCE_DATE_EPOCH` is read.
 pub const LAST_TIMESTAMP: u64 = 253_402_300_799;
 
+/// `epoch_seconds` as an RFC 3339 UTC time: `2024-01-02T03:04:05Z`.
 pub fn rfc3339(epoch_seconds: u64) -> String {
     // Clamped, so no input can make the formatter panic.
     let t =

@@ -37,18 +37,25 @@ pub enum EntryKind {
 /// One entry of a layer, at a path relative to the image root (`usr/local/bin/app`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// Its path in the layer, relative (`usr/local/bin/api`).
     pub path: String,
+    /// What it is.
     pub kind: EntryKind,
+    /// Its permission bits.
     pub mode: u32,
+    /// Its owner.
     pub uid: u64,
+    /// Its group.
     pub gid: u64,
 }
 
 impl Entry {
+    /// A directory owned by root.
     pub fn dir(path: &str, mode: u32) -> Entry {
         Entry::new(path, EntryKind::Dir, mode)
     }
 
+    /// A file owned by root, its bytes from `source`.
     pub fn file(path: &str, source: Source, mode: u32) -> Entry {
         Entry::new(path, EntryKind::File(source), mode)
     }
@@ -63,6 +70,7 @@ impl Entry {
         }
     }
 
+    /// This entry, owned by `uid:gid`.
     pub fn owned_by(mut self, uid: u64, gid: u64) -> Entry {
         self.uid = uid;
         self.gid = gid;
@@ -73,15 +81,17 @@ impl Entry {
 /// What goes into one layer, and the history line that describes it.
 #[derive(Clone, Debug, Default)]
 pub struct LayerSpec {
+    /// The entries, in the order they are written.
     pub entries: Vec<Entry>,
+    /// The history line of the image config (`created_by`).
     pub created_by: String,
 }
 
 /// How layers are written.
 #[derive(Clone, Copy, Debug)]
 pub struct PackOptions {
+    /// How the layer is compressed.
     pub compression: Compression,
-    pub level: i32,
     /// Modification time of every entry, seconds since the epoch.
     pub mtime: u64,
 }
@@ -144,18 +154,15 @@ enum Compressor<W: Write> {
 }
 
 impl<W: Write> Compressor<W> {
-    fn new(inner: W, compression: Compression, level: i32) -> io::Result<Self> {
+    fn new(inner: W, compression: Compression) -> io::Result<Self> {
         Ok(match compression {
-            Compression::Gzip => {
-                let level = level.clamp(0, 9) as u32;
-                Compressor::Gzip(crate::image::pgzip::ParGzWriter::new(
-                    inner,
-                    level,
-                    workers(),
-                ))
-            }
-            Compression::Zstd => {
-                let mut enc = zstd::stream::write::Encoder::new(inner, level)?;
+            Compression::Gzip(level) => Compressor::Gzip(crate::image::pgzip::ParGzWriter::new(
+                inner,
+                u32::from(level),
+                workers(),
+            )),
+            Compression::Zstd(level) => {
+                let mut enc = zstd::stream::write::Encoder::new(inner, i32::from(level))?;
                 enc.multithread(workers() as u32)?;
                 enc.include_checksum(false)?;
                 Compressor::Zstd(enc)
@@ -239,8 +246,8 @@ pub fn write_tar<W: Write>(spec: &LayerSpec, mtime: u64, out: W) -> Result<W> {
 pub fn pack(spec: &LayerSpec, opts: &PackOptions, store: &BlobStore) -> Result<Layer> {
     let staged = store.stage()?;
     let compressed = HashingWriter::new(staged.file);
-    let compressor = Compressor::new(compressed, opts.compression, opts.level)
-        .context("starting the layer compressor")?;
+    let compressor =
+        Compressor::new(compressed, opts.compression).context("starting the layer compressor")?;
     let tar_out = write_tar(spec, opts.mtime, HashingWriter::new(compressor))?;
     let (compressor, diff_id, _tar_len) = tar_out.finish();
     let compressed = compressor.finish().context("finishing layer compression")?;
@@ -280,7 +287,9 @@ fn cache_key(spec: &LayerSpec, opts: &PackOptions) -> Result<String> {
     use std::os::unix::fs::MetadataExt;
     let mut key = format!(
         "{PACK_CACHE_VERSION}\n{}:{}:{}\n",
-        opts.compression, opts.level, opts.mtime
+        opts.compression,
+        opts.compression.level(),
+        opts.mtime
     );
     for e in &spec.entries {
         key.push_str(&format!("{}:{:o}:{}:{}:", e.path, e.mode, e.uid, e.gid));
@@ -311,22 +320,13 @@ fn cache_key(spec: &LayerSpec, opts: &PackOptions) -> Result<String> {
 }
 
 /// Like [`pack`], but a spec packed before with the same inputs (see `cache_key`) is not packed
-/// again: its record in the store names the blob, which must still be there.
-pub fn pack_cached(
-    spec: &LayerSpec,
-    opts: &PackOptions,
-    store: &BlobStore,
-    ui: &crate::util::ui::Ui,
-) -> Result<Layer> {
-    pack_or_reuse(spec, opts, store, ui).map(|(layer, _)| layer)
-}
-
-/// [`pack_cached`], also saying whether the layer was reused (`true`) rather than packed now.
+/// again: its record in the store names the blob, which must still be there. Also says whether
+/// the layer was reused (`true`) rather than packed now.
 pub fn pack_or_reuse(
     spec: &LayerSpec,
     opts: &PackOptions,
     store: &BlobStore,
-    ui: &crate::util::ui::Ui,
+    ui: &crate::util::report::Reporter,
 ) -> Result<(Layer, bool)> {
     let records = store.root().join("packed");
     let record_path = records.join(cache_key(spec, opts)?);
@@ -375,21 +375,20 @@ mod tests {
             created_by: "x".into(),
         };
         let opts = PackOptions {
-            compression: Compression::Gzip,
-            level: 6,
+            compression: Compression::Gzip(6),
             mtime: 0,
         };
-        let ui = crate::util::ui::Ui::new(crate::util::ui::Verbosity::Quiet);
-        let first = pack_cached(&spec, &opts, &store, &ui).unwrap();
-        assert_eq!(pack_cached(&spec, &opts, &store, &ui).unwrap(), first);
+        let ui = crate::util::report::Reporter::silent();
+        let first = pack_or_reuse(&spec, &opts, &store, &ui).unwrap().0;
+        assert_eq!(pack_or_reuse(&spec, &opts, &store, &ui).unwrap().0, first);
         // A rebuilt file (new content, new mtime) is packed again.
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(&bin, vec![2u8; 10_000]).unwrap();
-        let second = pack_cached(&spec, &opts, &store, &ui).unwrap();
+        let second = pack_or_reuse(&spec, &opts, &store, &ui).unwrap().0;
         assert_ne!(second.diff_id, first.diff_id);
         // A missing blob is packed again rather than trusted.
         std::fs::remove_file(store.path(&second.blob.digest)).unwrap();
-        assert_eq!(pack_cached(&spec, &opts, &store, &ui).unwrap(), second);
+        assert_eq!(pack_or_reuse(&spec, &opts, &store, &ui).unwrap().0, second);
         assert!(store.contains(&second.blob.digest));
     }
 
@@ -475,12 +474,12 @@ mod tests {
     fn decompress(c: Compression, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         match c {
-            Compression::Gzip => {
+            Compression::Gzip(_) => {
                 flate2::read::GzDecoder::new(bytes)
                     .read_to_end(&mut out)
                     .unwrap();
             }
-            Compression::Zstd => {
+            Compression::Zstd(_) => {
                 zstd::stream::read::Decoder::new(bytes)
                     .unwrap()
                     .read_to_end(&mut out)
@@ -495,10 +494,13 @@ mod tests {
     fn pack_digests_match_the_bytes_for_every_compression() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
+        for c in [
+            Compression::Gzip(6),
+            Compression::Zstd(3),
+            Compression::None,
+        ] {
             let opts = PackOptions {
                 compression: c,
-                level: c.default_level(),
                 mtime: 0,
             };
             let layer = pack(&spec(&vec![7u8; 300_000]), &opts, &store).unwrap();

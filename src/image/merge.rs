@@ -103,7 +103,6 @@ pub fn merge_layouts(dirs: &[PathBuf], store: &BlobStore) -> Result<ImageSet> {
         tags,
         images,
         index,
-        annotations: first.annotations.clone(),
         attachments: parts.iter().flat_map(|p| p.attachments.clone()).collect(),
     })
 }

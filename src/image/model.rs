@@ -9,8 +9,6 @@
 //! exception: their bytes stay in the base's repository ([`Layer::remote`]) until a sink that
 //! needs them locally has them fetched.
 
-use std::collections::BTreeMap;
-
 use crate::image::platform::Platform;
 use crate::image::reference::ImageRef;
 use crate::util::digest::Digest;
@@ -25,7 +23,6 @@ pub mod media {
     pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
     pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
@@ -103,40 +100,41 @@ impl Descriptor {
     }
 }
 
-/// Layer compression, with the media type each produces.
+/// A layer compression algorithm, as the settings name it (`compression = "zstd"`); its level
+/// comes apart (`compression-level`), so the two can be set in different layers of settings.
+/// [`Compression::new`] puts them together and checks the level.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize, serde::Serialize,
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize,
 )]
 #[serde(rename_all = "lowercase")]
-pub enum Compression {
+#[non_exhaustive]
+pub enum CompressionKind {
+    /// gzip (`application/vnd.oci.image.layer.v1.tar+gzip`), read by every runtime.
     Gzip,
+    /// zstd (`…tar+zstd`): faster and smaller; needs a runtime that reads it.
     Zstd,
+    /// Plain tar.
     None,
 }
 
-impl Compression {
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Compression::Gzip => media::LAYER_GZIP,
-            Compression::Zstd => media::LAYER_ZSTD,
-            Compression::None => media::LAYER_TAR,
-        }
-    }
-
+impl CompressionKind {
     /// The level used when none is configured: gzip's and zstd's own defaults.
     pub fn default_level(self) -> i32 {
         match self {
-            Compression::Gzip => 6,
-            Compression::Zstd => 3,
-            Compression::None => 0,
+            CompressionKind::Gzip => 6,
+            CompressionKind::Zstd => 3,
+            CompressionKind::None => 0,
         }
     }
+}
 
-    pub fn parse(s: &str) -> Result<Compression, String> {
+impl std::str::FromStr for CompressionKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<CompressionKind, String> {
         match s.to_ascii_lowercase().as_str() {
-            "gzip" | "gz" => Ok(Compression::Gzip),
-            "zstd" | "zst" => Ok(Compression::Zstd),
-            "none" | "uncompressed" => Ok(Compression::None),
+            "gzip" | "gz" => Ok(CompressionKind::Gzip),
+            "zstd" | "zst" => Ok(CompressionKind::Zstd),
+            "none" | "uncompressed" => Ok(CompressionKind::None),
             _ => Err(format!(
                 "unknown compression `{s}`: use one of gzip (the default), zstd, none"
             )),
@@ -144,13 +142,93 @@ impl Compression {
     }
 }
 
-impl std::fmt::Display for Compression {
+impl std::fmt::Display for CompressionKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-            Compression::None => "none",
+            CompressionKind::Gzip => "gzip",
+            CompressionKind::Zstd => "zstd",
+            CompressionKind::None => "none",
         })
+    }
+}
+
+/// How a layer is compressed: the algorithm with its level, checked once when made
+/// ([`Compression::new`]), so a value of this type is always one the compressors take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Compression {
+    /// gzip at a level of 0-9.
+    Gzip(u8),
+    /// zstd at a level of 1-22.
+    Zstd(u8),
+    /// No compression.
+    None,
+}
+
+impl Default for Compression {
+    /// gzip at level 6, what `gzip` itself does.
+    fn default() -> Compression {
+        Compression::Gzip(6)
+    }
+}
+
+impl Compression {
+    /// `kind` at `level` (its default level when none is given), or why that level is out of
+    /// range for it.
+    pub fn new(kind: CompressionKind, level: Option<i32>) -> Result<Compression, String> {
+        let level = level.unwrap_or(kind.default_level());
+        match kind {
+            CompressionKind::Gzip if (0..=9).contains(&level) => Ok(Compression::Gzip(level as u8)),
+            CompressionKind::Gzip => Err(format!(
+                "compression level {level} is out of range for gzip: use 0-9 (or zstd for 1-22)"
+            )),
+            CompressionKind::Zstd if (1..=22).contains(&level) => {
+                Ok(Compression::Zstd(level as u8))
+            }
+            CompressionKind::Zstd => Err(format!(
+                "compression level {level} is out of range for zstd: use 1-22"
+            )),
+            CompressionKind::None => Ok(Compression::None),
+        }
+    }
+
+    /// The algorithm.
+    pub fn kind(self) -> CompressionKind {
+        match self {
+            Compression::Gzip(_) => CompressionKind::Gzip,
+            Compression::Zstd(_) => CompressionKind::Zstd,
+            Compression::None => CompressionKind::None,
+        }
+    }
+
+    /// The level (0 for none).
+    pub fn level(self) -> i32 {
+        match self {
+            Compression::Gzip(l) | Compression::Zstd(l) => i32::from(l),
+            Compression::None => 0,
+        }
+    }
+
+    /// The media type of a layer compressed this way.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip(_) => media::LAYER_GZIP,
+            Compression::Zstd(_) => media::LAYER_ZSTD,
+            Compression::None => media::LAYER_TAR,
+        }
+    }
+}
+
+/// `gzip`, `zstd` or `none`: the algorithm (the level is [`Compression::level`]).
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.kind().fmt(f)
+    }
+}
+
+/// Serialized as the algorithm's name, as before the level joined the type.
+impl serde::Serialize for Compression {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.kind().serialize(s)
     }
 }
 
@@ -226,8 +304,6 @@ pub struct ImageSet {
     pub tags: Vec<String>,
     pub images: Vec<Image>,
     pub index: Document,
-    /// The index's annotations (also written on a layout's index.json entry).
-    pub annotations: BTreeMap<String, String>,
     /// SBOMs and provenance, attached to the platforms' manifests.
     pub attachments: Vec<Attachment>,
 }
@@ -243,23 +319,5 @@ impl ImageSet {
     /// The image for `platform`, if it was built.
     pub fn image_for(&self, platform: &Platform) -> Option<&Image> {
         self.images.iter().find(|i| i.platform.matches(platform))
-    }
-
-    /// Every blob the index reaches, each once, in a stable order: layers, configs, manifests.
-    pub fn blobs(&self) -> Vec<&Descriptor> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut out = Vec::new();
-        let all = self
-            .images
-            .iter()
-            .flat_map(|i| i.layers.iter().map(|l| &l.blob))
-            .chain(self.images.iter().map(|i| &i.config.descriptor))
-            .chain(self.images.iter().map(|i| &i.manifest.descriptor));
-        for d in all {
-            if seen.insert(d.digest.clone()) {
-                out.push(d);
-            }
-        }
-        out
     }
 }

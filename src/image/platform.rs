@@ -18,8 +18,11 @@ use target_lexicon::{
 /// An OCI platform: the `os`, `architecture` and optional `variant` of an index entry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Platform {
+    /// `linux`, `windows`, `wasip1`.
     pub os: String,
+    /// `amd64`, `arm64`, `arm`, …
     pub architecture: String,
+    /// `v7`, `v8`, … when the architecture has variants.
     pub variant: Option<String>,
 }
 
@@ -27,30 +30,48 @@ pub struct Platform {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlatformError {
     #[error("unknown platform `{given}`{}", hint(.suggestion))]
+    /// Not a platform the table knows.
     UnknownPlatform {
+        /// What was given.
         given: String,
+        /// The nearest known platform.
         suggestion: Option<String>,
     },
     #[error(
         "platform `{given}` has no container runtime: images are for linux, windows and wasip1 \
          (for example linux/amd64, linux/arm64)"
     )]
-    NoContainerRuntime { given: String },
-    #[error("`{given}` is not a Rust target triple{}", hint(.suggestion))]
-    BadTriple {
+    /// A platform no container runs on (darwin, ios, …).
+    NoContainerRuntime {
+        /// What was given.
         given: String,
+    },
+    #[error("`{given}` is not a Rust target triple{}", hint(.suggestion))]
+    /// Not a Rust target triple.
+    BadTriple {
+        /// What was given.
+        given: String,
+        /// The nearest known triple.
         suggestion: Option<String>,
     },
     #[error(
         "target `{triple}` has no OCI platform: container images exist for linux, windows and \
          wasip1 targets (for example x86_64-unknown-linux-musl)"
     )]
-    UnsupportedTriple { triple: String },
+    /// A triple for no platform containers run on.
+    UnsupportedTriple {
+        /// The triple.
+        triple: String,
+    },
     #[error(
         "no platform given (an empty value, perhaps an unset CI variable): name one, for example \
          linux/amd64, or leave the option out to build for this machine"
     )]
+    /// An empty value.
     Empty,
+    #[error("`all` stands alone: drop the other platforms (and --target values) beside it")]
+    /// `all` given beside other platforms.
+    AllStandsAlone,
 }
 
 fn hint(s: &Option<String>) -> String {
@@ -191,6 +212,7 @@ const NO_RUNTIME_OS: &[&str] = &[
 ];
 
 impl Platform {
+    /// A platform from its parts.
     pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Self {
         Platform {
             os: os.to_string(),
@@ -416,6 +438,54 @@ pub fn parse_list<'a>(
     Ok(out)
 }
 
+/// Which platforms to build, as asked: every platform the base image offers that Rust can build
+/// for (`--platform all`), or a list. Parsed once, where the values are given
+/// ([`PlatformChoice::parse`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum PlatformChoice {
+    /// `all`: the base image's platforms.
+    All,
+    /// These platforms, in this order, each once.
+    List(Vec<Platform>),
+}
+
+impl PlatformChoice {
+    /// Reads `--platform` values (each may be a comma list): `None` when none is given, `all`
+    /// alone, or a list of platforms (duplicates dropped). An empty value is refused, as is
+    /// `all` beside other platforms.
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Option<PlatformChoice>, PlatformError> {
+        let parts = || {
+            items
+                .iter()
+                .flat_map(|i| i.as_ref().split(','))
+                .map(str::trim)
+        };
+        if parts().any(|p| p.eq_ignore_ascii_case("all")) {
+            if parts().filter(|p| !p.is_empty()).count() > 1 {
+                return Err(PlatformError::AllStandsAlone);
+            }
+            return Ok(Some(PlatformChoice::All));
+        }
+        if items.is_empty() {
+            return Ok(None);
+        }
+        parse_list(items.iter().map(AsRef::as_ref)).map(|l| Some(PlatformChoice::List(l)))
+    }
+}
+
+impl fmt::Display for PlatformChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlatformChoice::All => f.write_str("all"),
+            PlatformChoice::List(l) => {
+                let names: Vec<String> = l.iter().map(Platform::to_string).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}
+
 /// Serialized as written on the command line: `linux/arm/v7`.
 impl serde::Serialize for Platform {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -426,6 +496,28 @@ impl serde::Serialize for Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platform_choices_parse_once() {
+        assert_eq!(PlatformChoice::parse::<&str>(&[]), Ok(None));
+        assert_eq!(
+            PlatformChoice::parse(&["ALL"]),
+            Ok(Some(PlatformChoice::All))
+        );
+        assert_eq!(
+            PlatformChoice::parse(&["all,linux/amd64"]),
+            Err(PlatformError::AllStandsAlone)
+        );
+        assert_eq!(
+            PlatformChoice::parse(&["all", "linux/amd64"]),
+            Err(PlatformError::AllStandsAlone)
+        );
+        assert_eq!(PlatformChoice::parse(&[""]), Err(PlatformError::Empty));
+        let two = PlatformChoice::parse(&["linux/amd64,linux/arm64", "linux/amd64"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(two.to_string(), "linux/amd64,linux/arm64");
+    }
 
     /// Every triple of DESIGN.md's table and the platform it must map to.
     const ROWS: &[(&str, &str)] = &[

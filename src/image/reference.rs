@@ -162,10 +162,12 @@ impl ImageRef {
         self.inner.repository()
     }
 
+    /// The tag, when the reference has one.
     pub fn tag(&self) -> Option<&str> {
         self.inner.tag()
     }
 
+    /// The digest, when the reference has one.
     pub fn digest(&self) -> Option<&str> {
         self.inner.digest()
     }

@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 
 use crate::util::atomic::AtomicFile;
 use crate::util::digest::{Digest, HashingWriter};
-use crate::util::ui::Ui;
+use crate::util::report::Reporter;
 
 /// The folder (under the store's root) of the stamps recorded when blobs are written.
 const STAMPS: &str = "stamps";
@@ -72,7 +72,7 @@ impl BlobStore {
     /// file; a mismatched stamp costs one re-hash, after which the stamp is renewed. A damaged
     /// blob is removed from the store with a warning, and false returned: the caller makes it
     /// again.
-    pub fn verified(&self, digest: &Digest, size: Option<u64>, ui: &Ui) -> bool {
+    pub fn verified(&self, digest: &Digest, size: Option<u64>, ui: &Reporter) -> bool {
         let path = self.path(digest);
         let Ok(meta) = fs::metadata(&path) else {
             return false;
@@ -177,6 +177,7 @@ impl BlobStore {
         self.commit(StagedBlob { file }, digest)
     }
 
+    /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -277,7 +278,7 @@ mod tests {
     fn trim_removes_the_least_recently_used_first() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let ui = Ui::new(crate::util::ui::Verbosity::Quiet);
+        let ui = Reporter::silent();
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
         let a = store.put(&[1u8; 100]).unwrap();
         let b = store.put(&[2u8; 100]).unwrap();
@@ -308,7 +309,7 @@ mod tests {
         use std::io::{Seek, Write};
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let ui = Ui::new(crate::util::ui::Verbosity::Quiet);
+        let ui = Reporter::silent();
         let d = store.put(b"hello blob").unwrap();
         assert!(store.verified(&d, Some(10), &ui));
         assert!(!store.verified(&d, Some(11), &ui), "a wrong size is damage");

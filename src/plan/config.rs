@@ -11,14 +11,18 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::image::model::Compression;
+use crate::image::model::{Compression, CompressionKind};
+use crate::plan::naming::Tag;
 
 /// Where the settings reference lives, for `help:` lines.
 pub const HELP_URL: &str = "see README.md, section \"Configuration\"";
 
-/// One layer of image settings; every field optional so layers can be merged.
+/// One layer of image settings, as `[package.metadata.imagebuild]` holds them: every field
+/// optional, so layers can be merged ([`ImageSettings::overlay`]: workspace, then package, then
+/// binary, then the caller's). The keys are the README's "Configuration" reference.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[non_exhaustive]
 pub struct ImageSettings {
     /// OCI platforms to build (`linux/amd64`); comma lists allowed in each entry.
     pub platforms: Option<Vec<String>>,
@@ -26,11 +30,15 @@ pub struct ImageSettings {
     pub targets: Option<BTreeMap<String, String>>,
     /// `scratch` (the default) or an image reference.
     pub base: Option<String>,
+    /// The image's entrypoint (default: the binary).
     pub entrypoint: Option<Vec<String>>,
+    /// The image's default arguments.
     pub cmd: Option<Vec<String>>,
     /// Environment variables; merged key by key across layers.
     pub env: Option<BTreeMap<String, String>>,
+    /// The working directory.
     pub workdir: Option<String>,
+    /// The user it runs as: `USER[:GROUP]` (default 65532, nonroot).
     pub user: Option<String>,
     /// Config labels; merged key by key across layers.
     pub labels: Option<BTreeMap<String, String>>,
@@ -41,11 +49,15 @@ pub struct ImageSettings {
     /// Extra files: `{ source = "config/app.toml", dest = "/etc/app/app.toml", mode = "0644" }`
     /// or the cargo-deb shape `["config/app.toml", "/etc/app/app.toml", "644"]`.
     pub assets: Option<Vec<Asset>>,
-    pub compression: Option<Compression>,
+    /// Layer compression: `gzip` (the default), `zstd` or `none`.
+    pub compression: Option<CompressionKind>,
+    /// Its level (gzip 0-9, default 6; zstd 1-22, default 3).
     pub compression_level: Option<i32>,
     /// Where pushes go: `ghcr.io/acme` (the binary's name is appended) or `ghcr.io/acme/api`.
     pub repository: Option<String>,
-    pub tags: Option<Vec<String>>,
+    /// Tags: bare (`1.4.0`) or full references (`ghcr.io/acme/api:1.4.0`); `-t` values are
+    /// [`Tag::Docker`]. A layer's tags replace those of the layers below.
+    pub tags: Option<Vec<Tag>>,
     /// Directory the binary is installed in (default `/usr/local/bin`).
     pub bin_dir: Option<String>,
     /// Replace this machine's paths in binaries (`--remap-path-prefix`; default true). Read
@@ -80,6 +92,7 @@ pub enum Strip {
 }
 
 impl Strip {
+    /// As written in settings: `none`, `debuginfo` or `symbols`.
     pub fn as_str(self) -> &'static str {
         match self {
             Strip::None => "none",
@@ -112,7 +125,9 @@ impl std::str::FromStr for Strip {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum Size {
+    /// A number of bytes.
     Bytes(u64),
+    /// A size as text: `"2GiB"`.
     Text(String),
 }
 
@@ -139,7 +154,9 @@ pub const WORKSPACE_ONLY: [&str; 4] = ["remap-paths", "registry-timeout", "retri
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum Port {
+    /// A port number (TCP).
     Number(u16),
+    /// `"8080"`, `"8080/tcp"` or `"53/udp"`.
     Text(String),
 }
 
@@ -147,12 +164,17 @@ pub enum Port {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum Asset {
+    /// `{ source, dest, mode }`.
     Table {
+        /// The file or directory, relative to the Cargo.toml that names it.
         source: PathBuf,
+        /// Its absolute path in the image.
         dest: String,
         #[serde(default)]
+        /// Octal permission bits (`"0644"`); default: the file's own.
         mode: Option<String>,
     },
+    /// cargo-deb's `[source, dest, mode]`.
     Tuple(Vec<String>),
 }
 
@@ -260,13 +282,11 @@ impl ImageSettings {
                 p.normalized().map_err(|e| (format!("ports[{i}]"), e))?;
             }
         }
-        if let Some(level) = self.compression_level {
-            if !(0..=22).contains(&level) {
-                return Err((
-                    "compression-level".into(),
-                    format!("{level} is out of range: gzip takes 0-9, zstd 1-22"),
-                ));
-            }
+        // A level beside its algorithm is checked here, where the file is known; a level
+        // alone waits for the algorithm another layer gives (the same check, in the plan).
+        if let (Some(kind), Some(level)) = (self.compression, self.compression_level) {
+            Compression::new(kind, Some(level))
+                .map_err(|e| ("compression-level".to_string(), e))?;
         }
         if let Some(secs) = self.registry_timeout {
             if !(1..=3600).contains(&secs) {
@@ -449,7 +469,7 @@ mod tests {
             "bin": {"api": {"ports": [9090]}}
         }))
         .unwrap();
-        assert_eq!(s.compression, Some(Compression::Zstd));
+        assert_eq!(s.compression, Some(CompressionKind::Zstd));
         let assets = s.asset_specs();
         assert_eq!(assets[0].source, PathBuf::from("/ws/app/static"));
         assert_eq!(assets[1].source, PathBuf::from("/abs/x"));

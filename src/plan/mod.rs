@@ -25,14 +25,14 @@ pub mod workspace;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cargo_metadata::Package;
 
 use crate::image::document::{Annotations, Described, RuntimeConfig};
-use crate::image::model::Compression;
-use crate::image::platform::{self, Platform};
+use crate::image::model::{Compression, CompressionKind};
+use crate::image::platform::{self, Platform, PlatformChoice};
 use crate::image::reference::ImageRef;
 use crate::plan::base::Base;
 use crate::plan::config::{AssetSpec, ImageSettings, Strip};
@@ -41,54 +41,65 @@ use crate::plan::options::{Builder, Options};
 use crate::plan::output::OutputSpec;
 use crate::plan::toolchain::Toolchain;
 use crate::registry::RegistryOptions;
+use crate::util::env::Environment;
 
 /// One platform of one image, and the Rust target that builds it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct TargetPlan {
+    /// The OCI platform.
     pub platform: Platform,
+    /// The Rust target triple that builds it.
     pub triple: String,
     /// The user named this triple (`--target`, the `targets` setting): provisioning may install
     /// it or fail, never swap it for another.
     pub pinned: bool,
 }
 
-/// One binary's image, fully resolved.
+/// One binary's image, fully resolved: read it through its methods.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ImagePlan {
-    pub package: String,
-    pub version: String,
-    pub bin: String,
-    pub targets: Vec<TargetPlan>,
-    pub base: Base,
-    pub runtime: RuntimeConfig,
+    pub(crate) package: String,
+    pub(crate) version: String,
+    pub(crate) bin: String,
+    pub(crate) targets: Vec<TargetPlan>,
+    pub(crate) base: Base,
+    pub(crate) runtime: RuntimeConfig,
     /// Where the binary is installed in the image: `/usr/local/bin/<bin>`.
-    pub bin_path: String,
-    pub assets: Vec<AssetSpec>,
-    pub compression: Compression,
-    pub compression_level: i32,
-    pub repository: String,
-    pub tags: Vec<String>,
+    pub(crate) bin_path: String,
+    pub(crate) assets: Vec<AssetSpec>,
+    pub(crate) compression: Compression,
+    pub(crate) repository: String,
+    pub(crate) tags: Vec<String>,
     /// What the image says about itself (Cargo.toml and git), on the index, every manifest
     /// and as config labels.
-    pub described: Described,
+    pub(crate) described: Described,
     /// The user's annotations, by level.
-    pub annotations: Annotations,
+    pub(crate) annotations: Annotations,
     /// What planning chose that the user should hear about (a name derived for them).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// What the compiler strips from the binary.
-    pub strip: Strip,
+    pub(crate) strip: Strip,
 }
 
 /// Everything a build needs.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Plan {
+    /// The workspace's root directory.
     pub workspace_root: PathBuf,
+    /// The `Cargo.toml` cargo is run with.
     pub manifest_path: PathBuf,
+    /// cargo's target directory.
     pub target_dir: PathBuf,
+    /// The cargo profile.
     pub profile: String,
+    /// cargo's feature flags.
     pub features: FeatureArgs,
+    /// `--config` values for every cargo run (the `strip` override first).
     pub cargo_config: Vec<String>,
+    /// One image per binary.
     pub images: Vec<ImagePlan>,
+    /// Where the images go.
     pub outputs: Vec<OutputSpec>,
     /// Seconds since the epoch for every timestamp (see [`reproducible::Epoch`]).
     pub epoch: u64,
@@ -109,12 +120,21 @@ pub struct Plan {
     /// The workspace's `cache-limit` in bytes (the environment's wins; see
     /// `build::base_blobs::cache_limit`).
     pub cache_limit: Option<u64>,
+    /// Where to write the pushed references (`--image-refs`).
     pub image_refs: Option<PathBuf>,
+    /// Where to write the push's JSON summary (`--metadata-file`).
     pub metadata_file: Option<PathBuf>,
     /// `--builder`: one way of building every target, or None to choose per target.
     pub builder: Option<Builder>,
+    /// `--verbose` for cargo.
+    pub cargo_verbose: bool,
+    /// Download nothing this tool would fetch for itself.
+    pub offline: bool,
     /// The toolchain cargo will use in the workspace.
     pub toolchain: Toolchain,
+    /// The environment the run reads.
+    #[serde(skip)]
+    pub env: Environment,
     /// The one `cargo metadata` of the run, with the dependency graph resolved for the build's
     /// features (the route stage reads each target's part of it).
     #[serde(skip)]
@@ -202,7 +222,8 @@ impl fmt::Display for Plan {
             writeln!(
                 f,
                 "  layers:     {} (level {})",
-                img.compression, img.compression_level
+                img.compression,
+                img.compression.level()
             )?;
             for a in &img.assets {
                 writeln!(f, "  asset:      {} -> {}", a.source.display(), a.dest)?;
@@ -241,27 +262,16 @@ pub trait Lookup {
 }
 
 /// Resolves the options against the workspace into a plan: reads `cargo metadata`, the metadata
-/// tables, the environment and the toolchain (`rustc --print sysroot`), and decides. It installs nothing and asks no
-/// registry (`lookup` answers for it).
+/// tables, the environment the options carry and the toolchain (`rustc --print sysroot`), and
+/// decides. It installs nothing and asks no registry (`lookup` answers for it).
 pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     let meta = workspace::metadata(opts)?;
     let workspace_root = meta.workspace_root.clone().into_std_path_buf();
+    let target_dir = meta.target_directory.clone().into_std_path_buf();
     let ws_file = workspace_root.join("Cargo.toml");
-    let ws_settings = workspace::table(
-        &meta.workspace_metadata,
-        &ws_file,
-        "workspace.metadata.imagebuild",
-    )?
-    .unwrap_or_default();
-    if ws_settings.bin.is_some() {
-        bail!(
-            "invalid [workspace.metadata.imagebuild] in {}: `bin` tables belong in a package's \
-             [package.metadata.imagebuild.bin.<name>]",
-            ws_file.display()
-        );
-    }
-    // The run's registry deadlines: the command line (or its environment variables), else the
-    // workspace table; the registry client is made with them on first use.
+    let ws_settings = workspace_settings(&meta, &ws_file)?;
+    // The run's registry deadlines: the caller's (the command line or its environment
+    // variables), else the workspace table; the registry client is made with them on first use.
     let registry = RegistryOptions {
         timeout_secs: opts.registry.timeout_secs.or(ws_settings.registry_timeout),
         retries: opts.registry.retries.or(ws_settings.retries),
@@ -276,14 +286,12 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     let bins = workspace::select_bins(&packages, opts)?;
     let toolchain = Toolchain::detect_cached(
         &workspace_root,
-        Some(paths::work_dir(meta.target_directory.as_std_path()).join("rustc-info.json")),
+        Some(paths::work_dir(&target_dir).join("rustc-info.json")),
+        &opts.env,
     )?;
     let git = git::GitInfo::read(&workspace_root);
-    let epoch = reproducible::Epoch::decide(
-        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
-        git.as_ref(),
-    )?;
-    let target_dir = meta.target_directory.clone().into_std_path_buf();
+    let epoch =
+        reproducible::Epoch::decide(opts.env.var("SOURCE_DATE_EPOCH").as_deref(), git.as_ref())?;
     let remap_paths = opts
         .settings
         .remap_paths
@@ -293,136 +301,32 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         reproducible::remaps(
             &workspace_root,
             &target_dir,
-            reproducible::cargo_home().as_deref(),
+            reproducible::cargo_home(&opts.env).as_deref(),
             toolchain.sysroot(),
         )
     } else {
         Vec::new()
     };
-    let epoch_source = epoch.source;
-    let epoch = epoch.seconds;
 
     // Parse every output first: a typo should not wait for a compile.
-    let mut outputs = OutputSpec::resolve(
-        &opts.outputs,
-        opts.load,
-        opts.loader.as_deref(),
-        opts.load_platform.as_deref(),
-    )?;
-    if opts.push && !outputs.contains(&OutputSpec::Registry) {
-        outputs.push(OutputSpec::Registry);
-    }
-    if outputs.is_empty() {
-        outputs.push(OutputSpec::OciDir {
-            dest: paths::images_dir(meta.target_directory.as_std_path()).join("{bin}"),
-        });
-    }
-    let pushing = outputs.contains(&OutputSpec::Registry);
-    if !pushing && (opts.image_refs.is_some() || opts.metadata_file.is_some()) {
-        bail!(
-            "--image-refs and --metadata-file describe a push: add --push (or --output \
-             type=registry)"
-        );
-    }
-    if bins.len() > 1 {
-        if let Some(o) = outputs.iter().find(|o| !o.is_per_bin()) {
-            let names: Vec<&str> = bins.iter().map(|(_, b)| b.as_str()).collect();
-            bail!(
-                "{} binaries are selected ({}) but the output {} names one destination: put \
-                 {{bin}} in dest (dest=out/{{bin}}.tar), or pick one binary with --bin",
-                names.len(),
-                names.join(", "),
-                o.dest()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default()
-            );
-        }
-    }
-
+    let outputs = outputs(opts, &target_dir, &bins)?;
     checks::insecure_registries(&opts.registry.insecure)?;
-    let cli_targets: Vec<(Platform, String)> = opts
-        .targets
-        .iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| Ok((Platform::from_triple(t)?, t.to_string())))
-        .collect::<Result<_>>()?;
-    // `--platform all`: every platform the base offers that we can build for.
-    let all_platforms = opts
-        .platforms
-        .iter()
-        .flat_map(|p| p.split(','))
-        .any(|p| p.trim().eq_ignore_ascii_case("all"));
-    let cli_platforms = if all_platforms {
-        if opts.platforms.iter().flat_map(|p| p.split(',')).count() > 1 || !cli_targets.is_empty() {
-            bail!("--platform all stands alone: drop the other --platform and --target values");
-        }
-        Vec::new()
-    } else {
-        platform::parse_list(opts.platforms.iter().map(String::as_str)).context("--platform")?
-    };
-    let ctx = ImageContext {
-        all_platforms,
-        pushing,
+    let run = RunContext {
+        targets: cli_targets(opts)?,
+        platforms: opts.platforms.clone(),
+        pushing: outputs.contains(&OutputSpec::Registry),
         several: bins.len() > 1,
-        epoch,
-        cli_tags: opts.tags.clone(),
+        epoch: epoch.seconds,
         git: git.clone(),
+        repo_prefix: opts.env.var(naming::ENV_REPO),
+        toolchain: &toolchain,
+        lookup,
     };
-
     let mut images = Vec::new();
     for (pkg, bin) in bins {
-        let pkg_file = pkg.manifest_path.clone().into_std_path_buf();
-        let pkg_settings =
-            workspace::table(&pkg.metadata, &pkg_file, "package.metadata.imagebuild")?
-                .unwrap_or_default();
-        let bin_layers = pkg_settings.bin.iter().flat_map(|b| b.values());
-        if let Some(key) = std::iter::once(&pkg_settings)
-            .chain(bin_layers)
-            .find_map(ImageSettings::workspace_only_key)
-        {
-            bail!(
-                "invalid [package.metadata.imagebuild] in {}: `{key}` applies to the whole \
-                 build, so it belongs in [workspace.metadata.imagebuild]",
-                pkg_file.display()
-            );
-        }
-        let bin_settings = pkg_settings
-            .bin
-            .as_ref()
-            .and_then(|b| b.get(&bin))
-            .cloned()
-            .unwrap_or_default();
-        if let Some(bins) = &pkg_settings.bin {
-            for name in bins.keys() {
-                if !pkg.targets.iter().any(|t| &t.name == name) {
-                    bail!(
-                        "invalid [package.metadata.imagebuild.bin.{name}] in {}: package `{}` \
-                         has no binary named `{name}`",
-                        pkg_file.display(),
-                        pkg.name
-                    );
-                }
-            }
-        }
-        let merged = ws_settings
-            .clone()
-            .overlay(pkg_settings)
-            .overlay(bin_settings)
-            .overlay(opts.settings.clone());
-        images.push(resolve_image(
-            pkg,
-            &bin,
-            merged,
-            &cli_targets,
-            &cli_platforms,
-            &toolchain,
-            lookup,
-            &ctx,
-        )?);
+        let merged = image_settings(&ws_settings, pkg, &bin)?.overlay(opts.settings.clone());
+        images.push(resolve_image(pkg, &bin, merged, &run)?);
     }
-
     // A single-platform output told to hold a platform that is not built: say so before compiling.
     for img in &images {
         for wanted in outputs.iter().filter_map(OutputSpec::platform) {
@@ -443,7 +347,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         p => p.to_string(),
     };
     let cargo_config = strip_config(&images, &profile, &opts.cargo_config)?;
-    let plan = Plan {
+    Ok(Plan {
         manifest_path: opts
             .manifest_path
             .clone()
@@ -455,8 +359,8 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         cargo_config,
         images,
         outputs,
-        epoch,
-        epoch_source,
+        epoch: epoch.seconds,
+        epoch_source: epoch.source,
         remap,
         git,
         sbom: opts.sbom,
@@ -467,10 +371,156 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         image_refs: opts.image_refs.clone(),
         metadata_file: opts.metadata_file.clone(),
         builder: opts.builder,
+        cargo_verbose: opts.cargo_verbose,
+        offline: opts.offline,
         toolchain,
+        env: opts.env.clone(),
         metadata: std::sync::Arc::new(meta),
-    };
-    Ok(plan)
+    })
+}
+
+/// The workspace's `[workspace.metadata.imagebuild]` (empty when absent), which may not hold
+/// per-binary tables.
+fn workspace_settings(meta: &cargo_metadata::Metadata, ws_file: &Path) -> Result<ImageSettings> {
+    let settings = workspace::table(
+        &meta.workspace_metadata,
+        ws_file,
+        "workspace.metadata.imagebuild",
+    )?
+    .unwrap_or_default();
+    if settings.bin.is_some() {
+        bail!(
+            "invalid [workspace.metadata.imagebuild] in {}: `bin` tables belong in a package's \
+             [package.metadata.imagebuild.bin.<name>]",
+            ws_file.display()
+        );
+    }
+    Ok(settings)
+}
+
+/// The settings of one binary below the caller's layer: the workspace's, then its package's,
+/// then its own `[package.metadata.imagebuild.bin.<name>]`.
+fn image_settings(ws: &ImageSettings, pkg: &Package, bin: &str) -> Result<ImageSettings> {
+    let pkg_file = pkg.manifest_path.clone().into_std_path_buf();
+    let pkg_settings = workspace::table(&pkg.metadata, &pkg_file, "package.metadata.imagebuild")?
+        .unwrap_or_default();
+    let bin_layers = pkg_settings.bin.iter().flat_map(|b| b.values());
+    if let Some(key) = std::iter::once(&pkg_settings)
+        .chain(bin_layers)
+        .find_map(ImageSettings::workspace_only_key)
+    {
+        bail!(
+            "invalid [package.metadata.imagebuild] in {}: `{key}` applies to the whole \
+             build, so it belongs in [workspace.metadata.imagebuild]",
+            pkg_file.display()
+        );
+    }
+    let bin_settings = pkg_settings
+        .bin
+        .as_ref()
+        .and_then(|b| b.get(bin))
+        .cloned()
+        .unwrap_or_default();
+    if let Some(bins) = &pkg_settings.bin {
+        for name in bins.keys() {
+            if !pkg.targets.iter().any(|t| &t.name == name) {
+                bail!(
+                    "invalid [package.metadata.imagebuild.bin.{name}] in {}: package `{}` \
+                     has no binary named `{name}`",
+                    pkg_file.display(),
+                    pkg.name
+                );
+            }
+        }
+    }
+    Ok(ws.clone().overlay(pkg_settings).overlay(bin_settings))
+}
+
+/// The outputs asked for (the default OCI layout per binary when none), checked against the
+/// selection: one destination cannot take several binaries, and the push files need a push.
+fn outputs(
+    opts: &Options,
+    target_dir: &Path,
+    bins: &[(&Package, String)],
+) -> Result<Vec<OutputSpec>> {
+    let mut outputs = OutputSpec::resolve(
+        &opts.outputs,
+        opts.load,
+        opts.loader.as_deref(),
+        opts.load_platform.as_deref(),
+    )?;
+    if opts.push && !outputs.contains(&OutputSpec::Registry) {
+        outputs.push(OutputSpec::Registry);
+    }
+    if outputs.is_empty() {
+        outputs.push(OutputSpec::OciDir {
+            dest: paths::images_dir(target_dir).join("{bin}"),
+        });
+    }
+    if !outputs.contains(&OutputSpec::Registry)
+        && (opts.image_refs.is_some() || opts.metadata_file.is_some())
+    {
+        bail!(
+            "--image-refs and --metadata-file describe a push: add --push (or --output \
+             type=registry)"
+        );
+    }
+    if bins.len() > 1 {
+        if let Some(o) = outputs.iter().find(|o| !o.is_per_bin()) {
+            let names: Vec<&str> = bins.iter().map(|(_, b)| b.as_str()).collect();
+            bail!(
+                "{} binaries are selected ({}) but the output {} names one destination: put \
+                 {{bin}} in dest (dest=out/{{bin}}.tar), or pick one binary with --bin",
+                names.len(),
+                names.join(", "),
+                o.dest()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(outputs)
+}
+
+/// The `--target` triples (comma lists allowed), each with its platform.
+fn cli_targets(opts: &Options) -> Result<Vec<(Platform, String)>> {
+    let targets = parse_targets(&opts.targets)?;
+    if opts.platforms == Some(PlatformChoice::All) && !targets.is_empty() {
+        return Err(platform::PlatformError::AllStandsAlone).context("--platform");
+    }
+    Ok(targets)
+}
+
+/// Rust target triples as given (each may be a comma list), each with the platform it builds.
+pub fn parse_targets(given: &[String]) -> Result<Vec<(Platform, String)>> {
+    given
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| Ok((Platform::from_triple(t)?, t.to_string())))
+        .collect()
+}
+
+/// The platforms asked for, each with the triple it was named by (`--target`) or none: the
+/// targets first, then the listed platforms not already among them, else this machine's.
+pub fn requested(
+    targets: Vec<(Platform, String)>,
+    listed: Vec<Platform>,
+) -> Result<Vec<(Platform, Option<String>)>> {
+    let mut wanted: Vec<(Platform, Option<String>)> =
+        targets.into_iter().map(|(p, t)| (p, Some(t))).collect();
+    for p in listed {
+        if !wanted.iter().any(|(w, _)| *w == p) {
+            wanted.push((p, None));
+        }
+    }
+    if wanted.is_empty() {
+        let host = Platform::host()
+            .context("this machine's platform is not one images are built for: pass --platform")?;
+        wanted.push((host, None));
+    }
+    Ok(wanted)
 }
 
 /// cargo's `--config` values: the `strip` setting as a profile override, then the user's own
@@ -499,19 +549,23 @@ fn strip_config(images: &[ImagePlan], profile: &str, user: &[String]) -> Result<
 }
 
 /// What every image's resolution needs to know about the whole run.
-struct ImageContext {
-    /// `--platform all` was given.
-    all_platforms: bool,
+struct RunContext<'a> {
+    /// `--target` triples with their platforms.
+    targets: Vec<(Platform, String)>,
+    /// `--platform`.
+    platforms: Option<PlatformChoice>,
     /// Some output is a push.
     pushing: bool,
     /// More than one binary is built.
     several: bool,
     /// Seconds since the epoch for `created` (see [`reproducible::Epoch`]).
     epoch: u64,
-    /// The `-t` values (see [`naming::repository_and_tags`]).
-    cli_tags: Vec<String>,
     /// The git checkout, for `revision` and a `source` Cargo.toml does not name.
     git: Option<git::GitInfo>,
+    /// `CARGO_IMAGEBUILD_REPO`: a repository prefix for images that name none.
+    repo_prefix: Option<String>,
+    toolchain: &'a Toolchain,
+    lookup: &'a dyn Lookup,
 }
 
 /// `--platform all`: the platforms `base` offers that we can build for, as `lookup` answers.
@@ -529,46 +583,30 @@ fn base_platforms(base: &Base, lookup: &dyn Lookup) -> Result<Vec<Platform>> {
     Ok(platforms)
 }
 
-/// One binary's merged settings, resolved.
-#[allow(clippy::too_many_arguments)]
-fn resolve_image(
+/// The platforms of one image, each with its triple: the caller's (with its explicit triples),
+/// else the settings', else the host's. The `targets` setting names a platform's triple.
+fn image_targets(
     pkg: &Package,
-    bin: &str,
-    s: ImageSettings,
-    cli_targets: &[(Platform, String)],
-    cli_platforms: &[Platform],
-    toolchain: &Toolchain,
-    lookup: &dyn Lookup,
-    ctx: &ImageContext,
-) -> Result<ImagePlan> {
-    let base = Base::parse(s.base.as_deref().unwrap_or("scratch"))?;
-    // Platforms: the command line's (with its explicit triples), else the settings', else the host's.
-    let mut wanted: Vec<(Platform, Option<String>)> = Vec::new();
-    if !cli_targets.is_empty() || !cli_platforms.is_empty() {
-        for (p, t) in cli_targets {
-            wanted.push((p.clone(), Some(t.clone())));
-        }
-        for p in cli_platforms {
-            if !wanted.iter().any(|(w, _)| w == p) {
-                wanted.push((p.clone(), None));
-            }
-        }
-    } else if ctx.all_platforms {
-        for p in base_platforms(&base, lookup)? {
-            wanted.push((p, None));
-        }
-    } else if let Some(list) = &s.platforms {
-        for p in platform::parse_list(list.iter().map(String::as_str))
-            .with_context(|| format!("the `platforms` setting of package `{}`", pkg.name))?
-        {
-            wanted.push((p, None));
-        }
-    }
-    if wanted.is_empty() {
-        let host = Platform::host()
-            .context("this machine's platform is not one images are built for: pass --platform")?;
-        wanted.push((host, None));
-    }
+    s: &ImageSettings,
+    base: &Base,
+    run: &RunContext,
+) -> Result<Vec<TargetPlan>> {
+    let from_settings = match &s.platforms {
+        Some(list) => PlatformChoice::parse(list)
+            .with_context(|| format!("the `platforms` setting of package `{}`", pkg.name))?,
+        None => None,
+    };
+    let choice = match (&run.platforms, run.targets.is_empty()) {
+        (Some(c), _) => Some(c.clone()),
+        (None, true) => from_settings,
+        (None, false) => None,
+    };
+    let listed = match choice {
+        Some(PlatformChoice::All) => base_platforms(base, run.lookup)?,
+        Some(PlatformChoice::List(l)) => l,
+        None => Vec::new(),
+    };
+    let wanted = requested(run.targets.clone(), listed)?;
     let overrides: BTreeMap<Platform, String> = s
         .targets
         .iter()
@@ -588,14 +626,25 @@ fn resolve_image(
             bail!("{platform} is asked for twice (two --target values for one platform): keep one");
         }
         let preferred = explicit.or_else(|| overrides.get(&platform).cloned());
-        let triple = toolchain.choose(&platform, preferred.as_deref())?;
+        let triple = run.toolchain.choose(&platform, preferred.as_deref())?;
         targets.push(TargetPlan {
             platform,
             triple,
             pinned: preferred.is_some(),
         });
     }
+    Ok(targets)
+}
 
+/// One binary's merged settings, resolved.
+fn resolve_image(
+    pkg: &Package,
+    bin: &str,
+    s: ImageSettings,
+    run: &RunContext,
+) -> Result<ImagePlan> {
+    let base = Base::parse(s.base.as_deref().unwrap_or("scratch"))?;
+    let targets = image_targets(pkg, &s, &base, run)?;
     let bin_dir = s
         .bin_dir
         .clone()
@@ -622,27 +671,15 @@ fn resolve_image(
         labels: s.labels.clone().unwrap_or_default(),
         ports,
     };
-    let compression = s.compression.unwrap_or(Compression::Gzip);
-    let compression_level = s.compression_level.unwrap_or(compression.default_level());
-    match compression {
-        Compression::Gzip if !(0..=9).contains(&compression_level) => bail!(
-            "compression level {compression_level} is out of range for gzip: use 0-9 (or zstd \
-             for 1-22)"
-        ),
-        Compression::Zstd if !(1..=22).contains(&compression_level) => {
-            bail!("compression level {compression_level} is out of range for zstd: use 1-22")
-        }
-        _ => {}
-    }
+    let compression = Compression::new(
+        s.compression.unwrap_or(CompressionKind::Gzip),
+        s.compression_level,
+    )
+    .map_err(anyhow::Error::msg)?;
     checks::runtime(&runtime)?;
     // The binary's name stands for the image's where no other name is given.
     let name = naming::image_name_for_bin(bin);
-    let configured = match (
-        &s.repository,
-        std::env::var(naming::ENV_REPO)
-            .ok()
-            .filter(|r| !r.is_empty()),
-    ) {
+    let configured = match (&s.repository, &run.repo_prefix) {
         (Some(r), _) => Some(r.replace("{bin}", &name)),
         (None, Some(prefix)) => Some(format!("{}/{name}", prefix.trim_end_matches('/'))),
         (None, None) => None,
@@ -650,18 +687,12 @@ fn resolve_image(
     let tags = s
         .tags
         .clone()
-        .unwrap_or_else(|| vec![pkg.version.to_string()]);
+        .unwrap_or_else(|| vec![naming::Tag::Setting(pkg.version.to_string())]);
     if tags.is_empty() {
         bail!("the `tags` setting is empty: give at least one tag, or remove it to use the package version");
     }
-    let (repository, tags) = naming::repository_and_tags(
-        &name,
-        configured,
-        &ctx.cli_tags,
-        tags,
-        ctx.several,
-        ctx.pushing,
-    )?;
+    let (repository, tags) =
+        naming::repository_and_tags(&name, configured, &tags, run.several, run.pushing)?;
     naming::validate_repository(&repository)?;
     let mut notes = Vec::new();
     if name != bin && repository.rsplit('/').next() == Some(name.as_str()) {
@@ -670,7 +701,7 @@ fn resolve_image(
              another with --repository or -t)"
         ));
     }
-    if ctx.pushing {
+    if run.pushing {
         ImageRef::repository_named(&repository)?;
     }
     let assets = s.asset_specs();
@@ -686,16 +717,16 @@ fn resolve_image(
     }
 
     let described = Described {
-        created: crate::image::document::rfc3339(ctx.epoch),
+        created: crate::image::document::rfc3339(run.epoch),
         title: bin.to_string(),
         version: pkg.version.to_string(),
         source: pkg.repository.clone().or_else(|| {
-            ctx.git
+            run.git
                 .as_ref()
                 .and_then(|g| g.remote.as_deref())
                 .and_then(git::web_url)
         }),
-        revision: ctx.git.as_ref().map(git::GitInfo::revision),
+        revision: run.git.as_ref().map(git::GitInfo::revision),
         licenses: pkg.license.clone(),
         description: pkg.description.as_ref().map(|d| d.trim().to_string()),
         url: pkg.homepage.clone(),
@@ -726,7 +757,6 @@ fn resolve_image(
         bin_path,
         assets,
         compression,
-        compression_level,
         repository,
         tags,
         described,

@@ -77,8 +77,49 @@ pub fn image_name_for_bin(bin: &str) -> String {
     out
 }
 
-/// One `-t` value or `tags` entry, read: a tag of the image's repository, or a reference that
-/// names the repository too.
+/// A name to tag an image with, as given, in the grammar of where it was written: `-t`'s
+/// (docker build's) or the `tags` setting's. The two differ on a bare word: `-t api` is the
+/// image `api:latest`, `tags = ["1.4.0"]` a tag of the image's repository. Both kinds live in
+/// the one `tags` setting, so a layer's tags replace the layers below it, whichever grammar
+/// they are written in.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(from = "String", into = "String")]
+#[non_exhaustive]
+pub enum Tag {
+    /// `-t`'s grammar: `NAME[:TAG]` is a reference (no tag means `latest`), `:TAG` a tag of the
+    /// configured repository.
+    Docker(String),
+    /// The `tags` setting's grammar: a bare tag (`1.4.0`, also `:1.4.0`), or a full reference
+    /// when it has `/` or `@` (`ghcr.io/acme/api:1.4.0`).
+    Setting(String),
+}
+
+/// A `tags` entry of the metadata tables.
+impl From<String> for Tag {
+    fn from(s: String) -> Tag {
+        Tag::Setting(s)
+    }
+}
+
+impl From<Tag> for String {
+    fn from(t: Tag) -> String {
+        match t {
+            Tag::Docker(s) | Tag::Setting(s) => s,
+        }
+    }
+}
+
+impl Tag {
+    /// The text as given.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Tag::Docker(s) | Tag::Setting(s) => s,
+        }
+    }
+}
+
+/// One tag, read: a tag of the image's repository, or a reference that names the repository
+/// too.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Name {
     Bare(String),
@@ -164,48 +205,42 @@ fn setting_value(value: &str) -> Result<Name> {
     Ok(Name::Bare(tag.to_string()))
 }
 
-/// The repository and tags of one image. `cli` holds the `-t` values, read as `docker build -t`
-/// reads them (`NAME[:TAG]` references, `:TAG` bare tags); when there are none, `setting` (the
-/// `tags` setting, else the package version) gives bare tags (or references with `/` or `@`).
-/// A reference's repository (Docker-normalised: `api:dev` is `docker.io/library/api`) becomes
-/// the image's; else `configured` (`--repository`, the `repository` setting,
-/// `CARGO_IMAGEBUILD_REPO`); else the binary's name.
+/// The repository and tags of one image, from its merged `tags` (`-t` values, read as `docker
+/// build -t` reads them: `NAME[:TAG]` references, `:TAG` bare tags; or the setting's: bare tags,
+/// or references with `/` or `@`). A reference's repository (Docker-normalised: `api:dev` is
+/// `docker.io/library/api`) becomes the image's; else `configured` (`--repository`, the
+/// `repository` setting, `CARGO_IMAGEBUILD_REPO`); else the binary's name.
 ///
 /// `several`: more than one binary is built (a reference then needs `{bin}`); `pushing`: some
 /// output pushes (a repository is then required).
 pub fn repository_and_tags(
     bin: &str,
     configured: Option<String>,
-    cli: &[String],
-    setting: Vec<String>,
+    given: &[Tag],
     several: bool,
     pushing: bool,
 ) -> Result<(String, Vec<String>)> {
     let current = configured.clone().unwrap_or_else(|| bin.to_string());
     let mut names = Vec::new();
-    if cli.is_empty() {
-        for t in &setting {
-            let name = setting_value(&t.replace("{bin}", bin))?;
-            if several && !t.contains("{bin}") && matches!(name, Name::Reference { .. }) {
-                bail!(
-                    "the `tags` setting's {t} names one repository but several binaries are \
+    for t in given {
+        let (name, text) = match t {
+            Tag::Setting(t) => (setting_value(&t.replace("{bin}", bin))?, t),
+            Tag::Docker(t) => (cli_value(&t.replace("{bin}", bin), &current)?, t),
+        };
+        if several && !text.contains("{bin}") && matches!(name, Name::Reference { .. }) {
+            match t {
+                Tag::Setting(_) => bail!(
+                    "the `tags` setting's {text} names one repository but several binaries are \
                      built: put {{bin}} in it (ghcr.io/acme/{{bin}}:1.0), or pick one binary \
                      with --bin"
-                );
-            }
-            names.push(name);
-        }
-    } else {
-        for t in cli {
-            let name = cli_value(&t.replace("{bin}", bin), &current)?;
-            if several && !t.contains("{bin}") && matches!(name, Name::Reference { .. }) {
-                bail!(
-                    "-t {t} names one image but several binaries are built: put {{bin}} in it \
+                ),
+                Tag::Docker(_) => bail!(
+                    "-t {text} names one image but several binaries are built: put {{bin}} in it \
                      (-t {{bin}}:dev, -t ghcr.io/acme/{{bin}}:1.0), or pick one binary with --bin"
-                );
+                ),
             }
-            names.push(name);
         }
+        names.push(name);
     }
     let mut from_tags: Option<String> = None;
     let mut tags = Vec::new();
@@ -288,15 +323,11 @@ mod tests {
     }
 
     fn names(bin: &str, configured: Option<&str>, cli: &[&str]) -> Result<(String, Vec<String>)> {
-        let cli: Vec<String> = cli.iter().map(|s| s.to_string()).collect();
-        repository_and_tags(
-            bin,
-            configured.map(str::to_string),
-            &cli,
-            vec!["0.3.1".into()],
-            false,
-            false,
-        )
+        let mut tags: Vec<Tag> = cli.iter().map(|s| Tag::Docker(s.to_string())).collect();
+        if tags.is_empty() {
+            tags.push(Tag::Setting("0.3.1".into()));
+        }
+        repository_and_tags(bin, configured.map(str::to_string), &tags, false, false)
     }
 
     #[test]

@@ -1,16 +1,20 @@
-//! What the command line asked for, free of clap types: [`Options`] (the flags as given, before
-//! they meet the workspace), with the cargo feature flags ([`FeatureArgs`]) and the user's choice
-//! of builder ([`Builder`]). `cli.rs` fills it; [`super::plan`] resolves it.
+//! What the caller asks for, free of clap types: [`Options`] (a build, before it meets the
+//! workspace) and [`MergeOptions`], with the cargo feature flags ([`FeatureArgs`]), the choice of
+//! builder ([`Builder`]) and of SBOM ([`SbomFormat`]). The binary fills them from its flags;
+//! [`super::plan`] resolves them.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::image::platform::PlatformChoice;
 use crate::plan::config::ImageSettings;
+use crate::plan::naming::Tag;
 use crate::registry::RegistryOptions;
-use crate::util::ui::{MessageFormat, Progress, Verbosity};
+use crate::util::env::Environment;
 
 /// Who runs the build.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
@@ -46,6 +50,7 @@ impl fmt::Display for Builder {
     }
 }
 /// Which SBOM to attach to each image's platforms.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SbomFormat {
@@ -54,6 +59,7 @@ pub enum SbomFormat {
     Spdx,
     /// CycloneDX 1.5 JSON.
     CycloneDx,
+    /// No SBOM.
     None,
 }
 
@@ -73,31 +79,55 @@ impl FromStr for SbomFormat {
 
 /// Cargo feature flags, passed through as given.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct FeatureArgs {
+    /// `--features`: each entry may be a comma or space list.
     pub features: Vec<String>,
+    /// `--all-features`.
     pub all_features: bool,
+    /// `--no-default-features`.
     pub no_default_features: bool,
 }
 
-/// What the command line asked for, free of clap types.
-#[derive(Clone, Debug, Default)]
+/// What to build and where it goes: the library's input, free of clap types. Start from
+/// [`Options::default`] (which takes the process's environment) and set what you need:
+///
+/// ```
+/// let mut opts = cargo_imagebuild::Options::default();
+/// opts.bins = vec!["api".into()];
+/// opts.platforms = cargo_imagebuild::PlatformChoice::parse(&["linux/amd64,linux/arm64"]).unwrap();
+/// ```
+///
+/// Settings that the metadata tables can also hold ([`ImageSettings`]) are the top layer over
+/// them: a value set here wins over `[package.metadata.imagebuild]`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Options {
+    /// The workspace's `Cargo.toml` (default: cargo's own search from the current directory).
     pub manifest_path: Option<PathBuf>,
+    /// `-p`: the packages (default: the workspace's default members).
     pub packages: Vec<String>,
+    /// `--workspace`: every member.
     pub workspace: bool,
+    /// `--exclude`: members left out of `--workspace`.
     pub exclude: Vec<String>,
+    /// `--bin`: only these binaries (default: every binary of the selected packages).
     pub bins: Vec<String>,
+    /// cargo's feature flags.
     pub features: FeatureArgs,
+    /// The cargo profile (empty: `release`).
     pub profile: String,
+    /// `--target`: Rust target triples (each may be a comma list); each names its platform.
     pub targets: Vec<String>,
-    pub platforms: Vec<String>,
+    /// `--platform`: the OCI platforms, or `all` of the base's (`None`: the settings', else
+    /// this machine's).
+    pub platforms: Option<PlatformChoice>,
+    /// Extra cargo `--config KEY=VALUE` values for every build.
     pub cargo_config: Vec<String>,
-    /// The settings given as flags: the top layer.
+    /// The settings given here: the top layer over the metadata tables. `tags` in it take
+    /// `-t`'s grammar when written [`Tag::Docker`](crate::Tag::Docker).
     pub settings: ImageSettings,
-    /// `-t` values, read as `docker build -t` reads them: `NAME[:TAG]` references
-    /// (`api:dev`, `ghcr.io/acme/api:1.4.0`), or `:TAG` for a tag of the configured repository.
-    /// When given, they replace the `tags` setting.
-    pub tags: Vec<String>,
+    /// `--output` specs, in buildx's words (`type=oci,dest=DIR`, `type=registry`, …).
     pub outputs: Vec<String>,
     /// `--push`: the same as `--output type=registry`.
     pub push: bool,
@@ -105,6 +135,7 @@ pub struct Options {
     pub image_refs: Option<PathBuf>,
     /// Where to write the push's JSON summary (`--metadata-file`).
     pub metadata_file: Option<PathBuf>,
+    /// How registries are reached.
     pub registry: RegistryOptions,
     /// `--load`: load one platform into docker or podman.
     pub load: bool,
@@ -112,8 +143,6 @@ pub struct Options {
     pub loader: Option<String>,
     /// `--load-platform`: the platform that single-platform outputs hold.
     pub load_platform: Option<String>,
-    pub dry_run: bool,
-    pub verbosity: Verbosity,
     /// `--builder`: force one way of building every target.
     pub builder: Option<Builder>,
     /// `--offline`: download nothing this tool would fetch for itself (zig).
@@ -124,26 +153,75 @@ pub struct Options {
     pub no_provenance: bool,
     /// `--sbom-dir`: also write the SBOMs and provenance statements there.
     pub sbom_dir: Option<PathBuf>,
+    /// Run cargo with `--verbose` (its command lines arrive as
+    /// [`Event::CargoOutput`](crate::Event::CargoOutput)).
+    pub cargo_verbose: bool,
+    /// The environment variables the run reads (`CARGO_HOME`, `DOCKER_HOST`,
+    /// `SOURCE_DATE_EPOCH`, `CARGO_IMAGEBUILD_*`, …). Default: the process's, when the options
+    /// are made.
+    pub env: Environment,
+}
 
-    // How the build reports (issue 13).
-    /// `--progress auto|tty|plain`.
-    pub progress: Progress,
-    /// `--message-format human|json`.
-    pub message_format: MessageFormat,
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            manifest_path: None,
+            packages: Vec::new(),
+            workspace: false,
+            exclude: Vec::new(),
+            bins: Vec::new(),
+            features: FeatureArgs::default(),
+            profile: String::new(),
+            targets: Vec::new(),
+            platforms: None,
+            cargo_config: Vec::new(),
+            settings: ImageSettings::default(),
+            outputs: Vec::new(),
+            push: false,
+            image_refs: None,
+            metadata_file: None,
+            registry: RegistryOptions::default(),
+            load: false,
+            loader: None,
+            load_platform: None,
+            builder: None,
+            offline: false,
+            sbom: SbomFormat::default(),
+            no_provenance: false,
+            sbom_dir: None,
+            cargo_verbose: false,
+            env: Environment::from_process(),
+        }
+    }
 }
 
 /// `cargo imagebuild merge`: per-platform layouts to assemble into one index, and where it goes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct MergeOptions {
     /// The OCI layout directories, one per platform (or group of platforms), in index order.
     pub dirs: Vec<PathBuf>,
-    /// `-t NAME[:TAG]` (as for a build); none: the first layout's name and tags.
-    pub tags: Vec<String>,
+    /// Names and tags (as `-t` takes them); none: the first layout's name and tags.
+    pub tags: Vec<Tag>,
     /// `--output` specs, as for a build.
     pub outputs: Vec<String>,
     /// `--push`: the same as `--output type=registry`.
     pub push: bool,
+    /// How registries are reached.
     pub registry: RegistryOptions,
-    pub verbosity: Verbosity,
-    pub message_format: MessageFormat,
+    /// The environment variables the run reads (default: the process's).
+    pub env: Environment,
+}
+
+impl Default for MergeOptions {
+    fn default() -> MergeOptions {
+        MergeOptions {
+            dirs: Vec::new(),
+            tags: Vec::new(),
+            outputs: Vec::new(),
+            push: false,
+            registry: RegistryOptions::default(),
+            env: Environment::from_process(),
+        }
+    }
 }

@@ -45,16 +45,24 @@ impl Loader {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OutputSpec {
     /// An OCI image layout directory.
-    OciDir { dest: PathBuf },
+    /// An OCI layout directory.
+    OciDir {
+        /// The directory.
+        dest: PathBuf,
+    },
     /// An OCI image layout in a tar file; it also carries a docker `manifest.json` for one
     /// platform (`platform`, else the host's if built, else the first), so docker loads it too.
     OciArchive {
+        /// The file.
         dest: PathBuf,
+        /// The one platform it holds (an OCI archive holds every platform when none).
         platform: Option<Platform>,
     },
     /// A docker-archive file (`docker load -i`) of one platform.
     DockerArchive {
+        /// The file.
         dest: PathBuf,
+        /// The one platform it holds (default: the host's).
         platform: Option<Platform>,
     },
     /// One platform loaded into docker or podman (`--load`, or `type=docker` with no dest).

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::plan::git::GitInfo;
+use crate::util::env::Environment;
 
 /// Where the timestamp of every image comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -131,13 +132,9 @@ pub fn remaps(
 }
 
 /// `CARGO_HOME` as cargo finds it: the variable, else `~/.cargo`.
-pub fn cargo_home() -> Option<PathBuf> {
-    match std::env::var_os("CARGO_HOME").filter(|h| !h.is_empty()) {
-        Some(h) => Some(PathBuf::from(h)),
-        None => std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(|h| PathBuf::from(h).join(".cargo")),
-    }
+pub fn cargo_home(env: &Environment) -> Option<PathBuf> {
+    env.path("CARGO_HOME")
+        .or_else(|| env.path("HOME").map(|h| h.join(".cargo")))
 }
 
 #[cfg(test)]

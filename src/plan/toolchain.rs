@@ -18,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use cargo_metadata::cargo_platform::Cfg;
 
 use crate::image::platform::Platform;
+use crate::util::env::Environment;
 
 /// The toolchain that `cargo build` in `dir` would use.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -30,6 +31,8 @@ pub struct Toolchain {
     version: String,
     /// The rustc that answered, run directly (no rustup proxy) when it names one toolchain.
     rustc: PathBuf,
+    /// The cargo that runs the builds: `$CARGO`, else `cargo`.
+    cargo: PathBuf,
     /// Where the answers are kept, when they may be ([`RustcCache`]).
     #[serde(skip)]
     cache: Option<PathBuf>,
@@ -57,14 +60,10 @@ struct RustcCache {
 }
 
 /// The rustc to ask, and the key its answers may be kept under (None: ask every time).
-fn rustc_program() -> (PathBuf, Option<String>) {
-    let explicit = std::env::var_os("RUSTC")
-        .filter(|r| !r.is_empty())
-        .map(PathBuf::from)
-        .filter(|r| r.is_absolute());
+fn rustc_program(env: &Environment) -> (PathBuf, Option<String>) {
+    let explicit = env.path("RUSTC").filter(|r| r.is_absolute());
     let beside_cargo = || {
-        std::env::var_os("CARGO")
-            .map(PathBuf::from)
+        env.path("CARGO")
             .filter(|c| c.is_absolute())
             .and_then(|c| c.parent().map(|d| d.join("rustc")))
             .filter(|r| r.is_file())
@@ -75,9 +74,7 @@ fn rustc_program() -> (PathBuf, Option<String>) {
             (rustc, key)
         }
         None => (
-            std::env::var_os("RUSTC")
-                .filter(|r| !r.is_empty())
-                .map_or_else(|| PathBuf::from("rustc"), PathBuf::from),
+            env.path("RUSTC").unwrap_or_else(|| PathBuf::from("rustc")),
             None,
         ),
     }
@@ -138,14 +135,19 @@ impl RustcCache {
 impl Toolchain {
     /// Asks `rustc` (as `$RUSTC`, beside `$CARGO`, or found by rustup from `dir`) for its
     /// sysroot and host, with no cache.
-    pub fn detect(dir: &Path) -> Result<Toolchain> {
-        Toolchain::detect_cached(dir, None)
+    pub fn detect(dir: &Path, env: &Environment) -> Result<Toolchain> {
+        Toolchain::detect_cached(dir, None, env)
     }
 
     /// [`Toolchain::detect`], keeping the answers in the file `cache` when the rustc names one
     /// toolchain.
-    pub fn detect_cached(dir: &Path, cache: Option<PathBuf>) -> Result<Toolchain> {
-        let (rustc, key) = rustc_program();
+    pub fn detect_cached(
+        dir: &Path,
+        cache: Option<PathBuf>,
+        env: &Environment,
+    ) -> Result<Toolchain> {
+        let (rustc, key) = rustc_program(env);
+        let cargo = env.path("CARGO").unwrap_or_else(|| PathBuf::from("cargo"));
         let cache = cache.filter(|_| key.is_some());
         if let (Some(path), Some(key)) = (&cache, &key) {
             if let Some(c) = RustcCache::load(path, key) {
@@ -155,6 +157,7 @@ impl Toolchain {
                     host: c.host.clone(),
                     version: c.version.clone(),
                     rustc,
+                    cargo,
                     cache,
                     answers: std::sync::Arc::new(std::sync::Mutex::new(Some(c))),
                 });
@@ -194,6 +197,7 @@ impl Toolchain {
             host,
             version,
             rustc,
+            cargo,
             cache,
             answers: std::sync::Arc::new(std::sync::Mutex::new(answers)),
         })
@@ -255,16 +259,14 @@ impl Toolchain {
     /// The first line of `cargo -V` for the `$CARGO` that runs us (or `cargo`), or `None` when it
     /// cannot run. Kept with the rustc answers, keyed by that cargo's path, size and mtime.
     pub fn cargo_version(&self) -> Option<String> {
-        let cargo = std::env::var_os("CARGO")
-            .filter(|c| !c.is_empty())
-            .map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
-        let key = cargo.is_absolute().then(|| program_key(&cargo)).flatten();
+        let cargo = &self.cargo;
+        let key = cargo.is_absolute().then(|| program_key(cargo)).flatten();
         if let (Some(c), Some(key)) = (self.kept().as_ref(), &key) {
             if let Some(v) = c.cargo.get(key) {
                 return Some(v.clone());
             }
         }
-        let text = ask(&cargo, &self.dir, &["-V"]).ok()?;
+        let text = ask(cargo, &self.dir, &["-V"]).ok()?;
         let line = text.lines().next()?.trim().to_string();
         if let (Some(path), Some(c), Some(key)) = (&self.cache, self.kept().as_mut(), key) {
             c.cargo.insert(key, line.clone());
@@ -282,6 +284,11 @@ impl Toolchain {
             .is_dir()
     }
 
+    /// The cargo that runs the builds: `$CARGO` (set when cargo runs us), else `cargo`.
+    pub fn cargo(&self) -> &Path {
+        &self.cargo
+    }
+
     /// The directory rustup resolves its toolchain from (overrides apply there).
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -289,7 +296,7 @@ impl Toolchain {
 
     /// The triple to build `platform` with, deciding only: `preferred` when given, else the
     /// first table candidate whose standard library is installed, else the first candidate
-    /// (installing it is the build step `build::toolchain::install_targets`).
+    /// (installing it is the provision step `provision::targets::install_targets`).
     pub fn choose(&self, platform: &Platform, preferred: Option<&str>) -> Result<String> {
         if let Some(t) = preferred {
             return Ok(t.to_string());

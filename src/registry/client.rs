@@ -18,13 +18,16 @@ use crate::image::model::{media, Descriptor};
 use crate::image::reference::ImageRef;
 use crate::image::store::BlobStore;
 use crate::util::digest::{Digest, HashingWriter};
-use crate::util::ui::Ui;
+use crate::util::env::Environment;
+use crate::util::report::Reporter;
 
 /// The largest config or manifest we read into memory.
 pub(super) const MAX_DOCUMENT: u64 = 4 << 20;
 
-/// How to reach registries, from the command line.
+/// How to reach registries: the command line's `--insecure-registry`, `--registry-ca`,
+/// `--registry-timeout` and `--retries` (registries.conf and certs.d are read besides).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct RegistryOptions {
     /// Hosts (`host[:port]`) spoken to over plain HTTP or unchecked TLS
     /// (`--insecure-registry`; registries.conf adds more when the registry is set up).
@@ -40,7 +43,7 @@ pub struct RegistryOptions {
 /// A connection to any number of registries, each set up on first use.
 pub struct Registry {
     pub(super) transport: Transport,
-    pub(super) ui: Ui,
+    pub(super) ui: Reporter,
     /// Blobs this run already put in (or found in) a repository, by repository and digest: a
     /// blob uploaded while cargo was still compiling ([`Registry::upload_early`]) is not
     /// checked again when the image set is pushed.
@@ -98,10 +101,10 @@ pub(super) fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
 
 impl Registry {
     /// Sets up (no network yet). Reads the CA file so a wrong path fails before any build.
-    pub fn new(opts: &RegistryOptions, ui: &Ui) -> Result<Registry> {
+    pub fn new(opts: &RegistryOptions, env: &Environment, ui: &Reporter) -> Result<Registry> {
         let ca = opts.ca.as_deref().map(UserCa::read).transpose()?;
         let mut insecure = opts.insecure.clone();
-        insecure.extend(super::insecure::from_registries_conf()?);
+        insecure.extend(super::insecure::from_registries_conf(env)?);
         let defaults = transport::DEFAULT_POLICY;
         transport::set_policy(
             transport::Policy {
@@ -112,8 +115,8 @@ impl Registry {
             },
             ui,
         );
-        let transport =
-            Transport::new(insecure, ca).context("starting the registry client's runtime")?;
+        let transport = Transport::new(insecure, ca, env.clone())
+            .context("starting the registry client's runtime")?;
         Ok(Registry {
             transport,
             ui: ui.clone(),
@@ -314,14 +317,16 @@ impl Registry {
 /// start its runtime or read credentials.
 pub struct Connector {
     opts: std::sync::Mutex<RegistryOptions>,
-    ui: Ui,
+    env: Environment,
+    ui: Reporter,
     cell: std::sync::OnceLock<std::sync::Arc<Registry>>,
 }
 
 impl Connector {
-    pub fn new(opts: &RegistryOptions, ui: &Ui) -> Connector {
+    pub fn new(opts: &RegistryOptions, env: &Environment, ui: &Reporter) -> Connector {
         Connector {
             opts: std::sync::Mutex::new(opts.clone()),
+            env: env.clone(),
             ui: ui.clone(),
             cell: std::sync::OnceLock::new(),
         }
@@ -340,7 +345,7 @@ impl Connector {
             return Ok(r.clone());
         }
         let opts = self.opts.lock().map_err(|_| anyhow!("poisoned"))?.clone();
-        let r = std::sync::Arc::new(Registry::new(&opts, &self.ui)?);
+        let r = std::sync::Arc::new(Registry::new(&opts, &self.env, &self.ui)?);
         Ok(self.cell.get_or_init(|| r).clone())
     }
 }

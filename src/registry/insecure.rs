@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::util::env::Environment;
+
 /// The registries.conf files to read, in order; missing ones are skipped by the reader.
-pub fn registries_conf_files() -> Vec<PathBuf> {
-    if let Some(f) = std::env::var_os("CONTAINERS_REGISTRIES_CONF") {
-        return vec![PathBuf::from(f)];
+pub fn registries_conf_files(env: &Environment) -> Vec<PathBuf> {
+    if let Some(f) = env.path("CONTAINERS_REGISTRIES_CONF") {
+        return vec![f];
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let home = env.path("HOME");
     let user = home.as_ref().map(|h| h.join(".config/containers"));
     let mut files = Vec::new();
     match &user {
@@ -77,9 +79,9 @@ fn insecure_in(text: &str, file: &Path) -> Result<Vec<String>> {
 }
 
 /// The insecure hosts declared in the registries.conf files of this machine.
-pub fn from_registries_conf() -> Result<Vec<String>> {
+pub fn from_registries_conf(env: &Environment) -> Result<Vec<String>> {
     let mut hosts = Vec::new();
-    for f in registries_conf_files() {
+    for f in registries_conf_files(env) {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;
         };

@@ -22,6 +22,4 @@ pub mod trust;
 pub use client::{Connector, Registry, RegistryOptions};
 
 pub use error::{ErrorKind, RegistryError};
-pub use push::PushStats;
-pub use referrers::Referrer;
 pub use trust::tls_crypto;

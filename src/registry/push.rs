@@ -31,10 +31,10 @@ use super::client::{explain, oci_descriptor, Registry};
 use super::error::{ErrorKind, RegistryError};
 use super::settled::How;
 use super::transport::{self, guarded, retry, Host};
+use crate::events::Event;
 use crate::image::model::{Descriptor, Document, ImageSet};
 use crate::image::reference::ImageRef;
 use crate::image::store::BlobStore;
-use crate::util::ui::Event;
 
 /// How many blobs or manifests are in flight at once.
 pub const PARALLEL: usize = 4;

@@ -26,7 +26,8 @@ use tokio::sync::Mutex;
 use super::auth::{self, Source};
 use super::error::{is_tls_failure, ErrorKind, RegistryError};
 use super::trust::{self, HostTrust, UserCa};
-use crate::util::ui::Ui;
+use crate::util::env::Environment;
+use crate::util::report::Reporter;
 
 /// The size of each upload request: big enough that a 100 MB layer is 25 requests.
 pub const CHUNK: usize = 4 << 20;
@@ -52,12 +53,12 @@ pub const DEFAULT_POLICY: Policy = Policy {
 };
 
 /// The policy of this process's registry client (set when it is made) and where retries are
-/// reported when the caller gave no `Ui`: one client per run, so one of each.
+/// reported when the caller gave no `Reporter`: one client per run, so one of each.
 static POLICY: std::sync::RwLock<Policy> = std::sync::RwLock::new(DEFAULT_POLICY);
-static RETRY_UI: std::sync::OnceLock<Ui> = std::sync::OnceLock::new();
+static RETRY_UI: std::sync::OnceLock<Reporter> = std::sync::OnceLock::new();
 
-/// Sets the policy every request of this process follows, and the `Ui` retries are told on.
-pub fn set_policy(policy: Policy, ui: &Ui) {
+/// Sets the policy every request of this process follows, and the `Reporter` retries are told on.
+pub fn set_policy(policy: Policy, ui: &Reporter) {
     if let Ok(mut p) = POLICY.write() {
         *p = policy;
     }
@@ -161,6 +162,8 @@ pub struct Transport {
     pub rt: tokio::runtime::Runtime,
     insecure: Vec<String>,
     ca: Option<UserCa>,
+    /// The run's environment (certs.d roots).
+    env: Environment,
     /// The system store (or SSL_CERT_FILE/SSL_CERT_DIR), read on first use.
     system_certs: std::sync::OnceLock<Vec<rustls::pki_types::CertificateDer<'static>>>,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
@@ -193,7 +196,11 @@ fn quiet_registry_panics() {
 }
 
 impl Transport {
-    pub fn new(insecure: Vec<String>, ca: Option<UserCa>) -> std::io::Result<Transport> {
+    pub fn new(
+        insecure: Vec<String>,
+        ca: Option<UserCa>,
+        env: Environment,
+    ) -> std::io::Result<Transport> {
         trust::tls_crypto();
         quiet_registry_panics();
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -205,6 +212,7 @@ impl Transport {
             rt,
             insecure,
             ca,
+            env,
             system_certs: std::sync::OnceLock::new(),
             hosts: Mutex::new(HashMap::new()),
         })
@@ -212,9 +220,9 @@ impl Transport {
 
     /// The certificates `host` is trusted with, and the advice for when its certificate is not.
     fn trust(&self, host: &str) -> Result<(HostTrust, String), RegistryError> {
-        let mut trust = HostTrust::find(host, self.ca.as_ref())?;
+        let mut trust = HostTrust::find(host, self.ca.as_ref(), &self.env)?;
         trust.insecure = self.insecure.iter().any(|h| h == host);
-        let dirs = trust::certs_d_roots();
+        let dirs = trust::certs_d_roots(&self.env);
         let place = dirs
             .last()
             .map(|d| format!("{}/{host}/ca.crt", d.display()))
@@ -350,8 +358,8 @@ impl Transport {
 /// Runs `op` while it fails with a retryable error, at most [`Policy::retries`] more times,
 /// each attempt under the [`Policy::timeout`] deadline, doubling the wait between them. Every
 /// retry is reported at normal verbosity ("retrying uploading a blob in 1 s: …"), on `ui`'s
-/// `Ui` or else the client's.
-pub async fn retry<T, F, Fut>(ui: Option<(&Ui, &str)>, op: F) -> Result<T, RegistryError>
+/// `Reporter` or else the client's.
+pub async fn retry<T, F, Fut>(ui: Option<(&Reporter, &str)>, op: F) -> Result<T, RegistryError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RegistryError>>,
@@ -368,7 +376,7 @@ pub fn deadline_for(bytes: u64) -> Duration {
 
 /// [`retry`] with `deadline` for each attempt.
 pub async fn retry_within<T, F, Fut>(
-    ui: Option<(&Ui, &str)>,
+    ui: Option<(&Reporter, &str)>,
     deadline: Duration,
     mut op: F,
 ) -> Result<T, RegistryError>
@@ -448,7 +456,7 @@ pub fn timed_out(limit: Duration, what: Option<&str>) -> RegistryError {
 }
 
 /// Reports a retry: what is retried, when, why, and which attempt it will be.
-pub fn retrying(ui: Option<(&Ui, &str)>, e: &RegistryError, wait: Duration, n: u32, of: u32) {
+pub fn retrying(ui: Option<(&Reporter, &str)>, e: &RegistryError, wait: Duration, n: u32, of: u32) {
     let (ui, what) = match ui {
         Some((ui, what)) => (Some(ui), what),
         None => (RETRY_UI.get(), "a registry request"),
@@ -557,7 +565,7 @@ mod tests {
 
     #[test]
     fn retries_only_what_can_succeed_later() {
-        let t = Transport::new(Vec::new(), None).unwrap();
+        let t = Transport::new(Vec::new(), None, Environment::empty()).unwrap();
         let calls = std::sync::atomic::AtomicU32::new(0);
         let got = t.rt.block_on(retry(None, || async {
             let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -579,7 +587,7 @@ mod tests {
 
     #[test]
     fn a_panic_in_the_client_library_becomes_an_error() {
-        let t = Transport::new(Vec::new(), None).unwrap();
+        let t = Transport::new(Vec::new(), None, Environment::empty()).unwrap();
         let got: Result<(), _> = t.rt.block_on(guarded(async {
             let url = "https://r.io/v2/x/manifests/sha256:00";
             // What oci-client does when a registry sends no Location for a push by digest.

@@ -25,6 +25,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
 
 use super::error::{ErrorKind, RegistryError};
+use crate::util::env::Environment;
 
 /// Replaces the `certs.d` directories searched (a `:`-separated list, searched in order).
 pub const CERTS_D_ENV: &str = "CARGO_IMAGEBUILD_CERTS_D";
@@ -64,15 +65,15 @@ impl UserCa {
 
 /// The `certs.d` directories searched, in order: `CARGO_IMAGEBUILD_CERTS_D` if set, else
 /// podman's user and system directories, then Docker's.
-pub fn certs_d_roots() -> Vec<PathBuf> {
-    if let Some(list) = std::env::var_os(CERTS_D_ENV) {
-        return std::env::split_paths(&list)
+pub fn certs_d_roots(env: &Environment) -> Vec<PathBuf> {
+    if let Some(list) = env.get(CERTS_D_ENV) {
+        return std::env::split_paths(list)
             .filter(|p| !p.as_os_str().is_empty())
             .collect();
     }
     let mut roots = Vec::new();
-    if let Some(home) = std::env::var_os("HOME") {
-        roots.push(Path::new(&home).join(".config/containers/certs.d"));
+    if let Some(home) = env.path("HOME") {
+        roots.push(home.join(".config/containers/certs.d"));
     }
     roots.push(PathBuf::from("/etc/containers/certs.d"));
     roots.push(PathBuf::from("/etc/docker/certs.d"));
@@ -108,7 +109,11 @@ fn unreadable(what: &Path, e: impl std::fmt::Display) -> RegistryError {
 
 impl HostTrust {
     /// Gathers the certificates for `host` (`name[:port]`).
-    pub fn find(host: &str, user_ca: Option<&UserCa>) -> Result<HostTrust, RegistryError> {
+    pub fn find(
+        host: &str,
+        user_ca: Option<&UserCa>,
+        env: &Environment,
+    ) -> Result<HostTrust, RegistryError> {
         let mut t = HostTrust {
             user: Vec::new(),
             identity: None,
@@ -121,15 +126,12 @@ impl HostTrust {
             t.looked
                 .push(format!("--registry-ca {}", ca.path.display()));
         }
-        for root in certs_d_roots() {
+        for root in certs_d_roots(env) {
             let dir = root.join(host);
             t.looked.push(format!("{}/", dir.display()));
             t.read_certs_d(&dir)?;
         }
-        match (
-            std::env::var_os("SSL_CERT_FILE"),
-            std::env::var_os("SSL_CERT_DIR"),
-        ) {
+        match (env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR")) {
             (None, None) => t.looked.push("the system store".into()),
             (file, dir) => {
                 for (name, v) in [("SSL_CERT_FILE", file), ("SSL_CERT_DIR", dir)] {
@@ -407,17 +409,18 @@ mod tests {
 
     #[test]
     fn certs_d_defaults_and_override() {
-        // One test touches the variable, so no other test sees it change.
-        std::env::remove_var(CERTS_D_ENV);
-        let d = certs_d_roots();
+        let d = certs_d_roots(&Environment::empty().with("HOME", "/home/u"));
         assert!(d.contains(&PathBuf::from("/etc/docker/certs.d")), "{d:?}");
         assert!(
             d.contains(&PathBuf::from("/etc/containers/certs.d")),
             "{d:?}"
         );
-        std::env::set_var(CERTS_D_ENV, "/a:/b");
-        assert_eq!(certs_d_roots(), [PathBuf::from("/a"), PathBuf::from("/b")]);
-        std::env::remove_var(CERTS_D_ENV);
+        assert!(d.contains(&PathBuf::from("/home/u/.config/containers/certs.d")));
+        let env = Environment::empty().with(CERTS_D_ENV, "/a:/b");
+        assert_eq!(
+            certs_d_roots(&env),
+            [PathBuf::from("/a"), PathBuf::from("/b")]
+        );
     }
 
     #[test]

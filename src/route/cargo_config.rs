@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::util::env::Environment;
+
 /// The env var form of a triple: `aarch64-unknown-linux-gnu` → `AARCH64_UNKNOWN_LINUX_GNU`.
 pub fn env_triple(triple: &str) -> String {
     triple.to_ascii_uppercase().replace(['-', '.'], "_")
@@ -15,10 +17,15 @@ pub fn linker_env_var(triple: &str) -> String {
 
 /// The linker the user configured for `triple`, and where: the environment, a `--config` value,
 /// or a `.cargo/config.toml` from `dir` upwards or in `$CARGO_HOME`.
-pub fn user_linker(triple: &str, dir: &Path, cargo_config: &[String]) -> Option<(String, String)> {
+pub fn user_linker(
+    triple: &str,
+    dir: &Path,
+    cargo_config: &[String],
+    env: &Environment,
+) -> Option<(String, String)> {
     let var = linker_env_var(triple);
-    if let Ok(v) = std::env::var(&var) {
-        return Some((v, var));
+    if let Some(v) = env.get(&var).and_then(|v| v.to_str()) {
+        return Some((v.to_string(), var));
     }
     let key = format!("target.{triple}.linker");
     for c in cargo_config {
@@ -31,7 +38,7 @@ pub fn user_linker(triple: &str, dir: &Path, cargo_config: &[String]) -> Option<
             }
         }
     }
-    for (f, doc) in config_files(dir) {
+    for (f, doc) in config_files(dir, env) {
         let linker = doc
             .get("target")
             .and_then(|t| t.get(triple))
@@ -46,14 +53,15 @@ pub fn user_linker(triple: &str, dir: &Path, cargo_config: &[String]) -> Option<
 
 /// The cargo configuration files that apply in `dir`, nearest first, parsed (unreadable or
 /// malformed files are skipped: cargo itself reports those).
-pub fn config_files(dir: &Path) -> Vec<(PathBuf, toml::Table)> {
+pub fn config_files(dir: &Path, env: &Environment) -> Vec<(PathBuf, toml::Table)> {
     let mut files: Vec<PathBuf> = dir
         .ancestors()
         .flat_map(|d| [d.join(".cargo/config.toml"), d.join(".cargo/config")])
         .collect();
-    let cargo_home = std::env::var_os("CARGO_HOME")
+    let cargo_home = env
+        .get("CARGO_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+        .or_else(|| env.get("HOME").map(|h| PathBuf::from(h).join(".cargo")));
     if let Some(home) = cargo_home {
         files.push(home.join("config.toml"));
         files.push(home.join("config"));
@@ -93,14 +101,31 @@ mod tests {
         .unwrap();
         let sub = dir.path().join("crates/app");
         std::fs::create_dir_all(&sub).unwrap();
-        let (l, _) = user_linker("riscv64gc-unknown-linux-musl", &sub, &[]).unwrap();
+        let (l, _) = user_linker(
+            "riscv64gc-unknown-linux-musl",
+            &sub,
+            &[],
+            &Environment::empty(),
+        )
+        .unwrap();
         assert_eq!(l, "my-ld");
         assert_eq!(
-            user_linker("loongarch64-unknown-linux-musl", &sub, &[]),
+            user_linker(
+                "loongarch64-unknown-linux-musl",
+                &sub,
+                &[],
+                &Environment::empty()
+            ),
             None
         );
         let cfg = ["target.loongarch64-unknown-linux-musl.linker = \"cc\"".to_string()];
-        let (l, from) = user_linker("loongarch64-unknown-linux-musl", &sub, &cfg).unwrap();
+        let (l, from) = user_linker(
+            "loongarch64-unknown-linux-musl",
+            &sub,
+            &cfg,
+            &Environment::empty(),
+        )
+        .unwrap();
         assert_eq!((l.as_str(), from.starts_with("--config")), ("cc", true));
     }
 }

@@ -31,6 +31,7 @@ use crate::route::cargo_config::{env_triple, user_linker};
 use crate::route::crossgcc::debian_cross;
 use crate::route::tools::{Tools, ZigCommand};
 use crate::route::zigcc::zig_target;
+use crate::util::env::Environment;
 
 /// What links the target's executables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,23 +206,23 @@ pub struct RouteRequest<'a> {
 
 /// An OpenSSL the user pointed openssl-sys at for `triple` (its own variables, target-prefixed
 /// or not), which we then leave alone.
-pub fn user_openssl(triple: &str) -> Option<String> {
+pub fn user_openssl(triple: &str, env: &Environment) -> Option<String> {
     let prefix = triple.to_ascii_uppercase().replace('-', "_");
     ["OPENSSL_DIR", "OPENSSL_LIB_DIR", "OPENSSL_NO_VENDOR"]
         .iter()
         .flat_map(|v| [format!("{prefix}_{v}"), v.to_string()])
-        .find(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+        .find(|v| env.get(v).is_some_and(|s| !s.is_empty()))
 }
 
 /// A C compiler the user configured for `triple` in the environment (`cc` crate variables).
-pub fn user_c_compiler(triple: &str) -> Option<String> {
+pub fn user_c_compiler(triple: &str, env: &Environment) -> Option<String> {
     [
         format!("CC_{triple}"),
         format!("CC_{}", triple.replace('-', "_")),
         "TARGET_CC".to_string(),
     ]
     .iter()
-    .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+    .find_map(|v| env.var(v))
 }
 
 /// Decides how to build one target.
@@ -275,62 +276,63 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
         Some(Builder::Cargo) | None => {}
     }
 
-    let user_cc = user_c_compiler(triple);
-    let linker =
-        if let Some((linker, from)) = user_linker(triple, req.workspace_root, req.cargo_config) {
-            Linker::User { linker, from }
-        } else if is_musl {
-            Linker::RustLld
-        } else if triple == tools.host {
-            Linker::HostCc
-        } else if is_gnu {
-            let cross = debian_cross(triple);
-            match cross.and_then(|d| tools.which(&d.gcc())) {
-                Some(gcc) => Linker::Gcc(gcc),
-                None => {
-                    // No cross gcc: `cargo zigbuild` can still build a dynamically linked binary.
-                    if req.forced.is_none() && req.static_base.is_none() {
-                        if let (Some(p), Some(_)) = (tools.zigbuild(), tools.zig()) {
-                            return Ok(route(
-                                Builder::Zigbuild,
-                                Some(p),
-                                Linker::Builder,
-                                CCompiler::Default,
-                                false,
-                            ));
-                        }
+    let user_cc = user_c_compiler(triple, tools.env());
+    let linker = if let Some((linker, from)) =
+        user_linker(triple, req.workspace_root, req.cargo_config, tools.env())
+    {
+        Linker::User { linker, from }
+    } else if is_musl {
+        Linker::RustLld
+    } else if triple == tools.host {
+        Linker::HostCc
+    } else if is_gnu {
+        let cross = debian_cross(triple);
+        match cross.and_then(|d| tools.which(&d.gcc())) {
+            Some(gcc) => Linker::Gcc(gcc),
+            None => {
+                // No cross gcc: `cargo zigbuild` can still build a dynamically linked binary.
+                if req.forced.is_none() && req.static_base.is_none() {
+                    if let (Some(p), Some(_)) = (tools.zigbuild(), tools.zig()) {
+                        return Ok(route(
+                            Builder::Zigbuild,
+                            Some(p),
+                            Linker::Builder,
+                            CCompiler::Default,
+                            false,
+                        ));
                     }
-                    let (wanted, fix) = match cross {
-                        Some(d) => (
-                            d.gcc(),
-                            format!(
-                                "{}{}",
-                                d.install_command(),
-                                if req.static_base.is_some() {
-                                    String::new()
-                                } else {
-                                    " (or install cargo-zigbuild and zig: cargo install --locked \
-                                 cargo-zigbuild; pip install ziglang)"
-                                        .to_string()
-                                }
-                            ),
-                        ),
-                        None => (
-                            format!("a gcc for {triple}"),
-                            "install a cross gcc for it and configure it as the linker".to_string(),
-                        ),
-                    };
-                    return Err(RouteError::NoLinker {
-                        triple: triple.to_string(),
-                        wanted,
-                        env: env_triple(triple),
-                        fix,
-                    });
                 }
+                let (wanted, fix) = match cross {
+                    Some(d) => (
+                        d.gcc(),
+                        format!(
+                            "{}{}",
+                            d.install_command(),
+                            if req.static_base.is_some() {
+                                String::new()
+                            } else {
+                                " (or install cargo-zigbuild and zig: cargo install --locked \
+                                 cargo-zigbuild; pip install ziglang)"
+                                    .to_string()
+                            }
+                        ),
+                    ),
+                    None => (
+                        format!("a gcc for {triple}"),
+                        "install a cross gcc for it and configure it as the linker".to_string(),
+                    ),
+                };
+                return Err(RouteError::NoLinker {
+                    triple: triple.to_string(),
+                    wanted,
+                    env: env_triple(triple),
+                    fix,
+                });
             }
-        } else {
-            Linker::Default
-        };
+        }
+    } else {
+        Linker::Default
+    };
 
     let c_compiler = if let Some(cc) = user_cc {
         CCompiler::User(cc)
@@ -399,7 +401,8 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
             .find_map(|i| libc_less(&i.base));
         let static_base = static_base.as_deref();
         let by_cargo = matches!(forced, None | Some(Builder::Cargo));
-        let look_for_c = triple.contains("-linux-musl") && user_c_compiler(&triple).is_none();
+        let look_for_c =
+            triple.contains("-linux-musl") && user_c_compiler(&triple, tools.env()).is_none();
         let graph = if by_cargo {
             crate::route::cdeps::for_target(&plan.metadata, &triple, &packages, || {
                 plan.toolchain.cfg(&triple)
@@ -417,7 +420,7 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
             } else {
                 Vec::new()
             },
-            openssl: graph.system_openssl && user_openssl(&triple).is_none(),
+            openssl: graph.system_openssl && user_openssl(&triple, tools.env()).is_none(),
             system_libs: graph.system_libs,
             static_base,
             forced,

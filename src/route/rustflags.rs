@@ -16,6 +16,7 @@
 use std::path::Path;
 
 use crate::route::cargo_config::{config_files, env_triple};
+use crate::util::env::Environment;
 
 /// The flag, as cargo's `--config` and the encoded variable want it.
 pub const CRT_STATIC: &str = "-Ctarget-feature=+crt-static";
@@ -40,14 +41,15 @@ pub fn added(
     cargo_config: &[String],
     crt_static: bool,
     extra: &[String],
+    env: &Environment,
 ) -> AddedFlags {
     if !crt_static && extra.is_empty() {
         return AddedFlags::Nothing;
     }
-    let files: Vec<toml::Table> = config_files(dir).into_iter().map(|(_, t)| t).collect();
+    let files: Vec<toml::Table> = config_files(dir, env).into_iter().map(|(_, t)| t).collect();
     decide(
         triple,
-        &|k| std::env::var(k).ok(),
+        &|k| env.get(k).and_then(|v| v.to_str()).map(str::to_string),
         &files,
         cargo_config,
         crt_static,

@@ -10,6 +10,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::util::env::Environment;
+
 /// How to run zig: its program and the arguments that come before zig's own (`-m ziglang`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZigCommand {
@@ -52,30 +54,38 @@ pub struct Tools {
     /// A zig this tool provisioned into its cache, used when no other zig is here.
     provisioned_zig: Option<PathBuf>,
     zig: OnceLock<Option<ZigCommand>>,
+    /// The run's environment: the variables a route reads (`CC_<target>`, linkers, …).
+    env: Environment,
 }
 
 impl Tools {
     /// Looks at `PATH`; the host triple is `host` (the plan's toolchain knows it), else asked of
     /// `rustc -vV`.
-    pub fn detect(host: Option<&str>) -> Tools {
+    pub fn detect(host: Option<&str>, env: &Environment) -> Tools {
         let host = host
             .map(str::to_string)
-            .or_else(host_triple)
+            .or_else(|| host_triple(env))
             .unwrap_or_else(|| default_host().to_string());
-        Tools::with_path(
-            host,
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect(),
-        )
+        Tools {
+            env: env.clone(),
+            ..Tools::with_path(host, env.search_path())
+        }
     }
 
-    /// Tools found on exactly these directories (for tests).
+    /// Tools found on exactly these directories, in an empty environment (for tests).
     pub fn with_path(host: String, path: Vec<PathBuf>) -> Tools {
         Tools {
             host,
             path,
             provisioned_zig: None,
             zig: OnceLock::new(),
+            env: Environment::empty(),
         }
+    }
+
+    /// The run's environment.
+    pub fn env(&self) -> &Environment {
+        &self.env
     }
 
     /// These tools, with `zig` (one the build stage provisioned into the cache) as the last
@@ -102,11 +112,9 @@ impl Tools {
     pub fn zig(&self) -> Option<&ZigCommand> {
         self.zig
             .get_or_init(|| {
-                if let Some(p) =
-                    std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").filter(|p| !p.is_empty())
-                {
+                if let Some(p) = self.env.path("CARGO_ZIGBUILD_ZIG_PATH") {
                     return Some(ZigCommand {
-                        program: PathBuf::from(p),
+                        program: p,
                         prefix: Vec::new(),
                     });
                 }
@@ -168,8 +176,8 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn host_triple() -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+fn host_triple(env: &Environment) -> Option<String> {
+    let rustc = env.path("RUSTC").unwrap_or_else(|| "rustc".into());
     let out = output_within(Command::new(rustc).arg("-vV"), Duration::from_secs(30))?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -214,20 +222,14 @@ mod tests {
         let host = "x86_64-unknown-linux-gnu".to_string();
         let only_cache = Tools::with_path(host.clone(), vec![on_path.path().into()])
             .with_provisioned_zig(Some(cached_zig.clone()));
-        if std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").is_none() {
-            assert_eq!(only_cache.zig().map(|z| &z.program), Some(&cached_zig));
-        }
+        assert_eq!(only_cache.zig().map(|z| &z.program), Some(&cached_zig));
         let path_zig = exe(on_path.path());
         let both = Tools::with_path(host.clone(), vec![on_path.path().into()])
             .with_provisioned_zig(Some(cached_zig));
-        if std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").is_none() {
-            assert_eq!(both.zig().map(|z| &z.program), Some(&path_zig));
-        }
+        assert_eq!(both.zig().map(|z| &z.program), Some(&path_zig));
         let missing =
             Tools::with_path(host, vec![]).with_provisioned_zig(Some(cached.path().join("absent")));
-        if std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH").is_none() {
-            assert_eq!(missing.zig(), None);
-        }
+        assert_eq!(missing.zig(), None);
     }
 
     #[test]

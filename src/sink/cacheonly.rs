@@ -212,7 +212,11 @@ mod tests {
     fn a_good_build_verifies_for_every_compression() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
+        for c in [
+            Compression::Gzip(6),
+            Compression::Zstd(3),
+            Compression::None,
+        ] {
             assert_eq!(verify(&built(&store, c), &store).unwrap(), 1, "{c}");
         }
     }
@@ -220,7 +224,7 @@ mod tests {
     #[test]
     fn a_layer_from_the_cache_is_checked_for_its_size() {
         let dir = tempfile::tempdir().unwrap();
-        let set = built(&BlobStore::open(dir.path()).unwrap(), Compression::Gzip);
+        let set = built(&BlobStore::open(dir.path()).unwrap(), Compression::Gzip(6));
         // A later run: the store holds the blob from before.
         let later = BlobStore::open(dir.path()).unwrap();
         assert_eq!(verify(&set, &later).unwrap(), 1);
@@ -235,7 +239,7 @@ mod tests {
     fn a_damaged_blob_or_document_fails() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let set = built(&store, Compression::Gzip);
+        let set = built(&store, Compression::Gzip(6));
         let path = store.path(&set.images[0].layers[0].blob.digest);
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
@@ -243,7 +247,7 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         assert!(verify(&set, &store).is_err());
 
-        let set = built(&store, Compression::Zstd);
+        let set = built(&store, Compression::Zstd(3));
         let mut wrong = set.clone();
         wrong.images[0].layers[0].diff_id = Digest::of(b"other");
         let e = format!("{:#}", verify(&wrong, &store).unwrap_err());

@@ -8,11 +8,12 @@ use crate::plan::output::OutputSpec;
 use crate::registry::Connector;
 
 /// The sinks for `outputs`, already specialized to the binary `bin`; pushes go through
-/// `registry`, connected on first use.
+/// `registry`, connected on first use, and loads through `loaders`, probed once each.
 pub fn for_outputs(
     outputs: &[OutputSpec],
     bin: &str,
     registry: &Arc<Connector>,
+    loaders: &Arc<load::Loaders>,
 ) -> Vec<Box<dyn Sink>> {
     outputs
         .iter()
@@ -32,6 +33,7 @@ pub fn for_outputs(
                 loader,
                 context,
                 platform,
+                loaders: loaders.clone(),
             }),
             OutputSpec::CacheOnly => Box::new(cacheonly::CacheOnly),
             OutputSpec::Registry => Box::new(push::Push {

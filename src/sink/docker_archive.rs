@@ -140,7 +140,6 @@ mod tests {
             tags: vec!["dev".into(), "latest".into()],
             images: platforms.iter().map(|p| image(p)).collect(),
             index: Document::new(media::INDEX, b"{}".to_vec()),
-            annotations: Default::default(),
             attachments: Vec::new(),
         }
     }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::util::digest::Digest;
+use crate::util::env::Environment;
 
 /// The daemon the docker CLI will talk to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,11 +23,9 @@ pub struct Endpoint {
 }
 
 /// The docker CLI's config directory: `DOCKER_CONFIG`, else `~/.docker`.
-fn config_dir() -> Option<PathBuf> {
-    match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
-        Some(d) => Some(PathBuf::from(d)),
-        None => std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")),
-    }
+fn config_dir(env: &Environment) -> Option<PathBuf> {
+    env.path("DOCKER_CONFIG")
+        .or_else(|| env.path("HOME").map(|h| h.join(".docker")))
 }
 
 /// The host a named context points at, from its `meta.json`.
@@ -86,13 +85,12 @@ fn resolve_in(
 }
 
 /// The endpoint the docker CLI will use, given an explicit context or none.
-pub fn resolve(flag: Option<&str>) -> Endpoint {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+pub fn resolve(flag: Option<&str>, env: &Environment) -> Endpoint {
     resolve_in(
         flag,
-        env("DOCKER_HOST"),
-        env("DOCKER_CONTEXT"),
-        config_dir().as_deref(),
+        env.var("DOCKER_HOST"),
+        env.var("DOCKER_CONTEXT"),
+        config_dir(env).as_deref(),
     )
 }
 

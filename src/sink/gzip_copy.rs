@@ -102,8 +102,8 @@ fn remembered(map_file: &std::path::Path, layer: &Layer, store: &BlobStore) -> O
     let (digest, size) = text.trim().split_once(' ')?;
     let digest: Digest = digest.parse().ok()?;
     let size: u64 = size.parse().ok()?;
-    // Sinks are given no Ui: a damaged copy is noted at normal verbosity, then made again.
-    let ui = crate::util::ui::Ui::new(crate::util::ui::Verbosity::Normal);
+    // Sinks are given no Reporter: a damaged copy is noted at normal verbosity, then made again.
+    let ui = crate::util::report::Reporter::silent();
     store
         .verified(&digest, Some(size), &ui)
         .then(|| gzip_layer(layer, digest, size))
@@ -127,7 +127,6 @@ mod tests {
         };
         let opts = PackOptions {
             compression: c,
-            level: c.default_level(),
             mtime: 0,
         };
         pack(&spec, &opts, store).unwrap()
@@ -137,8 +136,8 @@ mod tests {
     fn zstd_layers_get_a_gzip_copy_with_the_same_diff_id_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let z = packed(&store, Compression::Zstd);
-        let g = packed(&store, Compression::Gzip);
+        let z = packed(&store, Compression::Zstd(3));
+        let g = packed(&store, Compression::Gzip(6));
         let (out, replaced) = without_zstd(&[z.clone(), g.clone()], &store).unwrap();
         assert!(replaced);
         assert_eq!(out[1], g, "gzip layers are kept");
@@ -173,7 +172,7 @@ mod tests {
     fn a_damaged_zstd_blob_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let mut z = packed(&store, Compression::Zstd);
+        let mut z = packed(&store, Compression::Zstd(3));
         z.diff_id = Digest::of(b"something else");
         let e = without_zstd(&[z], &store).unwrap_err().to_string();
         assert!(e.contains("damaged"), "{e}");

@@ -337,7 +337,7 @@ mod tests {
     fn an_identical_layout_is_left_alone_and_anything_else_rewritten() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path().join("store")).unwrap();
-        let set = built(&store, Compression::Gzip);
+        let set = built(&store, Compression::Gzip(6));
         let sink = LayoutDir {
             dest: dir.path().join("out"),
         };

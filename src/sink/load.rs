@@ -29,6 +29,7 @@ use crate::image::platform::Platform;
 use crate::image::select::{choose, choose_platform};
 use crate::image::store::BlobStore;
 use crate::plan::output::{Loader, OutputSpec};
+use crate::util::env::Environment;
 use crate::util::process::{self, Fed, RunError};
 
 /// How long a loader may take to answer `info`.
@@ -44,6 +45,8 @@ pub struct Load {
     pub context: Option<String>,
     /// None: the daemon's platform.
     pub platform: Option<Platform>,
+    /// The run's loaders, probed once each.
+    pub loaders: std::sync::Arc<Loaders>,
 }
 
 /// What a probe learned about a loader.
@@ -95,9 +98,12 @@ impl Sink for Load {
     }
 
     fn write(&self, set: &ImageSet, store: &BlobStore) -> Result<Report> {
-        let daemon = daemon_for(self.loader, self.context.as_deref())?;
+        let daemon = self
+            .loaders
+            .daemon_for(self.loader, self.context.as_deref())?;
+        let env = &self.loaders.env;
         if daemon.keeps_index && self.platform.is_none() && set.images.len() > 1 {
-            return load_all(&daemon, set, store);
+            return load_all(&daemon, set, store, env);
         }
         let native = daemon.platform.clone().or_else(Platform::host);
         let (image, note) = choose(set, self.platform.as_ref(), native.as_ref(), &daemon.name)?;
@@ -105,7 +111,7 @@ impl Sink for Load {
             Loader::Docker => gzip_copy::without_zstd(&image.layers, store)?,
             Loader::Podman => (image.layers.clone(), false),
         };
-        let loaded = stream_into(&daemon, |out| {
+        let loaded = stream_into(&daemon, env, |out| {
             docker_archive::write_docker_archive(set, image, &layers, store, out).map(drop)
         })?;
         let mut notes: Vec<String> = note.into_iter().collect();
@@ -124,36 +130,62 @@ impl Sink for Load {
     }
 }
 
-/// Loaders already probed in this run: `(loader asked for, context)` → the one that answered.
-static PROBED: Mutex<Vec<(Probe, Daemon)>> = Mutex::new(Vec::new());
+/// `(loader asked for, context)`: what a probe is asked.
 type Probe = (Option<Loader>, Option<String>);
 
-/// The loader for `loader` (None: the first that answers) and `context`, probed once per run.
-fn daemon_for(loader: Option<Loader>, context: Option<&str>) -> Result<Daemon, LoadError> {
-    let key = (loader, context.map(str::to_string));
-    let known = |probed: &Vec<(Probe, Daemon)>| {
-        probed
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, d)| d.clone())
-    };
-    if let Some(d) = PROBED.lock().ok().and_then(|p| known(&p)) {
-        return Ok(d);
-    }
-    let daemon = match loader {
-        Some(l) => probe(l, context)?,
-        None => find()?,
-    };
-    if let Ok(mut p) = PROBED.lock() {
-        p.push((key, daemon.clone()));
-    }
-    Ok(daemon)
+/// The loaders of one run: each `(loader, context)` is probed once, its answer kept for the
+/// run's later loads (and only for this run: a later run may find another daemon).
+#[derive(Debug)]
+pub struct Loaders {
+    env: Environment,
+    probed: Mutex<Vec<(Probe, Daemon)>>,
 }
 
-/// Before anything is compiled: each `--load` output's loader answers, and the platform it would
-/// load is among the platforms planned for every image (`planned`: one list per image). A build
-/// that could not be delivered is not started.
-pub fn preflight(outputs: &[OutputSpec], planned: &[Vec<Platform>]) -> Result<()> {
+impl Loaders {
+    /// Loaders found through `env` (`DOCKER_HOST`, `DOCKER_CONTEXT`, `DOCKER_CONFIG`,
+    /// `XDG_RUNTIME_DIR`).
+    pub fn new(env: &Environment) -> Loaders {
+        Loaders {
+            env: env.clone(),
+            probed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The loader for `loader` (None: the first that answers) and `context`, probed once.
+    fn daemon_for(
+        &self,
+        loader: Option<Loader>,
+        context: Option<&str>,
+    ) -> Result<Daemon, LoadError> {
+        let key = (loader, context.map(str::to_string));
+        let known = |probed: &Vec<(Probe, Daemon)>| {
+            probed
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, d)| d.clone())
+        };
+        if let Some(d) = self.probed.lock().ok().and_then(|p| known(&p)) {
+            return Ok(d);
+        }
+        let daemon = match loader {
+            Some(l) => probe(l, context, &self.env)?,
+            None => find(&self.env)?,
+        };
+        if let Ok(mut p) = self.probed.lock() {
+            p.push((key, daemon.clone()));
+        }
+        Ok(daemon)
+    }
+
+    /// Before anything is compiled: each `--load` output's loader answers, and the platform it
+    /// would load is among the platforms planned for every image (`planned`: one list per
+    /// image). A build that could not be delivered is not started.
+    pub fn preflight(&self, outputs: &[OutputSpec], planned: &[Vec<Platform>]) -> Result<()> {
+        preflight(self, outputs, planned)
+    }
+}
+
+fn preflight(loaders: &Loaders, outputs: &[OutputSpec], planned: &[Vec<Platform>]) -> Result<()> {
     for output in outputs {
         let OutputSpec::Load {
             loader,
@@ -163,7 +195,7 @@ pub fn preflight(outputs: &[OutputSpec], planned: &[Vec<Platform>]) -> Result<()
         else {
             continue;
         };
-        let daemon = daemon_for(*loader, context.as_deref())?;
+        let daemon = loaders.daemon_for(*loader, context.as_deref())?;
         let native = daemon.platform.clone().or_else(Platform::host);
         for platforms in planned {
             if daemon.keeps_index && platform.is_none() && platforms.len() > 1 {
@@ -177,13 +209,18 @@ pub fn preflight(outputs: &[OutputSpec], planned: &[Vec<Platform>]) -> Result<()
 }
 
 /// Every platform at once, as an OCI archive, for a daemon that keeps indexes.
-fn load_all(daemon: &Daemon, set: &ImageSet, store: &BlobStore) -> Result<Report> {
+fn load_all(
+    daemon: &Daemon,
+    set: &ImageSet,
+    store: &BlobStore,
+    env: &Environment,
+) -> Result<Report> {
     let native = daemon
         .platform
         .as_ref()
         .filter(|p| set.image_for(p).is_some());
     let spec = archive_spec(oci_archive::archive_files(set, store, native)?.files);
-    let loaded = stream_into(daemon, |out| layer::write_tar(&spec, 0, out).map(drop))?;
+    let loaded = stream_into(daemon, env, |out| layer::write_tar(&spec, 0, out).map(drop))?;
     Ok(Report {
         destination: format!(
             "{} platforms into {} as {}",
@@ -208,23 +245,22 @@ fn names(loaded: &[String], set: &ImageSet) -> String {
 }
 
 /// Rootless podman's API socket, `$XDG_RUNTIME_DIR/podman/podman.sock`, when it exists.
-fn podman_socket() -> Option<String> {
-    let dir = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
-    let sock = std::path::Path::new(&dir).join("podman/podman.sock");
+fn podman_socket(env: &Environment) -> Option<String> {
+    let sock = env.path("XDG_RUNTIME_DIR")?.join("podman/podman.sock");
     sock.exists().then(|| format!("unix://{}", sock.display()))
 }
 
 /// The first loader that answers: docker, then podman, then the docker CLI on rootless
 /// podman's socket (a machine with podman's service running but no podman CLI on PATH).
-pub fn find() -> Result<Daemon, LoadError> {
+pub fn find(env: &Environment) -> Result<Daemon, LoadError> {
     let mut tried = Vec::new();
-    let socket = podman_socket();
+    let socket = podman_socket(env);
     let mut candidates = vec![(Loader::Docker, None), (Loader::Podman, None)];
     if let Some(s) = socket.as_deref() {
         candidates.push((Loader::Docker, Some(s)));
     }
     for (l, host) in candidates {
-        match probe_at(l, None, host) {
+        match probe_at(l, None, host, env) {
             Ok(d) => return Ok(d),
             Err(LoadError::Unreachable {
                 program,
@@ -240,8 +276,8 @@ pub fn find() -> Result<Daemon, LoadError> {
 }
 
 /// Where the docker CLI will connect, for messages, with any credentials in it hidden.
-fn docker_endpoint(context: Option<&str>) -> String {
-    let e = docker_context::resolve(context);
+fn docker_endpoint(context: Option<&str>, env: &Environment) -> String {
+    let e = docker_context::resolve(context, env);
     match (e.host, e.context) {
         (Some(h), Some(c)) => format!(" at {} (context {c})", redact(&h)),
         (Some(h), None) => format!(" at {}", redact(&h)),
@@ -259,8 +295,12 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Asks `loader` about itself.
-pub fn probe(loader: Loader, context: Option<&str>) -> Result<Daemon, LoadError> {
-    probe_at(loader, context, None)
+pub fn probe(
+    loader: Loader,
+    context: Option<&str>,
+    env: &Environment,
+) -> Result<Daemon, LoadError> {
+    probe_at(loader, context, None, env)
 }
 
 /// Asks `loader` about itself; `host` is a `DOCKER_HOST` of our choosing for the docker CLI.
@@ -268,11 +308,12 @@ fn probe_at(
     loader: Loader,
     context: Option<&str>,
     host: Option<&str>,
+    env: &Environment,
 ) -> Result<Daemon, LoadError> {
     let program = loader.program();
     let at = match (loader, host) {
         (Loader::Docker, Some(h)) => format!(" at {h} (rootless podman's socket)"),
-        (Loader::Docker, None) => docker_endpoint(context),
+        (Loader::Docker, None) => docker_endpoint(context, env),
         (Loader::Podman, _) => String::new(),
     };
     let mut cmd = Command::new(program);
@@ -289,7 +330,7 @@ fn probe_at(
     let unreachable = |reason: String| LoadError::Unreachable {
         program,
         at: at.clone(),
-        reason: hide_host(&reason),
+        reason: hide_host(&reason, env),
     };
     let out = match process::run(&mut cmd, PROBE_TIMEOUT, &format!("`{program} info`")) {
         Ok(o) => o,
@@ -401,6 +442,7 @@ pub fn from_uname(os: &str, machine: &str) -> Option<Platform> {
 /// the names it reports having loaded.
 fn stream_into(
     daemon: &Daemon,
+    env: &Environment,
     write: impl FnOnce(&mut dyn Write) -> Result<()> + Send,
 ) -> Result<Vec<String>> {
     let program = daemon.loader.program();
@@ -451,7 +493,7 @@ fn stream_into(
         };
         return Err(LoadError::Refused {
             program,
-            message: hide_host(&message),
+            message: hide_host(&message, env),
         }
         .into());
     }
@@ -467,9 +509,9 @@ fn stream_into(
 }
 
 /// `DOCKER_HOST` with its credentials hidden, wherever a message repeats it.
-fn hide_host(text: &str) -> String {
-    match std::env::var("DOCKER_HOST") {
-        Ok(h) if !h.is_empty() && redact(&h) != h => text.replace(&h, &redact(&h)),
+fn hide_host(text: &str, env: &Environment) -> String {
+    match env.var("DOCKER_HOST") {
+        Some(h) if redact(&h) != h => text.replace(&h, &redact(&h)),
         _ => text.to_string(),
     }
 }

@@ -63,7 +63,6 @@ pub(crate) mod testing {
         };
         let opts = PackOptions {
             compression: c,
-            level: c.default_level(),
             mtime: 0,
         };
         let layer = pack(&spec, &opts, store).unwrap();
@@ -85,7 +84,6 @@ pub(crate) mod testing {
             tags: vec!["1".into()],
             images,
             index,
-            annotations: Default::default(),
             attachments: Vec::new(),
         }
     }

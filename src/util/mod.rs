@@ -1,10 +1,12 @@
-//! Leaves that every stage uses and that know nothing of images or cargo: content digests,
-//! terminal output and the events of a build, running a child process under a deadline, writing files atomically, and sizes as people write them.
+//! Leaves that every stage uses and that know nothing of images or cargo: content digests, the
+//! environment snapshot a run reads ([`env`]), the reporter that turns what stages say into
+//! events ([`report`]), running a child process under a deadline, writing files atomically,
+//! temporaries removed on a signal, and sizes as people write them.
 
 pub mod atomic;
 pub mod digest;
-pub mod events;
+pub mod env;
 pub mod process;
+pub mod report;
 pub mod size;
 pub mod temp;
-pub mod ui;

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use cargo_imagebuild::util::process;
+use cargo_imagebuild::internals::process;
 
 type Hook = Box<dyn FnOnce() + Send>;
 

@@ -15,12 +15,13 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::build::base_blobs::cache_dir;
-use crate::build::compile::{self, CompileRequest};
+use crate::compile::cargo::{self, CompileRequest};
 use crate::plan::options::FeatureArgs;
+use crate::provision::cache::cache_dir;
 use crate::route::tools::ZigCommand;
 use crate::route::{CCompiler, Route, OPENSSL_SRC, OPENSSL_VERSION};
-use crate::util::ui::Ui;
+use crate::util::env::Environment;
+use crate::util::report::Reporter;
 use crate::util::{atomic, process};
 
 /// The variable the helper's build script reads: where openssl-src builds and installs.
@@ -39,8 +40,8 @@ pub fn env_for(triple: &str, install: &Path) -> Vec<(String, String)> {
 }
 
 /// Where the OpenSSL for `triple` lives in the cache, built or not.
-pub fn install_dir(triple: &str) -> Result<PathBuf> {
-    Ok(cache_dir()?
+pub fn install_dir(triple: &str, env: &Environment) -> Result<PathBuf> {
+    Ok(cache_dir(env)?
         .join("openssl")
         .join(format!("{OPENSSL_VERSION}-src{OPENSSL_SRC}"))
         .join(triple))
@@ -48,9 +49,14 @@ pub fn install_dir(triple: &str) -> Result<PathBuf> {
 
 /// The OpenSSL install directory (`include/`, `lib/`) for `route`'s target, built first when
 /// the cache has none. `work_dir` holds the zig wrappers a route may need.
-pub fn provide(route: &Route, work_dir: &Path, ui: &Ui) -> Result<PathBuf> {
+pub fn provide(
+    route: &Route,
+    work_dir: &Path,
+    ui: &Reporter,
+    env: &Environment,
+) -> Result<PathBuf> {
     let triple = route.triple.as_str();
-    let done = install_dir(triple)?;
+    let done = install_dir(triple, env)?;
     if done.join("include/openssl/ssl.h").is_file() {
         ui.detail("OpenSSL", &format!("for {triple} from {}", done.display()));
         return Ok(done);
@@ -91,6 +97,8 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Ui) -> Result<PathBuf> {
         routes: vec![&helper_route],
         work_dir,
         rustflags: &[],
+        vars: env,
+        verbose: false,
         env: vec![
             (OUT_VAR.to_string(), out.display().to_string()),
             (
@@ -99,7 +107,7 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Ui) -> Result<PathBuf> {
             ),
         ],
     };
-    compile::compile(&req, ui).with_context(|| {
+    cargo::compile(&req, ui).with_context(|| {
         format!(
             "building OpenSSL {version} for {triple} from source failed (its output is above). \
              It needs perl and make besides the target's C compiler; or give openssl-sys an \

@@ -1,6 +1,6 @@
 //! What a binary finds beneath it in its image: [`BaseFiles`] is the set of paths (and symlink
 //! targets) in the layers under the binary's own, and [`check_runs_on`] refuses a dynamically
-//! linked executable whose ELF interpreter (`PT_INTERP`, read by [`crate::build::elf`]) is not among
+//! linked executable whose ELF interpreter (`PT_INTERP`, read by [`crate::compile::elf`]) is not among
 //! them, since the kernel could not start it. [`missing_libraries`] then looks up each shared
 //! library the executable needs (`DT_NEEDED`) the way glibc's loader would in the container:
 //! `DT_RPATH` (when there is no `DT_RUNPATH`), `DT_RUNPATH` (`$ORIGIN` being the binary's directory
@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use crate::build::elf::{BinaryFormat, Dynamic};
+use crate::compile::elf::{BinaryFormat, Dynamic};
 use crate::image::layer::{EntryKind, LayerSpec};
 use crate::image::platform::Platform;
 
@@ -202,6 +202,7 @@ impl BaseFiles {
     }
 
     /// Records a small text file with its contents (the loader's configuration, in tests).
+    #[cfg(test)]
     pub fn insert_text(&mut self, path: &str, text: &str) {
         self.insert(path, FileKind::File);
         let key = path.trim_matches('/');
@@ -796,7 +797,7 @@ mod tests {
     #[test]
     fn layers_we_pack_are_recorded() {
         let mut f = BaseFiles::new();
-        f.add_layer(&crate::build::base::skeleton_layer());
+        f.add_layer(&crate::provision::base::skeleton_layer());
         assert!(f.has_file("/etc/passwd"));
         assert!(!f.has_file("/tmp"));
     }

@@ -1,24 +1,20 @@
-//! Messages for people, on stderr, in cargo's style (`   Compiling foo`): right-aligned green
-//! verbs when stderr is a terminal, nothing at all with `-q`. The stages report what happens as
-//! [`Event`]s through [`Ui::emit`]; this file decides how each is shown (a status line, a `-v`
-//! detail, or with `--message-format json` a JSON line on stdout) and keeps the per-stage times
-//! for the summary. cargo's own diagnostics pass through [`Ui::cargo_diagnostic`], which shows
-//! each distinct one once, and only with `-v`; a failed build shows its output in full
-//! ([`Ui::cargo_failed`]). On a terminal (or `--progress tty`), an indicatif display shows one
-//! live line per target (its state, crates built, elapsed time) and per push (blobs and bytes
-//! sent), with status lines printed above it. Results meant for scripts go to stdout from
-//! `main.rs`.
+//! How a run shows on the terminal: [`Terminal`] is the [`Listener`] the binary gives the
+//! library. It turns each [`Event`] into cargo-style status lines on stderr (right-aligned green
+//! verbs when stderr is a terminal, nothing with `-q`), `-v` details, cargo's own output with
+//! `-v` (its diagnostics once each; a failed build's output in full), and with
+//! `--message-format json` one JSON line per pipeline event on stdout. On a terminal (or
+//! `--progress tty`) an indicatif display shows one live line per target (its state, crates
+//! built, elapsed time) and per push (blobs and bytes sent), with status lines printed above it.
+//! It also keeps what the final summary needs: the time per stage and the warnings not shown.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
+use cargo_imagebuild::{Event, Listener, StageTimes};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-pub use super::events::Event;
-use super::events::StageTimes;
 
 /// How chatty to be.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,6 +23,17 @@ pub enum Verbosity {
     #[default]
     Normal,
     Verbose,
+}
+
+impl Verbosity {
+    /// From `-q` and the count of `-v`.
+    pub fn from_flags(quiet: bool, verbose: u8) -> Verbosity {
+        match (quiet, verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, 0) => Verbosity::Normal,
+            _ => Verbosity::Verbose,
+        }
+    }
 }
 
 /// `--progress`: how progress is shown on stderr.
@@ -87,19 +94,8 @@ impl fmt::Display for MessageFormat {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct Ui {
-    pub verbosity: Verbosity,
-    pub format: MessageFormat,
-    color: bool,
-    state: Arc<Mutex<State>>,
-    /// The live display on a terminal (indicatif), when there is one.
-    live: Option<Arc<Live>>,
-}
-
 /// The terminal's live lines: one per target while cargo compiles, one per registry push.
 /// Status lines print above them ([`MultiProgress::println`]), so they never tear.
-#[derive(Debug)]
 struct Live {
     multi: MultiProgress,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
@@ -126,54 +122,47 @@ impl Live {
     }
 }
 
-/// What the events of one build add up to.
-#[derive(Debug, Default)]
+/// What the events of one run add up to.
+#[derive(Default)]
 struct State {
     times: StageTimes,
-    /// cargo diagnostics already shown (or counted), so each shows once over every target.
-    diagnostics: BTreeSet<String>,
     /// Distinct cargo warnings not shown (no `-v`).
     hidden_warnings: usize,
 }
 
-impl Ui {
-    pub fn new(verbosity: Verbosity) -> Ui {
-        Ui::with(verbosity, Progress::Auto, MessageFormat::Human)
+/// The binary's listener: see the module docs.
+pub struct Terminal {
+    pub verbosity: Verbosity,
+    pub format: MessageFormat,
+    color: bool,
+    state: Mutex<State>,
+    /// The live display on a terminal (indicatif), when there is one.
+    live: Option<Live>,
+}
+
+impl Terminal {
+    pub fn new(verbosity: Verbosity) -> Terminal {
+        Terminal::with(verbosity, Progress::Auto, MessageFormat::Human)
     }
 
-    pub fn with(verbosity: Verbosity, progress: Progress, format: MessageFormat) -> Ui {
-        let color = match progress {
-            Progress::Auto => std::io::stderr().is_terminal(),
-            Progress::Tty => true,
-            Progress::Plain => false,
-        } && std::env::var_os("NO_COLOR").is_none();
+    pub fn with(verbosity: Verbosity, progress: Progress, format: MessageFormat) -> Terminal {
         let terminal = match progress {
             Progress::Auto => std::io::stderr().is_terminal(),
             Progress::Tty => true,
             Progress::Plain => false,
         };
-        let live = (terminal && verbosity == Verbosity::Normal).then(|| {
-            Arc::new(Live {
-                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-                bars: Mutex::new(BTreeMap::new()),
-            })
+        // The edge of the program: NO_COLOR is read here, not in the library.
+        let color = terminal && std::env::var_os("NO_COLOR").is_none();
+        let live = (terminal && verbosity == Verbosity::Normal).then(|| Live {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(BTreeMap::new()),
         });
-        Ui {
+        Terminal {
             verbosity,
             format,
             color,
-            state: Arc::new(Mutex::new(State::default())),
+            state: Mutex::new(State::default()),
             live,
-        }
-    }
-
-    /// cargo has built `crates` units so far for `target` (from its JSON messages).
-    pub fn compile_progress(&self, target: &str, crates: usize) {
-        if let Some(live) = &self.live {
-            let bar = live.bar(target, "Compiling");
-            let prefix = bar.message();
-            let head = prefix.split(" · ").next().unwrap_or_default().to_string();
-            bar.set_message(format!("{head} · {crates} crates built"));
         }
     }
 
@@ -196,7 +185,7 @@ impl Ui {
     }
 
     /// Details shown with `-v`.
-    pub fn detail(&self, verb: &str, message: &str) {
+    fn detail(&self, verb: &str, message: &str) {
         if self.verbosity >= Verbosity::Verbose {
             self.print(verb, message, "36");
         }
@@ -222,23 +211,133 @@ impl Ui {
         }
     }
 
-    /// Reports what happened: recorded for the summary, shown as its status line, and with
-    /// `--message-format json` written to stdout as one JSON line.
-    pub fn emit(&self, event: Event) {
-        if let Ok(mut s) = self.state.lock() {
-            s.times.record(&event);
+    /// Distinct cargo warnings that were not shown (shown with `-v`).
+    pub fn hidden_warnings(&self) -> usize {
+        self.state.lock().map(|s| s.hidden_warnings).unwrap_or(0)
+    }
+
+    /// Time per stage and layer counts so far.
+    pub fn times(&self) -> StageTimes {
+        self.state
+            .lock()
+            .map(|s| s.times.clone())
+            .unwrap_or_default()
+    }
+
+    /// Shows `event` on the live display, if there is one and it has a line for it; then the
+    /// plain status line is not printed.
+    fn live_event(&self, event: &Event) -> bool {
+        let Some(live) = &self.live else {
+            return false;
+        };
+        match event {
+            Event::CompileStarted {
+                target,
+                bins,
+                n,
+                of,
+            } => {
+                let bar = live.bar(target, "Compiling");
+                bar.set_message(format!("[{n}/{of}] {} for {target}", bins.join(", ")));
+                true
+            }
+            Event::CompileProgress { target, crates } => {
+                let bar = live.bar(target, "Compiling");
+                let prefix = bar.message();
+                let head = prefix.split(" · ").next().unwrap_or_default().to_string();
+                bar.set_message(format!("{head} · {crates} crates built"));
+                true
+            }
+            Event::CompileFinished { target, seconds } => {
+                let bar = live.bar(target, "Compiling");
+                let head = bar.message();
+                let head = head.split(" · ").next().unwrap_or_default().to_string();
+                bar.set_prefix("Compiled");
+                bar.finish_with_message(format!("{head} · {seconds:.1}s"));
+                true
+            }
+            Event::BlobUploaded {
+                repository,
+                size,
+                how,
+                ..
+            } => {
+                let key = format!("push {repository}");
+                let bar = live.bar(&key, "Pushing");
+                bar.inc(1);
+                bar.inc_length(*size);
+                let (blobs, sent) = (bar.position(), bar.length().unwrap_or_default());
+                bar.set_message(format!(
+                    "{repository}: {blobs} blobs, {} (last {how})",
+                    crate::render::human_size(sent)
+                ));
+                true
+            }
+            Event::ImageWritten {
+                destination,
+                pushed: true,
+                ..
+            } => {
+                let repository = destination.split('@').next().unwrap_or_default();
+                if let Ok(bars) = live.bars.lock() {
+                    if let Some(bar) = bars.get(&format!("push {repository}")) {
+                        bar.set_prefix("Pushed");
+                        bar.finish_with_message(destination.clone());
+                        return true;
+                    }
+                }
+                false
+            }
+            _ => false,
         }
-        if self.format == MessageFormat::Json {
-            if let Ok(line) = serde_json::to_string(&event) {
+    }
+
+    /// A build failed: its output in full (errors go to stderr even with `-q`), unless `-v`
+    /// already showed it as it came.
+    fn cargo_failed(&self, stderr: &str, diagnostics: &[String]) {
+        if self.verbosity >= Verbosity::Verbose {
+            return;
+        }
+        if let Some(live) = &self.live {
+            // The errors replace the live lines, so nothing draws over them.
+            let _ = live.multi.clear();
+        }
+        let mut err = std::io::stderr().lock();
+        for d in diagnostics {
+            let _ = err.write_all(d.as_bytes());
+        }
+        let _ = err.write_all(stderr.as_bytes());
+    }
+
+    fn print(&self, verb: &str, message: &str, color: &str) {
+        let line = if self.color {
+            format!("\x1b[1;{color}m{verb:>12}\x1b[0m {message}")
+        } else {
+            format!("{verb:>12} {message}")
+        };
+        if let Some(live) = &self.live {
+            let _ = live.multi.println(line);
+            return;
+        }
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+impl Listener for Terminal {
+    fn event(&self, event: &Event) {
+        if let Ok(mut s) = self.state.lock() {
+            s.times.record(event);
+        }
+        if self.format == MessageFormat::Json && !event.is_message() {
+            if let Ok(line) = serde_json::to_string(event) {
                 let _ = writeln!(std::io::stdout().lock(), "{line}");
             }
         }
-        if self.live_event(&event) {
+        if self.live_event(event) {
             return;
         }
-        let size = |n: u64| human_size(n);
-        match &event {
-            Event::Plan { .. } => {}
+        let size = crate::render::human_size;
+        match event {
             Event::CompileStarted {
                 target,
                 bins,
@@ -279,171 +378,27 @@ impl Ui {
                 if *pushed { "Pushed" } else { "Wrote" },
                 &format!("{destination} ({bin})"),
             ),
-        }
-    }
-
-    /// Shows `event` on the live display, if there is one and it has a line for it; then the
-    /// plain status line is not printed.
-    fn live_event(&self, event: &Event) -> bool {
-        let Some(live) = &self.live else {
-            return false;
-        };
-        match event {
-            Event::CompileStarted {
-                target,
-                bins,
-                n,
-                of,
-            } => {
-                let bar = live.bar(target, "Compiling");
-                bar.set_message(format!("[{n}/{of}] {} for {target}", bins.join(", ")));
-                true
+            Event::Status { verb, message } => self.status(verb, message),
+            Event::Detail { verb, message } => self.detail(verb, message),
+            Event::Warning { message } => self.warn(message),
+            Event::CargoOutput { line } if self.verbosity >= Verbosity::Verbose => {
+                self.block(&format!("{line}\n"))
             }
-            Event::CompileFinished { target, seconds } => {
-                let bar = live.bar(target, "Compiling");
-                let head = bar.message();
-                let head = head.split(" · ").next().unwrap_or_default().to_string();
-                bar.set_prefix("Compiled");
-                bar.finish_with_message(format!("{head} · {seconds:.1}s"));
-                true
-            }
-            Event::BlobUploaded {
-                repository,
-                size,
-                how,
-                ..
-            } => {
-                let key = format!("push {repository}");
-                let bar = live.bar(&key, "Pushing");
-                bar.inc(1);
-                bar.inc_length(*size);
-                let (blobs, sent) = (bar.position(), bar.length().unwrap_or_default());
-                bar.set_message(format!(
-                    "{repository}: {blobs} blobs, {} (last {how})",
-                    human_size(sent)
-                ));
-                true
-            }
-            Event::ImageWritten {
-                destination,
-                pushed: true,
-                ..
-            } => {
-                let repository = destination.split('@').next().unwrap_or_default();
-                if let Ok(bars) = live.bars.lock() {
-                    if let Some(bar) = bars.get(&format!("push {repository}")) {
-                        bar.set_prefix("Pushed");
-                        bar.finish_with_message(destination.clone());
-                        return true;
+            Event::CargoDiagnostic { rendered, level } => {
+                if self.verbosity >= Verbosity::Verbose {
+                    self.block(rendered);
+                } else if level == "warning" {
+                    if let Ok(mut s) = self.state.lock() {
+                        s.hidden_warnings += 1;
                     }
                 }
-                false
             }
-            _ => false,
+            Event::CargoFailed {
+                stderr,
+                diagnostics,
+            } => self.cargo_failed(stderr, diagnostics),
+            _ => {}
         }
-    }
-
-    /// One of cargo's rendered diagnostics. Shown once per build however many targets repeat
-    /// it, and only with `-v`; otherwise a distinct warning is counted for [`Ui::hidden_warnings`].
-    pub fn cargo_diagnostic(&self, rendered: &str, level: &str) {
-        let Ok(mut s) = self.state.lock() else {
-            return;
-        };
-        if !s.diagnostics.insert(rendered.to_string()) {
-            return;
-        }
-        if self.verbosity >= Verbosity::Verbose {
-            drop(s);
-            self.block(rendered);
-        } else if level == "warning" {
-            s.hidden_warnings += 1;
-        }
-    }
-
-    /// A build failed: its output in full (errors go to stderr even with `-q`), unless `-v`
-    /// already showed it as it came.
-    pub fn cargo_failed(&self, stderr: &str, diagnostics: &[String]) {
-        if self.verbosity >= Verbosity::Verbose {
-            return;
-        }
-        if let Some(live) = &self.live {
-            // The errors replace the live lines, so nothing draws over them.
-            let _ = live.multi.clear();
-        }
-        let mut err = std::io::stderr().lock();
-        // Each distinct diagnostic once: one cargo run for several targets repeats them.
-        let mut seen = BTreeSet::new();
-        for d in diagnostics.iter().filter(|d| seen.insert(d.as_str())) {
-            let _ = err.write_all(d.as_bytes());
-        }
-        let _ = err.write_all(stderr.as_bytes());
-    }
-
-    /// Distinct cargo warnings that were not shown (shown with `-v`).
-    pub fn hidden_warnings(&self) -> usize {
-        self.state.lock().map(|s| s.hidden_warnings).unwrap_or(0)
-    }
-
-    /// Time per stage and layer counts so far.
-    pub fn times(&self) -> StageTimes {
-        self.state
-            .lock()
-            .map(|s| s.times.clone())
-            .unwrap_or_default()
-    }
-
-    fn print(&self, verb: &str, message: &str, color: &str) {
-        if let Some(live) = &self.live {
-            let line = if self.color {
-                format!("\x1b[1;{color}m{verb:>12}\x1b[0m {message}")
-            } else {
-                format!("{verb:>12} {message}")
-            };
-            let _ = live.multi.println(line);
-            return;
-        }
-        let mut err = std::io::stderr().lock();
-        let _ = if self.color {
-            writeln!(err, "\x1b[1;{color}m{verb:>12}\x1b[0m {message}")
-        } else {
-            writeln!(err, "{verb:>12} {message}")
-        };
-    }
-}
-
-/// Rows as a plain table: each column as wide as its widest cell, two spaces between columns,
-/// no trailing spaces; one line per row.
-pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let mut widths = [0usize; N];
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// `3.9 MB`, `512 B`: decimal units, as registries and docker show sizes.
-pub fn human_size(n: u64) -> String {
-    let f = n as f64;
-    if f >= 1e9 {
-        format!("{:.1} GB", f / 1e9)
-    } else if f >= 1e6 {
-        format!("{:.1} MB", f / 1e6)
-    } else if f >= 1e3 {
-        format!("{:.1} kB", f / 1e3)
-    } else {
-        format!("{n} B")
     }
 }
 
@@ -452,25 +407,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_diagnostic_counts_once() {
-        let ui = Ui::with(Verbosity::Normal, Progress::Plain, MessageFormat::Human);
-        for _ in 0..3 {
-            ui.cargo_diagnostic("warning: unused variable: `x`\n", "warning");
+    fn hidden_warnings_are_counted() {
+        let t = Terminal::with(Verbosity::Normal, Progress::Plain, MessageFormat::Human);
+        for rendered in [
+            "warning: unused variable: `x`\n",
+            "warning: unused import\n",
+        ] {
+            t.event(&Event::CargoDiagnostic {
+                rendered: rendered.into(),
+                level: "warning".into(),
+            });
         }
-        ui.cargo_diagnostic("warning: unused import\n", "warning");
-        ui.cargo_diagnostic("note: something\n", "note");
-        assert_eq!(ui.hidden_warnings(), 2);
+        t.event(&Event::CargoDiagnostic {
+            rendered: "note: something\n".into(),
+            level: "note".into(),
+        });
+        assert_eq!(t.hidden_warnings(), 2);
     }
 
     #[test]
-    fn modes_parse_and_sizes_read() {
+    fn modes_parse() {
         assert_eq!("plain".parse::<Progress>(), Ok(Progress::Plain));
         assert!("fancy"
             .parse::<Progress>()
             .unwrap_err()
             .contains("auto, tty or plain"));
         assert_eq!("json".parse::<MessageFormat>(), Ok(MessageFormat::Json));
-        assert_eq!(human_size(3_900_000), "3.9 MB");
-        assert_eq!(human_size(512), "512 B");
+        assert_eq!(Verbosity::from_flags(false, 2), Verbosity::Verbose);
+        assert_eq!(Verbosity::from_flags(true, 0), Verbosity::Quiet);
     }
 }

@@ -1,7 +1,7 @@
 //! Executes a [`Plan`] as a pipeline: the base layers are packed while cargo starts, and each
 //! target's binary layers are packed the moment cargo's messages name its last executable, while
 //! cargo goes on with the other targets (one invocation builds every target that can share it,
-//! see [`compile::shares_invocation`]); each packed layer is handed on at once ([`OnPacked`]: a
+//! see [`cargo::shares_invocation`]); each packed layer is handed on at once ([`OnPacked`]: a
 //! push starts uploading it). Every executable is checked before it is packed: its ELF header against its platform
 //! ([`elf`]), its loader against its base ([`basefs`]), and, when it is dynamically linked, its
 //! shared libraries against its base; missing libraries are collected over every target and
@@ -18,22 +18,23 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::build::assemble::{assemble, LayerKey};
-use crate::build::base::{registry_base_files, resolve_bases, Bases};
-use crate::build::basefs::{self, BaseFiles};
-use crate::build::compile::{self, CompileRequest};
-use crate::build::contents;
-use crate::build::elf;
-use crate::build::timing::Timings;
+use crate::assemble::contents;
+use crate::assemble::documents::{assemble, LayerKey};
+use crate::assemble::timing::Timings;
+use crate::compile::basefs::{self, BaseFiles};
+use crate::compile::cargo::{self, CompileRequest};
+use crate::compile::elf;
+use crate::events::packed_counts;
+use crate::events::Event;
 use crate::image::layer::{self, LayerSpec, PackOptions};
 use crate::image::model::{ImageSet, Layer};
 use crate::image::store::BlobStore;
 use crate::plan::base::Base;
 use crate::plan::{ImagePlan, Plan};
+use crate::provision::base::{registry_base_files, resolve_bases, Bases};
 use crate::registry::Connector;
 use crate::route::Route;
-use crate::util::events::packed_counts;
-use crate::util::ui::{Event, Ui};
+use crate::util::report::Reporter;
 
 type Job = (LayerKey, LayerSpec, PackOptions);
 
@@ -45,15 +46,11 @@ pub type OnPacked<'a> = &'a (dyn Fn(&[usize], &Layer) + Sync);
 fn holders(plan: &Plan, key: &LayerKey) -> Vec<usize> {
     match key {
         LayerKey::Assets(i) | LayerKey::Binary(i, _) => vec![*i],
-        LayerKey::Skeleton(c, level) => plan
+        LayerKey::Skeleton(c) => plan
             .images
             .iter()
             .enumerate()
-            .filter(|(_, img)| {
-                img.base.reference().is_none()
-                    && img.compression == *c
-                    && img.compression_level == *level
-            })
+            .filter(|(_, img)| img.base.reference().is_none() && img.compression == *c)
             .map(|(i, _)| i)
             .collect(),
     }
@@ -65,7 +62,7 @@ fn holders(plan: &Plan, key: &LayerKey) -> Vec<usize> {
 fn base_files(img: &ImagePlan, assets: Option<&LayerSpec>) -> BaseFiles {
     let mut files = BaseFiles::new();
     if let Base::Scratch = img.base {
-        files.add_layer(&crate::build::base::skeleton_layer());
+        files.add_layer(&crate::provision::base::skeleton_layer());
     }
     if let Some(a) = assets {
         files.add_layer(a);
@@ -74,7 +71,7 @@ fn base_files(img: &ImagePlan, assets: Option<&LayerSpec>) -> BaseFiles {
 }
 
 /// The plan's builds in cargo invocations: targets that build the same packages and binaries
-/// and [`compile::shares_invocation`] go together (in plan order, at the first one's place);
+/// and [`cargo::shares_invocation`] go together (in plan order, at the first one's place);
 /// the rest get one invocation each.
 fn invocations<'r>(
     plan: &Plan,
@@ -85,7 +82,8 @@ fn invocations<'r>(
         let route = routes
             .get(&triple)
             .ok_or_else(|| anyhow!("no build route was planned for {triple}"))?;
-        let shares = compile::shares_invocation(route, &plan.workspace_root, &plan.cargo_config);
+        let shares =
+            cargo::shares_invocation(route, &plan.workspace_root, &plan.cargo_config, &plan.env);
         match groups
             .iter_mut()
             .find(|g| shares && g.shared && g.packages == packages && g.bins == bins)
@@ -107,7 +105,7 @@ struct Invocation<'r> {
     packages: Vec<String>,
     bins: Vec<String>,
     routes: Vec<&'r Route>,
-    /// Whether other targets may join it ([`compile::shares_invocation`]).
+    /// Whether other targets may join it ([`cargo::shares_invocation`]).
     shared: bool,
 }
 
@@ -126,7 +124,7 @@ fn compile_all(
     jobs: &Sender<Job>,
     failed: &AtomicBool,
     timings: &Timings,
-    ui: &Ui,
+    ui: &Reporter,
 ) -> Result<()> {
     let work_dir = plan.work_dir();
     let remap: Vec<String> = plan.remap.iter().map(|r| r.flag()).collect();
@@ -164,8 +162,8 @@ fn compile_all(
         }
         let mut env = Vec::new();
         for route in group.iter().filter(|r| r.openssl) {
-            let install = crate::build::openssl::provide(route, &work_dir, ui)?;
-            env.extend(crate::build::openssl::env_for(&route.triple, &install));
+            let install = crate::provision::openssl::provide(route, &work_dir, ui, &plan.env)?;
+            env.extend(crate::provision::openssl::env_for(&route.triple, &install));
         }
         let req = CompileRequest {
             manifest_path: &plan.manifest_path,
@@ -178,6 +176,8 @@ fn compile_all(
             routes: group.clone(),
             work_dir: &work_dir,
             env,
+            vars: &plan.env,
+            verbose: plan.cargo_verbose,
             rustflags: &remap,
         };
         let started = Instant::now();
@@ -186,7 +186,7 @@ fn compile_all(
         let mut delivered: BTreeSet<String> = BTreeSet::new();
         let mut stopped = false;
         let mut last = started;
-        compile::compile_streaming(&req, ui, |a| {
+        cargo::compile_streaming(&req, ui, |a| {
             let exes = named.entry(a.triple.clone()).or_default();
             exes.insert(a.bin, a.path);
             if bins.iter().all(|b| exes.contains_key(b)) && delivered.insert(a.triple.clone()) {
@@ -230,7 +230,7 @@ struct Checker<'a> {
     bases: &'a Bases,
     opts: &'a [PackOptions],
     jobs: &'a Sender<Job>,
-    ui: &'a Ui,
+    ui: &'a Reporter,
 }
 
 impl Checker<'_> {
@@ -266,7 +266,7 @@ impl Checker<'_> {
                 let fetched;
                 let beneath = match (bases.images.get(&(i, t)), &bases.registry) {
                     (Some(base), Some(registry)) if dynamic => {
-                        fetched = registry_base_files(base, &files[i], registry, ui)?;
+                        fetched = registry_base_files(base, &files[i], registry, ui, &plan.env)?;
                         Some(&fetched)
                     }
                     (Some(_), _) => None,
@@ -319,7 +319,7 @@ fn pack_stream(
     store: &BlobStore,
     failed: &AtomicBool,
     timings: &Timings,
-    ui: &Ui,
+    ui: &Reporter,
     on_packed: &(dyn Fn(&LayerKey, &Layer) + Sync),
 ) -> Result<BTreeMap<LayerKey, Layer>> {
     let queue = Mutex::new(jobs);
@@ -377,7 +377,7 @@ fn pack_stream(
 pub fn build_into(
     plan: &Plan,
     routes: &BTreeMap<String, Route>,
-    ui: &Ui,
+    ui: &Reporter,
     store: &BlobStore,
     registry: &Connector,
     on_packed: OnPacked<'_>,
@@ -392,13 +392,12 @@ pub fn build_into(
     for (i, img) in plan.images.iter().enumerate() {
         let o = PackOptions {
             compression: img.compression,
-            level: img.compression_level,
             mtime: plan.epoch,
         };
         opts.push(o);
-        let skeleton = LayerKey::Skeleton(img.compression, img.compression_level);
+        let skeleton = LayerKey::Skeleton(img.compression);
         if img.base.reference().is_none() && !early.iter().any(|(k, _, _)| *k == skeleton) {
-            early.push((skeleton, crate::build::base::skeleton_layer(), o));
+            early.push((skeleton, crate::provision::base::skeleton_layer(), o));
         }
         let assets = if img.assets.is_empty() {
             None

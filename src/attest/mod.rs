@@ -35,7 +35,7 @@ use crate::image::platform::Platform;
 use crate::plan::options::SbomFormat;
 use crate::plan::{ImagePlan, Plan};
 use crate::route::{Builder, CCompiler, Route};
-use crate::util::ui::Ui;
+use crate::util::report::Reporter;
 
 /// File name of a document in `--sbom-dir`: `api-linux-arm-v7.spdx.json`.
 pub fn file_name(bin: &str, platform: &Platform, media_type: &str) -> String {
@@ -114,7 +114,7 @@ fn settings(plan: &Plan, img: &ImagePlan) -> serde_json::Value {
         "repository": img.repository,
         "tags": img.tags,
         "compression": img.compression,
-        "compressionLevel": img.compression_level,
+        "compressionLevel": img.compression.level(),
         "sourceDateEpoch": plan.epoch,
         "epochSource": plan.epoch_source,
         "remapPaths": !plan.remap.is_empty(),
@@ -139,7 +139,7 @@ pub fn attach(
     routes: &BTreeMap<String, Route>,
     sets: &mut [ImageSet],
     started: SystemTime,
-    ui: &Ui,
+    ui: &Reporter,
 ) -> Result<()> {
     if plan.sbom == SbomFormat::None && !plan.provenance {
         return Ok(());

@@ -13,7 +13,8 @@ use anyhow::{bail, Context, Result};
 use crate::image::model::ImageSet;
 use crate::image::store::BlobStore;
 use crate::registry::Registry;
-use crate::util::ui::Ui;
+use crate::util::env::Environment;
+use crate::util::report::Reporter;
 
 /// Environment variable naming the cache directory.
 pub const ENV_CACHE: &str = "CARGO_IMAGEBUILD_CACHE";
@@ -28,11 +29,8 @@ pub const DEFAULT_CACHE_LIMIT: u64 = 2 << 30;
 
 /// The bound of each cache: the environment's, else `configured` (the workspace's
 /// `cache-limit`), else [`DEFAULT_CACHE_LIMIT`]; None when turned off (0).
-pub fn cache_limit(configured: Option<u64>) -> Result<Option<u64>> {
-    let bytes = match std::env::var(ENV_CACHE_LIMIT)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
+pub fn cache_limit(configured: Option<u64>, env: &Environment) -> Result<Option<u64>> {
+    let bytes = match env.var(ENV_CACHE_LIMIT).filter(|v| !v.trim().is_empty()) {
         Some(v) => crate::util::size::parse_size(&v).with_context(|| {
             format!(
                 "{ENV_CACHE_LIMIT}=`{v}` is not a size: write bytes or a number with KiB, MiB or \
@@ -50,13 +48,14 @@ pub fn trim_caches(
     store: &BlobStore,
     run_started: std::time::SystemTime,
     configured: Option<u64>,
-    ui: &Ui,
+    ui: &Reporter,
+    env: &Environment,
 ) -> Result<()> {
-    let Some(limit) = cache_limit(configured)? else {
+    let Some(limit) = cache_limit(configured, env)? else {
         return Ok(());
     };
     let mut stores = vec![store.clone()];
-    if let Ok(dir) = cache_dir() {
+    if let Ok(dir) = cache_dir(env) {
         if dir.join("blobs").is_dir() {
             stores.push(BlobStore::open(dir.join("blobs"))?);
         }
@@ -79,15 +78,15 @@ pub fn trim_caches(
 }
 
 /// The cache directory, from the environment.
-pub fn cache_dir() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os(ENV_CACHE).filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(d));
+pub fn cache_dir(env: &Environment) -> Result<PathBuf> {
+    if let Some(d) = env.path(ENV_CACHE) {
+        return Ok(d);
     }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(d).join("cargo-imagebuild"));
+    if let Some(d) = env.path("XDG_CACHE_HOME") {
+        return Ok(d.join("cargo-imagebuild"));
     }
-    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".cache").join("cargo-imagebuild")),
+    match env.path("HOME") {
+        Some(home) => Ok(home.join(".cache").join("cargo-imagebuild")),
         None => bail!(
             "no cache directory for base image layers: set {ENV_CACHE} (or HOME) to a writable \
              directory"
@@ -101,7 +100,8 @@ pub fn fetch_base_blobs(
     set: &ImageSet,
     store: &BlobStore,
     registry: &Registry,
-    ui: &Ui,
+    ui: &Reporter,
+    env: &Environment,
 ) -> Result<usize> {
     let mut cache: Option<BlobStore> = None;
     let mut downloaded = 0;
@@ -114,7 +114,7 @@ pub fn fetch_base_blobs(
             let cache = match &mut cache {
                 Some(c) => c,
                 None => {
-                    let dir = cache_dir()?.join("blobs");
+                    let dir = cache_dir(env)?.join("blobs");
                     cache.insert(BlobStore::open(&dir).with_context(|| {
                         format!("opening the base layer cache (set {ENV_CACHE} to move it)")
                     })?)

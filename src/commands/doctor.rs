@@ -8,33 +8,58 @@
 //! [`Status::Installable`] (a build adds it itself), and pieces only some builds need are
 //! [`Status::Optional`]. With `--fix`, [`apply`] runs the grouped commands.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
-use crate::image::platform::{self, Platform};
+use crate::image::platform::PlatformChoice;
 use crate::plan::options::FeatureArgs;
+use crate::plan::parse_targets;
 use crate::plan::toolchain::Toolchain;
 use crate::route::crossgcc::debian_cross;
 use crate::route::tools::{output_within, zig_version, Tools};
 use crate::route::{self, Builder, CCompiler, Linker, RouteError, RouteRequest};
+use crate::util::env::Environment;
 use crate::util::process;
 
 /// What `doctor` is asked about.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DoctorOptions {
+    /// OCI platforms (comma lists allowed); none: this machine's.
     pub platforms: Vec<String>,
+    /// Rust target triples.
     pub targets: Vec<String>,
+    /// The builder to check for (`--builder`).
     pub builder: Option<Builder>,
+    /// The workspace whose dependency graph decides whether a C compiler is needed.
     pub manifest_path: Option<PathBuf>,
+    /// Extra cargo `--config` values (a linker configured there counts).
     pub cargo_config: Vec<String>,
+    /// The environment the checks read (default: the process's).
+    pub env: Environment,
 }
 
+impl Default for DoctorOptions {
+    fn default() -> DoctorOptions {
+        DoctorOptions {
+            platforms: Vec::new(),
+            targets: Vec::new(),
+            builder: None,
+            manifest_path: None,
+            cargo_config: Vec::new(),
+            env: Environment::from_process(),
+        }
+    }
+}
+
+/// How one check came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Status {
+    /// Here and working.
     Ok,
     /// Needed and not here: the run fails.
     Missing,
@@ -47,6 +72,7 @@ pub enum Status {
 
 /// What installs a missing piece, grouped with the others of its kind by [`fix_steps`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fix {
     /// Debian packages.
     Apt(Vec<String>),
@@ -58,15 +84,26 @@ pub enum Fix {
 
 /// One row of the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Check {
+    /// What was checked: `linux/arm64 (aarch64-unknown-linux-musl) linker`.
     pub what: String,
+    /// How it came out.
     pub status: Status,
+    /// What was found, and the fix when something is missing.
     pub detail: String,
+    /// What installs it, when something does.
     pub fix: Option<Fix>,
 }
 
 impl Check {
-    fn with_fix(mut self, fix: Option<Fix>) -> Check {
+    /// A row with no fix.
+    pub fn new(what: impl Into<String>, status: Status, detail: impl Into<String>) -> Check {
+        row(what, status, detail)
+    }
+
+    /// This row, with `fix`.
+    pub fn with_fix(mut self, fix: Option<Fix>) -> Check {
         self.fix = fix;
         self
     }
@@ -81,8 +118,10 @@ fn row(what: impl Into<String>, status: Status, detail: impl Into<String>) -> Ch
     }
 }
 
-const PIP_ZIG: &str = "python3 -m pip install ziglang";
-const CARGO_ZIGBUILD: &str = "cargo install --locked cargo-zigbuild";
+/// The command that installs zig.
+pub const PIP_ZIG: &str = "python3 -m pip install ziglang";
+/// The command that installs cargo-zigbuild.
+pub const CARGO_ZIGBUILD: &str = "cargo install --locked cargo-zigbuild";
 
 /// Runs every check.
 pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
@@ -94,7 +133,8 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or(cwd);
-    let toolchain = match Toolchain::detect(&dir) {
+    let env = &opts.env;
+    let toolchain = match Toolchain::detect(&dir, env) {
         Ok(t) => {
             checks.push(row(
                 "rust",
@@ -112,32 +152,19 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
             None
         }
     };
-    let tools = Tools::detect(toolchain.as_ref().map(Toolchain::host))
-        .with_provisioned_zig(crate::build::zig::cached());
+    let tools = Tools::detect(toolchain.as_ref().map(Toolchain::host), env)
+        .with_provisioned_zig(crate::provision::zig::cached(env));
     let mut rustup_targets: Option<Option<String>> = None;
 
-    let mut wanted: Vec<(Platform, Option<String>)> = Vec::new();
-    for t in opts
-        .targets
-        .iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        wanted.push((Platform::from_triple(t)?, Some(t.to_string())));
-    }
-    for p in
-        platform::parse_list(opts.platforms.iter().map(String::as_str)).context("--platform")?
-    {
-        if !wanted.iter().any(|(w, _)| *w == p) {
-            wanted.push((p, None));
-        }
-    }
-    if wanted.is_empty() {
-        let host = Platform::host()
-            .context("this machine's platform is not in the table: pass --platform")?;
-        wanted.push((host, None));
-    }
+    let listed = match PlatformChoice::parse(&opts.platforms).context("--platform")? {
+        Some(PlatformChoice::List(l)) => l,
+        Some(PlatformChoice::All) => bail!(
+            "--platform all means the base image's platforms, which doctor does not look up: \
+             name the platforms (--platform linux/amd64,linux/arm64)"
+        ),
+        None => Vec::new(),
+    };
+    let wanted = crate::plan::requested(parse_targets(&opts.targets)?, listed)?;
 
     for (platform, explicit) in &wanted {
         let Some(tc) = &toolchain else { break };
@@ -180,7 +207,7 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
         let graph = graph.flatten();
         let openssl = graph
             .as_ref()
-            .is_some_and(|g| g.system_openssl && route::user_openssl(&triple).is_none());
+            .is_some_and(|g| g.system_openssl && route::user_openssl(&triple, env).is_none());
         let system_libs = graph.map(|g| g.system_libs).unwrap_or_default();
         let req = RouteRequest {
             triple: &triple,
@@ -226,7 +253,7 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
         .with_fix(Some(Fix::Shell(CARGO_ZIGBUILD.into()))),
     });
     checks.push(loader(&tools));
-    checks.push(credentials());
+    checks.push(credentials(env));
     Ok(checks)
 }
 
@@ -410,18 +437,14 @@ fn loader(tools: &Tools) -> Check {
 }
 
 /// Where registry credentials would be read from, if any file exists (never its contents).
-fn credentials() -> Check {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let home = env("HOME");
+fn credentials(env: &Environment) -> Check {
+    let home = env.path("HOME");
     let candidates: Vec<PathBuf> = [
-        env("DOCKER_CONFIG").map(|d| d.join("config.json")),
+        env.path("DOCKER_CONFIG").map(|d| d.join("config.json")),
         home.as_ref().map(|h| h.join(".docker/config.json")),
-        env("REGISTRY_AUTH_FILE"),
-        env("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json")),
+        env.path("REGISTRY_AUTH_FILE"),
+        env.path("XDG_RUNTIME_DIR")
+            .map(|d| d.join("containers/auth.json")),
         home.as_ref()
             .map(|h| h.join(".config/containers/auth.json")),
     ]
@@ -476,7 +499,8 @@ impl Step {
     }
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root (the fixes then need no `sudo`).
+pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     // /proc/self belongs to the effective user of this process.
     std::fs::metadata("/proc/self")
@@ -525,47 +549,6 @@ pub fn fix_steps(checks: &[Check]) -> Vec<Step> {
     group_fixes(checks, |s| {
         matches!(s, Status::Missing | Status::Installable)
     })
-}
-
-/// The "To fix:" block (what `--fix` runs), then the optional fixes, which it does not run.
-pub fn render_fixes(checks: &[Check]) -> String {
-    let mut out = String::new();
-    let needed = fix_steps(checks);
-    if !needed.is_empty() {
-        out.push_str("\nTo fix (or run `cargo imagebuild doctor --fix`):\n");
-        for s in &needed {
-            let _ = writeln!(out, "  {}", s.display());
-        }
-    }
-    let optional = group_fixes(checks, |s| s == Status::Optional);
-    if !optional.is_empty() {
-        out.push_str("\nOptional (only some builds need these; --fix leaves them out):\n");
-        for s in &optional {
-            let _ = writeln!(out, "  {}", s.display());
-        }
-    }
-    out
-}
-
-/// Whether to run the fixes: yes with `--yes`; on a terminal, the user's answer; else a refusal.
-pub fn confirm(yes: bool) -> Result<bool> {
-    use std::io::{BufRead, IsTerminal, Write};
-    if yes {
-        return Ok(true);
-    }
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        anyhow::bail!(
-            "doctor --fix runs the commands above, and stdin is not a terminal to ask on: \
-             nothing was run; add --yes to run them"
-        );
-    }
-    let mut err = std::io::stderr();
-    write!(err, "Run these? [y/N] ")?;
-    err.flush()?;
-    let mut answer = String::new();
-    stdin.lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 /// Runs the grouped fixes in order, their output streaming to ours; stops at the first that fails.
@@ -629,230 +612,10 @@ fn find_manifest(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The report as a table: check, status, detail (with the fix).
-pub fn render(checks: &[Check]) -> String {
-    let width = checks
-        .iter()
-        .map(|c| c.what.len())
-        .max()
-        .unwrap_or(0)
-        .max(5);
-    let mut out = format!("{:<width$}  {:<8}  {}\n", "check", "status", "detail / fix");
-    for c in checks {
-        let status = match c.status {
-            Status::Ok => "ok",
-            Status::Missing => "MISSING",
-            Status::Installable => "add",
-            Status::Optional => "optional",
-        };
-        let _ = writeln!(out, "{:<width$}  {status:<8}  {}", c.what, c.detail);
-    }
-    out
-}
-
 /// How many rows are missing pieces.
 pub fn missing(checks: &[Check]) -> usize {
     checks
         .iter()
         .filter(|c| c.status == Status::Missing)
         .count()
-}
-
-/// `cargo imagebuild platforms`: every platform of the table with the Rust target a build
-/// would choose on this machine, the route it would take (for a crate with no C code, on
-/// scratch: `doctor --platform P` reads your workspace's graph) and what is missing, as a table.
-pub fn platforms(cargo_config: &[String]) -> Result<String> {
-    let cwd = std::env::current_dir().context("reading the current directory")?;
-    let tc = Toolchain::detect(&cwd)?;
-    let tools = Tools::detect(Some(tc.host())).with_provisioned_zig(crate::build::zig::cached());
-    let mut rows = vec![[
-        "PLATFORM".to_string(),
-        "TARGET".into(),
-        "ROUTE HERE".into(),
-        "MISSING".into(),
-    ]];
-    let first_line = |e: &dyn std::fmt::Display| {
-        let text = e.to_string();
-        text.lines().next().unwrap_or_default().to_string()
-    };
-    for p in Platform::all_known() {
-        let triple = match tc.choose(&p, None) {
-            Ok(t) => t,
-            Err(e) => {
-                rows.push([p.to_string(), "-".into(), "-".into(), first_line(&e)]);
-                continue;
-            }
-        };
-        let mut missing = Vec::new();
-        if !tc.has_std(&triple) {
-            missing.push(format!("std (rustup target add {triple})"));
-        }
-        let req = RouteRequest {
-            triple: &triple,
-            builds_c: Vec::new(),
-            openssl: false,
-            system_libs: Vec::new(),
-            static_base: Some("scratch"),
-            forced: None,
-            workspace_root: &cwd,
-            cargo_config,
-        };
-        let route = match route::resolve(&req, &tools) {
-            Ok(r) => r.to_string(),
-            Err(e) => {
-                missing.push(first_line(&e));
-                "-".to_string()
-            }
-        };
-        let missing = if missing.is_empty() {
-            "nothing".to_string()
-        } else {
-            missing.join("; ")
-        };
-        rows.push([p.to_string(), triple, route, missing]);
-    }
-    let out = crate::util::ui::table(&rows);
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_a_table_and_counts_missing_rows() {
-        let checks = vec![
-            row(
-                "linux/riscv64 linker",
-                Status::Missing,
-                "fix: apt-get install gcc-riscv64-linux-gnu",
-            ),
-            row("zig", Status::Optional, "not found"),
-            row("rust", Status::Ok, "sysroot /x"),
-        ];
-        let t = render(&checks);
-        let lines: Vec<&str> = t.lines().collect();
-        assert!(lines[0].starts_with("check "), "{t}");
-        assert!(
-            lines[1].starts_with("linux/riscv64 linker  MISSING   fix: apt-get"),
-            "{t}"
-        );
-        assert!(
-            lines[2].starts_with("zig                   optional  not found"),
-            "{t}"
-        );
-        assert!(
-            lines[3].starts_with("rust                  ok        sysroot"),
-            "{t}"
-        );
-        assert_eq!(missing(&checks), 1);
-    }
-
-    fn apt(what: &str, status: Status, packages: &[&str]) -> Check {
-        row(what, status, "").with_fix(Some(Fix::Apt(
-            packages.iter().map(|p| p.to_string()).collect(),
-        )))
-    }
-
-    #[test]
-    fn several_missing_rows_make_one_apt_line_and_one_rustup_line() {
-        let checks = vec![
-            apt(
-                "linux/riscv64 linker",
-                Status::Missing,
-                &["gcc-riscv64-linux-gnu", "libc6-dev-riscv64-cross"],
-            ),
-            apt(
-                "linux/s390x linker",
-                Status::Missing,
-                &["gcc-s390x-linux-gnu", "libc6-dev-s390x-cross"],
-            ),
-            // Two platforms of one toolchain: its packages once.
-            apt(
-                "linux/arm/v7 linker",
-                Status::Missing,
-                &["gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross"],
-            ),
-            apt(
-                "linux/arm/v6 linker",
-                Status::Missing,
-                &["gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross"],
-            ),
-            row("linux/386 std", Status::Installable, "")
-                .with_fix(Some(Fix::RustupTarget("i686-unknown-linux-gnu".into()))),
-            row("linux/s390x std", Status::Installable, "")
-                .with_fix(Some(Fix::RustupTarget("s390x-unknown-linux-gnu".into()))),
-            row("linux/arm64 C compiler", Status::Missing, "")
-                .with_fix(Some(Fix::Shell(PIP_ZIG.into()))),
-            row("linux/amd64 C compiler", Status::Missing, "")
-                .with_fix(Some(Fix::Shell(PIP_ZIG.into()))),
-            // Optional: never in what --fix runs.
-            apt("loader", Status::Optional, &["podman"]),
-            row("cargo-zigbuild", Status::Optional, "")
-                .with_fix(Some(Fix::Shell(CARGO_ZIGBUILD.into()))),
-        ];
-        let steps = fix_steps(&checks);
-        assert_eq!(
-            steps,
-            [
-                Step::Rustup(vec![
-                    "i686-unknown-linux-gnu".into(),
-                    "s390x-unknown-linux-gnu".into()
-                ]),
-                Step::Apt(
-                    [
-                        "gcc-arm-linux-gnueabihf",
-                        "gcc-riscv64-linux-gnu",
-                        "gcc-s390x-linux-gnu",
-                        "libc6-dev-armhf-cross",
-                        "libc6-dev-riscv64-cross",
-                        "libc6-dev-s390x-cross",
-                    ]
-                    .map(String::from)
-                    .to_vec()
-                ),
-                Step::Shell(PIP_ZIG.into()),
-            ]
-        );
-        let text = render_fixes(&checks);
-        let sudo = if is_root() { "" } else { "sudo " };
-        assert!(
-            text.contains(&format!("\n  {sudo}apt-get install -y gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu gcc-s390x-linux-gnu libc6-dev-armhf-cross libc6-dev-riscv64-cross libc6-dev-s390x-cross\n")),
-            "{text}"
-        );
-        let to_fix = text.split("Optional").next().unwrap();
-        assert_eq!(to_fix.matches("apt-get install").count(), 1, "{text}");
-        assert_eq!(to_fix.matches("rustup target add").count(), 1, "{text}");
-        assert_eq!(to_fix.matches(PIP_ZIG).count(), 1, "{text}");
-        assert!(
-            !to_fix.contains("podman") && !to_fix.contains("cargo-zigbuild"),
-            "{text}"
-        );
-        let optional = text.split("Optional").nth(1).unwrap();
-        assert!(
-            optional.contains("apt-get install -y podman") && optional.contains(CARGO_ZIGBUILD),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn optional_rows_and_installable_std_do_not_fail_the_run() {
-        let mut checks = vec![
-            row("linux/386 std", Status::Installable, "")
-                .with_fix(Some(Fix::RustupTarget("i686-unknown-linux-gnu".into()))),
-            apt("loader", Status::Optional, &["podman"]),
-            row("zig", Status::Optional, "").with_fix(Some(Fix::Shell(PIP_ZIG.into()))),
-            row("credentials", Status::Optional, ""),
-            row("rust", Status::Ok, ""),
-        ];
-        assert_eq!(missing(&checks), 0);
-        checks.push(apt(
-            "linux/riscv64 linker",
-            Status::Missing,
-            &["gcc-riscv64-linux-gnu"],
-        ));
-        assert_eq!(missing(&checks), 1);
-        // Nothing needed and nothing optional: no fix block at all.
-        assert_eq!(render_fixes(&[row("rust", Status::Ok, "")]), "");
-    }
 }

@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use crate::build::base::BaseImage;
 use crate::image::document;
 use crate::image::model::{Image, ImageSet, Layer};
 use crate::plan::{ImagePlan, Plan};
+use crate::provision::base::BaseImage;
 
 /// Which layer a packing job makes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LayerKey {
     /// The scratch skeleton, per compression setting (it is shared by every image that uses one).
-    Skeleton(crate::image::model::Compression, i32),
+    Skeleton(crate::image::model::Compression),
     /// An image's assets.
     Assets(usize),
     /// An image's binary for one of its targets.
@@ -35,7 +35,7 @@ pub fn assemble(
         let base = bases.get(&(i, t));
         let mut ours: Vec<Layer> = Vec::new();
         if base.is_none() {
-            ours.push(layers[&LayerKey::Skeleton(img.compression, img.compression_level)].clone());
+            ours.push(layers[&LayerKey::Skeleton(img.compression)].clone());
         }
         if let Some(a) = layers.get(&LayerKey::Assets(i)) {
             ours.push(a.clone());
@@ -81,7 +81,6 @@ pub fn assemble(
         tags: img.tags.clone(),
         images,
         index,
-        annotations: index_annotations,
         attachments: Vec::new(),
     })
 }

@@ -1,7 +1,7 @@
 //! Runs cargo for a group of targets (`cargo build`, `cargo zigbuild` or `cross build`, as their
 //! [`Route`]s say, with `--message-format=json`) and takes the executables from cargo's own
 //! artifact messages (never guessing paths), handing each over as soon as cargo names it; its
-//! diagnostics go to the [`Ui`], which shows each once over all targets, and its stderr is kept
+//! diagnostics go to the [`Reporter`], which shows each once over all targets, and its stderr is kept
 //! for `-v` and for a failure. Targets built by plain `cargo build` share one invocation
 //! (`--target A --target B`: cargo starts once and schedules every target on every core) when
 //! everything their routes set is per target ([`shares_invocation`]); the others get one each.
@@ -22,7 +22,8 @@ use crate::plan::options::FeatureArgs;
 use crate::route::cargo_config::linker_env_var;
 use crate::route::rustflags::{self, AddedFlags};
 use crate::route::{Builder, CCompiler, Linker, Route};
-use crate::util::ui::{Ui, Verbosity};
+use crate::util::env::Environment;
+use crate::util::report::Reporter;
 
 /// One cargo invocation for one or more targets.
 #[derive(Clone, Debug)]
@@ -42,6 +43,10 @@ pub struct CompileRequest<'a> {
     pub work_dir: &'a Path,
     /// More environment for cargo (what a provisioning step provides, such as an OpenSSL).
     pub env: Vec<(String, String)>,
+    /// The run's environment, as the user's settings are read from it.
+    pub vars: &'a Environment,
+    /// Run cargo with `--verbose`.
+    pub verbose: bool,
     /// Rustflags of ours beside the route's (the `--remap-path-prefix` flags).
     pub rustflags: &'a [String],
 }
@@ -67,17 +72,22 @@ pub struct Artifact {
 /// cargo builder (zigbuild and cross are run per target), and nothing set that applies to every
 /// target at once (the `+crt-static` flag through `CARGO_ENCODED_RUSTFLAGS`, when the user's
 /// flags live in `RUSTFLAGS`).
-pub fn shares_invocation(route: &Route, workspace_root: &Path, cargo_config: &[String]) -> bool {
+pub fn shares_invocation(
+    route: &Route,
+    workspace_root: &Path,
+    cargo_config: &[String],
+    env: &Environment,
+) -> bool {
     route.builder == Builder::Cargo
         && !(route.crt_static
             && matches!(
-                rustflags::added(&route.triple, workspace_root, cargo_config, true, &[]),
+                rustflags::added(&route.triple, workspace_root, cargo_config, true, &[], env),
                 AddedFlags::Env(..)
             ))
 }
 
 /// Builds the requested binaries for every target and returns their executables.
-pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
+pub fn compile(req: &CompileRequest<'_>, ui: &Reporter) -> Result<Vec<Artifact>> {
     let mut found = Vec::new();
     compile_streaming(req, ui, |a| {
         found.push(a);
@@ -91,10 +101,13 @@ pub fn compile(req: &CompileRequest<'_>, ui: &Ui) -> Result<Vec<Artifact>> {
 /// `built` stops cargo and is returned.
 pub fn compile_streaming(
     req: &CompileRequest<'_>,
-    ui: &Ui,
+    ui: &Reporter,
     mut built: impl FnMut(Artifact) -> Result<()>,
 ) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo = req
+        .vars
+        .path("CARGO")
+        .map_or_else(|| "cargo".into(), PathBuf::into_os_string);
     let first = req.routes.first().context("no target to compile")?;
     let (program, sub) = match (first.builder, &first.builder_path) {
         (Builder::Zigbuild, Some(p)) => (p.as_os_str().to_owned(), "zigbuild"),
@@ -126,14 +139,8 @@ pub fn compile_streaming(
     for c in req.cargo_config {
         cmd.args(["--config", c]);
     }
-    match ui.verbosity {
-        Verbosity::Quiet => {
-            cmd.arg("--quiet");
-        }
-        Verbosity::Verbose => {
-            cmd.arg("--verbose");
-        }
-        Verbosity::Normal => {}
+    if req.verbose {
+        cmd.arg("--verbose");
     }
     for route in &req.routes {
         apply_route(&mut cmd, route, req)?;
@@ -150,8 +157,8 @@ pub fn compile_streaming(
     let stdout = child.stdout.take().context("reading cargo's output")?;
     let stderr = child.stderr.take().context("reading cargo's output")?;
     // cargo's own stderr is kept, shown as it comes only with -v, and in full if it fails.
-    let echo = ui.verbosity >= Verbosity::Verbose;
-    let stderr = std::thread::spawn(move || cargo_stderr(stderr, echo));
+    let echo = ui.clone();
+    let stderr = std::thread::spawn(move || cargo_stderr(stderr, &echo));
     let triples: Vec<&str> = req.routes.iter().map(|r| r.triple.as_str()).collect();
     let mut handed = Ok(());
     let mut diagnostics = Vec::new();
@@ -229,16 +236,16 @@ fn triple_of<'t>(path: &Path, triples: &[&'t str]) -> Option<&'t str> {
     })
 }
 
-/// Reads cargo's stderr to the end, echoing each line when `echo` (but not its per-target
-/// "generated N warnings" tallies: the warnings themselves are shown once, see
-/// [`Ui::cargo_diagnostic`]).
-fn cargo_stderr(stderr: impl std::io::Read, echo: bool) -> String {
+/// Reads cargo's stderr to the end, reporting each line as it comes (but not its per-target
+/// "generated N warnings" tallies: the warnings themselves are reported once, see
+/// [`Reporter::cargo_diagnostic`]).
+fn cargo_stderr(stderr: impl std::io::Read, echo: &Reporter) -> String {
     use std::io::BufRead;
     let mut all = String::new();
     for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
         let tally = line.starts_with("warning: `") && line.contains(" generated ");
-        if echo && !tally {
-            eprintln!("{line}");
+        if !tally {
+            echo.cargo_output(&line);
         }
         all.push_str(&line);
         all.push('\n');
@@ -290,6 +297,7 @@ fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Re
         req.cargo_config,
         route.crt_static,
         req.rustflags,
+        req.vars,
     );
     match added {
         AddedFlags::Env(k, v) => {

@@ -1,21 +1,28 @@
 //! The `cargo-imagebuild` binary: accepts both `cargo imagebuild …` (cargo passes `imagebuild`
-//! as the first argument) and `cargo-imagebuild …`, parses the arguments, calls the library once
-//! ([`cargo_imagebuild::run::build`], or `dry_run`, or `doctor`, or `sbom`), prints the results on stdout
-//! (the digests, or for a push the pushed references) and maps errors to a message and a
-//! non-zero exit.
+//! as the first argument) and `cargo-imagebuild …`. [`cli`] parses the arguments (clap) into the
+//! library's options, one library call does the work ([`cargo_imagebuild::build`], `plan`,
+//! `merge`, or a subcommand of [`cargo_imagebuild::commands`]), [`terminal`] shows its events
+//! as they come, [`render`] prints the results (stdout: the digests, or for a push the pushed
+//! references; stderr: the summary), and errors become a message and a non-zero exit.
+
+mod cli;
+mod render;
+mod terminal;
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Parser;
 
-use cargo_imagebuild::cli::{CargoCli, DoctorArgs, ImagebuildArgs, ImagebuildCommand, SbomArgs};
-use cargo_imagebuild::util::ui::{MessageFormat, Progress, Ui, Verbosity};
-use cargo_imagebuild::{doctor, run};
+use cargo_imagebuild::commands::{self, doctor};
+use cargo_imagebuild::Outcome;
+use cli::{CargoCli, DoctorArgs, ImagebuildArgs, ImagebuildCommand, SbomArgs};
+use terminal::{MessageFormat, Progress, Terminal, Verbosity};
 
 fn main() -> ExitCode {
-    cargo_imagebuild::util::temp::remove_on_signal();
+    cargo_imagebuild::remove_temporaries_on_signal();
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).map(|a| a != "imagebuild").unwrap_or(true) {
         args.insert(1.min(args.len()), "imagebuild".into());
@@ -25,7 +32,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // An error caused by a signal's cleanup: the handler's exit (130) is the answer.
-            cargo_imagebuild::util::temp::wait_if_exiting();
+            cargo_imagebuild::wait_if_exiting();
             let mut msg = format!("error: {e}");
             for cause in e.chain().skip(1) {
                 msg.push_str(&format!("\n  caused by: {cause}"));
@@ -42,8 +49,8 @@ fn doctor_main(args: DoctorArgs) -> Result<ExitCode> {
     let (fix, yes) = (args.fix, args.yes);
     let opts = args.into_options();
     let mut checks = doctor::run(&opts)?;
-    print!("{}", doctor::render(&checks));
-    print!("{}", doctor::render_fixes(&checks));
+    print!("{}", render::checks(&checks));
+    print!("{}", render::fixes(&checks));
     let mut failed_fix = false;
     if fix {
         let steps = doctor::fix_steps(&checks);
@@ -51,7 +58,7 @@ fn doctor_main(args: DoctorArgs) -> Result<ExitCode> {
             println!("\n--fix: nothing needed is missing; nothing to run.");
         } else {
             std::io::stdout().flush()?;
-            if !doctor::confirm(yes)? {
+            if !confirm(yes)? {
                 eprintln!("nothing was run");
                 return Ok(ExitCode::FAILURE);
             }
@@ -61,8 +68,8 @@ fn doctor_main(args: DoctorArgs) -> Result<ExitCode> {
             }
             checks = doctor::run(&opts)?;
             println!("\nAfter the fixes:");
-            print!("{}", doctor::render(&checks));
-            print!("{}", doctor::render_fixes(&checks));
+            print!("{}", render::checks(&checks));
+            print!("{}", render::fixes(&checks));
         }
     }
     Ok(match doctor::missing(&checks) {
@@ -79,17 +86,32 @@ fn doctor_main(args: DoctorArgs) -> Result<ExitCode> {
     })
 }
 
+/// Whether to run the fixes: yes with `--yes`; on a terminal, the user's answer; else a refusal.
+fn confirm(yes: bool) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal};
+    if yes {
+        return Ok(true);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        anyhow::bail!(
+            "doctor --fix runs the commands above, and stdin is not a terminal to ask on: \
+             nothing was run; add --yes to run them"
+        );
+    }
+    let mut err = std::io::stderr();
+    write!(err, "Run these? [y/N] ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
 /// `sbom REF`: what is attached to each platform, on stdout.
 fn sbom_main(args: SbomArgs) -> Result<ExitCode> {
-    let ui = Ui::new(cargo_imagebuild::util::ui::Verbosity::Normal);
-    let found = run::attached(
-        args.reference.as_deref(),
-        args.manifest_path.as_deref(),
-        &args.registry(),
-        args.out.as_deref(),
-        &ui,
-    )?;
-    print!("{}", run::describe_attached(&found));
+    let terminal = Arc::new(Terminal::new(Verbosity::Normal));
+    let found = commands::sbom::attached(&args.into_options(), terminal)?;
+    print!("{}", render::attached(&found));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -97,7 +119,10 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
     match cli.command.take() {
         Some(ImagebuildCommand::Doctor(args)) => return doctor_main(args),
         Some(ImagebuildCommand::Clean(args)) => {
-            let removed = run::clean(args.manifest_path.as_deref())?;
+            let removed = commands::clean::clean(
+                args.manifest_path.as_deref(),
+                &cargo_imagebuild::Environment::from_process(),
+            )?;
             if !args.quiet {
                 if removed.is_empty() {
                     eprintln!("     Cleaned nothing: no cache of cargo-imagebuild was there");
@@ -110,19 +135,26 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
         }
         Some(ImagebuildCommand::Sbom(args)) => return sbom_main(args),
         Some(ImagebuildCommand::Merge(args)) => {
-            let opts = args.into_options();
-            let ui = Ui::with(opts.verbosity, Progress::Auto, opts.message_format);
+            let terminal = Arc::new(Terminal::with(
+                Verbosity::from_flags(args.quiet, args.verbose),
+                Progress::Auto,
+                args.message_format,
+            ));
             let started = std::time::Instant::now();
-            let outcome = run::merge(&opts, &ui)?;
-            report(&outcome, &ui, started)?;
+            let outcome = cargo_imagebuild::merge(&args.into_options(), terminal.clone())?;
+            report(&outcome, &terminal, started)?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(ImagebuildCommand::Platforms(args)) => {
-            print!("{}", doctor::platforms(&args.cargo_config)?);
+            let rows = commands::platforms::platforms(
+                &args.cargo_config,
+                &cargo_imagebuild::Environment::from_process(),
+            )?;
+            print!("{}", render::platforms(&rows));
             return Ok(ExitCode::SUCCESS);
         }
         Some(ImagebuildCommand::Init(args)) => {
-            let written = cargo_imagebuild::init::init(&args.into_options())?;
+            let written = commands::init::init(&args.into_options())?;
             for f in &written.files {
                 eprintln!("{:>12} {}", "Wrote", f.display());
             }
@@ -134,36 +166,39 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
         }
         None => {}
     }
+    let view = cli.view();
     let opts = cli.into_options()?;
-    let ui = Ui::with(opts.verbosity, opts.progress, opts.message_format);
-    let json = opts.message_format == MessageFormat::Json;
-    if opts.dry_run {
-        if json {
-            let (plan, _) = run::prepare(&opts, &ui)?;
-            println!("{}", serde_json::json!({ "reason": "plan", "plan": plan }));
+    let terminal = Arc::new(Terminal::with(view.verbosity, view.progress, view.format));
+    if view.dry_run {
+        let plan = cargo_imagebuild::plan(&opts, terminal.clone())?;
+        if view.format == MessageFormat::Json {
+            println!(
+                "{}",
+                serde_json::json!({ "reason": "plan", "plan": plan.to_json() })
+            );
         } else {
-            print!("{}", run::dry_run(&opts, &ui)?);
+            print!("{plan}");
         }
         return Ok(ExitCode::SUCCESS);
     }
     let started = std::time::Instant::now();
-    let outcome = run::build(&opts, &ui)?;
-    report(&outcome, &ui, started)?;
+    let outcome = cargo_imagebuild::build(&opts, terminal.clone())?;
+    report(&outcome, &terminal, started)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The summary for people on stderr, then the results on stdout: JSON result objects, the
 /// pushed references by digest, or each binary's index and manifest digests.
-fn report(outcome: &run::Outcome, ui: &Ui, started: std::time::Instant) -> Result<()> {
-    let json = ui.format == MessageFormat::Json;
-    ui.finish();
-    if ui.verbosity > Verbosity::Quiet {
+fn report(outcome: &Outcome, terminal: &Terminal, started: std::time::Instant) -> Result<()> {
+    let json = terminal.format == MessageFormat::Json;
+    terminal.finish();
+    if terminal.verbosity > Verbosity::Quiet {
         // The summary table, then the time per stage, for people (stderr).
-        let table = run::summary(outcome, &ui.times(), started.elapsed());
-        ui.block(&format!("\n{table}"));
-        let hidden = ui.hidden_warnings();
+        let table = render::summary(outcome, &terminal.times(), started.elapsed());
+        terminal.block(&format!("\n{table}"));
+        let hidden = terminal.hidden_warnings();
         if hidden > 0 {
-            ui.warn(&format!(
+            terminal.warn(&format!(
                 "cargo reported {hidden} warning{}; run with -v to see {}",
                 if hidden == 1 { "" } else { "s" },
                 if hidden == 1 { "it" } else { "them" }
@@ -173,15 +208,14 @@ fn report(outcome: &run::Outcome, ui: &Ui, started: std::time::Instant) -> Resul
     let mut out = std::io::stdout().lock();
     for built in &outcome.images {
         if json {
-            writeln!(out, "{}", run::result_json(built, outcome.pushed))?;
+            writeln!(out, "{}", render::result_json(built, outcome.pushed))?;
         } else if outcome.pushed {
             // stdout carries only what was pushed, by digest, for scripts to pin.
             writeln!(out, "{}", built.reference())?;
         } else {
-            let set = &built.set;
-            writeln!(out, "{} {}", set.name, set.index.descriptor.digest)?;
-            for img in &set.images {
-                writeln!(out, "  {} {}", img.platform, img.manifest.descriptor.digest)?;
+            writeln!(out, "{} {}", built.name(), built.index_digest())?;
+            for img in built.images() {
+                writeln!(out, "  {} {}", img.platform, img.digest)?;
             }
         }
     }

@@ -15,16 +15,23 @@ use crate::image::platform::Platform;
 /// What an executable's headers say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BinaryFormat {
+    /// An ELF executable (Linux).
     Elf {
+        /// 32 or 64.
         bits: u8,
+        /// Little-endian (else big-endian).
         little_endian: bool,
+        /// `e_machine`.
         machine: u16,
         /// The dynamic loader it asks for; `None` for a static binary.
         interpreter: Option<String>,
     },
+    /// A PE executable (Windows).
     Pe {
+        /// The COFF machine.
         machine: u16,
     },
+    /// A WebAssembly module.
     Wasm,
 }
 

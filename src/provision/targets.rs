@@ -8,12 +8,12 @@ use anyhow::{bail, Result};
 
 use crate::plan::toolchain::Toolchain;
 use crate::plan::Plan;
-use crate::util::ui::Ui;
+use crate::util::report::Reporter;
 
 /// Installs what `plan`'s targets lack. A target the user named (`--target`, `targets`) is
 /// installed or refused; a derived one may move to the next candidate of its platform, and every
 /// image building that platform follows it.
-pub fn install_targets(plan: &mut Plan, ui: &Ui) -> Result<()> {
+pub fn install_targets(plan: &mut Plan, ui: &Reporter) -> Result<()> {
     let toolchain = plan.toolchain.clone();
     let toolchain = &toolchain;
     let mut decided: Vec<(String, String)> = Vec::new();
@@ -43,7 +43,7 @@ fn install_first(
     toolchain: &Toolchain,
     platform: &crate::image::platform::Platform,
     first: &str,
-    ui: &Ui,
+    ui: &Reporter,
 ) -> Result<String> {
     let candidates = platform.candidate_triples();
     let start = candidates.iter().position(|c| *c == first).unwrap_or(0);
@@ -63,7 +63,7 @@ fn install_first(
 
 /// Installs the standard library for `triple` with rustup, saying so. The error names the
 /// target and what to do.
-pub fn install_std(toolchain: &Toolchain, triple: &str, ui: &Ui) -> Result<()> {
+pub fn install_std(toolchain: &Toolchain, triple: &str, ui: &Reporter) -> Result<()> {
     ui.status(
         "Installing",
         &format!("the {triple} standard library (rustup target add {triple})"),

@@ -47,7 +47,9 @@ impl fmt::Display for Ci {
 
 /// The answers `init` takes, as flags.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct InitOptions {
+    /// The `Cargo.toml` to edit (default: the one in the current directory).
     pub manifest_path: Option<PathBuf>,
     /// `--repository`: where pushes go (`ghcr.io/acme/{bin}`).
     pub repository: Option<String>,
@@ -55,6 +57,7 @@ pub struct InitOptions {
     pub platforms: Vec<String>,
     /// `--base`: default scratch.
     pub base: Option<String>,
+    /// Also write a CI workflow for this service.
     pub ci: Option<Ci>,
     /// Replace an existing section or workflow.
     pub force: bool,
@@ -62,14 +65,16 @@ pub struct InitOptions {
 
 /// The files `init` wrote.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Written {
+    /// The files written (the manifest, and a workflow when asked).
     pub files: Vec<PathBuf>,
     /// The table written: `package.metadata.imagebuild` or `workspace.metadata.imagebuild`.
     pub table: String,
 }
 
-const GITHUB: &str = include_str!("../templates/ci/github.yml");
-const GITLAB: &str = include_str!("../templates/ci/gitlab.yml");
+const GITHUB: &str = include_str!("../../templates/ci/github.yml");
+const GITLAB: &str = include_str!("../../templates/ci/gitlab.yml");
 
 /// Writes the settings section (and the workflow) that `opts` describes.
 pub fn init(opts: &InitOptions) -> Result<Written> {

@@ -1,5 +1,7 @@
-//! The command line: clap definitions in cargo's conventions, and their translation into
-//! [`crate::plan::options::Options`], so nothing below this file sees clap.
+//! The command line: clap definitions in cargo's conventions, and their translation into the
+//! library's [`Options`] (and the options of each subcommand), so nothing in the library sees
+//! clap. What only concerns how the run is shown (`-v`, `-q`, `--progress`,
+//! `--message-format`, `--dry-run`) stays here, in a [`View`].
 
 // The `///` comments of the argument types are clap's `--help` text, written for a terminal
 // (`[,platform=P]`, `<bin>`), not rustdoc markup.
@@ -7,18 +9,18 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::doctor::DoctorOptions;
-use crate::image::model::Compression;
-use crate::init::{Ci, InitOptions};
-use crate::plan::config::{ImageSettings, Port, Strip};
-use crate::plan::options::Builder;
-use crate::plan::options::FeatureArgs;
-use crate::plan::options::SbomFormat;
-use crate::plan::options::{MergeOptions, Options};
-use crate::util::ui::{MessageFormat, Progress, Verbosity};
+use cargo_imagebuild::commands::doctor::DoctorOptions;
+use cargo_imagebuild::commands::init::{Ci, InitOptions};
+use cargo_imagebuild::commands::sbom::SbomOptions;
+use cargo_imagebuild::{
+    Builder, CompressionKind, Environment, FeatureArgs, ImageSettings, MergeOptions, Options,
+    PlatformChoice, Port, RegistryOptions, SbomFormat, Strip, Tag,
+};
+
+use crate::terminal::{MessageFormat, Progress, Verbosity};
 
 /// `cargo imagebuild`: cargo passes the subcommand name as the first argument.
 #[derive(Debug, Parser)]
@@ -345,14 +347,16 @@ pub struct SbomArgs {
 }
 
 impl SbomArgs {
-    /// How the registry is reached.
-    pub fn registry(&self) -> crate::registry::RegistryOptions {
-        crate::registry::RegistryOptions {
-            insecure: self.insecure_registries.clone(),
-            ca: self.registry_ca.clone(),
-            timeout_secs: None,
-            retries: None,
-        }
+    pub fn into_options(self) -> SbomOptions {
+        let mut registry = RegistryOptions::default();
+        registry.insecure = self.insecure_registries;
+        registry.ca = self.registry_ca;
+        let mut opts = SbomOptions::default();
+        opts.reference = self.reference;
+        opts.manifest_path = self.manifest_path;
+        opts.out = self.out;
+        opts.registry = registry;
+        opts
     }
 }
 
@@ -390,14 +394,14 @@ pub struct InitArgs {
 
 impl InitArgs {
     pub fn into_options(self) -> InitOptions {
-        InitOptions {
-            manifest_path: self.manifest_path,
-            repository: self.repository,
-            platforms: self.platforms,
-            base: self.base,
-            ci: self.ci,
-            force: self.force,
-        }
+        let mut opts = InitOptions::default();
+        opts.manifest_path = self.manifest_path;
+        opts.repository = self.repository;
+        opts.platforms = self.platforms;
+        opts.base = self.base;
+        opts.ci = self.ci;
+        opts.force = self.force;
+        opts
     }
 }
 
@@ -442,29 +446,32 @@ pub struct MergeArgs {
 
 impl MergeArgs {
     pub fn into_options(self) -> MergeOptions {
-        MergeOptions {
-            dirs: self.dirs,
-            tags: self.tags,
-            outputs: self.outputs,
-            push: self.push,
-            registry: crate::registry::RegistryOptions {
-                insecure: self.insecure_registries,
-                ca: self.registry_ca,
-                timeout_secs: self.registry_limits.registry_timeout,
-                retries: self.registry_limits.retries,
-            },
-            verbosity: verbosity(self.quiet, self.verbose),
-            message_format: self.message_format,
-        }
+        let mut opts = MergeOptions::default();
+        opts.dirs = self.dirs;
+        opts.tags = self.tags.into_iter().map(Tag::Docker).collect();
+        opts.outputs = self.outputs;
+        opts.push = self.push;
+        opts.registry = registry_options(
+            self.insecure_registries,
+            self.registry_ca,
+            &self.registry_limits,
+        );
+        opts
     }
 }
 
-fn verbosity(quiet: bool, verbose: u8) -> Verbosity {
-    match (quiet, verbose) {
-        (true, _) => Verbosity::Quiet,
-        (false, 0) => Verbosity::Normal,
-        _ => Verbosity::Verbose,
-    }
+/// How registries are reached, from the flags that say it.
+fn registry_options(
+    insecure: Vec<String>,
+    ca: Option<PathBuf>,
+    limits: &RegistryLimits,
+) -> RegistryOptions {
+    let mut registry = RegistryOptions::default();
+    registry.insecure = insecure;
+    registry.ca = ca;
+    registry.timeout_secs = limits.registry_timeout;
+    registry.retries = limits.retries;
+    registry
 }
 
 /// `cargo imagebuild doctor`.
@@ -496,13 +503,13 @@ pub struct DoctorArgs {
 
 impl DoctorArgs {
     pub fn into_options(self) -> DoctorOptions {
-        DoctorOptions {
-            platforms: self.platforms,
-            targets: self.targets,
-            builder: self.builder,
-            manifest_path: self.manifest_path,
-            cargo_config: self.cargo_config,
-        }
+        let mut opts = DoctorOptions::default();
+        opts.platforms = self.platforms;
+        opts.targets = self.targets;
+        opts.builder = self.builder;
+        opts.manifest_path = self.manifest_path;
+        opts.cargo_config = self.cargo_config;
+        opts
     }
 }
 
@@ -547,13 +554,33 @@ fn key_values(
     Ok(Some(map))
 }
 
+/// How a run is shown, which the library does not need to know.
+#[derive(Clone, Copy, Debug)]
+pub struct View {
+    pub verbosity: Verbosity,
+    pub progress: Progress,
+    pub format: MessageFormat,
+    /// `--dry-run`: print the plan and stop.
+    pub dry_run: bool,
+}
+
 impl ImagebuildArgs {
+    /// How the run is shown.
+    pub fn view(&self) -> View {
+        View {
+            verbosity: Verbosity::from_flags(self.quiet, self.verbose),
+            progress: self.progress,
+            format: self.message_format,
+            dry_run: self.dry_run,
+        }
+    }
+
     /// The options these arguments ask for; the settings they carry are the top layer.
     pub fn into_options(self) -> Result<Options> {
         let compression = self
             .compression
             .as_deref()
-            .map(Compression::parse)
+            .map(str::parse::<CompressionKind>)
             .transpose()
             .map_err(anyhow::Error::msg)?;
         let ports = if self.ports.is_empty() {
@@ -571,60 +598,58 @@ impl ImagebuildArgs {
                 p.normalized().map_err(|e| anyhow::anyhow!("--port: {e}"))?;
             }
         }
-        let settings = ImageSettings {
-            base: self.base,
-            repository: self.repository,
-            compression,
-            compression_level: self.compression_level,
-            labels: key_values("--label", &self.labels)?,
-            annotations: key_values("--annotation", &self.annotations)?,
-            env: key_values("--env", &self.env)?,
-            ports,
-            remap_paths: self.no_remap_paths.then_some(false),
-            strip: self.strip,
-            ..Default::default()
-        };
-        let verbosity = verbosity(self.quiet, self.verbose);
-        Ok(Options {
-            manifest_path: self.manifest.manifest_path,
-            packages: self.workspace.package,
-            workspace: self.workspace.workspace || self.workspace.all,
-            exclude: self.workspace.exclude,
-            bins: self.bins,
-            features: FeatureArgs {
-                features: self.features.features,
-                all_features: self.features.all_features,
-                no_default_features: self.features.no_default_features,
-            },
-            profile: self.profile,
-            targets: self.targets,
-            platforms: self.platforms,
-            cargo_config: self.cargo_config,
-            tags: self.tags,
-            settings,
-            outputs: self.outputs,
-            push: self.push,
-            image_refs: self.image_refs,
-            metadata_file: self.metadata_file,
-            registry: crate::registry::RegistryOptions {
-                insecure: self.insecure_registries,
-                ca: self.registry_ca,
-                timeout_secs: self.registry_limits.registry_timeout,
-                retries: self.registry_limits.retries,
-            },
-            load: self.load,
-            loader: self.loader,
-            load_platform: self.load_platform,
-            dry_run: self.dry_run,
-            verbosity,
-            builder: self.builder,
-            offline: self.offline,
-            sbom: self.sbom,
-            no_provenance: self.no_provenance,
-            sbom_dir: self.sbom_dir,
-            progress: self.progress,
-            message_format: self.message_format,
-        })
+        let mut settings = ImageSettings::default();
+        settings.base = self.base;
+        settings.repository = self.repository;
+        settings.compression = compression;
+        settings.compression_level = self.compression_level;
+        settings.labels = key_values("--label", &self.labels)?;
+        settings.annotations = key_values("--annotation", &self.annotations)?;
+        settings.env = key_values("--env", &self.env)?;
+        settings.ports = ports;
+        settings.remap_paths = self.no_remap_paths.then_some(false);
+        settings.strip = self.strip;
+        // `-t` values replace the `tags` setting: they are its top layer.
+        if !self.tags.is_empty() {
+            settings.tags = Some(self.tags.into_iter().map(Tag::Docker).collect());
+        }
+        let verbose = Verbosity::from_flags(self.quiet, self.verbose) == Verbosity::Verbose;
+        let mut opts = Options::default();
+        opts.manifest_path = self.manifest.manifest_path;
+        opts.packages = self.workspace.package;
+        opts.workspace = self.workspace.workspace || self.workspace.all;
+        opts.exclude = self.workspace.exclude;
+        opts.bins = self.bins;
+        let mut features = FeatureArgs::default();
+        features.features = self.features.features;
+        features.all_features = self.features.all_features;
+        features.no_default_features = self.features.no_default_features;
+        opts.features = features;
+        opts.profile = self.profile;
+        opts.targets = self.targets;
+        opts.platforms = PlatformChoice::parse(&self.platforms).context("--platform")?;
+        opts.cargo_config = self.cargo_config;
+        opts.settings = settings;
+        opts.outputs = self.outputs;
+        opts.push = self.push;
+        opts.image_refs = self.image_refs;
+        opts.metadata_file = self.metadata_file;
+        opts.registry = registry_options(
+            self.insecure_registries,
+            self.registry_ca,
+            &self.registry_limits,
+        );
+        opts.load = self.load;
+        opts.loader = self.loader;
+        opts.load_platform = self.load_platform;
+        opts.cargo_verbose = verbose;
+        opts.builder = self.builder;
+        opts.offline = self.offline;
+        opts.sbom = self.sbom;
+        opts.no_provenance = self.no_provenance;
+        opts.sbom_dir = self.sbom_dir;
+        opts.env = Environment::from_process();
+        Ok(opts)
     }
 }
 
@@ -660,9 +685,13 @@ mod tests {
         assert_eq!(a.features.features, ["tls"]);
         assert_eq!(a.profile, "dev");
         assert_eq!(a.verbose, 2);
+        assert_eq!(a.view().verbosity, Verbosity::Verbose);
         let o = a.into_options().unwrap();
-        assert_eq!(o.verbosity, Verbosity::Verbose);
-        assert_eq!(o.platforms, ["linux/amd64,linux/386"]);
+        assert!(o.cargo_verbose);
+        assert_eq!(
+            o.platforms.map(|p| p.to_string()).as_deref(),
+            Some("linux/amd64,linux/386")
+        );
     }
 
     #[test]
@@ -685,9 +714,9 @@ mod tests {
     fn defaults() {
         let a = parse(&[]);
         assert_eq!(a.profile, "release");
+        assert_eq!(a.view().verbosity, Verbosity::Normal);
         let o = a.into_options().unwrap();
-        assert!(o.settings.tags.is_none() && o.tags.is_empty());
-        assert_eq!(o.verbosity, Verbosity::Normal);
+        assert!(o.settings.tags.is_none() && !o.cargo_verbose);
     }
 
     #[test]

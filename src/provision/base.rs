@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-use crate::build::basefs::BaseFiles;
+use crate::compile::basefs::BaseFiles;
 use crate::image::layer::{Entry, LayerSpec, Source};
 use crate::image::model::{media, Descriptor, Layer};
 use crate::image::platform::Platform;
@@ -25,7 +25,8 @@ use crate::plan::base::NONROOT_ID;
 use crate::plan::Plan;
 use crate::registry::{Connector, ErrorKind, Registry, RegistryError};
 use crate::util::digest::Digest;
-use crate::util::ui::Ui;
+use crate::util::env::Environment;
+use crate::util::report::Reporter;
 
 /// One entry of a base's index: a platform and its manifest.
 #[derive(Clone, Debug)]
@@ -279,7 +280,7 @@ pub struct Bases {
 
 /// Each registry base's image for each `(image, target)` of the plan, resolved before anything
 /// compiles so a wrong base fails fast.
-pub fn resolve_bases(plan: &Plan, connector: &Connector, ui: &Ui) -> Result<Bases> {
+pub fn resolve_bases(plan: &Plan, connector: &Connector, ui: &Reporter) -> Result<Bases> {
     let mut images = BTreeMap::new();
     if plan.images.iter().all(|i| i.base.reference().is_none()) {
         return Ok(Bases {
@@ -314,9 +315,10 @@ pub fn registry_base_files(
     base: &BaseImage,
     ours: &BaseFiles,
     registry: &Registry,
-    ui: &Ui,
+    ui: &Reporter,
+    env: &Environment,
 ) -> Result<BaseFiles> {
-    let cache = BlobStore::open(crate::build::base_blobs::cache_dir()?.join("blobs"))?;
+    let cache = BlobStore::open(crate::provision::cache::cache_dir(env)?.join("blobs"))?;
     let mut files = BaseFiles::new();
     for l in &base.layers {
         if !cache.verified(&l.blob.digest, Some(l.blob.size), ui) {

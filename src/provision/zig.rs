@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::build::base_blobs::cache_dir;
+use crate::provision::cache::cache_dir;
 use crate::util::atomic::AtomicFile;
 use crate::util::digest::HashingWriter;
-use crate::util::ui::Ui;
+use crate::util::env::Environment;
+use crate::util::report::Reporter;
 
 /// The zig version provisioned, as `zig version` prints it (and PyPI's `ziglang` version).
 pub const ZIG_VERSION: &str = "0.17.1";
@@ -66,8 +67,8 @@ pub fn host_wheel() -> Option<&'static Wheel> {
 }
 
 /// Where the provisioned zig lives: `<cache>/zig/<version>`.
-pub fn install_dir() -> Result<PathBuf> {
-    Ok(cache_dir()?.join("zig").join(ZIG_VERSION))
+pub fn install_dir(env: &Environment) -> Result<PathBuf> {
+    Ok(cache_dir(env)?.join("zig").join(ZIG_VERSION))
 }
 
 /// The zig executable inside an install directory.
@@ -76,22 +77,21 @@ fn executable(dir: &Path) -> PathBuf {
 }
 
 /// The zig provisioned by an earlier run, when it is there.
-pub fn cached() -> Option<PathBuf> {
-    let exe = executable(&install_dir().ok()?);
+pub fn cached(env: &Environment) -> Option<PathBuf> {
+    let exe = executable(&install_dir(env).ok()?);
     exe.is_file().then_some(exe)
 }
 
 /// `CARGO_NET_OFFLINE` as cargo reads it (`true` or `1`).
-pub fn offline_from_env() -> bool {
-    std::env::var("CARGO_NET_OFFLINE")
-        .map(|v| matches!(v.trim(), "true" | "1"))
-        .unwrap_or(false)
+pub fn offline_from_env(env: &Environment) -> bool {
+    env.var("CARGO_NET_OFFLINE")
+        .is_some_and(|v| matches!(v.trim(), "true" | "1"))
 }
 
 /// The zig executable: the cached one, or the pinned wheel downloaded, verified and unpacked
 /// into the cache first. `offline` refuses the download; `why` says what needs zig.
-pub fn provision(offline: bool, why: &str, ui: &Ui) -> Result<PathBuf> {
-    if let Some(exe) = cached() {
+pub fn provision(offline: bool, why: &str, ui: &Reporter, env: &Environment) -> Result<PathBuf> {
+    if let Some(exe) = cached(env) {
         return Ok(exe);
     }
     let fix = format!(
@@ -112,11 +112,11 @@ pub fn provision(offline: bool, why: &str, ui: &Ui) -> Result<PathBuf> {
             std::env::consts::ARCH
         );
     };
-    let dest = install_dir()?;
+    let dest = install_dir(env)?;
     let parent = dest.parent().expect("<cache>/zig/<version> has a parent");
     std::fs::create_dir_all(parent)
         .with_context(|| format!("creating {} for zig", parent.display()))?;
-    let url = match std::env::var(ENV_MIRROR).ok().filter(|m| !m.is_empty()) {
+    let url = match env.var(ENV_MIRROR) {
         Some(m) => format!("{}/{}", m.trim_end_matches('/'), wheel.file),
         None => wheel.url.to_string(),
     };

@@ -1,0 +1,13 @@
+//! The subcommands besides the build itself, one file each (as cargo's `ops/`): each takes its
+//! own options and returns data; printing it is the binary's job. [`clean`] removes the caches,
+//! [`doctor`] checks the machine for what the platforms need (and runs the fixes), [`init`]
+//! writes a starting configuration, [`merge`] assembles per-platform layouts into one index,
+//! [`platforms`] lists every platform with its route here, and [`sbom`] reads back what is
+//! attached to an image.
+
+pub mod clean;
+pub mod doctor;
+pub mod init;
+pub mod merge;
+pub mod platforms;
+pub mod sbom;

@@ -1,0 +1,13 @@
+//! The compile stage: runs cargo and checks what it made. [`cargo`] runs `cargo build` (or
+//! `cargo zigbuild`, `cross build`) for a group of targets with the environment their
+//! [`Route`](crate::route::Route)s ask for, and hands over each executable as soon as cargo's
+//! JSON messages name it. [`elf`] checks an executable against the platform its image claims
+//! (ELF class, byte order, machine; its interpreter and shared libraries), and [`basefs`] checks
+//! that what it needs at start-up (its loader, its libraries) is in the layers beneath it.
+//!
+//! The stage decides nothing about images: the pipeline in [`crate::assemble`] calls it and
+//! packs what it delivers.
+
+pub mod basefs;
+pub mod cargo;
+pub mod elf;
