@@ -120,4 +120,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked "$@"
+cargo clippy --all-targets --locked --features e2e -- -D warnings
+# Every tier: the fast one (what `cargo test` alone runs) and the tests that need the components
+# installed above (the `e2e` feature). --no-fail-fast: one failing binary does not hide the rest.
+cargo test --locked --no-fail-fast --features e2e "$@"

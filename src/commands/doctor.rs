@@ -1,6 +1,6 @@
 //! `cargo imagebuild doctor`: checks this machine for what building the requested platforms
 //! needs — the Rust standard library of each target, its linker and C compiler (the same
-//! [`crate::route`] decision a build makes, on a scratch base), zig and cargo-zigbuild, a loader
+//! route decision a build makes, on a scratch base), zig and cargo-zigbuild, a loader
 //! (docker or podman, on PATH and answering) and a registry credentials file — and prints a
 //! table with the fix for each missing piece, then the fixes grouped into one command per
 //! package manager ([`fix_steps`]: one `rustup target add`, one `apt-get install`, other commands
@@ -553,7 +553,7 @@ pub fn fix_steps(checks: &[Check]) -> Vec<Step> {
 
 /// Runs the grouped fixes in order, their output streaming to ours; stops at the first that fails.
 ///
-/// These run through [`process::run_streaming`], not [`process::run`]: an `apt-get install` can
+/// These run through `process::run_streaming`, not `process::run`: an `apt-get install` can
 /// download for minutes and the user should see its progress (and any prompt for a sudo
 /// password on the terminal) as it happens, not all at once at the end; the deadline still
 /// bounds each one (30 min for installs, 10 for `apt-get update`).

@@ -1,5 +1,5 @@
 //! `cargo imagebuild merge`: one multi-platform index from per-platform OCI layouts built on
-//! separate machines ([`crate::image::merge`] assembles it), written to the outputs asked for
+//! separate machines (the image model's `merge` assembles it), written to the outputs asked for
 //! through the same sinks a build uses.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use crate::sink::load::Loaders;
 use crate::util::report::Reporter;
 
 /// `cargo imagebuild merge`: one index from per-platform layouts (see
-/// [`crate::image::merge`]), written to the outputs asked for. A push sends only the blobs the
+/// the image model's `merge`), written to the outputs asked for. A push sends only the blobs the
 /// registry lacks.
 pub fn merge(opts: &MergeOptions, listener: impl Listener + 'static) -> Result<Outcome> {
     let ui = &Reporter::new(std::sync::Arc::new(listener));

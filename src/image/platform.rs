@@ -69,7 +69,7 @@ pub enum PlatformError {
     )]
     /// An empty value.
     Empty,
-    #[error("`all` stands alone: drop the other platforms (and --target values) beside it")]
+    #[error("--platform all stands alone: drop the other --platform and --target values")]
     /// `all` given beside other platforms.
     AllStandsAlone,
 }
@@ -326,7 +326,7 @@ impl Platform {
     }
 
     /// This platform as oci-spec wants it in a descriptor.
-    pub fn to_oci(&self) -> oci_spec::image::Platform {
+    pub(crate) fn to_oci(&self) -> oci_spec::image::Platform {
         let mut p = oci_spec::image::Platform::default();
         p.set_os(oci_spec::image::Os::from(self.os.as_str()));
         p.set_architecture(oci_spec::image::Arch::from(self.architecture.as_str()));

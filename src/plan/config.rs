@@ -102,7 +102,7 @@ impl Strip {
     }
 
     /// The cargo `--config` value that sets this for `profile`.
-    pub fn cargo_config(self, profile: &str) -> String {
+    pub(crate) fn cargo_config(self, profile: &str) -> String {
         format!("profile.{profile}.strip=\"{}\"", self.as_str())
     }
 }
@@ -330,8 +330,8 @@ impl ImageSettings {
         Ok(())
     }
 
-    /// The first of [`WORKSPACE_ONLY`] this layer sets, if any.
-    pub fn workspace_only_key(&self) -> Option<&'static str> {
+    /// The first of `WORKSPACE_ONLY` this layer sets, if any.
+    pub(crate) fn workspace_only_key(&self) -> Option<&'static str> {
         let set = [
             self.remap_paths.is_some(),
             self.registry_timeout.is_some(),
@@ -386,7 +386,7 @@ impl ImageSettings {
     }
 
     /// The resolved assets of this (merged) layer.
-    pub fn asset_specs(&self) -> Vec<AssetSpec> {
+    pub(crate) fn asset_specs(&self) -> Vec<AssetSpec> {
         self.assets
             .iter()
             .flatten()

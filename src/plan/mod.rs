@@ -101,7 +101,7 @@ pub struct Plan {
     pub images: Vec<ImagePlan>,
     /// Where the images go.
     pub outputs: Vec<OutputSpec>,
-    /// Seconds since the epoch for every timestamp (see [`reproducible::Epoch`]).
+    /// Seconds since the epoch for every timestamp (see `reproducible::Epoch`).
     pub epoch: u64,
     /// Where `epoch` came from.
     pub epoch_source: reproducible::EpochSource,

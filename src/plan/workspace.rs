@@ -17,6 +17,9 @@ use crate::plan::options::Options;
 /// target's dependencies from it rather than asking cargo again per target).
 pub fn metadata(opts: &Options) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
+    if let Some(cargo) = opts.env.path("CARGO") {
+        cmd.cargo_path(cargo);
+    }
     let f = &opts.features;
     if f.all_features {
         cmd.features(CargoOpt::AllFeatures);
