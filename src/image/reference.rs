@@ -1,12 +1,12 @@
 //! Image references: `ghcr.io/acme/api:1.4.0`, `127.0.0.1:5000/base@sha256:…`, `busybox`
 //! (Docker Hub, `library/`). [`ImageRef`] parses the distribution grammar with Docker Hub's
-//! normalization into oci-client's `Reference`, and adds messages that name the mistake and the
+//! normalization into oci-spec's `Reference`, and adds messages that name the mistake and the
 //! fix. It does no I/O: which registry answers for a reference is the `registry` module's job.
 
 use std::fmt;
 use std::sync::OnceLock;
 
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 use regex::Regex;
 
 /// The distribution reference grammar (distribution's `reference/regexp.go`), anchored, with
@@ -177,7 +177,7 @@ impl ImageRef {
         &self.given
     }
 
-    /// The reference as oci-client takes it, addressed to [`ImageRef::registry`] (a tag and a
+    /// The reference as the registry client takes it, addressed to [`ImageRef::registry`] (a tag and a
     /// digest together keep the digest, which is what is fetched).
     pub fn oci(&self) -> Reference {
         match (self.inner.digest(), self.inner.tag()) {

@@ -6,16 +6,69 @@
 //! spellings of a host key, and a timeout around helper programs (which could otherwise hang
 //! a build forever).
 //!
-//! Secrets never leave this module except inside oci-client's `RegistryAuth`, whose `Debug`
-//! redacts them; nothing here prints or logs a password or token.
+//! Secrets never leave this module except inside a [`Credential`], whose `Debug` redacts
+//! them; nothing here prints or logs a password or token.
 
 use std::sync::mpsc;
 use std::time::Duration;
 
 use docker_credential::{CredentialRetrievalError, DockerCredential};
-use oci_client::secrets::RegistryAuth;
+use reqwest::header::HeaderValue;
 
 use super::error::{ErrorKind, RegistryError};
+
+/// What we authenticate to a registry with.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    Anonymous,
+    /// A user name and password: sent as Basic to a registry that asks for Basic, and to the
+    /// token service a Bearer registry names (never to the Bearer registry itself).
+    Basic {
+        user: String,
+        password: String,
+    },
+    /// What `docker login` stores for some token-based registries: sent as the Bearer token.
+    IdentityToken(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Anonymous => f.write_str("Anonymous"),
+            Credential::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
+            Credential::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
+        }
+    }
+}
+
+impl Credential {
+    /// The `Authorization` value of Basic credentials (marked sensitive, so it is never
+    /// printed by the HTTP stack either).
+    pub fn basic_header(&self) -> Option<HeaderValue> {
+        use base64::Engine;
+        let Credential::Basic { user, password } = self else {
+            return None;
+        };
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        sensitive(&format!("Basic {encoded}"))
+    }
+
+    /// The `Authorization` value of an identity token.
+    pub fn identity_header(&self) -> Option<HeaderValue> {
+        match self {
+            Credential::IdentityToken(t) => sensitive(&format!("Bearer {t}")),
+            _ => None,
+        }
+    }
+}
+
+/// `value` as a header value that the HTTP stack never prints.
+pub fn sensitive(value: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
 
 /// How long a credential helper may take before we give up on it.
 pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -84,12 +137,12 @@ fn with_timeout(
     })
 }
 
-fn to_auth(c: DockerCredential) -> RegistryAuth {
+fn to_credential(c: DockerCredential) -> Credential {
     match c {
-        DockerCredential::UsernamePassword(u, p) => RegistryAuth::Basic(u, p),
+        DockerCredential::UsernamePassword(user, password) => Credential::Basic { user, password },
         // An identity token is what `docker login` stores for token-based registries; the
         // registries that issue one accept it as a bearer token.
-        DockerCredential::IdentityToken(t) => RegistryAuth::Bearer(t),
+        DockerCredential::IdentityToken(t) => Credential::IdentityToken(t),
     }
 }
 
@@ -136,7 +189,7 @@ fn failure(host: &str, source: &Source, e: CredentialRetrievalError) -> Registry
 }
 
 /// The credentials for `host` (`ghcr.io`, `127.0.0.1:5000`), and where they came from.
-pub fn credentials_for(host: &str) -> Result<(RegistryAuth, Source), RegistryError> {
+pub fn credentials_for(host: &str) -> Result<(Credential, Source), RegistryError> {
     let places: [(Source, Lookup); 2] = [
         (Source::DockerConfig, docker_credential::get_credential),
         (
@@ -147,110 +200,13 @@ pub fn credentials_for(host: &str) -> Result<(RegistryAuth, Source), RegistryErr
     for (source, lookup) in places {
         for key in keys_for(host) {
             match with_timeout(&key, lookup)? {
-                Ok(c) => return Ok((to_auth(c), source)),
+                Ok(c) => return Ok((to_credential(c), source)),
                 Err(e) if is_absent(&e) => continue,
                 Err(e) => return Err(failure(host, &source, e)),
             }
         }
     }
-    Ok((RegistryAuth::Anonymous, Source::Anonymous))
-}
-
-/// The `key="value"` parameters of a `WWW-Authenticate: Bearer …` challenge (`realm`,
-/// `service`), or `None` for any other scheme. Hand-written: oci-client keeps its parser
-/// private, and the grammar needed here is one quoted list.
-fn bearer_params(header: &str) -> Option<Vec<(String, String)>> {
-    let rest = header.trim().strip_prefix("Bearer ")?;
-    let mut params = Vec::new();
-    let mut s = rest.trim();
-    while let Some((key, after)) = s.split_once('=') {
-        let key = key
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
-        let (value, tail) = match after.strip_prefix('"') {
-            Some(q) => q.split_once('"').unwrap_or((q, "")),
-            None => after.split_once(',').unwrap_or((after, "")),
-        };
-        params.push((key, value.to_string()));
-        s = tail.trim_start_matches(',').trim();
-    }
-    Some(params)
-}
-
-/// The token scopes for pushing to `target` with blobs mounted from `bases`, as docker and
-/// crane ask for them: pull on each base, pull and push on the target.
-pub fn mount_scopes(target: &str, bases: &[String]) -> Vec<String> {
-    bases
-        .iter()
-        .filter(|b| b.as_str() != target)
-        .map(|b| format!("repository:{b}:pull"))
-        .chain(std::iter::once(format!("repository:{target}:pull,push")))
-        .collect()
-}
-
-/// Asks the registry's token service (named by its Bearer challenge on `/v2/`) for ONE token
-/// covering every scope in `scopes`. `Ok(None)` when the registry does not use Bearer tokens
-/// or the service declines: the caller then goes on with the token it has.
-pub async fn token_for_scopes(
-    http: &reqwest::Client,
-    registry_url: &str,
-    auth: &RegistryAuth,
-    scopes: &[String],
-) -> Result<Option<oci_client::token_cache::RegistryToken>, RegistryError> {
-    let probe = http
-        .get(format!("{registry_url}/v2/"))
-        .send()
-        .await
-        .map_err(RegistryError::from)?;
-    let Some(params) = probe
-        .headers()
-        .get(reqwest::header::WWW_AUTHENTICATE)
-        .and_then(|h| h.to_str().ok())
-        .and_then(bearer_params)
-    else {
-        return Ok(None);
-    };
-    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let Some(realm) = get("realm") else {
-        return Ok(None);
-    };
-    let mut query: Vec<(&str, String)> = scopes.iter().map(|s| ("scope", s.clone())).collect();
-    if let Some(service) = get("service") {
-        query.push(("service", service));
-    }
-    let mut req = http.get(&realm).query(&query);
-    match auth {
-        RegistryAuth::Basic(user, password) => req = req.basic_auth(user, Some(password)),
-        RegistryAuth::Bearer(_) => return Ok(None),
-        RegistryAuth::Anonymous => {}
-    }
-    let res = req.send().await.map_err(RegistryError::from)?;
-    if !res.status().is_success() {
-        return Ok(None);
-    }
-    let body = read_capped(res, oci_client::client::TOKEN_LIMIT).await?;
-    Ok(serde_json::from_slice(&body).ok())
-}
-
-/// The body of `res`, refused once it passes `limit` bytes: by its Content-Length, else
-/// while it arrives (a lying or absent Content-Length cannot make us hold gigabytes). The
-/// same cap oci-client applies to its own reads (see vendor/README.md).
-async fn read_capped(mut res: reqwest::Response, limit: u64) -> Result<Vec<u8>, RegistryError> {
-    let url = res.url().to_string();
-    let too_large = || RegistryError::too_large(&url, limit);
-    if res.content_length().is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(RegistryError::from)? {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    Ok((Credential::Anonymous, Source::Anonymous))
 }
 
 #[cfg(test)]
@@ -258,24 +214,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_challenges_and_mount_scopes() {
-        let p = bearer_params(
-            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
-        )
-        .unwrap();
-        assert_eq!(
-            p[0],
-            ("realm".into(), "https://auth.docker.io/token".into())
-        );
-        assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));
-        assert!(bearer_params(r#"Basic realm="x""#).is_none());
-        assert_eq!(
-            mount_scopes("acme/api", &["library/debian".into(), "acme/api".into()]),
-            [
-                "repository:library/debian:pull",
-                "repository:acme/api:pull,push"
-            ]
-        );
+    fn credentials_never_show_in_debug_and_encode_as_basic() {
+        let c = Credential::Basic {
+            user: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let h = c.basic_header().unwrap();
+        assert!(h.is_sensitive());
+        assert_eq!(h.to_str().unwrap(), "Basic dTpodW50ZXIy");
+        let t = Credential::IdentityToken("tok".into());
+        assert!(!format!("{t:?}").contains("tok)"));
+        assert_eq!(t.identity_header().unwrap().to_str().unwrap(), "Bearer tok");
+        assert!(Credential::Anonymous.basic_header().is_none());
     }
 
     #[test]

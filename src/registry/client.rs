@@ -1,13 +1,19 @@
 //! The registry client: one [`Registry`] per run (its per-host connections and credentials made
 //! on first use, [`Connector`] delaying even that until a push or pull needs it), and the pull
 //! side of the protocol — manifests by reference, documents and blobs by descriptor.
+//!
+//! The OCI distribution protocol is ours (the sibling modules `wire`, `challenge`, `token`,
+//! `manifests`, `blobs`, `upload`), on reqwest and rustls, rather than a client crate's:
+//! oci-client, the one Rust crate that speaks it, cannot take our TLS verifier (pinned
+//! self-signed certificates, certs.d), a client identity for mutual TLS, caps on what is read
+//! into memory, or `Retry-After`, and the `[patch]` that once added those does not survive
+//! `cargo publish`. go-containerregistry and containers/image own theirs for the same reasons.
 
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use futures_util::StreamExt;
-use oci_client::manifest::OciDescriptor;
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 
 use super::error::{ErrorKind, RegistryError};
 
@@ -22,7 +28,7 @@ use crate::util::env::Environment;
 use crate::util::report::Reporter;
 
 /// The largest config or manifest we read into memory.
-pub(super) const MAX_DOCUMENT: u64 = 4 << 20;
+pub(super) const MAX_DOCUMENT: u64 = super::wire::MANIFEST_LIMIT;
 
 /// How to reach registries: the command line's `--insecure-registry`, `--registry-ca`,
 /// `--registry-timeout` and `--retries` (registries.conf and certs.d are read besides).
@@ -90,15 +96,6 @@ pub(super) fn explain(mut e: RegistryError, host: &str, source: Option<&Source>)
     anyhow::Error::new(e)
 }
 
-pub(super) fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
-    OciDescriptor {
-        media_type: d.media_type.clone(),
-        digest: d.digest.to_string(),
-        size: d.size as i64,
-        ..Default::default()
-    }
-}
-
 impl Registry {
     /// Sets up (no network yet). Reads the CA file so a wrong path fails before any build.
     pub fn new(opts: &RegistryOptions, env: &Environment, ui: &Reporter) -> Result<Registry> {
@@ -149,33 +146,25 @@ impl Registry {
         self.block_on(async {
             let host = self.connect(r, false).await?;
             let what = format!("pulling the manifest {}", host.manifest_url(r));
-            let (bytes, digest) = transport::retry(Some((&self.ui, &what)), || {
-                let client = host.client.clone();
-                let auth = host.auth.clone();
-                async move {
-                    client
-                        .pull_manifest_raw(r, &auth, media::PULLABLE)
-                        .await
-                        .map_err(RegistryError::from)
-                }
+            let fetched = transport::retry(Some((&self.ui, &what)), || {
+                host.pull_manifest_raw(r, media::PULLABLE)
             })
             .await
             .map_err(|e| explain(e, &host.name, Some(&host.source)))?;
-            let digest: Digest = digest.parse().map_err(|e: String| anyhow!(e))?;
-            if Digest::of(&bytes) != digest {
-                anyhow::bail!("the registry sent a manifest whose bytes do not match {digest}");
-            }
-            let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            // The media type the document names (an old OCI manifest may name none: then the
+            // Content-Type it came with).
+            let media_type = serde_json::from_slice::<serde_json::Value>(&fetched.bytes)
                 .ok()
                 .and_then(|v| {
                     v.get("mediaType")
                         .and_then(|m| m.as_str())
                         .map(String::from)
                 })
+                .or(fetched.content_type)
                 .unwrap_or_default();
             Ok(Pulled {
-                bytes: bytes.to_vec(),
-                digest,
+                bytes: fetched.bytes.to_vec(),
+                digest: fetched.digest,
                 media_type,
             })
         })
@@ -230,10 +219,17 @@ impl Registry {
                 match result {
                     Ok(()) => {}
                     Err(e) if e.retryable() && attempt < policy.retries => {
-                        let wait = transport::wait_before_retry(e.clone(), backoff, started, budget)
-                            .map_err(|e| explain(e, &host.name, Some(&host.source)))?;
+                        let wait =
+                            transport::wait_before_retry(e.clone(), backoff, started, budget)
+                                .map_err(|e| explain(e, &host.name, Some(&host.source)))?;
                         attempt += 1;
-                        transport::retrying(Some((&self.ui, &what)), &e, wait, attempt, policy.retries);
+                        transport::retrying(
+                            Some((&self.ui, &what)),
+                            &e,
+                            wait,
+                            attempt,
+                            policy.retries,
+                        );
                         tokio::time::sleep(wait).await;
                         backoff *= 2;
                         continue;
@@ -242,11 +238,9 @@ impl Registry {
                 }
                 let (w, digest, size) = w.finish();
                 if digest != d.digest || size != d.size {
-                    anyhow::bail!(
-                        "the registry sent {size} bytes with digest {digest} for blob {} ({} bytes)",
-                        d.digest,
-                        d.size
-                    );
+                    // Not retried: a registry that sends other bytes for a digest sends them again.
+                    let e = super::wire::digest_mismatch("blob", &d.digest, &digest);
+                    return Err(explain(e, &host.name, Some(&host.source)));
                 }
                 return Ok(w);
             }
@@ -265,15 +259,7 @@ impl Registry {
         policy: transport::Policy,
     ) -> Result<(), RegistryError> {
         let mut sized = transport::retry(Some((&self.ui, "pulling a blob")), || {
-            let client = host.client.clone();
-            let r = r.clone();
-            let desc = oci_descriptor(d);
-            async move {
-                client
-                    .pull_blob_stream(&r, &desc)
-                    .await
-                    .map_err(RegistryError::from)
-            }
+            host.pull_blob_stream(r.repository(), d)
         })
         .await?;
         let mut got: u64 = 0;

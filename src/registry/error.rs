@@ -5,8 +5,6 @@
 
 use std::fmt;
 
-use oci_client::errors::OciDistributionError;
-
 /// What kind of failure, for callers that branch and for the help line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -83,7 +81,7 @@ impl RegistryError {
         matches!(self.kind, ErrorKind::Server | ErrorKind::Unreachable)
     }
 
-    fn from_status(status: u16, url: Option<String>, body: &str) -> RegistryError {
+    pub(super) fn from_status(status: u16, url: Option<String>, body: &str) -> RegistryError {
         let codes = spec_codes(body);
         let kind = match status {
             401 => ErrorKind::Unauthorized,
@@ -213,6 +211,10 @@ pub(super) fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
 
 impl From<reqwest::Error> for RegistryError {
     fn from(e: reqwest::Error) -> Self {
+        // An upload whose body stream failed its own check (a corrupt source) says so.
+        if let Some(ours) = carried(&e) {
+            return ours;
+        }
         let url = e.url().map(|u| redact_url(u.as_str()));
         if let Some(s) = e.status() {
             return RegistryError::from_status(s.as_u16(), url, "");
@@ -250,76 +252,24 @@ impl From<reqwest::Error> for RegistryError {
     }
 }
 
-impl From<OciDistributionError> for RegistryError {
-    fn from(e: OciDistributionError) -> Self {
-        use OciDistributionError as E;
-        match e {
-            E::RequestError(r) => r.into(),
-            E::ServerError { code, url, message } => {
-                RegistryError::from_status(code, Some(redact_url(&url)), &message)
-            }
-            E::RegistryError { envelope, url } => {
-                let body = serde_json::to_string(&envelope).unwrap_or_default();
-                let codes = spec_codes(&body);
-                let status = match codes.first().map(String::as_str) {
-                    Some("UNAUTHORIZED") => 401,
-                    Some("DENIED") => 403,
-                    Some("MANIFEST_UNKNOWN" | "BLOB_UNKNOWN" | "NAME_UNKNOWN") => 404,
-                    Some("TOOMANYREQUESTS") => 429,
-                    _ => 400,
-                };
-                RegistryError::from_status(status, Some(redact_url(&url)), &body)
-            }
-            E::UnauthorizedError { url } => RegistryError {
-                kind: ErrorKind::Unauthorized,
-                status: Some(401),
-                codes: Vec::new(),
-                message: "not authorized".into(),
-                url: Some(redact_url(&url)),
-                help: None,
-                retry_after: None,
-            },
-            E::AuthenticationFailure(reason) => RegistryError {
-                kind: ErrorKind::Unauthorized,
-                status: Some(401),
-                codes: spec_codes(&reason),
-                message: format!(
-                    "the registry's token service refused the credentials: {}",
-                    spec_messages(&reason).unwrap_or_else(|| first_line(&reason))
-                ),
-                url: None,
-                help: None,
-                retry_after: None,
-            },
-            E::Throttled {
-                code,
-                url,
-                retry_after,
-            } => {
-                let mut e = RegistryError::from_status(code, Some(redact_url(&url)), "");
-                e.retry_after = parse_retry_after(&retry_after, std::time::SystemTime::now());
-                e
-            }
-            E::TooLarge { url, limit } => RegistryError::too_large(&url, limit),
-            E::DigestError(d) => RegistryError::new(
-                ErrorKind::Protocol,
-                format!("the registry sent bytes that do not match their digest: {d}"),
-            ),
-            E::RegistryNoLocationError => RegistryError::new(
-                ErrorKind::Protocol,
-                "the registry sent no Location header where the protocol requires one",
-            ),
-            E::IoError(io) => RegistryError::new(
-                ErrorKind::Unreachable,
-                format!("the connection failed: {io}"),
-            ),
-            E::SpecViolationError(s) => RegistryError::new(
-                ErrorKind::Protocol,
-                format!("the registry broke the distribution protocol: {s}"),
-            ),
-            other => RegistryError::new(ErrorKind::Other, other.to_string()),
+/// A [`RegistryError`] carried through an `io::Error` by a body stream (`blobs::verifying`), found again in the
+/// chain of the error the request failed with.
+pub fn carried(e: &(dyn std::error::Error + 'static)) -> Option<RegistryError> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(ours) = err.downcast_ref::<RegistryError>() {
+            return Some(ours.clone());
         }
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<RegistryError>());
+        if let Some(ours) = inner {
+            return Some(ours.clone());
+        }
+        cur = err.source();
     }
+    None
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@
 //! 2. a base layer in another repository of the same registry: a cross-repository mount;
 //! 3. a base layer elsewhere (or a mount the registry declined): streamed from the base's
 //!    registry straight into the target, never stored locally;
-//! 4. our own blobs: streamed from the blob store (or memory, for configs) in 4 MiB chunks.
+//! 4. our own blobs: streamed from the blob store (or memory, for configs) in 4 MiB reads.
 //!
-//! oci-client's own `push()` holds layers in memory and never checks existence, so this
-//! module orchestrates its lower-level calls instead.
+//! Each upload is one streamed PUT; a host that refuses that with 413 gets its blobs in pieces
+//! for the rest of the run (`upload.rs`), said once.
 //!
 //! Our layers can go up before their image set is complete: [`Registry::upload_early`] starts a
 //! layer's upload the moment it is packed, while cargo still compiles other targets; the push
@@ -22,15 +22,17 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use oci_client::Reference;
+use oci_spec::distribution::Reference;
 
-use super::client::{explain, oci_descriptor, Registry};
+use super::blobs::{file_stream, verifying, ByteStream};
+use super::client::{explain, Registry};
 use super::error::{ErrorKind, RegistryError};
 use super::settled::How;
-use super::transport::{self, guarded, retry, Host};
+use super::transport::{self, retry, Host};
+use super::upload::Mount;
 use crate::events::Event;
 use crate::image::model::{Descriptor, Document, ImageSet};
 use crate::image::reference::ImageRef;
@@ -203,7 +205,7 @@ impl Registry {
             }
         }
         if !bases.is_empty() {
-            host.widen_for_mounts(&any, &bases).await;
+            host.widen_for_mounts(target.repository(), &bases).await;
         }
 
         stream::iter(jobs)
@@ -293,10 +295,10 @@ impl Registry {
         r: Reference,
         digest: &crate::util::digest::Digest,
     ) -> bool {
-        host.client
-            .fetch_manifest_digest(&r, &host.auth)
-            .await
-            .is_ok_and(|d| d == digest.as_str())
+        matches!(
+            host.fetch_manifest_digest(&r, crate::image::model::media::PULLABLE).await,
+            Ok(Some(d)) if d == *digest
+        )
     }
 
     async fn send_blob(
@@ -308,11 +310,8 @@ impl Registry {
     ) -> Result<How> {
         let r = target.at_digest(d.digest.as_str());
         let fail = |e: RegistryError| explain(e, &host.name, Some(&host.source));
-        let exists = retry(Some((&self.ui, "checking for a blob")), || async {
-            host.client
-                .blob_exists(&r, d.digest.as_str())
-                .await
-                .map_err(RegistryError::from)
+        let exists = retry(Some((&self.ui, "checking for a blob")), || {
+            host.blob_exists(r.repository(), &d.digest)
         })
         .await
         .map_err(fail)?;
@@ -325,15 +324,11 @@ impl Registry {
                 {
                     // A declined mount (the registry answers 202 with an upload session, as it
                     // does when the token lacks pull access to the base) is not an error: the
-                    // blob is streamed instead. oci-client does not hand us that session, so
-                    // the stream opens a new one.
-                    let from = base.at_tag("latest");
-                    if host
-                        .client
-                        .mount_blob(&r, &from, d.digest.as_str())
-                        .await
-                        .is_ok()
-                    {
+                    // blob is streamed instead, in a session of its own.
+                    let mounted = host
+                        .mount_blob(r.repository(), base.repository(), &d.digest)
+                        .await;
+                    if matches!(mounted, Ok(Mount::Mounted)) {
                         return Ok(How::Mounted);
                     }
                 }
@@ -341,40 +336,28 @@ impl Registry {
                 Ok(How::Streamed)
             }
             Source::Local(local) => {
-                let deadline = transport::deadline_for(d.size);
-                transport::retry_within(Some((&self.ui, "uploading a blob")), deadline, || {
-                    let r = r.clone();
-                    let host = host.clone();
-                    let digest = d.digest.to_string();
-                    let size = d.size;
-                    let local = &local;
-                    async move {
-                        let body = match local {
-                            Body::Store(path) => {
-                                transport::file_stream(path.clone()).await.map_err(|e| {
-                                    RegistryError::new(
-                                        ErrorKind::Other,
-                                        format!("reading the blob store: {e}"),
-                                    )
-                                })?
-                            }
-                            Body::Memory(bytes) => stream::iter([Ok(bytes.clone())]).boxed(),
-                        };
-                        host.client
-                            .push_blob_stream(&r, body, &digest, Some(size))
-                            .await
-                            .map(|_| ())
-                            .map_err(RegistryError::from)
+                let body = || async {
+                    match &local {
+                        Body::Store(path) => file_stream(path.clone()).await.map_err(|e| {
+                            RegistryError::new(
+                                ErrorKind::Other,
+                                format!("reading the blob store: {e}"),
+                            )
+                        }),
+                        Body::Memory(bytes) => Ok(stream::iter([Ok(bytes.clone())]).boxed()),
                     }
-                })
-                .await
-                .map_err(fail)?;
+                };
+                self.upload(host, &r, d, "uploading a blob", body)
+                    .await
+                    .map_err(fail)?;
                 Ok(How::Uploaded)
             }
         }
     }
 
-    /// Streams a base blob from its registry into the target, without storing it.
+    /// Streams a base blob from its registry into the target, without storing it. The bytes
+    /// are checked on their way ([`verifying`]): a corrupt source fails the upload before its
+    /// last byte, so the target never commits it.
     async fn stream_between(
         &self,
         host: &Arc<Host>,
@@ -384,34 +367,55 @@ impl Registry {
     ) -> Result<()> {
         let from = base.at_digest(d.digest.as_str());
         let src = self.connect(&from, false).await?;
+        let body = || async {
+            let source = src.pull_blob_stream(from.repository(), d).await?;
+            Ok(verifying(source, d))
+        };
+        self.upload(host, r, d, "copying a base blob", body)
+            .await
+            .map_err(|e| explain(e, &host.name, Some(&host.source)))
+            .with_context(|| format!("copying it from {}", base.full_name()))
+    }
+
+    /// Puts blob `d` into `r`'s repository from a fresh `body()` per attempt, retried as `what`
+    /// within the deadline of its size: in one request, unless the host refused that with 413
+    /// (now or earlier in the run), then in pieces.
+    async fn upload<F, Fut>(
+        &self,
+        host: &Arc<Host>,
+        r: &Reference,
+        d: &Descriptor,
+        what: &str,
+        body: F,
+    ) -> Result<(), RegistryError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<ByteStream, RegistryError>>,
+    {
         let deadline = transport::deadline_for(d.size);
-        transport::retry_within(Some((&self.ui, "copying a base blob")), deadline, || {
-            let src = src.clone();
-            let host = host.clone();
-            let from = from.clone();
-            let r = r.clone();
-            let desc = oci_descriptor(d);
-            let digest = d.digest.to_string();
-            let size = d.size;
-            async move {
-                let sized = src
-                    .client
-                    .pull_blob_stream(&from, &desc)
+        let body = &body;
+        let attempt = |chunked: bool| {
+            transport::retry_within(Some((&self.ui, what)), deadline, move || async move {
+                host.push_blob(r.repository(), body().await?, d, chunked)
                     .await
-                    .map_err(RegistryError::from)?;
-                // oci-client verifies the digest as the bytes pass, so a corrupt source fails
-                // the stream before the target can commit the blob.
-                let body = transport::rechunk(sized.stream);
-                host.client
-                    .push_blob_stream(&r, body, &digest, Some(size))
-                    .await
-                    .map(|_| ())
-                    .map_err(RegistryError::from)
+            })
+        };
+        let chunked = host.chunked_uploads();
+        match attempt(chunked).await {
+            Err(e) if e.status == Some(413) && !chunked => {
+                if host.use_chunked_uploads() {
+                    self.ui.warn(&format!(
+                        "{} refused a {:.1} MiB blob in one request (HTTP 413, a body size \
+                         limit): sending blobs to it in {} pieces from now on",
+                        host.name,
+                        d.size as f64 / f64::from(1 << 20),
+                        super::error::size_text(super::blobs::CHUNK as u64),
+                    ));
+                }
+                attempt(true).await
             }
-        })
-        .await
-        .map_err(|e| explain(e, &host.name, Some(&host.source)))
-        .with_context(|| format!("copying it from {}", base.full_name()))
+            done => done,
+        }
     }
 
     pub(super) async fn put_manifest(
@@ -420,21 +424,9 @@ impl Registry {
         r: Reference,
         doc: &Document,
     ) -> Result<()> {
-        let content_type = reqwest::header::HeaderValue::from_str(&doc.descriptor.media_type)
-            .map_err(|e| anyhow!("media type {}: {e}", doc.descriptor.media_type))?;
         let bytes = Bytes::from(doc.bytes.clone());
         retry(Some((&self.ui, "pushing a manifest")), || {
-            let client = host.client.clone();
-            let r = r.clone();
-            let bytes = bytes.clone();
-            let content_type = content_type.clone();
-            guarded(async move {
-                client
-                    .push_manifest_raw(&r, bytes, content_type)
-                    .await
-                    .map(|_| ())
-                    .map_err(RegistryError::from)
-            })
+            host.push_manifest_raw(&r, bytes.clone(), &doc.descriptor.media_type)
         })
         .await
         .map_err(|e| explain(e, &host.name, Some(&host.source)))

@@ -6,7 +6,7 @@
 //! artifact by its `subject` when the artifact's manifest is pushed. One that has not
 //! (distribution 2.8) answers 404 there; clients then keep the list themselves, as an image index
 //! tagged `sha256-<subject hex>` (the referrers tag schema). After pushing the artifacts we ask
-//! for the subject's referrers (oci-client asks the API and falls back to the tag): whatever is
+//! for the subject's referrers (the API, else the tag: [`Host::referrers_index`]): whatever is
 //! not listed yet is added to the tag's index, keeping what other tools put there.
 
 use std::sync::Arc;
@@ -14,12 +14,14 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use futures_util::{stream, StreamExt, TryStreamExt};
+use oci_spec::distribution::Reference;
 use serde_json::{json, Value};
 
 use super::client::{Pulled, Registry};
 use super::error::{ErrorKind, RegistryError};
 use super::push::{Body, Counters, Source, PARALLEL};
 use super::transport::{retry, Host};
+use super::wire::{self, MANIFEST_LIMIT};
 use crate::image::document::EMPTY_CONFIG;
 use crate::image::model::{media, Attachment, Descriptor, Document, ImageSet};
 use crate::image::platform::Platform;
@@ -109,6 +111,46 @@ pub fn merged_tag_index(existing: Option<&[u8]>, ours: &[&Attachment]) -> Result
         "manifests": manifests,
     });
     Ok(serde_json::to_vec(&index)?)
+}
+
+impl Host {
+    /// The index of what is attached to the manifest `r` names (by digest): the referrers API's
+    /// answer, else (a registry without the API answers 404) the referrers tag's index, else
+    /// an empty one.
+    pub async fn referrers_index(&self, r: &Reference) -> Result<Value, RegistryError> {
+        let repo = r.repository();
+        let subject: Digest = r
+            .digest()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e: String| RegistryError::new(ErrorKind::Other, e))?;
+        let url = self.url(&format!("/v2/{repo}/referrers/{subject}"))?;
+        let req = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, media::INDEX);
+        let res = self.send(repo, false, req).await?;
+        match res.status().as_u16() {
+            200 => {
+                let body = wire::read_capped(res, MANIFEST_LIMIT).await?;
+                return serde_json::from_slice(&body).map_err(|_| {
+                    RegistryError::new(
+                        ErrorKind::Protocol,
+                        "the registry's referrers answer is not JSON",
+                    )
+                });
+            }
+            // No referrers API (404 is what the spec says; some answer as for an unknown route).
+            404 | 400 | 405 | 501 => {}
+            _ => return Err(wire::error_from(res).await),
+        }
+        let tag = Reference::with_tag(r.registry().into(), repo.into(), tag_for(&subject));
+        match self.pull_manifest_raw(&tag, &[media::INDEX]).await {
+            Ok(f) => Ok(serde_json::from_slice(&f.bytes).unwrap_or(Value::Null)),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(Value::Null),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl Registry {
@@ -256,15 +298,11 @@ impl Registry {
         subject: &Digest,
     ) -> Result<Vec<Referrer>> {
         let r = repo.at_digest(subject.as_str());
-        let index = retry(Some((&self.ui, "listing referrers")), || async {
-            host.client
-                .pull_referrers(&r, None)
-                .await
-                .map_err(RegistryError::from)
+        let v = retry(Some((&self.ui, "listing referrers")), || {
+            host.referrers_index(&r)
         })
         .await
         .map_err(|e| super::client::explain(e, &host.name, Some(&host.source)))?;
-        let v = serde_json::to_value(&index)?;
         Ok(v["manifests"]
             .as_array()
             .into_iter()
@@ -279,19 +317,15 @@ impl Registry {
             .collect())
     }
 
-    async fn pull_raw(&self, host: &Arc<Host>, r: &oci_client::Reference) -> Result<Pulled> {
-        let (bytes, digest) = retry(Some((&self.ui, "pulling a manifest")), || async {
-            host.client
-                .pull_manifest_raw(r, &host.auth, &[media::INDEX, media::MANIFEST])
-                .await
-                .map_err(RegistryError::from)
+    async fn pull_raw(&self, host: &Arc<Host>, r: &Reference) -> Result<Pulled> {
+        let fetched = retry(Some((&self.ui, "pulling a manifest")), || {
+            host.pull_manifest_raw(r, &[media::INDEX, media::MANIFEST])
         })
         .await
         .map_err(|e| super::client::explain(e, &host.name, Some(&host.source)))?;
-        let digest: Digest = digest.parse().map_err(|e: String| anyhow!(e))?;
         Ok(Pulled {
-            bytes: bytes.to_vec(),
-            digest,
+            bytes: fetched.bytes.to_vec(),
+            digest: fetched.digest,
             media_type: String::new(),
         })
     }

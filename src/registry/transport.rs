@@ -1,36 +1,29 @@
-//! Private plumbing under [`super::Registry`]: one oci-client `Client` per registry host (each
-//! knows whether its host speaks HTTPS or plain HTTP, and carries our own reqwest client with
-//! the host's certificates from [`super::trust`]), the host's credentials, retries with backoff, streams re-cut into 4 MiB chunks, and a guard that turns
-//! a panic inside oci-client into an error.
+//! Private plumbing under [`super::Registry`]: one [`Host`] per registry host — its own
+//! reqwest client (the host's certificates and client identity from [`super::trust`], the
+//! run's deadlines, the environment's proxies), whether it speaks HTTPS or plain HTTP, its
+//! credentials, its remembered `/v2/` answer and its tokens — and the retry policy every
+//! request follows (per-attempt deadlines, doubling backoff, `Retry-After`, an overall budget).
 //!
-//! What oci-client lacks and is added here: it fixes each host's scheme when a client is built,
-//! so loopback hosts are probed first (HTTPS, then plain HTTP, as Docker does for
-//! 127.0.0.0/8); it has no retries; `push_blob_stream` in chunked mode sends one PATCH per stream
-//! item, so blobs go up as one streamed PUT (`use_monolithic_push`), their bodies cut into
-//! [`CHUNK`] pieces ([`rechunk`]); and
-//! `push_manifest_raw` by digest panics when a registry omits `Location` ([`guarded`]).
+//! A host's scheme is decided once: loopback and insecure hosts are probed (HTTPS, then plain
+//! HTTP, as Docker does for 127.0.0.0/8), and that probe's `/v2/` answer is kept as the host's
+//! [`Challenge`]; other hosts are asked `/v2/` once, on the first authorization.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Once};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::stream::{self, BoxStream, StreamExt};
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
-use super::auth::{self, Source};
+use super::auth::{self, Credential, Source};
+use super::challenge::{self, Challenge};
 use super::error::{is_tls_failure, ErrorKind, RegistryError};
+use super::token::TokenCache;
 use super::trust::{self, HostTrust, UserCa};
 use crate::util::env::Environment;
 use crate::util::report::Reporter;
 
-/// The size of each upload request: big enough that a 100 MB layer is 25 requests.
-pub const CHUNK: usize = 4 << 20;
 /// The first backoff; each retry waits twice as long as the one before.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -55,7 +48,7 @@ pub const DEFAULT_POLICY: Policy = Policy {
 /// The policy of this process's registry client (set when it is made) and where retries are
 /// reported when the caller gave no `Reporter`: one client per run, so one of each.
 static POLICY: std::sync::RwLock<Policy> = std::sync::RwLock::new(DEFAULT_POLICY);
-static RETRY_UI: std::sync::OnceLock<Reporter> = std::sync::OnceLock::new();
+pub(super) static RETRY_UI: std::sync::OnceLock<Reporter> = std::sync::OnceLock::new();
 
 /// Sets the policy every request of this process follows, and the `Reporter` retries are told on.
 pub fn set_policy(policy: Policy, ui: &Reporter) {
@@ -68,90 +61,63 @@ pub fn set_policy(policy: Policy, ui: &Reporter) {
 pub fn policy() -> Policy {
     POLICY.read().map_or(DEFAULT_POLICY, |p| *p)
 }
-/// Runtime threads are named so a panic inside oci-client can be reported as our error alone.
-const THREAD_NAME: &str = "imagebuild-registry";
-
-/// One registry host: its client, credentials and scheme.
+/// One registry host: its client, credentials, scheme and what it asked for.
 pub struct Host {
     pub name: String,
-    pub client: Client,
-    pub auth: RegistryAuth,
     pub source: Source,
     /// What to do about an untrusted certificate, for this host's `help:` line.
     pub tls_help: String,
-    /// The reqwest client inside `client`, and the host's base URL, for the token requests
-    /// oci-client cannot make (several scopes in one token).
-    http: reqwest::Client,
-    base_url: String,
-    authed: Mutex<HashSet<(String, bool)>>,
+    /// The one client for every request to this host (and to its token service and the
+    /// places it redirects to).
+    pub(super) http: reqwest::Client,
+    /// `https://host` or `http://host`: the origin credentials are sent to, and no other.
+    pub(super) base: reqwest::Url,
+    /// The same, as text without a trailing slash, for messages.
+    pub(super) base_url: String,
+    pub(super) credential: Credential,
+    /// The `/v2/` answer, asked once per run.
+    pub(super) challenge: OnceCell<Challenge>,
+    pub(super) tokens: TokenCache,
+    /// The `(repository, push)` pairs authorized so far.
+    pub(super) authed: Mutex<HashSet<(String, bool)>>,
+    /// The host refused a whole blob with 413: upload in pieces.
+    pub(super) chunked: AtomicBool,
 }
 
 impl Host {
-    /// Makes the push token for `target` also cover pulling from `bases` (other repositories
-    /// of this registry), as docker and crane do, so cross-repository mounts are allowed.
-    /// Changes nothing when the registry has no token service or declines the wider token:
-    /// mounts are then declined and the blobs streamed.
-    pub async fn widen_for_mounts(&self, target: &Reference, bases: &[String]) {
-        let scopes = auth::mount_scopes(target.repository(), bases);
-        if scopes.len() < 2 {
-            return;
-        }
-        // Best effort, under the request deadline: a token service that stalls costs one
-        // deadline, then the blobs are streamed instead of mounted.
-        let asked = auth::token_for_scopes(&self.http, &self.base_url, &self.auth, &scopes);
-        if let Ok(Ok(Some(token))) = tokio::time::timeout(policy().timeout, asked).await {
-            self.client
-                .tokens
-                .insert(
-                    target,
-                    RegistryOperation::Push,
-                    oci_client::token_cache::RegistryTokenType::Bearer(token),
-                )
-                .await;
-        }
-    }
-
     /// The URL of the manifest `r` names, for messages.
-    pub fn manifest_url(&self, r: &Reference) -> String {
+    pub fn manifest_url(&self, r: &oci_spec::distribution::Reference) -> String {
         let at = r.digest().or(r.tag()).unwrap_or("latest");
         format!("{}/v2/{}/manifests/{at}", self.base_url, r.repository())
     }
 
-    /// Runs oci-client's token flow for `repo` once, so refused credentials surface here as an
-    /// error instead of as an anonymous request's 401 later.
-    pub async fn authorize(&self, r: &Reference, push: bool) -> Result<(), RegistryError> {
-        let key = (r.repository().to_string(), push);
-        let mut done = self.authed.lock().await;
-        if done.contains(&key) {
-            return Ok(());
-        }
-        let op = if push {
-            RegistryOperation::Push
-        } else {
-            RegistryOperation::Pull
-        };
-        let what = format!(
-            "authorizing with {}/v2/ and its token service",
-            self.base_url
-        );
-        let ui = RETRY_UI.get().map(|ui| (ui, what.as_str()));
-        retry(ui, || async {
-            self.client
-                .auth(r, &self.auth, op)
-                .await
-                .map(|_| ())
-                .map_err(RegistryError::from)
+    /// `path` (`/v2/…`) on this host.
+    pub fn url(&self, path: &str) -> Result<reqwest::Url, RegistryError> {
+        reqwest::Url::parse(&format!("{}{path}", self.base_url)).map_err(|e| {
+            RegistryError::new(ErrorKind::Other, format!("{}{path}: {e}", self.base_url))
         })
-        .await
-        .map_err(|e| with_tls_help(e, &self.tls_help))?;
-        done.insert(key);
-        Ok(())
+    }
+
+    /// What `/v2/` asks for, asked on first use (without credentials) and kept for the run.
+    pub async fn challenge(&self) -> Result<Challenge, RegistryError> {
+        self.challenge
+            .get_or_try_init(|| async {
+                let res = self
+                    .http
+                    .get(self.url("/v2/")?)
+                    .send()
+                    .await
+                    .map_err(RegistryError::from)?;
+                Ok(challenge::parse(res.headers()))
+            })
+            .await
+            .cloned()
     }
 }
 
 /// Adds the host's advice about certificates to a TLS error (the first request to a host is
 /// where an untrusted certificate shows).
-fn with_tls_help(mut e: RegistryError, help: &str) -> RegistryError {
+pub(super) fn with_tls_help(mut e: RegistryError, help: &str) -> RegistryError {
     if e.kind == ErrorKind::Tls && e.help.is_none() {
         e.help = Some(help.to_string());
     }
@@ -181,20 +147,6 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|a| a.is_loopback())
 }
 
-/// Silences the default panic message for panics on registry threads: [`guarded`] reports
-/// them as errors with their message, so printing them twice would only confuse.
-fn quiet_registry_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if std::thread::current().name() != Some(THREAD_NAME) {
-                previous(info);
-            }
-        }));
-    });
-}
-
 impl Transport {
     pub fn new(
         insecure: Vec<String>,
@@ -202,10 +154,9 @@ impl Transport {
         env: Environment,
     ) -> std::io::Result<Transport> {
         trust::tls_crypto();
-        quiet_registry_panics();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
-            .thread_name(THREAD_NAME)
+            .thread_name("imagebuild-registry")
             .enable_all()
             .build()?;
         Ok(Transport {
@@ -268,16 +219,21 @@ impl Transport {
     /// Whether `host` is reached over plain HTTP: insecure hosts (--insecure-registry,
     /// registries.conf) and loopback hosts are when they do not speak TLS, as with Docker (an
     /// untrusted certificate is an error, never a reason to fall back; insecure hosts have
-    /// their certificate accepted unchecked).
-    async fn plain_http(&self, host: &str, trust: &HostTrust) -> Result<bool, RegistryError> {
+    /// their certificate accepted unchecked). The probe is a `GET /v2/`, so its answer is the
+    /// host's challenge too.
+    async fn plain_http(
+        &self,
+        host: &str,
+        trust: &HostTrust,
+    ) -> Result<(bool, Option<Challenge>), RegistryError> {
         if !trust.insecure && !is_loopback(host) {
-            return Ok(false);
+            return Ok((false, None));
         }
         let client = self.http_client(trust, true)?;
         // One HTTPS attempt: a plain-HTTP server fails the handshake at once, and retrying
         // that would only slow every run against a local registry.
         let https_err = match client.get(format!("https://{host}/v2/")).send().await {
-            Ok(_) => return Ok(false),
+            Ok(res) => return Ok((false, Some(challenge::parse(res.headers())))),
             Err(e) => {
                 let tls = is_tls_failure(&e);
                 let mut err = RegistryError::from(e);
@@ -293,12 +249,12 @@ impl Transport {
                 .get(format!("http://{host}/v2/"))
                 .send()
                 .await
-                .map(|_| ())
+                .map(|res| challenge::parse(res.headers()))
                 .map_err(RegistryError::from)
         })
         .await;
         match http {
-            Ok(()) => Ok(true),
+            Ok(challenge) => Ok((true, Some(challenge))),
             Err(_) => Err(https_err),
         }
     }
@@ -310,45 +266,32 @@ impl Transport {
             return Ok(h.clone());
         }
         let (trust, tls_help) = self.trust(host)?;
-        let plain_http = self
+        let (plain_http, probed) = self
             .plain_http(host, &trust)
             .await
             .map_err(|e| with_tls_help(e, &tls_help))?;
-        let (auth, source) = {
+        let (credential, source) = {
             let host = host.to_string();
             tokio::task::spawn_blocking(move || auth::credentials_for(&host))
                 .await
                 .map_err(|e| RegistryError::new(ErrorKind::Credentials, e.to_string()))??
         };
-        let config = ClientConfig {
-            protocol: if plain_http {
-                ClientProtocol::HttpsExcept(vec![host.to_string()])
-            } else {
-                ClientProtocol::Https
-            },
-            platform_resolver: None,
-            // One streamed PUT per blob (after the POST that opens the session) instead of a
-            // PATCH per 4 MiB piece: measured against a local distribution registry, three
-            // 20 MB layers went up in 0.55 s as 15 PATCHes and in a fraction of that as three
-            // PUTs (each PATCH makes the registry save and restore its hash state). The body
-            // is still read from disk in [`CHUNK`] pieces, so memory stays bounded.
-            use_monolithic_push: true,
-            ..Default::default()
-        };
-        // TLS, timeouts and proxies are those of our own reqwest client (see vendor/README.md).
-        let http = self.http_client(&trust, false)?;
-        let client = Client::try_from(config)
-            .map_err(RegistryError::from)?
-            .with_http_client(http.clone());
+        let base_url = format!("{}://{host}", if plain_http { "http" } else { "https" });
+        let base = reqwest::Url::parse(&base_url).map_err(|e| {
+            RegistryError::new(ErrorKind::Other, format!("{host} is not a host: {e}"))
+        })?;
         let h = Arc::new(Host {
             name: host.to_string(),
-            client,
-            auth,
             source,
             tls_help,
-            http,
-            base_url: format!("{}://{host}", if plain_http { "http" } else { "https" }),
+            http: self.http_client(&trust, false)?,
+            base,
+            base_url,
+            credential,
+            challenge: OnceCell::new_with(probed),
+            tokens: TokenCache::default(),
             authed: Mutex::new(HashSet::new()),
+            chunked: AtomicBool::new(false),
         });
         hosts.insert(host.to_string(), h.clone());
         Ok(h)
@@ -469,87 +412,6 @@ pub fn retrying(ui: Option<(&Reporter, &str)>, e: &RegistryError, wait: Duration
     }
 }
 
-/// Runs `fut` as its own task, so that a panic inside oci-client (it has `expect`s on registry
-/// answers, such as a missing `Location` after a manifest push by digest) becomes an error.
-pub async fn guarded<T: Send + 'static>(
-    fut: impl Future<Output = Result<T, RegistryError>> + Send + 'static,
-) -> Result<T, RegistryError> {
-    match tokio::spawn(fut).await {
-        Ok(r) => r,
-        Err(j) if j.is_panic() => {
-            let payload = j.into_panic();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(RegistryError::new(
-                ErrorKind::Protocol,
-                format!("the registry's answer broke the client library ({msg})"),
-            ))
-        }
-        Err(j) => Err(RegistryError::new(ErrorKind::Other, j.to_string())),
-    }
-}
-
-/// Re-cuts a byte stream into [`CHUNK`]-sized pieces (the last may be shorter), since
-/// oci-client sends one request per piece.
-pub fn rechunk(
-    input: BoxStream<'static, Result<Bytes, std::io::Error>>,
-) -> BoxStream<'static, Result<Bytes, OciDistributionError>> {
-    stream::unfold(
-        (input, BytesMut::with_capacity(CHUNK), false),
-        |(mut input, mut buf, done)| async move {
-            if done {
-                return None;
-            }
-            while buf.len() < CHUNK {
-                match input.next().await {
-                    Some(Ok(b)) => buf.extend_from_slice(&b),
-                    Some(Err(e)) => return Some((Err(e.into()), (input, buf, true))),
-                    None => {
-                        if buf.is_empty() {
-                            return None;
-                        }
-                        let out = buf.split().freeze();
-                        return Some((Ok(out), (input, buf, true)));
-                    }
-                }
-            }
-            let out = buf.split_to(CHUNK).freeze();
-            Some((Ok(out), (input, buf, false)))
-        },
-    )
-    .boxed()
-}
-
-/// A file read in [`CHUNK`]-sized pieces.
-pub async fn file_stream(
-    path: std::path::PathBuf,
-) -> std::io::Result<BoxStream<'static, Result<Bytes, OciDistributionError>>> {
-    use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(&path).await?;
-    Ok(stream::unfold(Some(file), |file| async move {
-        let mut file = file?;
-        let mut buf = vec![0u8; CHUNK];
-        let mut filled = 0;
-        while filled < CHUNK {
-            match file.read(&mut buf[filled..]).await {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) => return Some((Err(e.into()), None)),
-            }
-        }
-        if filled == 0 {
-            return None;
-        }
-        buf.truncate(filled);
-        let next = (filled == CHUNK).then_some(file);
-        Some((Ok(Bytes::from(buf)), next))
-    })
-    .boxed())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,36 +445,5 @@ mod tests {
         }));
         assert_eq!(got.unwrap_err().kind, ErrorKind::Unauthorized);
         assert_eq!(calls.into_inner(), 1, "a 401 is not retried");
-    }
-
-    #[test]
-    fn a_panic_in_the_client_library_becomes_an_error() {
-        let t = Transport::new(Vec::new(), None, Environment::empty()).unwrap();
-        let got: Result<(), _> = t.rt.block_on(guarded(async {
-            let url = "https://r.io/v2/x/manifests/sha256:00";
-            // What oci-client does when a registry sends no Location for a push by digest.
-            url.strip_suffix("latest")
-                .expect("The manifest URL always ends with the image tag suffix");
-            Ok(())
-        }));
-        let e = got.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Protocol);
-        assert!(e.to_string().contains("image tag suffix"), "{e}");
-    }
-
-    #[test]
-    fn rechunk_makes_4_mib_pieces() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let pieces: Vec<Result<Bytes, std::io::Error>> = (0..1000)
-            .map(|_| Ok(Bytes::from(vec![7u8; 10_000])))
-            .collect();
-        let out: Vec<usize> = rt.block_on(
-            rechunk(stream::iter(pieces).boxed())
-                .map(|r| r.unwrap().len())
-                .collect(),
-        );
-        assert_eq!(out, [CHUNK, CHUNK, 10_000_000 - 2 * CHUNK]);
     }
 }

@@ -395,7 +395,7 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// Makes ring the process's TLS crypto: reqwest and oci-client are built without one, and every
+/// Makes ring the process's TLS crypto: reqwest is built without one, and every
 /// HTTPS client of this crate calls this first. ring builds in a fraction of aws-lc-rs's time
 /// (aws-lc-sys's C build was the longest step of `cargo install`, see BENCHMARKS.md).
 /// Installing fails only when a provider is installed already, which serves as well.

@@ -3,7 +3,8 @@
 //! so that each request is seen and judged), except the ones a [`Fault`] matches, which it
 //! answers with an error status, cuts short, resets or stalls. TLS probes (our tool tries
 //! HTTPS first on loopback) are closed at once, so the tool falls back to plain HTTP as it does
-//! for the registry itself.
+//! for the registry itself. Each request is logged with its method, path, Content-Length and
+//! the scheme of its `Authorization` header (never the credential itself).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -47,6 +48,16 @@ pub enum Kind {
     /// Answer 401 with a Bearer challenge whose realm is this proxy's own `/token` (to put a
     /// fault on the token service too).
     Challenge,
+    /// Answer 401 with a Bearer challenge naming this realm (a token service elsewhere).
+    ChallengeTo(String),
+    /// A request whose body is larger than this many bytes is read to its end and answered
+    /// `413 Payload Too Large` (a proxy's body limit); smaller ones pass, unspoiled.
+    TooLarge(u64),
+    /// Forward the request, then flip a bit of the answer's first body byte (same length).
+    Corrupt,
+    /// Forward the request, then rewrite the answer's `Location` to this other address
+    /// (`127.0.0.1:PORT`, as an absolute URL): an upload session on another host.
+    LocationVia(String),
 }
 
 pub struct FaultProxy {
@@ -65,6 +76,10 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub spoiled: bool,
+    /// The request's Content-Length, when it had one.
+    pub content_length: Option<u64>,
+    /// The scheme of its `Authorization` header (`Basic`, `Bearer`), when it had one.
+    pub authorization: Option<String>,
 }
 
 impl FaultProxy {
@@ -145,13 +160,52 @@ fn closing(head: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn matches(f: &Fault, method: &str, path: &str) -> bool {
+/// The value of header `name` in a request head.
+fn header(head: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(head).split("\r\n").find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
+fn matches(f: &Fault, method: &str, path: &str, length: Option<u64>) -> bool {
+    let too_large = match f.kind {
+        Kind::TooLarge(limit) => length.is_some_and(|n| n > limit),
+        _ => true,
+    };
     f.method == method
         && f.times > 0
+        && too_large
         && match f.path.strip_suffix('$') {
             Some(exact) => path == exact,
             None => path.contains(f.path),
         }
+}
+
+/// An answer head with its `Location` (relative, or absolute on the registry) moved to `other`.
+fn relocated(head: &[u8], other: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        match line.split_once(':') {
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("location") => {
+                let v = v.trim();
+                let path = match v.strip_prefix("http://") {
+                    Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
+                    None => v,
+                };
+                out.push_str(&format!("Location: http://{other}{path}\r\n"));
+            }
+            _ => {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+        }
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
 }
 
 /// Sends `len` zeros (or, for `None`, zeros until the client hangs up), made as they are sent.
@@ -184,12 +238,17 @@ fn serve(
         .to_string();
     let mut parts = line.split(' ');
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let content_length = header(&head, "content-length").and_then(|v| v.parse::<u64>().ok());
+    let authorization =
+        header(&head, "authorization").map(|v| v.split(' ').next().unwrap_or("").to_string());
     let fault = {
         let mut fs = faults.lock().unwrap();
-        fs.iter_mut().find(|f| matches(f, method, path)).map(|f| {
-            f.times = f.times.saturating_sub(1);
-            f.kind.clone()
-        })
+        fs.iter_mut()
+            .find(|f| matches(f, method, path, content_length))
+            .map(|f| {
+                f.times = f.times.saturating_sub(1);
+                f.kind.clone()
+            })
     };
     if fault.is_some() {
         spoiled.fetch_add(1, Ordering::SeqCst);
@@ -199,6 +258,8 @@ fn serve(
         method: method.to_string(),
         path: path.to_string(),
         spoiled: fault.is_some(),
+        content_length,
+        authorization,
     });
     let head_only = |status: &str, extra: &str| {
         format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n")
@@ -242,6 +303,26 @@ fn serve(
             client.write_all(head_only("401 Unauthorized", &extra).as_bytes())?;
             return Ok(());
         }
+        Some(Kind::ChallengeTo(realm)) => {
+            let extra =
+                format!("WWW-Authenticate: Bearer realm=\"{realm}\",service=\"faults\"\r\n");
+            client.write_all(head_only("401 Unauthorized", &extra).as_bytes())?;
+            return Ok(());
+        }
+        Some(Kind::TooLarge(_)) => {
+            // The whole body first: answering while the client still sends races its writer.
+            let mut left = content_length.unwrap_or(0);
+            let mut sink = vec![0u8; 64 << 10];
+            while left > 0 {
+                let n = client.read(&mut sink[..left.min(64 << 10) as usize])?;
+                if n == 0 {
+                    break;
+                }
+                left -= n as u64;
+            }
+            client.write_all(head_only("413 Payload Too Large", "").as_bytes())?;
+            return Ok(());
+        }
         Some(Kind::Status(status)) => {
             let reply = format!(
                 "HTTP/1.1 {status} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -273,6 +354,32 @@ fn serve(
         let _ = std::io::copy(&mut from_client, &mut to_up);
         let _ = to_up.shutdown(Shutdown::Write);
     });
+    if let Some(Kind::Corrupt | Kind::LocationVia(_)) = &fault {
+        up.set_read_timeout(Some(Duration::from_secs(120)))?;
+        let Some(answer) = read_head(&mut up)? else {
+            return Ok(());
+        };
+        let answer = match &fault {
+            Some(Kind::LocationVia(other)) => relocated(&answer, other),
+            _ => answer,
+        };
+        client.write_all(&answer)?;
+        let mut flip = matches!(fault, Some(Kind::Corrupt));
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = up.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if flip {
+                buf[0] ^= 1;
+                flip = false;
+            }
+            client.write_all(&buf[..n])?;
+        }
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     let limit = match fault {
         Some(Kind::Truncate(n)) => n,
         _ => usize::MAX,

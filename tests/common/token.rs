@@ -223,3 +223,84 @@ impl Issuer {
         Issuer { realm, cert }
     }
 }
+
+/// A token endpoint that records what it is sent, for the tests of where credentials go: every
+/// request's path and `Authorization` header. It answers an opaque token, or (when made with
+/// [`Witness::redirecting`]) a 302 to another address, its query kept. On 127.0.0.1 and a free
+/// port, for the life of the test process.
+pub struct Witness {
+    /// `http://127.0.0.1:PORT/token`.
+    pub realm: String,
+    seen: Log,
+}
+
+/// What a [`Witness`] was sent: each request's path and `Authorization` header.
+type Log = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+
+impl Witness {
+    /// A token service answering `{"token": "witness-token"}`.
+    pub fn start() -> Witness {
+        Witness::serve(None)
+    }
+
+    /// A token service that sends every request on to `to` (an `http://…/token` URL).
+    pub fn redirecting(to: &str) -> Witness {
+        Witness::serve(Some(to.to_string()))
+    }
+
+    /// Every request so far: its path and query, and its `Authorization` header.
+    pub fn seen(&self) -> Vec<(String, Option<String>)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn serve(redirect: Option<String>) -> Witness {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let seen: Log = Default::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    continue;
+                }
+                let mut authorization = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("authorization") {
+                            authorization = Some(value.trim().to_string());
+                        }
+                    }
+                }
+                let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                log.lock().unwrap().push((path.clone(), authorization));
+                let reply = match &redirect {
+                    Some(to) => {
+                        let query = path.split_once('?').map_or("", |(_, q)| q);
+                        format!(
+                            "HTTP/1.1 302 Found\r\nLocation: {to}?{query}\r\nContent-Length: 0\r\n\
+                             Connection: close\r\n\r\n"
+                        )
+                    }
+                    None => {
+                        let body = r#"{"token":"witness-token","expires_in":300}"#;
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                             Connection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                };
+                let _ = conn.write_all(reply.as_bytes());
+            }
+        });
+        Witness { realm, seen }
+    }
+}
