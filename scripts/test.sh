@@ -118,6 +118,12 @@ if ! command -v cargo-zigbuild >/dev/null 2>&1; then
   cargo install --locked --quiet cargo-zigbuild
 fi
 
+# Dependencies are used as published (a [patch] table is dropped by `cargo publish`, so the
+# published crate would not build): no vendored sources, no [patch] in the manifest or config.
+if [ -e vendor ] || grep -Eqs '^[[:space:]]*\[patch([.]|\])' Cargo.toml .cargo/config.toml .cargo/config; then
+  echo "scripts/test.sh: vendor/ or a [patch] table is back; depend on crates as published" >&2
+  exit 1
+fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo clippy --all-targets --locked --features e2e -- -D warnings

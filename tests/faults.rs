@@ -4,6 +4,10 @@
 //! `--registry-timeout`/`--retries` set, naming the problem. After each push, skopeo (reading
 //! the registry directly, not through the proxy) checks that the tag points at a whole image, or
 //! that no tag was written.
+//!
+//! The protocol's own guards are tested the same way: a proxy's 413 body limit (uploads go on in
+//! pieces), bytes that do not match their digest (refused, nothing written), where credentials
+//! go (only to the registry's origin and the token realm it names), and the one `/v2/` probe.
 
 mod common;
 
@@ -11,8 +15,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::LazyLock;
 
-use common::faults::{Fault, FaultProxy, Kind};
-use common::registry::{Kind as RegistryKind, Registry};
+use common::faults::{Fault, FaultProxy, Kind, Seen};
+use common::registry::{http_get, Kind as RegistryKind, Registry, PASSWORD, USER};
+use common::token::{base64_std, Witness};
 use common::*;
 
 static PLAIN: LazyLock<Registry> = LazyLock::new(|| Registry::start(RegistryKind::Plain));
@@ -523,4 +528,406 @@ fn registry_deadlines_from_flags_env_and_workspace_config() {
             None => assert!(!err.contains("retrying"), "{args:?} {env:?}: {err}"),
         }
     }
+}
+
+/// The manifest of the one platform `reference` (in `reg`, by `repo:tag`) holds.
+fn platform_manifest(reg: &Registry, reference: &str) -> serde_json::Value {
+    let top = reg.skopeo_raw(&format!("{}/{reference}", reg.addr));
+    match top["manifests"][0]["digest"].as_str() {
+        Some(d) => {
+            let repo = reference.split(':').next().unwrap();
+            reg.skopeo_raw(&format!("{}/{repo}@{d}", reg.addr))
+        }
+        None => top,
+    }
+}
+
+/// A fault path is `&'static`: one made at run time lives as long as the test process.
+fn leaked(path: String) -> &'static str {
+    path.leak()
+}
+
+/// How many times `seen` asked `/v2/` (the challenge probe).
+fn v2_probes(seen: &[Seen]) -> usize {
+    seen.iter()
+        .filter(|s| s.method == "GET" && s.path == "/v2/")
+        .count()
+}
+
+/// A proxy whose body limit refuses a whole blob with 413 (as nginx's `client_max_body_size`
+/// does): the push says so once, sends that blob in pieces (PATCH, then a closing PUT), keeps
+/// doing so for the rest of the run (the config, small enough for one request, goes in pieces
+/// too), and skopeo reads the image whole.
+#[test]
+fn a_413_body_limit_turns_uploads_into_pieces_for_the_rest_of_the_run() {
+    let reg = &*PLAIN;
+    let proxy = FaultProxy::start(&reg.addr);
+    let work = tempfile::tempdir().unwrap();
+    let limit = 64 << 10;
+    proxy.set(vec![fault(
+        "PUT",
+        "/blobs/uploads/",
+        usize::MAX,
+        Kind::TooLarge(limit),
+    )]);
+    let out = run_ok(tool(work.path()).args(ctl()).args([
+        "--push",
+        "-t",
+        &format!("{}/pieces:1", proxy.addr),
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("(HTTP 413").count(),
+        1,
+        "the fallback is said once: {err}"
+    );
+    assert!(err.contains("in 4 MiB pieces from now on"), "{err}");
+    let seen = proxy.seen();
+    let refused: Vec<&Seen> = seen.iter().filter(|s| s.spoiled).collect();
+    assert!(!refused.is_empty(), "the limit was met: {seen:?}");
+    assert!(refused
+        .iter()
+        .all(|s| s.method == "PUT" && s.content_length.is_some_and(|n| n > limit)));
+    let patches: Vec<&Seen> = seen.iter().filter(|s| s.method == "PATCH").collect();
+    assert!(
+        patches.len() >= refused.len()
+            && patches
+                .iter()
+                .all(|s| s.content_length.is_some_and(|n| n > 0 && n <= 4 << 20)),
+        "{patches:?}"
+    );
+    whole_in_registry(&format!("{}/pieces:1", reg.addr), work.path());
+    let config = platform_manifest(reg, "pieces:1")["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let closing: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.method == "PUT" && s.path.contains(&config))
+        .collect();
+    assert!(
+        closing.len() == 1 && closing[0].content_length == Some(0),
+        "the config went in pieces after the switch, closed by an empty PUT: {closing:?}"
+    );
+    assert_eq!(v2_probes(&seen), 1, "/v2/ asked once: {seen:?}");
+}
+
+/// Every file of the blob cache under `dir` hashes to its name: no corrupt blob was kept and
+/// no staged download was left.
+fn only_whole_blobs_in(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            only_whole_blobs_in(&path);
+        } else if dir.file_name().is_some_and(|n| n == "sha256") {
+            use sha2::Digest as _;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let hex: String = sha2::Sha256::digest(std::fs::read(&path).unwrap())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(
+                name,
+                hex,
+                "{} is not the blob its name says",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Bytes that do not hash to the digest they were asked by — a base layer, a base manifest
+/// by tag or by digest — are refused as a digest mismatch (not as a broken-off download, and
+/// not retried), and nothing is written: no layout, no blob in the base-layer cache. Copied
+/// into another registry, a corrupt base layer fails the copy before its last byte: no tag,
+/// and the target does not hold the blob.
+#[test]
+fn bytes_that_do_not_match_their_digest_are_refused_and_nothing_is_written() {
+    let reg = &*PLAIN;
+    let work = tempfile::tempdir().unwrap();
+    run_ok(tool(work.path()).args(ctl()).args([
+        "--push",
+        "-t",
+        &format!("{}/cpacked:1", reg.addr),
+    ]));
+    // Our own layers are in the build's store already, so a layout never downloads them:
+    // recompressed by skopeo, they are layers of a base this machine has never seen. (Into a
+    // fresh layout first: copied registry to registry, skopeo may reuse the blobs it knows
+    // there instead of recompressing.)
+    let zstd = work.path().join("zstd");
+    run_ok(
+        Command::new(require("skopeo"))
+            .args([
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-compress-format",
+                "zstd",
+            ])
+            .arg(format!("docker://{}/cpacked:1", reg.addr))
+            .arg(format!("oci:{}:1", zstd.display())),
+    );
+    run_ok(
+        Command::new(require("skopeo"))
+            .args(["copy", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:1", zstd.display()))
+            .arg(format!("docker://{}/cbase:1", reg.addr)),
+    );
+    let manifest = platform_manifest(reg, "cbase:1");
+    assert!(
+        manifest["layers"][0]["mediaType"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("zstd")),
+        "skopeo recompressed the base: {manifest}"
+    );
+    let layer = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|l| l["size"].as_u64())
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The index's digest: of its exact bytes, as skopeo reads them.
+    let index_digest = {
+        use sha2::Digest as _;
+        let mut c = Command::new(require("skopeo"));
+        c.args(["inspect", "--raw"])
+            .args(reg.skopeo_flags())
+            .arg(format!("docker://{}/cbase:1", reg.addr));
+        let raw = run_ok(&mut c).stdout;
+        let hex: String = sha2::Sha256::digest(&raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    };
+    let proxy = FaultProxy::start(&reg.addr);
+    let api = ["-p", "server", "--bin", "api", "--platform", "linux/amd64"];
+    let layer_fault = || {
+        vec![fault(
+            "GET",
+            leaked(format!("/blobs/{layer}")),
+            usize::MAX,
+            Kind::Corrupt,
+        )]
+    };
+    let cases = [
+        ("layer", layer_fault(), format!("{}/cbase:1", proxy.addr)),
+        (
+            "manifest by tag",
+            vec![fault("GET", "/manifests/", usize::MAX, Kind::Corrupt)],
+            format!("{}/cbase:1", proxy.addr),
+        ),
+        (
+            "manifest by digest",
+            vec![fault("GET", "/manifests/", usize::MAX, Kind::Corrupt)],
+            format!("{}/cbase@{index_digest}", proxy.addr),
+        ),
+    ];
+    for (name, faults, base) in cases {
+        proxy.set(faults);
+        let dest = work.path().join("layout");
+        let err = run_err(
+            tool(work.path())
+                .args(api)
+                .arg("--base")
+                .arg(&base)
+                .arg("-o")
+                .arg(format!("type=oci,dest={}", dest.display())),
+        );
+        assert!(err.contains("digest mismatch"), "{name}: {err}");
+        assert!(
+            !err.contains("retrying") && !err.contains("broke off"),
+            "{name}: a mismatch is not a network fault: {err}"
+        );
+        assert!(
+            proxy.spoiled.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+            "{name}: the fault was met"
+        );
+        assert!(!dest.exists(), "{name}: no layout written");
+        only_whole_blobs_in(&work.path().join("cache"));
+    }
+    assert!(
+        !walk_names(&work.path().join("cache"))
+            .iter()
+            .any(|n| n.contains(layer.trim_start_matches("sha256:"))),
+        "the corrupt layer is nowhere in the cache"
+    );
+
+    // Streamed from the base's registry (the proxy) into another (the registry itself).
+    proxy.set(layer_fault());
+    let err = run_err(
+        tool(work.path())
+            .args(api)
+            .arg("--base")
+            .arg(format!("{}/cbase:1", proxy.addr))
+            .args(["--push", "-t", &format!("{}/ccopy:1", reg.addr)]),
+    );
+    assert!(
+        err.contains("digest mismatch") && err.contains(&layer),
+        "{err}"
+    );
+    assert!(!err.contains("retrying"), "{err}");
+    assert!(!tagged(reg, &format!("{}/ccopy:1", reg.addr)), "no tag");
+    let (status, _) = http_get(&reg.addr, &format!("/v2/ccopy/blobs/{layer}")).unwrap();
+    assert_eq!(status, 404, "the target never committed the corrupt blob");
+}
+
+/// The names of every file under `dir`.
+fn walk_names(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            names.extend(walk_names(&e.path()));
+        } else {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names
+}
+
+/// A Docker config with our test user's credentials for `host`, for DOCKER_CONFIG.
+fn credentials_for(host: &str, dir: &Path) -> std::path::PathBuf {
+    let cfg = dir.join("docker-config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let auth = base64_std(format!("{USER}:{PASSWORD}").as_bytes());
+    std::fs::write(
+        cfg.join("config.json"),
+        format!("{{\"auths\":{{\"{host}\":{{\"auth\":\"{auth}\"}}}}}}"),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A registry (the proxy) whose challenge names a token service on another port: the
+/// credentials go to that realm alone, as Basic; the registry gets only the Bearer token; an
+/// upload session on another host (an absolute `Location` elsewhere) gets no `Authorization`;
+/// a realm that redirects to yet another port passes on no credentials; `/v2/` is asked once.
+#[test]
+fn credentials_go_only_to_the_realm_the_registry_names() {
+    let reg = &*PLAIN;
+    let proxy = FaultProxy::start(&reg.addr);
+    let elsewhere = FaultProxy::start(&reg.addr);
+    let realm = Witness::start();
+    let work = tempfile::tempdir().unwrap();
+    let creds = credentials_for(&proxy.addr, work.path());
+    let basic = format!(
+        "Basic {}",
+        base64_std(format!("{USER}:{PASSWORD}").as_bytes())
+    );
+    proxy.set(vec![
+        fault(
+            "GET",
+            "/v2/$",
+            usize::MAX,
+            Kind::ChallengeTo(realm.realm.clone()),
+        ),
+        fault(
+            "POST",
+            "/blobs/uploads/",
+            usize::MAX,
+            Kind::LocationVia(elsewhere.addr.clone()),
+        ),
+    ]);
+    let out = run_ok(
+        tool(work.path())
+            .env("DOCKER_CONFIG", &creds)
+            .args(ctl())
+            .args(["--push", "-t", &format!("{}/realm:1", proxy.addr)]),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains(PASSWORD), "{text}");
+    let asked = realm.seen();
+    assert!(!asked.is_empty(), "the token service was asked");
+    for (path, authorization) in &asked {
+        assert_eq!(authorization.as_deref(), Some(basic.as_str()), "{path}");
+        assert!(
+            path.contains("service=faults")
+                && path.contains("scope=repository%3Arealm%3Apull%2Cpush"),
+            "{path}"
+        );
+    }
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.authorization.as_deref() != Some("Basic")),
+        "the Bearer registry never gets the password: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "PUT" && s.authorization.as_deref() == Some("Bearer")),
+        "its requests carry the token: {seen:?}"
+    );
+    let uploads = elsewhere.seen();
+    assert!(
+        !uploads.is_empty() && uploads.iter().all(|s| s.authorization.is_none()),
+        "an upload session on another host gets no credentials: {uploads:?}"
+    );
+    assert_eq!(v2_probes(&seen), 1, "/v2/ asked once: {seen:?}");
+    whole_in_registry(&format!("{}/realm:1", reg.addr), work.path());
+
+    // The realm redirects to another port: the token comes from there, without credentials.
+    let far = Witness::start();
+    let redirecting = Witness::redirecting(&far.realm);
+    proxy.set(vec![fault(
+        "GET",
+        "/v2/$",
+        usize::MAX,
+        Kind::ChallengeTo(redirecting.realm.clone()),
+    )]);
+    run_ok(
+        tool(work.path())
+            .env("DOCKER_CONFIG", &creds)
+            .args(ctl())
+            .args(["--push", "-t", &format!("{}/redirected:1", proxy.addr)]),
+    );
+    let first = redirecting.seen();
+    assert!(
+        !first.is_empty()
+            && first
+                .iter()
+                .all(|(_, a)| a.as_deref() == Some(basic.as_str())),
+        "{first:?}"
+    );
+    let second = far.seen();
+    assert!(
+        !second.is_empty() && second.iter().all(|(_, a)| a.is_none()),
+        "a redirect to another port receives no Authorization: {second:?}"
+    );
+    whole_in_registry(&format!("{}/redirected:1", reg.addr), work.path());
+}
+
+/// A push whose base lives in the same registry pulls and pushes through one host: `/v2/` is
+/// asked once in the run, not before each request.
+#[test]
+fn v2_is_asked_once_per_host_per_run() {
+    let reg = &*PLAIN;
+    let proxy = FaultProxy::start(&reg.addr);
+    let work = tempfile::tempdir().unwrap();
+    run_ok(
+        tool(work.path())
+            .args(ctl())
+            .args(["--push", "-t", &format!("{}/obase:1", reg.addr)]),
+    );
+    proxy.set(Vec::new());
+    run_ok(
+        tool(work.path())
+            .args(["-p", "server", "--bin", "api", "--platform", "linux/amd64"])
+            .arg("--base")
+            .arg(format!("{}/obase:1", proxy.addr))
+            .args(["--push", "-t", &format!("{}/once:1", proxy.addr)]),
+    );
+    let seen = proxy.seen();
+    assert!(seen.len() > 5, "the run went through the proxy: {seen:?}");
+    assert_eq!(v2_probes(&seen), 1, "{seen:?}");
+    whole_in_registry(&format!("{}/once:1", reg.addr), work.path());
 }

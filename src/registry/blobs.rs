@@ -12,9 +12,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
+use super::answer::{self, digest_mismatch};
 use super::error::{ErrorKind, RegistryError};
 use super::transport::Host;
-use super::wire::{self, digest_mismatch};
 use crate::image::model::Descriptor;
 use crate::util::digest::{Digest, HashingWriter};
 
@@ -39,7 +39,7 @@ impl Host {
         match res.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
-            _ => Err(wire::error_from(res).await),
+            _ => Err(answer::error_from(res).await),
         }
     }
 
@@ -51,7 +51,7 @@ impl Host {
     ) -> Result<ByteStream, RegistryError> {
         let url = self.blob_url(repo, &d.digest)?;
         let res = self.send(repo, false, self.http.get(url)).await?;
-        let res = wire::expect(res, &[200]).await?;
+        let res = answer::expect(res, &[200]).await?;
         Ok(stream::unfold(Some(res), |res| async move {
             let mut res = res?;
             match res.chunk().await {

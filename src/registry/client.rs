@@ -18,7 +18,8 @@ use oci_spec::distribution::Reference;
 use super::error::{ErrorKind, RegistryError};
 
 use super::auth::Source;
-use super::transport::{self, Host, Transport};
+use super::retry;
+use super::transport::{Host, Transport};
 use super::trust::UserCa;
 use crate::image::model::{media, Descriptor};
 use crate::image::reference::ImageRef;
@@ -28,7 +29,7 @@ use crate::util::env::Environment;
 use crate::util::report::Reporter;
 
 /// The largest config or manifest we read into memory.
-pub(super) const MAX_DOCUMENT: u64 = super::wire::MANIFEST_LIMIT;
+pub(super) const MAX_DOCUMENT: u64 = super::answer::MANIFEST_LIMIT;
 
 /// How to reach registries: the command line's `--insecure-registry`, `--registry-ca`,
 /// `--registry-timeout` and `--retries` (registries.conf and certs.d are read besides).
@@ -102,9 +103,9 @@ impl Registry {
         let ca = opts.ca.as_deref().map(UserCa::read).transpose()?;
         let mut insecure = opts.insecure.clone();
         insecure.extend(super::insecure::from_registries_conf(env)?);
-        let defaults = transport::DEFAULT_POLICY;
-        transport::set_policy(
-            transport::Policy {
+        let defaults = retry::DEFAULT_POLICY;
+        retry::set_policy(
+            retry::Policy {
                 timeout: opts
                     .timeout_secs
                     .map_or(defaults.timeout, std::time::Duration::from_secs),
@@ -146,7 +147,7 @@ impl Registry {
         self.block_on(async {
             let host = self.connect(r, false).await?;
             let what = format!("pulling the manifest {}", host.manifest_url(r));
-            let fetched = transport::retry(Some((&self.ui, &what)), || {
+            let fetched = retry::retry(Some((&self.ui, &what)), || {
                 host.pull_manifest_raw(r, media::PULLABLE)
             })
             .await
@@ -199,14 +200,14 @@ impl Registry {
         mut fresh: impl FnMut() -> Result<W>,
     ) -> Result<W> {
         let r = repo.at_digest(d.digest.as_str());
-        let policy = transport::policy();
+        let policy = retry::policy();
         let what = format!("downloading blob {}", d.digest.short());
         self.block_on(async {
             let host = self.connect(&r, false).await?;
             // Each attempt, its body included, has the deadline of a blob of this size.
-            let deadline = transport::deadline_for(d.size);
+            let deadline = retry::deadline_for(d.size);
             let started = std::time::Instant::now();
-            let budget = transport::budget(deadline);
+            let budget = retry::budget(deadline);
             let mut backoff = std::time::Duration::from_millis(500);
             let mut attempt = 0;
             loop {
@@ -214,22 +215,15 @@ impl Registry {
                 let once = self.pull_once(&host, &r, d, &mut w, policy);
                 let result = match tokio::time::timeout(deadline, once).await {
                     Ok(result) => result,
-                    Err(_) => Err(transport::timed_out(deadline, Some(&what))),
+                    Err(_) => Err(retry::timed_out(deadline, Some(&what))),
                 };
                 match result {
                     Ok(()) => {}
                     Err(e) if e.retryable() && attempt < policy.retries => {
-                        let wait =
-                            transport::wait_before_retry(e.clone(), backoff, started, budget)
-                                .map_err(|e| explain(e, &host.name, Some(&host.source)))?;
+                        let wait = retry::wait_before_retry(e.clone(), backoff, started, budget)
+                            .map_err(|e| explain(e, &host.name, Some(&host.source)))?;
                         attempt += 1;
-                        transport::retrying(
-                            Some((&self.ui, &what)),
-                            &e,
-                            wait,
-                            attempt,
-                            policy.retries,
-                        );
+                        retry::retrying(Some((&self.ui, &what)), &e, wait, attempt, policy.retries);
                         tokio::time::sleep(wait).await;
                         backoff *= 2;
                         continue;
@@ -239,7 +233,7 @@ impl Registry {
                 let (w, digest, size) = w.finish();
                 if digest != d.digest || size != d.size {
                     // Not retried: a registry that sends other bytes for a digest sends them again.
-                    let e = super::wire::digest_mismatch("blob", &d.digest, &digest);
+                    let e = super::answer::digest_mismatch("blob", &d.digest, &digest);
                     return Err(explain(e, &host.name, Some(&host.source)));
                 }
                 return Ok(w);
@@ -256,16 +250,16 @@ impl Registry {
         r: &Reference,
         d: &Descriptor,
         w: &mut HashingWriter<W>,
-        policy: transport::Policy,
+        policy: retry::Policy,
     ) -> Result<(), RegistryError> {
-        let mut sized = transport::retry(Some((&self.ui, "pulling a blob")), || {
+        let mut sized = retry::retry(Some((&self.ui, "pulling a blob")), || {
             host.pull_blob_stream(r.repository(), d)
         })
         .await?;
         let mut got: u64 = 0;
         loop {
             let chunk = match tokio::time::timeout(policy.timeout, sized.next()).await {
-                Err(_) => return Err(transport::timed_out(policy.timeout, None)),
+                Err(_) => return Err(retry::timed_out(policy.timeout, None)),
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
                     return Err(RegistryError::new(

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use oci_spec::distribution::Reference;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
+use super::answer::{self, content_digest, digest_mismatch, MANIFEST_LIMIT};
 use super::error::{ErrorKind, RegistryError};
 use super::transport::Host;
-use super::wire::{self, content_digest, digest_mismatch, MANIFEST_LIMIT};
 use crate::util::digest::Digest;
 
 /// A manifest or index as received: its exact bytes, their digest, and the media type the
@@ -22,9 +22,10 @@ pub struct Fetched {
 
 impl Host {
     /// `/v2/<repo>/manifests/<digest, else tag, else latest>`.
-    pub fn manifest_url_of(&self, r: &Reference) -> Result<reqwest::Url, RegistryError> {
-        let at = r.digest().or(r.tag()).unwrap_or("latest");
-        self.url(&format!("/v2/{}/manifests/{at}", r.repository()))
+    fn manifest_url_of(&self, r: &Reference) -> Result<reqwest::Url, RegistryError> {
+        let url = self.manifest_url(r);
+        reqwest::Url::parse(&url)
+            .map_err(|e| RegistryError::new(ErrorKind::Other, format!("{url}: {e}")))
     }
 
     /// The manifest or index `r` names, in one of the `accept` media types. Its bytes must hash
@@ -37,14 +38,14 @@ impl Host {
         let url = self.manifest_url_of(r)?;
         let req = self.http.get(url).header(ACCEPT, accept.join(", "));
         let res = self.send(r.repository(), false, req).await?;
-        let res = wire::expect(res, &[200]).await?;
+        let res = answer::expect(res, &[200]).await?;
         let sent = content_digest(&res);
         let content_type = res
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-        let bytes = wire::read_capped(res, MANIFEST_LIMIT).await?;
+        let bytes = answer::read_capped(res, MANIFEST_LIMIT).await?;
         let digest = Digest::of(&bytes);
         let asked: Option<Digest> = r.digest().and_then(|d| d.parse().ok());
         for expected in asked.iter().chain(sent.iter()) {
@@ -75,7 +76,7 @@ impl Host {
                 None => Ok(Some(self.pull_manifest_raw(r, accept).await?.digest)),
             },
             404 => Ok(None),
-            _ => Err(wire::error_from(res).await),
+            _ => Err(answer::error_from(res).await),
         }
     }
 
@@ -95,7 +96,7 @@ impl Host {
             .body(body);
         let res = self.send(r.repository(), true, req).await?;
         if !res.status().is_success() {
-            return Err(wire::error_from(res).await);
+            return Err(answer::error_from(res).await);
         }
         match content_digest(&res) {
             Some(theirs) if theirs != digest => Err(RegistryError::new(

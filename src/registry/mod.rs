@@ -4,14 +4,16 @@
 //! a blocking facade over an async runtime, so the rest of the program stays synchronous.
 //!
 //! The distribution protocol is our own, on reqwest (why: [`client`]), one concept per private
-//! module: `transport` (a host's client, scheme and retries), `wire` (a request with its
-//! credentials, and reading answers safely), `challenge` (`WWW-Authenticate`), `token` (the
-//! Bearer token flow and cache), `manifests`, `blobs` and `upload` (the requests themselves),
+//! module: `transport` (a host: its client, scheme and `/v2/` answer), `retry` (deadlines and
+//! retries), `wire` (a request with the host's credentials, and the host's token flow),
+//! `answer` (reading answers safely), `challenge` (`WWW-Authenticate`), `token` (tokens, their
+//! cache and the token request), `manifests`, `blobs` and `upload` (the requests themselves),
 //! `push` (the order of a push). [`auth`] finds credentials; [`trust`] decides which
 //! certificates are trusted; [`error`] is the one error type (status, spec codes, retryable,
 //! redacted URL). Errors leave this module as `anyhow` errors with a sentence of context and a
 //! `help:` line, the [`RegistryError`] still in their chain.
 
+mod answer;
 pub mod auth;
 mod blobs;
 mod challenge;
@@ -21,6 +23,7 @@ mod insecure;
 mod manifests;
 mod push;
 pub mod referrers;
+mod retry;
 mod settled;
 mod token;
 mod transport;

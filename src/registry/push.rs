@@ -30,8 +30,9 @@ use oci_spec::distribution::Reference;
 use super::blobs::{file_stream, verifying, ByteStream};
 use super::client::{explain, Registry};
 use super::error::{ErrorKind, RegistryError};
+use super::retry::{self, retry};
 use super::settled::How;
-use super::transport::{self, retry, Host};
+use super::transport::Host;
 use super::upload::Mount;
 use crate::events::Event;
 use crate::image::model::{Descriptor, Document, ImageSet};
@@ -392,10 +393,10 @@ impl Registry {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<ByteStream, RegistryError>>,
     {
-        let deadline = transport::deadline_for(d.size);
+        let deadline = retry::deadline_for(d.size);
         let body = &body;
         let attempt = |chunked: bool| {
-            transport::retry_within(Some((&self.ui, what)), deadline, move || async move {
+            retry::retry_within(Some((&self.ui, what)), deadline, move || async move {
                 host.push_blob(r.repository(), body().await?, d, chunked)
                     .await
             })

@@ -17,11 +17,12 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use oci_spec::distribution::Reference;
 use serde_json::{json, Value};
 
+use super::answer::{self, MANIFEST_LIMIT};
 use super::client::{Pulled, Registry};
 use super::error::{ErrorKind, RegistryError};
 use super::push::{Body, Counters, Source, PARALLEL};
-use super::transport::{retry, Host};
-use super::wire::{self, MANIFEST_LIMIT};
+use super::retry::retry;
+use super::transport::Host;
 use crate::image::document::EMPTY_CONFIG;
 use crate::image::model::{media, Attachment, Descriptor, Document, ImageSet};
 use crate::image::platform::Platform;
@@ -132,7 +133,7 @@ impl Host {
         let res = self.send(repo, false, req).await?;
         match res.status().as_u16() {
             200 => {
-                let body = wire::read_capped(res, MANIFEST_LIMIT).await?;
+                let body = answer::read_capped(res, MANIFEST_LIMIT).await?;
                 return serde_json::from_slice(&body).map_err(|_| {
                     RegistryError::new(
                         ErrorKind::Protocol,
@@ -142,7 +143,7 @@ impl Host {
             }
             // No referrers API (404 is what the spec says; some answer as for an unknown route).
             404 | 400 | 405 | 501 => {}
-            _ => return Err(wire::error_from(res).await),
+            _ => return Err(answer::error_from(res).await),
         }
         let tag = Reference::with_tag(r.registry().into(), repo.into(), tag_for(&subject));
         match self.pull_manifest_raw(&tag, &[media::INDEX]).await {

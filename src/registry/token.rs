@@ -6,9 +6,9 @@
 //! base layers asks pull on each base and push on the target in one request).
 //!
 //! [`TokenCache`] keeps each token under every `(repository, push)` its scopes cover until
-//! shortly before it expires; a push token also serves pulls of its repository.
-//! [`Host::authorize`] runs the flow once per repository and access, under the retry policy, so
-//! refused credentials, a stalled or oversized token answer fail there, named.
+//! shortly before it expires; a push token also serves pulls of its repository. A host runs the
+//! flow (`wire.rs`) once per repository and access when it is authorized, under the retry
+//! policy, so refused credentials, a stalled or oversized token answer fail there, named.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,11 +17,9 @@ use std::time::{Duration, Instant};
 use reqwest::header::HeaderValue;
 use reqwest::Url;
 
+use super::answer::{self, TOKEN_LIMIT};
 use super::auth::{sensitive, Credential};
-use super::challenge::Challenge;
-use super::error::{ErrorKind, RegistryError};
-use super::transport::{policy, retry, with_tls_help, Host, RETRY_UI};
-use super::wire::{self, TOKEN_LIMIT};
+use super::error::{redact_url, ErrorKind, RegistryError};
 
 /// The scope of `repo` for pulling, or for pulling and pushing.
 pub fn scope(repo: &str, push: bool) -> String {
@@ -97,116 +95,60 @@ struct Answer {
     expires_in: Option<u64>,
 }
 
-impl Host {
-    /// Runs the token flow for `r`'s repository once (probing `/v2/` first if no request has
-    /// yet), so refused credentials surface here as an error instead of as a 401 later.
-    pub async fn authorize(
-        &self,
-        r: &oci_spec::distribution::Reference,
-        push: bool,
-    ) -> Result<(), RegistryError> {
-        let key = (r.repository().to_string(), push);
-        let mut done = self.authed.lock().await;
-        if done.contains(&key) {
-            return Ok(());
+/// Asks the token service at `realm` (for `service`, when the challenge named one) for ONE
+/// token covering every scope in `scopes`: with `credential`'s Basic credentials when it has
+/// them, never over plain HTTP when the registry (`registry`, over `registry_scheme`) is HTTPS.
+pub async fn request(
+    http: &reqwest::Client,
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[String],
+    credential: &Credential,
+    (registry, registry_scheme): (&str, &str),
+) -> Result<Token, RegistryError> {
+    let mut url = Url::parse(realm).map_err(|_| {
+        RegistryError::new(
+            ErrorKind::Protocol,
+            format!("the registry named a token service that is not a URL: {realm}"),
+        )
+    })?;
+    {
+        let mut q = url.query_pairs_mut();
+        if let Some(service) = service {
+            q.append_pair("service", service);
         }
-        let what = format!(
-            "authorizing with {}/v2/ and its token service",
-            self.base_url
-        );
-        let ui = RETRY_UI.get().map(|ui| (ui, what.as_str()));
-        retry(ui, || async {
-            let bearer = matches!(self.challenge().await?, Challenge::Bearer { .. });
-            if bearer && !matches!(self.credential, Credential::IdentityToken(_)) {
-                self.fetch_token(&[scope(&key.0, push)]).await?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| with_tls_help(e, &self.tls_help))?;
-        done.insert(key);
-        Ok(())
-    }
-
-    /// Makes the push token for `target` also cover pulling from `bases` (other repositories
-    /// of this registry), as docker and crane do, so cross-repository mounts are allowed.
-    /// Changes nothing when the registry has no token service or declines the wider token:
-    /// mounts are then declined and the blobs streamed.
-    pub async fn widen_for_mounts(&self, target: &str, bases: &[String]) {
-        let scopes = mount_scopes(target, bases);
-        if scopes.len() < 2 || matches!(self.credential, Credential::IdentityToken(_)) {
-            return;
-        }
-        // Best effort, under the request deadline: a token service that stalls costs one
-        // deadline, then the blobs are streamed instead of mounted.
-        let _ = tokio::time::timeout(policy().timeout, self.fetch_token(&scopes)).await;
-    }
-
-    /// A good token for `repo`, from the cache or the token service.
-    pub async fn bearer(&self, repo: &str, push: bool) -> Result<Arc<Token>, RegistryError> {
-        match self.tokens.get(repo, push) {
-            Some(t) => Ok(t),
-            None => self.fetch_token(&[scope(repo, push)]).await,
+        for s in scopes {
+            q.append_pair("scope", s);
         }
     }
-
-    /// Asks the token service of this registry's Bearer challenge for ONE token covering every
-    /// scope in `scopes`, and files it in the cache.
-    pub async fn fetch_token(&self, scopes: &[String]) -> Result<Arc<Token>, RegistryError> {
-        let Challenge::Bearer { realm, service, .. } = self.challenge().await? else {
+    let mut req = http.get(url.clone());
+    if let Some(basic) = credential.basic_header() {
+        if registry_scheme == "https" && url.scheme() != "https" {
             return Err(RegistryError::new(
                 ErrorKind::Protocol,
-                "the registry asked for a token but named no token service",
+                format!(
+                    "{registry} (HTTPS) names a token service over plain HTTP ({}): the \
+                     credentials are not sent in the clear",
+                    redact_url(url.as_str())
+                ),
             ));
-        };
-        let mut url = Url::parse(&realm).map_err(|_| {
-            RegistryError::new(
-                ErrorKind::Protocol,
-                format!("the registry named a token service that is not a URL: {realm}"),
-            )
-        })?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(service) = &service {
-                q.append_pair("service", service);
-            }
-            for s in scopes {
-                q.append_pair("scope", s);
-            }
         }
-        let mut req = self.http.get(url.clone());
-        if let Some(basic) = self.credential.basic_header() {
-            if self.base.scheme() == "https" && url.scheme() != "https" {
-                return Err(RegistryError::new(
-                    ErrorKind::Protocol,
-                    format!(
-                        "{} (HTTPS) names a token service over plain HTTP ({}): the credentials \
-                         are not sent in the clear",
-                        self.name,
-                        super::error::redact_url(url.as_str())
-                    ),
-                ));
-            }
-            req = req.header(reqwest::header::AUTHORIZATION, basic);
-        }
-        let res = req.send().await.map_err(RegistryError::from)?;
-        let status = res.status().as_u16();
-        if status == 401 || status == 403 {
-            let mut e = wire::error_from(res).await;
-            e.kind = ErrorKind::Unauthorized;
-            e.message = format!(
-                "the registry's token service refused the credentials: {}",
-                e.message
-            );
-            return Err(e);
-        }
-        let res = wire::expect(res, &[200]).await?;
-        let body = wire::read_capped(res, TOKEN_LIMIT).await?;
-        let token = parse_answer(&body, Instant::now())?;
-        let token = Arc::new(token);
-        self.tokens.put(scopes, token.clone());
-        Ok(token)
+        req = req.header(reqwest::header::AUTHORIZATION, basic);
     }
+    let res = req.send().await.map_err(RegistryError::from)?;
+    let status = res.status().as_u16();
+    if status == 401 || status == 403 {
+        let mut e = answer::error_from(res).await;
+        e.kind = ErrorKind::Unauthorized;
+        e.message = format!(
+            "the registry's token service refused the credentials: {}",
+            e.message
+        );
+        return Err(e);
+    }
+    let res = answer::expect(res, &[200]).await?;
+    let body = answer::read_capped(res, TOKEN_LIMIT).await?;
+    parse_answer(&body, Instant::now())
 }
 
 /// A token answer, received at `now`: the token, and when to stop using it (a little before the

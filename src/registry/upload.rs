@@ -13,10 +13,10 @@ use futures_util::stream::{self, StreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::Url;
 
+use super::answer::{self, content_digest};
 use super::blobs::{ByteStream, RequestBody, CHUNK};
 use super::error::{carried, ErrorKind, RegistryError};
 use super::transport::Host;
-use super::wire::{self, content_digest};
 use crate::image::model::Descriptor;
 use crate::util::digest::Digest;
 
@@ -58,7 +58,7 @@ impl Host {
         match res.status().as_u16() {
             201 => Ok(Mount::Mounted),
             202 => Ok(Mount::Declined),
-            _ => Err(wire::error_from(res).await),
+            _ => Err(answer::error_from(res).await),
         }
     }
 
@@ -83,7 +83,10 @@ impl Host {
                 .body(RequestBody::body(body, d.size));
             self.send(repo, true, req).await
         };
-        let res = wire::expect(done?, &[201, 204]).await?;
+        let res = done?;
+        if !res.status().is_success() {
+            return Err(answer::error_from(res).await);
+        }
         match content_digest(&res) {
             Some(theirs) if theirs != d.digest => Err(RegistryError::new(
                 ErrorKind::Protocol,
@@ -98,13 +101,13 @@ impl Host {
     async fn start_upload(&self, repo: &str) -> Result<(Url, Option<usize>), RegistryError> {
         let url = self.url(&format!("/v2/{repo}/blobs/uploads/"))?;
         let req = self.http.post(url).header(CONTENT_LENGTH, 0);
-        let res = wire::expect(self.send(repo, true, req).await?, &[202]).await?;
+        let res = answer::expect(self.send(repo, true, req).await?, &[202]).await?;
         let min = res
             .headers()
             .get("oci-chunk-min-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        Ok((wire::location(&res)?, min))
+        Ok((answer::location(&res)?, min))
     }
 
     /// The pieces of `body`, each a `PATCH` to the session's latest `Location`, then the
@@ -133,8 +136,8 @@ impl Host {
                 .header("Content-Range", content_range(start, len))
                 .header(CONTENT_LENGTH, len)
                 .body(piece);
-            let res = wire::expect(self.send(repo, true, req).await?, &[202]).await?;
-            location = wire::location(&res)?;
+            let res = answer::expect(self.send(repo, true, req).await?, &[202]).await?;
+            location = answer::location(&res)?;
             start += len;
         }
         if start != d.size {

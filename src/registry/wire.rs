@@ -1,26 +1,22 @@
-//! One request on the wire, and reading its answer: [`Host::send`] adds the credentials the
-//! request's repository needs — only when the URL is the registry's own origin, so an upload
-//! `Location` on another host or a redirect (reqwest drops `Authorization` across origins) never
-//! carries them — and sends it once more with a fresh token after a 401. The helpers read an
-//! answer safely: bodies capped by Content-Length and by running count ([`read_capped`]), any
-//! unexpected status made a [`RegistryError`] with the spec's codes and `Retry-After`
-//! ([`error_from`]), `Location` resolved against the request ([`location`]).
+//! A request on the wire with the host's credentials: [`Host::send`] adds what the request's
+//! repository needs — only when the URL is the registry's own origin, so an upload `Location` on
+//! another host or a redirect (reqwest drops `Authorization` across origins) never carries them —
+//! and sends it once more with a fresh token after a 401. The host's side of the token flow is
+//! here too: [`Host::authorize`] (once per repository and access, under the retry policy),
+//! [`Host::widen_for_mounts`], and the cache lookups and token requests behind them
+//! (`token.rs` has the tokens themselves).
 
-use bytes::Bytes;
-use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
+use std::sync::Arc;
+
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{RequestBuilder, Response, Url};
 
 use super::auth::Credential;
 use super::challenge::{self, Challenge};
-use super::error::{parse_retry_after, redact_url, ErrorKind, RegistryError};
-use super::token;
-use super::transport::Host;
-use crate::util::digest::Digest;
-
-/// The largest manifest, index or config read into memory (and error bodies are read no further).
-pub const MANIFEST_LIMIT: u64 = 4 << 20;
-/// The largest token-service answer read into memory.
-pub const TOKEN_LIMIT: u64 = 512 << 10;
+use super::error::{ErrorKind, RegistryError};
+use super::retry::{policy, retry, RETRY_UI};
+use super::token::{self, Token};
+use super::transport::{with_tls_help, Host};
 
 impl Host {
     /// Sends `req` with the credentials that `repo` needs (`push`: to write it): nothing for an
@@ -83,97 +79,90 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Runs the token flow for `r`'s repository once (probing `/v2/` first if no request has
+    /// yet), so refused credentials surface here as an error instead of as a 401 later.
+    pub async fn authorize(
+        &self,
+        r: &oci_spec::distribution::Reference,
+        push: bool,
+    ) -> Result<(), RegistryError> {
+        let key = (r.repository().to_string(), push);
+        let mut done = self.authed.lock().await;
+        if done.contains(&key) {
+            return Ok(());
+        }
+        let what = format!(
+            "authorizing with {}/v2/ and its token service",
+            self.base_url
+        );
+        let ui = RETRY_UI.get().map(|ui| (ui, what.as_str()));
+        retry(ui, || async {
+            let bearer = matches!(self.challenge().await?, Challenge::Bearer { .. });
+            if bearer && !matches!(self.credential, Credential::IdentityToken(_)) {
+                self.fetch_token(&[token::scope(&key.0, push)]).await?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| with_tls_help(e, &self.tls_help))?;
+        done.insert(key);
+        Ok(())
+    }
+
+    /// Makes the push token for `target` also cover pulling from `bases` (other repositories
+    /// of this registry), as docker and crane do, so cross-repository mounts are allowed.
+    /// Changes nothing when the registry has no token service or declines the wider token:
+    /// mounts are then declined and the blobs streamed.
+    pub async fn widen_for_mounts(&self, target: &str, bases: &[String]) {
+        let scopes = token::mount_scopes(target, bases);
+        if scopes.len() < 2 || matches!(self.credential, Credential::IdentityToken(_)) {
+            return;
+        }
+        // Best effort, under the request deadline: a token service that stalls costs one
+        // deadline, then the blobs are streamed instead of mounted.
+        let _ = tokio::time::timeout(policy().timeout, self.fetch_token(&scopes)).await;
+    }
+
+    /// A good token for `repo`, from the cache or the token service.
+    pub async fn bearer(&self, repo: &str, push: bool) -> Result<Arc<Token>, RegistryError> {
+        match self.tokens.get(repo, push) {
+            Some(t) => Ok(t),
+            None => self.fetch_token(&[token::scope(repo, push)]).await,
+        }
+    }
+
+    /// Asks the token service of this registry's Bearer challenge for ONE token covering every
+    /// scope in `scopes`, and files it in the cache.
+    pub async fn fetch_token(&self, scopes: &[String]) -> Result<Arc<Token>, RegistryError> {
+        let Challenge::Bearer { realm, service, .. } = self.challenge().await? else {
+            return Err(RegistryError::new(
+                ErrorKind::Protocol,
+                "the registry asked for a token but named no token service",
+            ));
+        };
+        let registry = (self.name.as_str(), self.base.scheme());
+        let t = token::request(
+            &self.http,
+            &realm,
+            service.as_deref(),
+            scopes,
+            &self.credential,
+            registry,
+        )
+        .await?;
+        let t = Arc::new(t);
+        self.tokens.put(scopes, t.clone());
+        Ok(t)
+    }
+}
+
 /// Whether `url` is on the registry's own origin (scheme, host and port), the only place its
 /// credentials go.
 pub fn same_origin(url: &Url, base: &Url) -> bool {
     url.scheme() == base.scheme()
         && url.host_str() == base.host_str()
         && url.port_or_known_default() == base.port_or_known_default()
-}
-
-/// The body of `res`, refused once it passes `limit` bytes: by its Content-Length, else while
-/// it arrives (a lying or absent Content-Length cannot make us hold gigabytes).
-pub async fn read_capped(mut res: Response, limit: u64) -> Result<Bytes, RegistryError> {
-    let url = res.url().to_string();
-    if res.content_length().is_some_and(|n| n > limit) {
-        return Err(RegistryError::too_large(&url, limit));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(RegistryError::from)? {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(RegistryError::too_large(&url, limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(body))
-}
-
-/// `res` when its status is one of `ok`, else the error it carries.
-pub async fn expect(res: Response, ok: &[u16]) -> Result<Response, RegistryError> {
-    if ok.contains(&res.status().as_u16()) {
-        Ok(res)
-    } else {
-        Err(error_from(res).await)
-    }
-}
-
-/// The error an unexpected answer carries: its status, the spec's error codes and messages
-/// from its body (read no further than [`MANIFEST_LIMIT`]), the wait a `Retry-After` asks.
-pub async fn error_from(mut res: Response) -> RegistryError {
-    let status = res.status().as_u16();
-    let url = redact_url(res.url().as_str());
-    let retry_after = res
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = res.chunk().await {
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 >= MANIFEST_LIMIT {
-            break;
-        }
-    }
-    let mut e = RegistryError::from_status(status, Some(url), &String::from_utf8_lossy(&body));
-    e.retry_after = retry_after;
-    e
-}
-
-/// The answer's `Location`, resolved against the URL it answered (relative forms included).
-pub fn location(res: &Response) -> Result<Url, RegistryError> {
-    res.headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|loc| res.url().join(loc).ok())
-        .ok_or_else(|| {
-            RegistryError::new(
-                ErrorKind::Protocol,
-                "the registry sent no usable Location header where the protocol requires one",
-            )
-        })
-}
-
-/// The answer's `Docker-Content-Digest`, when it sent a sha256 one.
-pub fn content_digest(res: &Response) -> Option<Digest> {
-    res.headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The error for bytes that do not hash to the digest they were asked by.
-pub fn digest_mismatch(what: &str, asked: &Digest, got: &Digest) -> RegistryError {
-    RegistryError {
-        help: Some(
-            "the registry, or something between it and us (a proxy, a cache), altered the data; \
-             nothing was written from it"
-                .into(),
-        ),
-        ..RegistryError::new(
-            ErrorKind::Protocol,
-            format!("digest mismatch: the registry sent {what} {asked} as bytes with digest {got}"),
-        )
-    }
 }
 
 #[cfg(test)]

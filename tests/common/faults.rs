@@ -50,8 +50,9 @@ pub enum Kind {
     Challenge,
     /// Answer 401 with a Bearer challenge naming this realm (a token service elsewhere).
     ChallengeTo(String),
-    /// A request whose body is larger than this many bytes is read to its end and answered
-    /// `413 Payload Too Large` (a proxy's body limit); smaller ones pass, unspoiled.
+    /// A request whose body is larger than this many bytes is answered `413 Payload Too
+    /// Large` at once, as nginx's `client_max_body_size` does, its body then read to its end;
+    /// smaller ones pass, unspoiled.
     TooLarge(u64),
     /// Forward the request, then flip a bit of the answer's first body byte (same length).
     Corrupt,
@@ -310,7 +311,9 @@ fn serve(
             return Ok(());
         }
         Some(Kind::TooLarge(_)) => {
-            // The whole body first: answering while the client still sends races its writer.
+            // As nginx answers: at once, from the head's Content-Length, then reading (and
+            // dropping) the body until it ends, so the client's writes never meet a reset.
+            client.write_all(head_only("413 Payload Too Large", "").as_bytes())?;
             let mut left = content_length.unwrap_or(0);
             let mut sink = vec![0u8; 64 << 10];
             while left > 0 {
@@ -320,7 +323,6 @@ fn serve(
                 }
                 left -= n as u64;
             }
-            client.write_all(head_only("413 Payload Too Large", "").as_bytes())?;
             return Ok(());
         }
         Some(Kind::Status(status)) => {
