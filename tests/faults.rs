@@ -931,3 +931,27 @@ fn v2_is_asked_once_per_host_per_run() {
     assert_eq!(v2_probes(&seen), 1, "{seen:?}");
     whole_in_registry(&format!("{}/once:1", reg.addr), work.path());
 }
+
+/// A token the registry refuses (the issuer leaves `push` out of the first one it grants: the
+/// registry sees what it would see of an expired token) is renewed when the registry answers
+/// 401, and the request sent again once: the push succeeds.
+#[test]
+fn a_token_the_registry_refuses_is_renewed() {
+    let reg = Registry::start(RegistryKind::TokenNarrowFirst);
+    let work = tempfile::tempdir().unwrap();
+    let creds = reg.docker_config(PASSWORD, work.path());
+    run_ok(
+        tool(work.path())
+            .env("DOCKER_CONFIG", &creds)
+            .args(ctl())
+            .args(["--push", "-t", &format!("{}/renewed:1", reg.addr)]),
+    );
+    let log = reg.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("/v2/renewed/blobs/uploads/") && l.contains("\" 401 ")),
+        "the first token was refused: {log}"
+    );
+    let index = reg.skopeo_raw(&format!("{}/renewed:1", reg.addr));
+    assert!(index["manifests"].as_array().is_some_and(|m| !m.is_empty()));
+}

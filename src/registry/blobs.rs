@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::answer::{self, digest_mismatch};
-use super::error::{ErrorKind, RegistryError};
+use super::error::{carried, ErrorKind, RegistryError};
 use super::transport::Host;
 use crate::image::model::Descriptor;
 use crate::util::digest::{Digest, HashingWriter};
@@ -66,7 +66,7 @@ impl Host {
 
 /// `input` checked against `d` on its way: more bytes than `d.size`, fewer, or bytes whose
 /// digest is not `d.digest` end the stream with an error instead of its last piece (the error
-/// a [`RegistryError`] inside an `io::Error`, which [`carried`](super::error::carried) finds again).
+/// a [`RegistryError`] inside an `io::Error`, which [`carried`] finds again).
 pub fn verifying(input: ByteStream, d: &Descriptor) -> ByteStream {
     struct Check {
         input: ByteStream,
@@ -126,6 +126,19 @@ pub fn verifying(input: ByteStream, d: &Descriptor) -> ByteStream {
         }
     })
     .boxed()
+}
+
+/// The error a blob's byte stream failed with, as a registry error: the one [`verifying`]
+/// carried, a download's own (retryable when the connection broke), or a file's.
+pub fn stream_error(e: std::io::Error) -> RegistryError {
+    if let Some(ours) = carried(&e) {
+        return ours;
+    }
+    let text = e.to_string();
+    match e.into_inner().map(|i| i.downcast::<reqwest::Error>()) {
+        Some(Ok(download)) => RegistryError::from(*download),
+        _ => RegistryError::new(ErrorKind::Other, format!("reading the blob: {text}")),
+    }
 }
 
 fn mismatch(d: &Descriptor, got: &Digest) -> std::io::Error {
@@ -201,7 +214,6 @@ impl http_body::Body for RequestBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::error::carried;
 
     fn pieces(parts: &[&'static [u8]]) -> ByteStream {
         let parts: Vec<Result<Bytes, std::io::Error>> =

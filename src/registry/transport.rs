@@ -1,8 +1,8 @@
-//! Private plumbing under [`super::Registry`]: one [`Host`] per registry host — its own
-//! reqwest client (the host's certificates and client identity from [`super::trust`], the
-//! run's deadlines, the environment's proxies), whether it speaks HTTPS or plain HTTP, its
-//! credentials, its remembered `/v2/` answer and its tokens — and the retry policy every
-//! request follows (per-attempt deadlines, doubling backoff, `Retry-After`, an overall budget).
+//! Private plumbing under [`super::Registry`]: one [`Host`] per registry host, made by
+//! [`Transport::host`] on first use — its own reqwest client (the host's certificates and
+//! client identity from [`super::trust`], the run's deadlines, the environment's proxies),
+//! whether it speaks HTTPS or plain HTTP, its credentials, its remembered `/v2/` answer and its
+//! tokens. Requests on a host are `wire.rs`'s; the retries around them `retry.rs`'s.
 //!
 //! A host's scheme is decided once: loopback and insecure hosts are probed (HTTPS, then plain
 //! HTTP, as Docker does for 127.0.0.0/8), and that probe's `/v2/` answer is kept as the host's
@@ -23,6 +23,7 @@ use super::retry::{policy, retry};
 use super::token::TokenCache;
 use super::trust::{self, HostTrust, UserCa};
 use crate::util::env::Environment;
+
 /// One registry host: its client, credentials, scheme and what it asked for.
 pub struct Host {
     pub name: String,

@@ -14,8 +14,8 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::Url;
 
 use super::answer::{self, content_digest};
-use super::blobs::{ByteStream, RequestBody, CHUNK};
-use super::error::{carried, ErrorKind, RegistryError};
+use super::blobs::{stream_error, ByteStream, RequestBody, CHUNK};
+use super::error::{ErrorKind, RegistryError};
 use super::transport::Host;
 use crate::image::model::Descriptor;
 use crate::util::digest::Digest;
@@ -123,11 +123,7 @@ impl Host {
         let mut pieces = rechunk(body, CHUNK.max(min_piece.unwrap_or(0)));
         let mut start: u64 = 0;
         while let Some(piece) = pieces.next().await {
-            let piece = piece.map_err(|e| {
-                carried(&e).unwrap_or_else(|| {
-                    RegistryError::new(ErrorKind::Other, format!("reading the blob: {e}"))
-                })
-            })?;
+            let piece = piece.map_err(stream_error)?;
             let len = piece.len() as u64;
             let req = self
                 .http

@@ -77,9 +77,7 @@ impl Host {
             }
         })
     }
-}
 
-impl Host {
     /// Runs the token flow for `r`'s repository once (probing `/v2/` first if no request has
     /// yet), so refused credentials surface here as an error instead of as a 401 later.
     pub async fn authorize(
@@ -125,7 +123,7 @@ impl Host {
     }
 
     /// A good token for `repo`, from the cache or the token service.
-    pub async fn bearer(&self, repo: &str, push: bool) -> Result<Arc<Token>, RegistryError> {
+    async fn bearer(&self, repo: &str, push: bool) -> Result<Arc<Token>, RegistryError> {
         match self.tokens.get(repo, push) {
             Some(t) => Ok(t),
             None => self.fetch_token(&[token::scope(repo, push)]).await,
@@ -134,7 +132,7 @@ impl Host {
 
     /// Asks the token service of this registry's Bearer challenge for ONE token covering every
     /// scope in `scopes`, and files it in the cache.
-    pub async fn fetch_token(&self, scopes: &[String]) -> Result<Arc<Token>, RegistryError> {
+    async fn fetch_token(&self, scopes: &[String]) -> Result<Arc<Token>, RegistryError> {
         let Challenge::Bearer { realm, service, .. } = self.challenge().await? else {
             return Err(RegistryError::new(
                 ErrorKind::Protocol,

@@ -102,6 +102,9 @@ pub enum Kind {
     Plain,
     TlsBasic,
     Token,
+    /// Token auth whose issuer leaves `push` out of the first token it grants (a token too
+    /// narrow for what it is used for, as an expired one is: the registry answers 401).
+    TokenNarrowFirst,
     /// TLS with Docker's documented self-signed certificate, no auth.
     SelfSigned,
     /// The same, requiring a client certificate signed by the harness's client CA.
@@ -319,8 +322,8 @@ impl Registry {
                 ca = Some(crt);
                 cert_dir = Some(certs);
             }
-            Kind::Token => {
-                let issuer = super::token::Issuer::start(&dir);
+            Kind::Token | Kind::TokenNarrowFirst => {
+                let issuer = super::token::Issuer::start_with(&dir, kind == Kind::TokenNarrowFirst);
                 config.push_str(&format!(
                     "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
                      rootcertbundle: {}\n",
@@ -416,7 +419,7 @@ impl Registry {
                 "--cert-dir={}",
                 self.cert_dir.as_ref().unwrap().display()
             )),
-            Kind::Token => {
+            Kind::Token | Kind::TokenNarrowFirst => {
                 f.push("--tls-verify=false".to_string());
                 f.push(format!("--creds={USER}:{PASSWORD}"));
             }

@@ -132,6 +132,11 @@ fn token(key: &Path, x5c: &str, scopes: &[String]) -> String {
 impl Issuer {
     /// Makes the signing key and certificate in `dir` and starts serving.
     pub fn start(dir: &Path) -> Issuer {
+        Issuer::start_with(dir, false)
+    }
+
+    /// [`Issuer::start`]; `narrow_first`: the first token granted leaves out `push`.
+    pub fn start_with(dir: &Path, narrow_first: bool) -> Issuer {
         let key = dir.join("token.key");
         let cert = dir.join("token.crt");
         run_ok(Command::new(require("openssl")).args([
@@ -163,6 +168,7 @@ impl Issuer {
             base64_std(format!("{USER}:{PASSWORD}").as_bytes())
         );
         std::thread::spawn(move || {
+            let mut narrow = narrow_first;
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
                 let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
@@ -201,7 +207,15 @@ impl Issuer {
                     })
                     .collect();
                 let (status, body) = if authorized {
-                    let t = token(&key, &x5c, &scopes);
+                    let granted: Vec<String> = if std::mem::take(&mut narrow) {
+                        scopes
+                            .iter()
+                            .map(|s| s.replace(":pull,push", ":pull"))
+                            .collect()
+                    } else {
+                        scopes
+                    };
+                    let t = token(&key, &x5c, &granted);
                     (
                         "200 OK",
                         serde_json::json!({"token": t, "access_token": t}).to_string(),
