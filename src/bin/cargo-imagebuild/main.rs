@@ -141,7 +141,7 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
                 args.message_format,
             ));
             let started = std::time::Instant::now();
-            let outcome = cargo_imagebuild::merge(&args.into_options(), terminal.clone())?;
+            let outcome = cargo_imagebuild::merge(&args.into_options()?, terminal.clone())?;
             report(&outcome, &terminal, started)?;
             return Ok(ExitCode::SUCCESS);
         }
