@@ -1002,7 +1002,7 @@ fn put_manifest(addr: &str, path: &str, media_type: &str, body: &[u8]) -> u16 {
 fn symlinked_push_files_are_written_through_and_a_huge_base_index_is_listed_short() {
     let reg = &*PLAIN;
     let work = tempfile::tempdir().unwrap();
-    let repo = format!("{}/written/tools", reg.addr);
+    let repo = format!("{}/written/ctl", reg.addr);
     let files = work.path().join("files");
     std::fs::create_dir(&files).unwrap();
     std::fs::write(files.join("meta.json"), "old").unwrap();
@@ -1025,7 +1025,7 @@ fn symlinked_push_files_are_written_through_and_a_huge_base_index_is_listed_shor
     }
     let meta: Value =
         serde_json::from_slice(&std::fs::read(files.join("meta.json")).unwrap()).unwrap();
-    assert_eq!(meta["tools"]["digest"], digest.as_str());
+    assert_eq!(meta["ctl"]["digest"], digest.as_str());
     assert_eq!(
         std::fs::read_to_string(files.join("refs.txt")).unwrap(),
         format!("{repo}@{digest}\n")
@@ -1033,8 +1033,8 @@ fn symlinked_push_files_are_written_through_and_a_huge_base_index_is_listed_shor
     let left: Vec<_> = std::fs::read_dir(&files).unwrap().collect();
     assert_eq!(left.len(), 2, "no temporary beside the targets: {left:?}");
 
-    // An index of 10,000 entries (all naming the one manifest just pushed, which the registry
-    // requires to exist), each under a platform of its own.
+    // An index of 10,000 entries (all naming the one manifest just pushed: the registry wants
+    // each to exist in the same repository), each under a platform of its own.
     let index = reg.skopeo_raw(&format!("{repo}:1"));
     let manifest = &index["manifests"][0];
     let entries: Vec<Value> = (0..10_000)
@@ -1055,7 +1055,7 @@ fn symlinked_push_files_are_written_through_and_a_huge_base_index_is_listed_shor
     .unwrap();
     let status = put_manifest(
         &reg.addr,
-        "/v2/many/manifests/1",
+        "/v2/written/ctl/manifests/many",
         "application/vnd.oci.image.index.v1+json",
         &many,
     );
@@ -1064,7 +1064,7 @@ fn symlinked_push_files_are_written_through_and_a_huge_base_index_is_listed_shor
     let err = run_err(
         imagebuild_isolated(work.path())
             .args(["-p", "tools", "--platform", "linux/amd64"])
-            .args(["--base", &format!("{}/many:1", reg.addr)])
+            .args(["--base", &format!("{repo}:many")])
             .arg("-o")
             .arg(format!("type=oci,dest={}", dest.display())),
     );
