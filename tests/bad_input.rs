@@ -1095,3 +1095,21 @@ fn push_variable_takes_yes_no_1_0_on_off() {
         );
     }
 }
+
+/// `platforms` and `doctor` take cargo's `--config` too, and refuse a value cargo would.
+#[test]
+fn subcommands_refuse_a_config_that_is_not_key_value() {
+    for sub in ["platforms", "doctor"] {
+        let out = imagebuild()
+            .args([sub, "--config", "garbage"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{sub}: {stderr}");
+        assert!(
+            stderr.contains("--config `garbage` is neither KEY=VALUE nor a file"),
+            "{sub}: {stderr}"
+        );
+        assert!(stdout(&out).is_empty(), "{sub} printed no table");
+    }
+}

@@ -165,6 +165,12 @@ fn metadata_errors_name_the_key_and_the_accepted_forms_not_rust_types() {
         ("tags = [1]", &["tags[0]", "a string"]),
         ("env = { A = 1 }", &["env.A", "a string"]),
         ("user = 1", &["user", "a string"]),
+        ("user = \"a:b:c\"", &["key `user`", "is not USER[:GROUP]"]),
+        ("labels = { \"\" = \"x\" }", &["key `labels`", "empty key"]),
+        (
+            "annotations = { \"manifest[linux/nope]:k\" = \"v\" }",
+            &["key `annotations`", "manifest[linux/nope]:k"],
+        ),
         ("remap-paths = \"yes\"", &["remap-paths", "a boolean"]),
         ("targets = [1]", &["targets", "expected"]),
         (

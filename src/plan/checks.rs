@@ -25,14 +25,20 @@ pub fn runtime(r: &RuntimeConfig) -> Result<()> {
     {
         bail!("a label has an empty key (value `{v}`): write KEY=VALUE with a key");
     }
-    if let Some(user) = &r.user {
-        let parts: Vec<&str> = user.split(':').collect();
-        if parts.len() > 2 || parts.iter().any(|p| p.trim().is_empty()) {
-            bail!(
-                "user `{user}` is not USER[:GROUP]: write a name or number, optionally with \
-                 one group, for example 1000:1000 or app"
-            );
-        }
+    if let Some(u) = &r.user {
+        user(u).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
+}
+
+/// A user is `USER[:GROUP]` with neither part empty.
+pub fn user(user: &str) -> Result<(), String> {
+    let parts: Vec<&str> = user.split(':').collect();
+    if parts.len() > 2 || parts.iter().any(|p| p.trim().is_empty()) {
+        return Err(format!(
+            "user `{user}` is not USER[:GROUP]: write a name or number, optionally with one \
+             group, for example 1000:1000 or app"
+        ));
     }
     Ok(())
 }

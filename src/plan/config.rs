@@ -270,6 +270,24 @@ impl ImageSettings {
                 checks::image_dir(v).map_err(|e| (key.to_string(), e))?;
             }
         }
+        if let Some(u) = &self.user {
+            checks::user(u).map_err(|e| ("user".to_string(), e))?;
+        }
+        if let Some(v) = self
+            .labels
+            .iter()
+            .flatten()
+            .find_map(|(k, v)| k.trim().is_empty().then_some(v))
+        {
+            return Err((
+                "labels".into(),
+                format!("a label has an empty key (value `{v}`): write KEY = \"VALUE\" with a key"),
+            ));
+        }
+        if let Some(a) = &self.annotations {
+            crate::image::document::Annotations::parse(a)
+                .map_err(|e| ("annotations".to_string(), e.to_string()))?;
+        }
         if let Some(env) = &self.env {
             for k in env.keys() {
                 checks::env_name(k).map_err(|e| (format!("env.{k:?}"), e))?;
