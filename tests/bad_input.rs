@@ -652,6 +652,30 @@ const FIXTURE_CASES: &[Case] = &[
     ),
     (
         &[],
+        &[("CARGO_IMAGEBUILD_BASE", "Acme/Base")],
+        &[
+            "CARGO_IMAGEBUILD_BASE=`Acme/Base` (from the environment)",
+            "write acme/base",
+        ],
+    ),
+    (
+        &[],
+        &[("CARGO_IMAGEBUILD_TAGS", ":ok,a:b:c")],
+        &[
+            "CARGO_IMAGEBUILD_TAGS=`a:b:c` (from the environment)",
+            "not a valid image reference",
+        ],
+    ),
+    (
+        &[],
+        &[("CARGO_IMAGEBUILD_REPO", "Bad Repo")],
+        &[
+            "CARGO_IMAGEBUILD_REPO=`Bad Repo` (from the environment)",
+            "lowercase",
+        ],
+    ),
+    (
+        &[],
         &[("CARGO_IMAGEBUILD_PLATFORMS", "linux/amd46")],
         &[
             "CARGO_IMAGEBUILD_PLATFORMS=`linux/amd46`",

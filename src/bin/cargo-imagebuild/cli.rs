@@ -99,22 +99,17 @@ pub struct ImagebuildArgs {
 
     /// Base image: `scratch` (default) or an image reference such as
     /// gcr.io/distroless/static-debian12 (our layers go on top of its layers)
-    #[arg(
-        long,
-        value_name = "IMAGE",
-        env = "CARGO_IMAGEBUILD_BASE",
-        help_heading = "Image"
-    )]
+    /// [env: CARGO_IMAGEBUILD_BASE=]
+    #[arg(long, value_name = "IMAGE", help_heading = "Image")]
     pub base: Option<String>,
 
     /// Name and tag (repeatable), as in docker build: NAME[:TAG] (api:dev,
     /// ghcr.io/acme/api:1.4.0; no tag means latest), or :TAG for a tag of the configured
-    /// repository (:1.4.0); default: the package version
+    /// repository (:1.4.0); default: the package version [env: CARGO_IMAGEBUILD_TAGS=]
     #[arg(
         short = 't',
         long = "tag",
         value_name = "NAME[:TAG]",
-        env = "CARGO_IMAGEBUILD_TAGS",
         value_delimiter = ',',
         help_heading = "Image"
     )]
@@ -605,6 +600,39 @@ fn key_values(
     Ok(Some(map))
 }
 
+const ENV_BASE: &str = "CARGO_IMAGEBUILD_BASE";
+const ENV_TAGS: &str = "CARGO_IMAGEBUILD_TAGS";
+
+/// The variables whose values a run takes for an absent flag (and `CARGO_IMAGEBUILD_REPO`,
+/// which the library reads): with their values, so an error about a value can name the
+/// variable it came from ([`name_the_variable`]).
+pub fn variables_in_use(args: &ImagebuildArgs, env: &Environment) -> Vec<(&'static str, String)> {
+    let mut used = Vec::new();
+    if args.base.is_none() {
+        used.extend(env.var(ENV_BASE).map(|v| (ENV_BASE, v)));
+    }
+    if args.tags.is_empty() {
+        for t in env.var(ENV_TAGS).iter().flat_map(|l| l.split(',')) {
+            if !t.trim().is_empty() {
+                used.push((ENV_TAGS, t.trim().to_string()));
+            }
+        }
+    }
+    let repo = "CARGO_IMAGEBUILD_REPO";
+    used.extend(env.var(repo).map(|v| (repo, v)));
+    used
+}
+
+/// `e`, led by the variable that gave the value it is about (the message quotes the value in
+/// backticks), so the user knows which setting to fix: a flag they did not pass would mislead.
+pub fn name_the_variable(e: anyhow::Error, used: &[(&'static str, String)]) -> anyhow::Error {
+    let text = format!("{e:#}");
+    match used.iter().find(|(_, v)| text.contains(&format!("`{v}"))) {
+        Some((name, v)) => e.context(format!("{name}=`{v}` (from the environment)")),
+        None => e,
+    }
+}
+
 /// How a run is shown, which the library does not need to know.
 #[derive(Clone, Copy, Debug)]
 pub struct View {
@@ -657,7 +685,7 @@ impl ImagebuildArgs {
             }
         }
         let mut settings = ImageSettings::default();
-        settings.base = self.base;
+        settings.base = self.base.or_else(|| env.var(ENV_BASE));
         settings.repository = self.repository;
         settings.compression = compression;
         settings.compression_level = self.compression_level;
@@ -668,8 +696,17 @@ impl ImagebuildArgs {
         settings.remap_paths = self.no_remap_paths.then_some(false);
         settings.strip = self.strip;
         // `-t` values replace the `tags` setting: they are its top layer.
-        if !self.tags.is_empty() {
-            settings.tags = Some(self.tags.into_iter().map(Tag::Docker).collect());
+        let tags = match (self.tags.is_empty(), env.var(ENV_TAGS)) {
+            (true, Some(list)) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+            _ => self.tags,
+        };
+        if !tags.is_empty() {
+            settings.tags = Some(tags.into_iter().map(Tag::Docker).collect());
         }
         let verbose = Verbosity::from_flags(self.quiet, self.verbose) == Verbosity::Verbose;
         let mut opts = Options::default();
