@@ -1137,3 +1137,40 @@ fn subcommands_refuse_a_config_that_is_not_key_value() {
         assert!(stdout(&out).is_empty(), "{sub} printed no table");
     }
 }
+
+/// `merge` and `sbom` refuse a --registry-ca that holds no certificate before they read any
+/// layout or registry, naming the file.
+#[test]
+fn merge_and_sbom_refuse_a_missing_registry_ca_first() {
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("merged");
+    let cases: [Vec<String>; 2] = [
+        vec![
+            "merge".into(),
+            "a".into(),
+            "b".into(),
+            "--registry-ca".into(),
+            "missing.pem".into(),
+            "-o".into(),
+            format!("type=oci,dest={}", dest.display()),
+        ],
+        vec![
+            "sbom".into(),
+            "127.0.0.1:1/x:1".into(),
+            "--registry-ca".into(),
+            "missing.pem".into(),
+            "--out".into(),
+            dest.display().to_string(),
+        ],
+    ];
+    for args in cases {
+        let o = imagebuild().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot read --registry-ca missing.pem"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!dest.exists(), "{args:?}: nothing written");
+    }
+}
