@@ -19,7 +19,17 @@ pub fn short_list<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 fn item(s: &str) -> String {
-    let clean: String = s.chars().flat_map(char::escape_debug).collect();
+    let clean: String = s
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
     if clean.chars().count() <= ITEM_CHARS {
         return clean;
     }
@@ -56,6 +66,7 @@ mod tests {
         let long = short_list(&["x".repeat(10_000)]);
         assert_eq!(long.chars().count(), ITEM_CHARS);
         assert_eq!(short_list(&["a\nb"]), "a\\nb");
+        assert_eq!(short_list(&["it's \"x\""]), "it's \"x\"");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
     }
