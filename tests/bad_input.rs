@@ -565,6 +565,124 @@ const FIXTURE_CASES: &[Case] = &[
     ),
     (&["--env", "=x"], &[], &["--env `=x` has an empty key"]),
     (
+        &["--env", "A\nB=x"],
+        &[],
+        &["environment variable \"A\\nB\"", "line break"],
+    ),
+    (
+        &["--config", "garbage"],
+        &[],
+        &[
+            "--config `garbage` is neither KEY=VALUE nor a file",
+            "build.jobs=2",
+        ],
+    ),
+    (
+        &["--config", "build.jobs=two"],
+        &[],
+        &["--config `build.jobs=two`", "quote a string value"],
+    ),
+    (
+        &["--registry-ca", "missing.pem"],
+        &[],
+        &[
+            "--registry-ca missing.pem",
+            "give the path of a PEM certificate",
+        ],
+    ),
+    (
+        &["--profile", ""],
+        &[],
+        &["--profile is empty", "release or dev"],
+    ),
+    (
+        &["--profile", "rel/ease"],
+        &[],
+        &["--profile `rel/ease`", "letters, digits"],
+    ),
+    (
+        &["--annotation", "index[:k=v"],
+        &[],
+        &[
+            "annotation `index[:k`",
+            "the `[` after `index` is not closed",
+        ],
+    ),
+    (
+        &["--annotation", "manifest[linux/amd64:k=v"],
+        &[],
+        &[
+            "`[` after `manifest` is not closed",
+            "manifest[linux/arm64]:KEY=VALUE",
+        ],
+    ),
+    (
+        &[
+            "--push",
+            "-t",
+            "127.0.0.1:1/x:1",
+            "--metadata-file",
+            "{out}",
+        ],
+        &[],
+        &["--metadata-file", "is a directory", "metadata.json"],
+    ),
+    (
+        &["--push", "-t", "127.0.0.1:1/x:1", "--image-refs", "{out}"],
+        &[],
+        &["--image-refs", "is a directory"],
+    ),
+    (
+        &[],
+        &[("CARGO_IMAGEBUILD_PUSH", "maybe")],
+        &[
+            "CARGO_IMAGEBUILD_PUSH=`maybe` is not true or false",
+            "1/0, yes/no",
+        ],
+    ),
+    (
+        &[],
+        &[("CARGO_IMAGEBUILD_RETRIES", "many")],
+        &["CARGO_IMAGEBUILD_RETRIES=`many`", "0 to 20"],
+    ),
+    (
+        &[],
+        &[("CARGO_IMAGEBUILD_REGISTRY_TIMEOUT", "0")],
+        &["CARGO_IMAGEBUILD_REGISTRY_TIMEOUT=`0`", "1 to 3600"],
+    ),
+    (
+        &[],
+        &[("CARGO_IMAGEBUILD_BASE", "Acme/Base")],
+        &[
+            "CARGO_IMAGEBUILD_BASE=`Acme/Base` (from the environment)",
+            "write acme/base",
+        ],
+    ),
+    (
+        &[],
+        &[("CARGO_IMAGEBUILD_TAGS", ":ok,a:b:c")],
+        &[
+            "CARGO_IMAGEBUILD_TAGS=`a:b:c` (from the environment)",
+            "not a valid image reference",
+        ],
+    ),
+    (
+        &[],
+        &[("CARGO_IMAGEBUILD_REPO", "Bad Repo")],
+        &[
+            "CARGO_IMAGEBUILD_REPO=`Bad Repo` (from the environment)",
+            "lowercase",
+        ],
+    ),
+    (
+        &[],
+        &[("CARGO_IMAGEBUILD_PLATFORMS", "linux/amd46")],
+        &[
+            "CARGO_IMAGEBUILD_PLATFORMS=`linux/amd46`",
+            "did you mean `linux/amd64`",
+        ],
+    ),
+    (
         &["--annotation", "novalue"],
         &[],
         &["--annotation `novalue` is not KEY=VALUE"],
@@ -696,6 +814,29 @@ const FIXTURE_CASES: &[Case] = &[
 /// Refusals of `[package.metadata.imagebuild]` values: (the table's lines, what the message says).
 const METADATA_CASES: &[(&str, &[&str])] = &[
     (
+        "ports = [-1]",
+        &[
+            "[package.metadata.imagebuild]",
+            "key `ports[0]`",
+            "a port is 1–65535 or \"8080/udp\"",
+        ],
+    ),
+    (
+        "bin-dir = \"/../../x\"",
+        &[
+            "key `bin-dir`",
+            "an absolute path inside the image without `.` or `..`",
+        ],
+    ),
+    (
+        "env = { \"A\\nB\" = \"x\" }",
+        &["key `env.\"A\\nB\"`", "line break"],
+    ),
+    (
+        "annotations = { \"manifest[linux/amd64:k\" = \"v\" }",
+        &["annotation `manifest[linux/amd64:k`", "is not closed"],
+    ),
+    (
         "user = \"root:wheel:extra\"",
         &["user `root:wheel:extra` is not USER[:GROUP]", "1000:1000"],
     ),
@@ -765,6 +906,12 @@ fn table_of_refused_values() {
             !stderr.contains("Compiling"),
             "{args:?} is refused before compiling:\n{stderr}"
         );
+        if !env.is_empty() {
+            assert!(
+                !stderr.contains("'--"),
+                "{env:?}: the variable is named, not a flag the user did not pass:\n{stderr}"
+            );
+        }
     });
     assert!(FIXTURE_CASES.len() + METADATA_CASES.len() >= 55);
 }
@@ -921,4 +1068,109 @@ fn annotation_levels_that_cannot_apply() {
         ],
         &["annotation `manifest[linux/amd99]:k`"],
     );
+}
+
+/// Annotations that would make a manifest larger than the 4 MiB registries accept are refused
+/// while planning, before anything compiles or uploads, saying so.
+#[test]
+fn a_manifest_over_4_mib_is_refused_before_anything_is_built() {
+    let big = "x".repeat(5 << 20);
+    let ws = pkg(&format!("annotations = {{ big = \"{big}\" }}"));
+    let stderr = refused(
+        ws.path(),
+        &["--push", "-t", "127.0.0.1:1/app:1"],
+        &[
+            "manifest of app would be",
+            "more than the 4 MiB (4194304 bytes) that registries accept",
+            "annotations",
+        ],
+    );
+    assert!(
+        !stderr.contains("Compiling"),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+    assert!(stderr.len() < 4000, "the message does not repeat the value");
+}
+
+/// CARGO_IMAGEBUILD_PUSH takes the spellings cargo and CI systems use for booleans: `no`,
+/// `0` and `off` push nothing (the plan shows no registry output), `yes`, `1` and `on` push.
+#[test]
+fn push_variable_takes_yes_no_1_0_on_off() {
+    for (value, pushes) in [
+        ("no", false),
+        ("0", false),
+        ("OFF", false),
+        ("yes", true),
+        ("1", true),
+        ("on", true),
+    ] {
+        let out = run_ok(
+            imagebuild()
+                .args(["-p", "tools", "--platform", "linux/amd64", "--dry-run"])
+                .args(["-t", "127.0.0.1:1/tools:1"])
+                .env("CARGO_IMAGEBUILD_PUSH", value),
+        );
+        let plan = stdout(&out);
+        assert_eq!(
+            plan.contains("output: push"),
+            pushes,
+            "CARGO_IMAGEBUILD_PUSH={value}:\n{plan}"
+        );
+    }
+}
+
+/// `platforms` and `doctor` take cargo's `--config` too, and refuse a value cargo would.
+#[test]
+fn subcommands_refuse_a_config_that_is_not_key_value() {
+    for sub in ["platforms", "doctor"] {
+        let out = imagebuild()
+            .args([sub, "--config", "garbage"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{sub}: {stderr}");
+        assert!(
+            stderr.contains("--config `garbage` is neither KEY=VALUE nor a file"),
+            "{sub}: {stderr}"
+        );
+        assert!(stdout(&out).is_empty(), "{sub} printed no table");
+    }
+}
+
+/// `merge` and `sbom` refuse a --registry-ca that holds no certificate before they read any
+/// layout or registry, naming the file.
+#[test]
+fn merge_and_sbom_refuse_a_missing_registry_ca_first() {
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("merged");
+    let cases: [Vec<String>; 2] = [
+        vec![
+            "merge".into(),
+            "a".into(),
+            "b".into(),
+            "--registry-ca".into(),
+            "missing.pem".into(),
+            "-o".into(),
+            format!("type=oci,dest={}", dest.display()),
+        ],
+        vec![
+            "sbom".into(),
+            "127.0.0.1:1/x:1".into(),
+            "--registry-ca".into(),
+            "missing.pem".into(),
+            "--out".into(),
+            dest.display().to_string(),
+        ],
+    ];
+    for args in cases {
+        let o = imagebuild().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot read --registry-ca missing.pem"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!dest.exists(), "{args:?}: nothing written");
+    }
 }

@@ -970,3 +970,110 @@ fn dynamic_binary_needs_its_shared_libraries_in_the_base() {
         "{printed}"
     );
 }
+
+/// A plain HTTP/1.0 PUT of a manifest on loopback (to place a document our tool would never
+/// write), returning the status.
+fn put_manifest(addr: &str, path: &str, media_type: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "PUT {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Symlinked --metadata-file and --image-refs are written through: the files they point at
+/// are replaced whole, the links stay. A base index offering 10,000 platforms, none of them the
+/// one asked for, is refused with a short list (the first ten and how many more), not a line
+/// of 10,000 names; nothing is written.
+#[test]
+fn symlinked_push_files_are_written_through_and_a_huge_base_index_is_listed_short() {
+    let reg = &*PLAIN;
+    let work = tempfile::tempdir().unwrap();
+    let repo = format!("{}/written/ctl", reg.addr);
+    let files = work.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    std::fs::write(files.join("meta.json"), "old").unwrap();
+    std::fs::write(files.join("refs.txt"), "old").unwrap();
+    std::os::unix::fs::symlink("files/meta.json", work.path().join("meta-link")).unwrap();
+    std::os::unix::fs::symlink("files/refs.txt", work.path().join("refs-link")).unwrap();
+    let out = run_ok(
+        imagebuild_isolated(work.path())
+            .args(["-p", "tools", "--platform", "linux/amd64"])
+            .args(["--push", "-t", &format!("{repo}:1")])
+            .arg("--metadata-file")
+            .arg(work.path().join("meta-link"))
+            .arg("--image-refs")
+            .arg(work.path().join("refs-link")),
+    );
+    let digest = pushed_digest(&out, &repo);
+    for link in ["meta-link", "refs-link"] {
+        let meta = std::fs::symlink_metadata(work.path().join(link)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{link} stays a link");
+    }
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(files.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["ctl"]["digest"], digest.as_str());
+    assert_eq!(
+        std::fs::read_to_string(files.join("refs.txt")).unwrap(),
+        format!("{repo}@{digest}\n")
+    );
+    let left: Vec<_> = std::fs::read_dir(&files).unwrap().collect();
+    assert_eq!(left.len(), 2, "no temporary beside the targets: {left:?}");
+
+    // An index of 10,000 entries (all naming the one manifest just pushed: the registry wants
+    // each to exist in the same repository), each under a platform of its own.
+    let index = reg.skopeo_raw(&format!("{repo}:1"));
+    let manifest = &index["manifests"][0];
+    let entries: Vec<Value> = (0..10_000)
+        .map(|i| {
+            serde_json::json!({
+                "mediaType": manifest["mediaType"],
+                "digest": manifest["digest"],
+                "size": manifest["size"],
+                "platform": {"os": "linux", "architecture": format!("fake{i}")},
+            })
+        })
+        .collect();
+    let many = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    let status = put_manifest(
+        &reg.addr,
+        "/v2/written/ctl/manifests/many",
+        "application/vnd.oci.image.index.v1+json",
+        &many,
+    );
+    assert_eq!(status, 201, "the registry took the crafted index");
+    let dest = work.path().join("layout");
+    let err = run_err(
+        imagebuild_isolated(work.path())
+            .args(["-p", "tools", "--platform", "linux/amd64"])
+            .args(["--base", &format!("{repo}:many")])
+            .arg("-o")
+            .arg(format!("type=oci,dest={}", dest.display())),
+    );
+    assert!(err.contains("has no linux/amd64 image"), "{err}");
+    assert!(
+        err.contains("linux/fake0, linux/fake1,") && err.contains("… and 9,990 more"),
+        "{err}"
+    );
+    assert!(!err.contains("linux/fake10,"), "only ten are listed: {err}");
+    assert!(err.len() < 2000, "a short message: {} bytes", err.len());
+    assert!(!dest.exists(), "nothing written");
+}

@@ -125,6 +125,7 @@ pub const CARGO_ZIGBUILD: &str = "cargo install --locked cargo-zigbuild";
 
 /// Runs every check.
 pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
+    crate::plan::checks::cargo_config(&opts.cargo_config)?;
     let mut checks = Vec::new();
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let manifest = opts.manifest_path.clone().or_else(|| find_manifest(&cwd));

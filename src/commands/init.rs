@@ -3,7 +3,9 @@
 //! answers given as flags ([`InitOptions`]); with `--ci`, also a CI workflow from `templates/ci/`
 //! that builds on pull requests and pushes on tags. Cargo.toml is edited with `toml_edit`, so
 //! everything else in it keeps its formatting and comments. Nothing that exists is overwritten
-//! without `--force`; every answer is checked before anything is written.
+//! without `--force`; every answer is checked before anything is written. A Cargo.toml with CRLF
+//! line endings keeps them; a symlinked one is written through (its target is replaced, the
+//! link stays).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -169,6 +171,10 @@ pub fn init(opts: &InitOptions) -> Result<Written> {
     if check[owner]["metadata"].get("imagebuild").is_none() {
         bail!("writing [{table}] failed: the edited Cargo.toml lacks it");
     }
+    // A manifest written with CRLF line endings keeps them, our section included.
+    if text.contains("\r\n") {
+        out = out.replace("\r\n", "\n").replace('\n', "\r\n");
+    }
     let mut files = Vec::new();
     if let Some((path, body)) = workflow {
         if let Some(dir) = path.parent() {
@@ -290,5 +296,43 @@ mod tests {
             .parse::<Ci>()
             .unwrap_err()
             .contains("github or gitlab"));
+    }
+
+    /// A CRLF manifest stays CRLF (every line, ours too); a symlinked one is written through.
+    #[test]
+    fn crlf_is_kept_and_a_symlink_is_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.toml");
+        let link = dir.path().join("Cargo.toml");
+        let original = "[package]\r\nname = \"app\"\r\nversion = \"0.1.0\"\r\n";
+        std::fs::write(&real, original).unwrap();
+        std::os::unix::fs::symlink("real.toml", &link).unwrap();
+        let opts = InitOptions {
+            manifest_path: Some(link.clone()),
+            ..Default::default()
+        };
+        init(&opts).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link stays"
+        );
+        let text = std::fs::read_to_string(&real).unwrap();
+        assert!(text.starts_with(original), "{text:?}");
+        assert!(
+            text.contains("[package.metadata.imagebuild]\r\n"),
+            "{text:?}"
+        );
+        assert_eq!(
+            text.matches('\n').count(),
+            text.matches("\r\n").count(),
+            "every line ends in CRLF: {text:?}"
+        );
+        let doc: DocumentMut = text.parse().unwrap();
+        assert!(doc["package"]["metadata"].get("imagebuild").is_some());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 2, "no temporary left: {left:?}");
     }
 }

@@ -21,6 +21,10 @@ use crate::util::report::Reporter;
 pub fn merge(opts: &MergeOptions, listener: impl Listener + 'static) -> Result<Outcome> {
     let ui = &Reporter::new(std::sync::Arc::new(listener));
     let mut outputs = OutputSpec::resolve(&opts.outputs, false, None, None)?;
+    // A missing or empty --registry-ca is refused before anything is read or written.
+    if let Some(ca) = &opts.registry.ca {
+        crate::registry::trust::UserCa::read(ca)?;
+    }
     if opts.push && !outputs.contains(&OutputSpec::Registry) {
         outputs.push(OutputSpec::Registry);
     }

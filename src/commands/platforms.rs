@@ -27,6 +27,7 @@ pub struct Row {
 /// A row for every platform of the table, as this machine (and `env`) would build it; a linker
 /// in `cargo_config` counts.
 pub fn platforms(cargo_config: &[String], env: &Environment) -> Result<Vec<Row>> {
+    crate::plan::checks::cargo_config(cargo_config)?;
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let tc = Toolchain::detect(&cwd, env)?;
     let tools = Tools::detect(Some(tc.host()), env)

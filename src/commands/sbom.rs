@@ -104,6 +104,10 @@ impl From<AttachedTo> for PlatformAttachments {
 /// `--sbom-dir` names them (the name is the layout's directory or the repository's last part).
 pub fn attached(opts: &SbomOptions, listener: impl Listener + 'static) -> Result<Vec<Attached>> {
     let ui = &Reporter::new(std::sync::Arc::new(listener));
+    // A missing or empty --registry-ca is refused before anything is read or written.
+    if let Some(ca) = &opts.registry.ca {
+        crate::registry::trust::UserCa::read(ca)?;
+    }
     let (reference, manifest_path, out) = (
         opts.reference.as_deref(),
         opts.manifest_path.as_deref(),

@@ -97,6 +97,9 @@ impl Annotations {
                 problem,
             };
             let Some((levels, name)) = split_levels(key) else {
+                if let Some(problem) = broken_level(key) {
+                    return Err(err(problem));
+                }
                 out.index.insert(key.clone(), value.clone());
                 add(&mut out.manifest, None, key, value);
                 continue;
@@ -191,6 +194,29 @@ fn pick(
         out.extend(m.clone());
     }
     out
+}
+
+/// Why a key that begins with a level and a bracket (`manifest[linux/amd64:K`, `index[:K`)
+/// has no level prefix that [`split_levels`] can read: such a key is a typo, not a key.
+fn broken_level(key: &str) -> Option<String> {
+    let level = [
+        "manifest-descriptor",
+        "index-descriptor",
+        "manifest",
+        "index",
+    ]
+    .into_iter()
+    .find(|l| {
+        key.strip_prefix(l)
+            .is_some_and(|r| r.starts_with(['[', ',']))
+    })?;
+    if !key.contains('[') {
+        return None;
+    }
+    if key.matches('[').count() != key.matches(']').count() {
+        return Some(format!("the `[` after `{level}` is not closed"));
+    }
+    Some("its level prefix cannot be read".to_string())
 }
 
 /// A level name and the platforms in its brackets, if any.
@@ -383,6 +409,25 @@ pub fn config(
     Ok(Document::new(media::CONFIG, serde_json::to_vec(&doc)?))
 }
 
+/// The largest manifest or index registries take: distribution (the registry most others
+/// follow) refuses a bigger one, after every blob has been uploaded.
+pub const DOCUMENT_LIMIT: usize = 4 << 20;
+
+/// Room a manifest needs besides its annotations: its config and layer descriptors.
+pub const DESCRIPTOR_ROOM: usize = 64 << 10;
+
+/// Refuses `what` (a manifest or an index) of `len` bytes when registries would refuse it.
+pub fn within_limit(what: &str, len: usize) -> Result<()> {
+    if len > DOCUMENT_LIMIT {
+        anyhow::bail!(
+            "{what} would be {len} bytes, more than the 4 MiB (4194304 bytes) that registries \
+             accept: shorten or drop the largest annotations (--annotation, the `annotations` \
+             setting) or the package's description"
+        );
+    }
+    Ok(())
+}
+
 /// The manifest over `base_layers` then `layers`, with `config`.
 pub fn manifest(
     config: &Document,
@@ -399,7 +444,9 @@ pub fn manifest(
     if !annotations.is_empty() {
         m.set_annotations(Some(annotations.clone().into_iter().collect()));
     }
-    Ok(Document::new(media::MANIFEST, to_stable_bytes(&m)?))
+    let bytes = to_stable_bytes(&m)?;
+    within_limit("the image manifest", bytes.len())?;
+    Ok(Document::new(media::MANIFEST, bytes))
 }
 
 /// The index listing one manifest per image, each with its platform and the annotations
@@ -430,7 +477,9 @@ pub fn index(
     if !annotations.is_empty() {
         idx.set_annotations(Some(annotations.clone().into_iter().collect()));
     }
-    Ok(Document::new(media::INDEX, to_stable_bytes(&idx)?))
+    let bytes = to_stable_bytes(&idx)?;
+    within_limit("the image index", bytes.len())?;
+    Ok(Document::new(media::INDEX, bytes))
 }
 
 /// The annotations of a manifest: what the image says about itself, a registry base's name and
@@ -643,6 +692,18 @@ mod tests {
             let e = Annotations::parse(&pairs(&[(bad, "v")])).unwrap_err();
             assert!(e.to_string().contains(bad), "{e}");
         }
+        for unclosed in [
+            "index[:k",
+            "manifest[linux/amd64:k",
+            "index,manifest[linux/arm64:k",
+        ] {
+            let e = Annotations::parse(&pairs(&[(unclosed, "v")]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("is not closed"), "{unclosed}: {e}");
+        }
+        let e = Annotations::parse(&pairs(&[("manifest[linux/amd64]k", "v")])).unwrap_err();
+        assert!(e.to_string().contains("cannot be read"), "{e}");
     }
 
     #[test]

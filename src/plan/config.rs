@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 use crate::image::model::{Compression, CompressionKind};
 use crate::plan::naming::Tag;
+pub use crate::plan::values::{Asset, Port, Size};
+use crate::plan::{checks, values};
 
 /// Where the settings reference lives, for `help:` lines.
 pub const HELP_URL: &str = "see README.md, section \"Configuration\"";
@@ -21,7 +23,11 @@ pub const HELP_URL: &str = "see README.md, section \"Configuration\"";
 /// optional, so layers can be merged ([`ImageSettings::overlay`]: workspace, then package, then
 /// binary, then the caller's). The keys are the README's "Configuration" reference.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a table of imagebuild settings"
+)]
 #[non_exhaustive]
 pub struct ImageSettings {
     /// OCI platforms to build (`linux/amd64`); comma lists allowed in each entry.
@@ -50,8 +56,10 @@ pub struct ImageSettings {
     /// or the cargo-deb shape `["config/app.toml", "/etc/app/app.toml", "644"]`.
     pub assets: Option<Vec<Asset>>,
     /// Layer compression: `gzip` (the default), `zstd` or `none`.
+    #[serde(default, deserialize_with = "values::parsed")]
     pub compression: Option<CompressionKind>,
     /// Its level (gzip 0-9, default 6; zstd 1-22, default 3).
+    #[serde(default, deserialize_with = "values::level")]
     pub compression_level: Option<i32>,
     /// Where pushes go: `ghcr.io/acme` (the binary's name is appended) or `ghcr.io/acme/api`.
     pub repository: Option<String>,
@@ -64,11 +72,14 @@ pub struct ImageSettings {
     /// from the workspace table and the command line only: one build serves every image.
     pub remap_paths: Option<bool>,
     /// What the compiler strips from the binary (default `symbols`).
+    #[serde(default, deserialize_with = "values::parsed")]
     pub strip: Option<Strip>,
     /// The deadline of each registry request attempt, in seconds (`--registry-timeout` and
     /// its environment variable win). Workspace table only, as the next two.
+    #[serde(default, deserialize_with = "values::seconds")]
     pub registry_timeout: Option<u64>,
     /// Retries of a failed registry request (`--retries` and its environment variable win).
+    #[serde(default, deserialize_with = "values::retries")]
     pub retries: Option<u32>,
     /// The bound of each cache: bytes or `"2GiB"`, 0 for none (`CARGO_IMAGEBUILD_CACHE_LIMIT`
     /// wins).
@@ -79,7 +90,7 @@ pub struct ImageSettings {
 
 /// What the compiler strips from a binary (cargo's profile `strip`), passed to cargo as a
 /// profile override (`--config profile.<name>.strip=…`) so the user's own builds are untouched.
-#[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Strip {
     /// Keep everything.
@@ -121,62 +132,9 @@ impl std::str::FromStr for Strip {
     }
 }
 
-/// A size as written in metadata: bytes, or a string such as `"2GiB"`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum Size {
-    /// A number of bytes.
-    Bytes(u64),
-    /// A size as text: `"2GiB"`.
-    Text(String),
-}
-
-impl Size {
-    /// The bytes this says, or a message on what to write instead.
-    pub fn bytes(&self) -> Result<u64, String> {
-        match self {
-            Size::Bytes(b) => Ok(*b),
-            Size::Text(t) => crate::util::size::parse_size(t).ok_or_else(|| {
-                format!(
-                    "`{t}` is not a size: write bytes or a number with KiB, MiB or GiB (for \
-                     example \"2GiB\"), or 0 for no bound"
-                )
-            }),
-        }
-    }
-}
-
 /// The keys that apply to the whole run, so are read from the workspace table (and the command
 /// line) only.
 pub const WORKSPACE_ONLY: [&str; 4] = ["remap-paths", "registry-timeout", "retries", "cache-limit"];
-
-/// An exposed port as written in metadata.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum Port {
-    /// A port number (TCP).
-    Number(u16),
-    /// `"8080"`, `"8080/tcp"` or `"53/udp"`.
-    Text(String),
-}
-
-/// An extra file (or directory, copied recursively) to put in the image.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum Asset {
-    /// `{ source, dest, mode }`.
-    Table {
-        /// The file or directory, relative to the Cargo.toml that names it.
-        source: PathBuf,
-        /// Its absolute path in the image.
-        dest: String,
-        #[serde(default)]
-        /// Octal permission bits (`"0644"`); default: the file's own.
-        mode: Option<String>,
-    },
-    /// cargo-deb's `[source, dest, mode]`.
-    Tuple(Vec<String>),
-}
 
 /// A resolved asset: an absolute source, an image path and an optional octal mode.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -309,22 +267,30 @@ impl ImageSettings {
         }
         for (key, v) in [("workdir", &self.workdir), ("bin-dir", &self.bin_dir)] {
             if let Some(v) = v {
-                if !v.starts_with('/') {
-                    return Err((
-                        key.into(),
-                        format!("`{v}` must be an absolute path like /app"),
-                    ));
-                }
+                checks::image_dir(v).map_err(|e| (key.to_string(), e))?;
             }
+        }
+        if let Some(u) = &self.user {
+            checks::user(u).map_err(|e| ("user".to_string(), e))?;
+        }
+        if let Some(v) = self
+            .labels
+            .iter()
+            .flatten()
+            .find_map(|(k, v)| k.trim().is_empty().then_some(v))
+        {
+            return Err((
+                "labels".into(),
+                format!("a label has an empty key (value `{v}`): write KEY = \"VALUE\" with a key"),
+            ));
+        }
+        if let Some(a) = &self.annotations {
+            crate::image::document::Annotations::parse(a)
+                .map_err(|e| ("annotations".to_string(), e.to_string()))?;
         }
         if let Some(env) = &self.env {
             for k in env.keys() {
-                if k.is_empty() || k.contains('=') {
-                    return Err((
-                        format!("env.{k}"),
-                        "variable names cannot be empty or contain `=`".into(),
-                    ));
-                }
+                checks::env_name(k).map_err(|e| (format!("env.{k:?}"), e))?;
             }
         }
         Ok(())
@@ -410,27 +376,6 @@ pub fn parse_mode(m: &str) -> Result<u32, String> {
         .ok()
         .filter(|v| *v <= 0o7777)
         .ok_or_else(|| format!("mode `{m}` is not an octal file mode like \"0644\""))
-}
-
-impl Port {
-    /// `8080/tcp` form, as the image config's ExposedPorts wants.
-    pub fn normalized(&self) -> Result<String, String> {
-        match self {
-            Port::Number(0) => Err("port 0 cannot be exposed".into()),
-            Port::Number(n) => Ok(format!("{n}/tcp")),
-            Port::Text(t) => {
-                let (num, proto) = t.split_once('/').unwrap_or((t.as_str(), "tcp"));
-                let n: u16 = num.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    format!("`{t}` is not a port: use a number like 8080 or \"8080/tcp\"")
-                })?;
-                let proto = proto.to_ascii_lowercase();
-                if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-                    return Err(format!("`{t}`: the protocol must be tcp, udp or sctp"));
-                }
-                Ok(format!("{n}/{proto}"))
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod output;
 pub mod paths;
 pub mod reproducible;
 pub mod toolchain;
+pub(crate) mod values;
 pub mod workspace;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -265,6 +266,20 @@ pub trait Lookup {
 /// tables, the environment the options carry and the toolchain (`rustc --print sysroot`), and
 /// decides. It installs nothing and asks no registry (`lookup` answers for it).
 pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
+    // What the command line alone decides is checked before cargo is asked anything.
+    checks::cargo_config(&opts.cargo_config)?;
+    checks::profile(&opts.profile)?;
+    if let Some(ca) = &opts.registry.ca {
+        crate::registry::trust::UserCa::read(ca)?;
+    }
+    for (flag, file) in [
+        ("--metadata-file", &opts.metadata_file),
+        ("--image-refs", &opts.image_refs),
+    ] {
+        if let Some(file) = file {
+            checks::output_file(flag, file)?;
+        }
+    }
     let meta = workspace::metadata(opts)?;
     let workspace_root = meta.workspace_root.clone().into_std_path_buf();
     let target_dir = meta.target_directory.clone().into_std_path_buf();
@@ -636,6 +651,33 @@ fn image_targets(
     Ok(targets)
 }
 
+/// Refuses, before anything is built, annotations that would make a manifest or the index
+/// larger than registries accept (said after the upload otherwise): what the documents say
+/// about the image, the user's annotations at each level, and room for the descriptors.
+fn documents_fit(
+    bin: &str,
+    described: &Described,
+    annotations: &Annotations,
+    targets: &[TargetPlan],
+) -> Result<()> {
+    use crate::image::document::{self as doc, DESCRIPTOR_ROOM};
+    let len = |a: &BTreeMap<String, String>| serde_json::to_vec(a).map(|v| v.len()).unwrap_or(0);
+    // A registry base adds its name and digest.
+    let base = Some(("x".repeat(255), "sha256:".to_string() + &"0".repeat(64)));
+    let base = base.as_ref().map(|(n, d)| (n.as_str(), d.as_str()));
+    let mut index = len(&doc::index_annotations(described, &annotations.index));
+    for t in targets {
+        let own =
+            doc::manifest_annotations(described, base, &annotations.for_manifest(&t.platform));
+        doc::within_limit(
+            &format!("the {} manifest of {bin}", t.platform),
+            len(&own) + DESCRIPTOR_ROOM,
+        )?;
+        index += len(&annotations.for_descriptor(&t.platform)) + 1024;
+    }
+    doc::within_limit(&format!("the index of {bin}"), index)
+}
+
 /// One binary's merged settings, resolved.
 fn resolve_image(
     pkg: &Package,
@@ -746,6 +788,8 @@ fn resolve_image(
             );
         }
     }
+
+    documents_fit(bin, &described, &annotations, &targets)?;
 
     Ok(ImagePlan {
         package: pkg.name.to_string(),

@@ -196,11 +196,12 @@ impl ResolvedBase {
             _ => {
                 let Some(entry) = self.entries.iter().find(|e| e.platform.matches(platform)) else {
                     bail!(
-                        "the base image {r} has no {platform} image (it offers {}): build for                          one of those with --platform, or choose a base that has {platform}",
+                        "the base image {r} has no {platform} image (it offers {}): build for \
+                         one of those with --platform, or choose a base that has {platform}",
                         if self.offered.is_empty() {
                             "no platform".to_string()
                         } else {
-                            self.offered.join(", ")
+                            crate::util::listing::short_list(&self.offered)
                         }
                     );
                 };

@@ -115,7 +115,8 @@ impl fmt::Display for RegistryError {
             detail.push(format!("HTTP {s}"));
         }
         if !self.codes.is_empty() {
-            detail.push(self.codes.join(", "));
+            // The codes come from the registry: a hostile one could send thousands.
+            detail.push(crate::util::listing::short_list(&self.codes));
         }
         if !detail.is_empty() {
             write!(f, " ({})", detail.join(", "))?;

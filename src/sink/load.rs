@@ -240,7 +240,7 @@ fn names(loaded: &[String], set: &ImageSet) -> String {
     if loaded.is_empty() {
         repo_tags(set).join(", ")
     } else {
-        loaded.join(", ")
+        crate::util::listing::short_list(loaded)
     }
 }
 

@@ -86,12 +86,15 @@ impl Write for AtomicFile {
     }
 }
 
-/// Writes `bytes` to `dest` through a temporary file renamed into place.
+/// Writes `bytes` to `dest` through a temporary file renamed into place. A `dest` that is a
+/// symlink is written through ([`follow_dest`]): the file it points at is replaced, the link
+/// stays.
 pub fn write(dest: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = AtomicFile::create(dest, "write")?;
+    let dest = follow_dest(dest)?;
+    let mut f = AtomicFile::create(&dest, "write")?;
     f.write_all(bytes)
         .with_context(|| format!("writing {}", dest.display()))?;
-    f.commit(dest)
+    f.commit(&dest)
 }
 
 /// Where an output named `dest` is really written: a symlink is followed (to the end of a chain,

@@ -77,10 +77,10 @@ pub struct ImagebuildArgs {
     pub targets: Vec<String>,
 
     /// Build for the OCI platforms (repeatable, comma lists): linux/amd64,linux/arm64
+    /// [env: CARGO_IMAGEBUILD_PLATFORMS=]
     #[arg(
         long = "platform",
         value_name = "LIST",
-        env = "CARGO_IMAGEBUILD_PLATFORMS",
         help_heading = "Compilation Options"
     )]
     pub platforms: Vec<String>,
@@ -99,22 +99,17 @@ pub struct ImagebuildArgs {
 
     /// Base image: `scratch` (default) or an image reference such as
     /// gcr.io/distroless/static-debian12 (our layers go on top of its layers)
-    #[arg(
-        long,
-        value_name = "IMAGE",
-        env = "CARGO_IMAGEBUILD_BASE",
-        help_heading = "Image"
-    )]
+    /// [env: CARGO_IMAGEBUILD_BASE=]
+    #[arg(long, value_name = "IMAGE", help_heading = "Image")]
     pub base: Option<String>,
 
     /// Name and tag (repeatable), as in docker build: NAME[:TAG] (api:dev,
     /// ghcr.io/acme/api:1.4.0; no tag means latest), or :TAG for a tag of the configured
-    /// repository (:1.4.0); default: the package version
+    /// repository (:1.4.0); default: the package version [env: CARGO_IMAGEBUILD_TAGS=]
     #[arg(
         short = 't',
         long = "tag",
         value_name = "NAME[:TAG]",
-        env = "CARGO_IMAGEBUILD_TAGS",
         value_delimiter = ',',
         help_heading = "Image"
     )]
@@ -168,8 +163,8 @@ pub struct ImagebuildArgs {
     pub outputs: Vec<String>,
 
     /// Push each image to its repository (the same as --output type=registry); stdout then
-    /// lists the pushed references by digest
-    #[arg(long, env = "CARGO_IMAGEBUILD_PUSH", help_heading = "Output")]
+    /// lists the pushed references by digest [env: CARGO_IMAGEBUILD_PUSH=true]
+    #[arg(long, help_heading = "Output")]
     pub push: bool,
 
     /// Write the pushed references (REPOSITORY@DIGEST, one a line) to FILE
@@ -303,22 +298,20 @@ pub struct CleanArgs {
 pub struct RegistryLimits {
     /// Deadline of each registry request attempt in seconds, its body included (a blob gets a
     /// second more per MiB); a request that misses it is retried. Also `registry-timeout` in
-    /// [workspace.metadata.imagebuild] [default: 25]
+    /// [workspace.metadata.imagebuild] [default: 25] [env: CARGO_IMAGEBUILD_REGISTRY_TIMEOUT=]
     #[arg(
         long,
         value_name = "SECS",
-        env = "CARGO_IMAGEBUILD_REGISTRY_TIMEOUT",
         value_parser = clap::value_parser!(u64).range(1..=3600),
         help_heading = "Registry"
     )]
     pub registry_timeout: Option<u64>,
     /// Retries of a failed registry request (5xx, 429, a dropped connection, a missed deadline),
     /// waiting 0.5 s, then 1 s, 2 s, … between them, or what a Retry-After asks. Also `retries`
-    /// in [workspace.metadata.imagebuild] [default: 3]
+    /// in [workspace.metadata.imagebuild] [default: 3] [env: CARGO_IMAGEBUILD_RETRIES=]
     #[arg(
         long,
         value_name = "N",
-        env = "CARGO_IMAGEBUILD_RETRIES",
         value_parser = clap::value_parser!(u32).range(0..=20),
         help_heading = "Registry"
     )]
@@ -445,7 +438,7 @@ pub struct MergeArgs {
 }
 
 impl MergeArgs {
-    pub fn into_options(self) -> MergeOptions {
+    pub fn into_options(self) -> Result<MergeOptions> {
         let mut opts = MergeOptions::default();
         opts.dirs = self.dirs;
         opts.tags = self.tags.into_iter().map(Tag::Docker).collect();
@@ -455,23 +448,76 @@ impl MergeArgs {
             self.insecure_registries,
             self.registry_ca,
             &self.registry_limits,
-        );
-        opts
+            &opts.env,
+        )?;
+        Ok(opts)
     }
 }
 
-/// How registries are reached, from the flags that say it.
+/// How registries are reached, from the flags that say it (a deadline or a retry count not
+/// given as a flag comes from its environment variable).
 fn registry_options(
     insecure: Vec<String>,
     ca: Option<PathBuf>,
     limits: &RegistryLimits,
-) -> RegistryOptions {
+    env: &Environment,
+) -> Result<RegistryOptions> {
     let mut registry = RegistryOptions::default();
     registry.insecure = insecure;
     registry.ca = ca;
-    registry.timeout_secs = limits.registry_timeout;
-    registry.retries = limits.retries;
-    registry
+    registry.timeout_secs = match limits.registry_timeout {
+        Some(t) => Some(t),
+        None => env_number(
+            env,
+            "CARGO_IMAGEBUILD_REGISTRY_TIMEOUT",
+            1..=3600,
+            "seconds",
+        )?,
+    };
+    registry.retries = match limits.retries {
+        Some(n) => Some(n),
+        None => env_number(env, "CARGO_IMAGEBUILD_RETRIES", 0..=20, "retries")?
+            .and_then(|n| u32::try_from(n).ok()),
+    };
+    Ok(registry)
+}
+
+/// The variables that stand for flags are read here, not by clap, so that a bad value is
+/// reported with the variable's name (clap would name the flag, which the user did not pass).
+/// An empty variable counts as unset.
+fn env_number(
+    env: &Environment,
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+) -> Result<Option<u64>> {
+    let Some(v) = env.var(name) else {
+        return Ok(None);
+    };
+    match v.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(Some(n)),
+        _ => bail!(
+            "{name}=`{v}` is not a number from {} to {} ({unit}): fix it or unset it",
+            range.start(),
+            range.end()
+        ),
+    }
+}
+
+/// A yes/no variable: true/false, 1/0, yes/no, on/off (any case), as cargo's own booleans and
+/// CI systems write them.
+fn env_bool(env: &Environment, name: &str) -> Result<Option<bool>> {
+    let Some(v) = env.var(name) else {
+        return Ok(None);
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(Some(true)),
+        "false" | "0" | "no" | "off" => Ok(Some(false)),
+        _ => bail!(
+            "{name}=`{v}` is not true or false: set it to true or false (1/0, yes/no and on/off \
+             work too), or unset it"
+        ),
+    }
 }
 
 /// `cargo imagebuild doctor`.
@@ -554,6 +600,39 @@ fn key_values(
     Ok(Some(map))
 }
 
+const ENV_BASE: &str = "CARGO_IMAGEBUILD_BASE";
+const ENV_TAGS: &str = "CARGO_IMAGEBUILD_TAGS";
+
+/// The variables whose values a run takes for an absent flag (and `CARGO_IMAGEBUILD_REPO`,
+/// which the library reads): with their values, so an error about a value can name the
+/// variable it came from ([`name_the_variable`]).
+pub fn variables_in_use(args: &ImagebuildArgs, env: &Environment) -> Vec<(&'static str, String)> {
+    let mut used = Vec::new();
+    if args.base.is_none() {
+        used.extend(env.var(ENV_BASE).map(|v| (ENV_BASE, v)));
+    }
+    if args.tags.is_empty() {
+        for t in env.var(ENV_TAGS).iter().flat_map(|l| l.split(',')) {
+            if !t.trim().is_empty() {
+                used.push((ENV_TAGS, t.trim().to_string()));
+            }
+        }
+    }
+    let repo = "CARGO_IMAGEBUILD_REPO";
+    used.extend(env.var(repo).map(|v| (repo, v)));
+    used
+}
+
+/// `e`, led by the variable that gave the value it is about (the message quotes the value in
+/// backticks), so the user knows which setting to fix: a flag they did not pass would mislead.
+pub fn name_the_variable(e: anyhow::Error, used: &[(&'static str, String)]) -> anyhow::Error {
+    let text = format!("{e:#}");
+    match used.iter().find(|(_, v)| text.contains(&format!("`{v}"))) {
+        Some((name, v)) => e.context(format!("{name}=`{v}` (from the environment)")),
+        None => e,
+    }
+}
+
 /// How a run is shown, which the library does not need to know.
 #[derive(Clone, Copy, Debug)]
 pub struct View {
@@ -577,6 +656,13 @@ impl ImagebuildArgs {
 
     /// The options these arguments ask for; the settings they carry are the top layer.
     pub fn into_options(self) -> Result<Options> {
+        let env = Environment::from_process();
+        if self.profile.trim().is_empty() {
+            bail!(
+                "--profile is empty: name a cargo profile such as release or dev (without \
+                 --profile, release is built)"
+            );
+        }
         let compression = self
             .compression
             .as_deref()
@@ -599,7 +685,7 @@ impl ImagebuildArgs {
             }
         }
         let mut settings = ImageSettings::default();
-        settings.base = self.base;
+        settings.base = self.base.or_else(|| env.var(ENV_BASE));
         settings.repository = self.repository;
         settings.compression = compression;
         settings.compression_level = self.compression_level;
@@ -610,8 +696,17 @@ impl ImagebuildArgs {
         settings.remap_paths = self.no_remap_paths.then_some(false);
         settings.strip = self.strip;
         // `-t` values replace the `tags` setting: they are its top layer.
-        if !self.tags.is_empty() {
-            settings.tags = Some(self.tags.into_iter().map(Tag::Docker).collect());
+        let tags = match (self.tags.is_empty(), env.var(ENV_TAGS)) {
+            (true, Some(list)) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+            _ => self.tags,
+        };
+        if !tags.is_empty() {
+            settings.tags = Some(tags.into_iter().map(Tag::Docker).collect());
         }
         let verbose = Verbosity::from_flags(self.quiet, self.verbose) == Verbosity::Verbose;
         let mut opts = Options::default();
@@ -627,18 +722,27 @@ impl ImagebuildArgs {
         opts.features = features;
         opts.profile = self.profile;
         opts.targets = self.targets;
-        opts.platforms = PlatformChoice::parse(&self.platforms).context("--platform")?;
+        opts.platforms = if self.platforms.is_empty() {
+            match env.var("CARGO_IMAGEBUILD_PLATFORMS") {
+                Some(v) => PlatformChoice::parse(&[v.as_str()])
+                    .with_context(|| format!("CARGO_IMAGEBUILD_PLATFORMS=`{v}`"))?,
+                None => None,
+            }
+        } else {
+            PlatformChoice::parse(&self.platforms).context("--platform")?
+        };
         opts.cargo_config = self.cargo_config;
         opts.settings = settings;
         opts.outputs = self.outputs;
-        opts.push = self.push;
+        opts.push = self.push || env_bool(&env, "CARGO_IMAGEBUILD_PUSH")?.unwrap_or(false);
         opts.image_refs = self.image_refs;
         opts.metadata_file = self.metadata_file;
         opts.registry = registry_options(
             self.insecure_registries,
             self.registry_ca,
             &self.registry_limits,
-        );
+            &env,
+        )?;
         opts.load = self.load;
         opts.loader = self.loader;
         opts.load_platform = self.load_platform;
@@ -648,7 +752,7 @@ impl ImagebuildArgs {
         opts.sbom = self.sbom;
         opts.no_provenance = self.no_provenance;
         opts.sbom_dir = self.sbom_dir;
-        opts.env = Environment::from_process();
+        opts.env = env;
         Ok(opts)
     }
 }
@@ -749,6 +853,38 @@ mod tests {
         };
         assert!(d.fix && d.yes);
         assert!(CargoCli::try_parse_from(["cargo", "imagebuild", "doctor", "--yes"]).is_err());
+    }
+
+    #[test]
+    fn variables_are_named_in_their_errors() {
+        let env = |k: &str, v: &str| Environment::empty().with(k, v);
+        for (v, want) in [
+            ("true", true),
+            ("YES", true),
+            ("1", true),
+            ("on", true),
+            ("false", false),
+            ("no", false),
+            ("0", false),
+            ("Off", false),
+        ] {
+            assert_eq!(env_bool(&env("X", v), "X").unwrap(), Some(want), "{v}");
+        }
+        assert_eq!(env_bool(&env("X", ""), "X").unwrap(), None);
+        let e = env_bool(&env("X", "maybe"), "X").unwrap_err().to_string();
+        assert!(e.starts_with("X=`maybe` is not true or false"), "{e}");
+        assert_eq!(
+            env_number(&env("T", "60"), "T", 1..=3600, "seconds").unwrap(),
+            Some(60)
+        );
+        for bad in ["0", "3601", "-1", "soon"] {
+            let e = env_number(&env("T", bad), "T", 1..=3600, "seconds")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("T=`{bad}`")), "{e}");
+        }
+        let e = parse(&["--profile", ""]).into_options().unwrap_err();
+        assert!(e.to_string().contains("--profile is empty"), "{e}");
     }
 
     #[test]

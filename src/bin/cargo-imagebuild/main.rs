@@ -141,7 +141,7 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
                 args.message_format,
             ));
             let started = std::time::Instant::now();
-            let outcome = cargo_imagebuild::merge(&args.into_options(), terminal.clone())?;
+            let outcome = cargo_imagebuild::merge(&args.into_options()?, terminal.clone())?;
             report(&outcome, &terminal, started)?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -167,10 +167,12 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
         None => {}
     }
     let view = cli.view();
+    let used = cli::variables_in_use(&cli, &cargo_imagebuild::Environment::from_process());
+    let named = |e| cli::name_the_variable(e, &used);
     let opts = cli.into_options()?;
     let terminal = Arc::new(Terminal::with(view.verbosity, view.progress, view.format));
     if view.dry_run {
-        let plan = cargo_imagebuild::plan(&opts, terminal.clone())?;
+        let plan = cargo_imagebuild::plan(&opts, terminal.clone()).map_err(named)?;
         if view.format == MessageFormat::Json {
             println!(
                 "{}",
@@ -182,7 +184,7 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let started = std::time::Instant::now();
-    let outcome = cargo_imagebuild::build(&opts, terminal.clone())?;
+    let outcome = cargo_imagebuild::build(&opts, terminal.clone()).map_err(named)?;
     report(&outcome, &terminal, started)?;
     Ok(ExitCode::SUCCESS)
 }
