@@ -18,6 +18,7 @@
 //!   `ctl`), so such a command that selects no package or binary gets `--bin api`;
 //! - `--load` reaches the test dockerd (`DOCKER_HOST`), and is repeated with `--loader podman`
 //!   into the test podman;
+//! - `resolve -f k8s/` gets a `k8s/` holding a Deployment-like file that names `imagebuild://api`;
 //! - `init` runs in a fresh `cargo new` project (it edits a Cargo.toml), `platforms` as it is,
 //!   and `merge dist/ARCH…` gets its directories first: the fixture's `api` built for
 //!   `linux/ARCH` into each.
@@ -109,6 +110,15 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
     };
     let mut args: Vec<String> = rest[2..].iter().map(|w| host(w)).collect();
     let sub = args.first().cloned().unwrap_or_default();
+    if sub == "resolve" {
+        // The README's k8s/ directory, with a reference to the fixture's `api`.
+        std::fs::create_dir_all(work.join("k8s")).unwrap();
+        std::fs::write(
+            work.join("k8s/api.yaml"),
+            "spec:\n  containers:\n    - name: api\n      image: imagebuild://api\n",
+        )
+        .unwrap();
+    }
     if ["init", "merge", "platforms"].contains(&sub.as_str()) {
         let mut c = imagebuild_in(work);
         match sub.as_str() {
@@ -169,7 +179,8 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
         let (k, v) = e.split_once('=').unwrap();
         c.env(k, host(v));
     }
-    let pushes = args.iter().any(|a| a == "--push");
+    let pushes = args.iter().any(|a| a == "--push")
+        || (sub == "resolve" && !args.iter().any(|a| a == "--push=false"));
     let has_repo = !env.is_empty()
         || args
             .windows(2)
@@ -208,6 +219,13 @@ fn every_readme_command_runs() {
         let (mut c, args) = rewrite(command, &reg, &base, dir.path());
         let out = run_ok(&mut c);
         let text = stdout(&out);
+        if args.first().map(String::as_str) == Some("resolve") {
+            assert!(
+                text.contains(&format!("image: {}/readme/api@sha256:", reg.addr))
+                    || text.contains("image: api@sha256:"),
+                "{command}: the reference is resolved:\n{text}"
+            );
+        }
         if args.iter().any(|a| a == "--push") {
             assert!(
                 text.lines()

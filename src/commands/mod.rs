@@ -10,4 +10,6 @@ pub mod doctor;
 pub mod init;
 pub mod merge;
 pub mod platforms;
+pub mod resolve;
+pub mod run;
 pub mod sbom;

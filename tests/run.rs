@@ -1,0 +1,156 @@
+//! `cargo imagebuild run` against the test harness's dockerd and podman: the fixture's `migrate`
+//! prints its arguments and a variable given with `-e`, and exits with the code another one
+//! gives; our exit code is the container's and our stdout is its output. On a pseudo-terminal
+//! (tmux), Ctrl-C stops a waiting container and `docker ps -a` shows none left.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::dockerd::dockerd;
+use common::podman::podman;
+use common::*;
+
+/// The docker tests count the daemon's containers: one at a time.
+static DOCKER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn run_migrate(cmd: &mut Command, extra: &[&str]) -> std::process::Output {
+    cmd.args(["run", "--bin", "migrate", "--network", "none"])
+        .args(extra)
+        .args([
+            "-e",
+            "FIXTURE_GREETING=hello from -e",
+            "-e",
+            "FIXTURE_EXIT=3",
+            "--",
+            "one",
+            "--two",
+        ])
+        .stdin(Stdio::null());
+    cmd.output().unwrap()
+}
+
+fn assert_ran(out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the container's exit code:\n{stderr}"
+    );
+    assert_eq!(
+        stdout(out),
+        "migrate one --two\nFIXTURE_GREETING=hello from -e\n",
+        "stdout is the container's:\n{stderr}"
+    );
+}
+
+#[test]
+fn docker_run_gives_the_containers_output_and_exit_code() {
+    let _one = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let d = dockerd();
+    let work = tempfile::tempdir().unwrap();
+    let mut c = imagebuild_isolated(work.path());
+    d.env(&mut c);
+    let out = run_migrate(&mut c, &[]);
+    assert_ran(&out);
+    assert_eq!(d.inspect("migrate:dev")["Architecture"], "amd64");
+    let left = d.run_ok(&["ps", "-a", "-q"]);
+    assert!(left.trim().is_empty(), "containers left: {left}");
+}
+
+#[test]
+fn podman_run_gives_the_containers_output_and_exit_code() {
+    let p = podman();
+    let work = tempfile::tempdir().unwrap();
+    let mut c = imagebuild_isolated(work.path());
+    p.env(&mut c).env("DOCKER_HOST", "unix:///nonexistent.sock");
+    let out = run_migrate(&mut c, &["--loader", "podman"]);
+    assert_ran(&out);
+    let left = p.run_ok(&["ps", "-a", "-q"]);
+    assert!(left.trim().is_empty(), "containers left: {left}");
+}
+
+/// Polls `what` every 100 ms until it holds, for at most `limit`.
+fn wait_until(limit: Duration, mut what: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if what() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn ctrl_c_on_a_terminal_leaves_no_container() {
+    let _one = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let d = dockerd();
+    let tmux = require("tmux");
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("tmux.sock");
+    let done = work.path().join("done");
+    std::fs::create_dir_all(work.path().join("no-credentials")).unwrap();
+    let script = format!(
+        "cd '{}' && DOCKER_HOST='{}' DOCKER_CONFIG='{}' CARGO_TARGET_DIR='{}' NO_COLOR=1 '{}' \
+         run --bin migrate --network none -- wait; echo $? > '{}'; sleep 600",
+        fixture().display(),
+        d.host,
+        d.config.display(),
+        shared_target_dir().display(),
+        env!("CARGO_BIN_EXE_cargo-imagebuild"),
+        done.display()
+    );
+    let tmux_cmd = || {
+        let mut c = Command::new(&tmux);
+        c.arg("-S").arg(&socket).env_remove("TMUX");
+        c
+    };
+    run_ok(
+        tmux_cmd()
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "160",
+                "-y",
+                "50",
+            ])
+            .arg(&script),
+    );
+    let screen = || {
+        let out = tmux_cmd()
+            .args(["capture-pane", "-p", "-S", "-200"])
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    let started = wait_until(Duration::from_secs(300), || {
+        screen().contains("migrate wait") || done.exists()
+    });
+    let running = d.run_ok(&["ps", "-q"]);
+    assert!(
+        started && !done.exists() && !running.trim().is_empty(),
+        "the container did not start and wait:\n{}",
+        screen()
+    );
+    run_ok(tmux_cmd().args(["send-keys", "C-c"]));
+    let ended = wait_until(Duration::from_secs(30), || done.exists());
+    let shown = screen();
+    let _ = tmux_cmd().arg("kill-server").status();
+    assert!(ended, "Ctrl-C did not end the run:\n{shown}");
+    let code = std::fs::read_to_string(&done).unwrap();
+    assert_ne!(
+        code.trim(),
+        "0",
+        "an interrupted run is no success:\n{shown}"
+    );
+    let left = d.run_ok(&["ps", "-a", "-q"]);
+    assert!(
+        left.trim().is_empty(),
+        "containers left after Ctrl-C: {left}\n{shown}"
+    );
+}
