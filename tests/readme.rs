@@ -18,6 +18,7 @@
 //!   `ctl`), so such a command that selects no package or binary gets `--bin api`;
 //! - `--load` reaches the test dockerd (`DOCKER_HOST`), and is repeated with `--loader podman`
 //!   into the test podman;
+//! - `run` gets `--network none` (the test dockerd has no bridge) before its `--`;
 //! - `resolve -f k8s/` gets a `k8s/` holding a Deployment-like file that names `imagebuild://api`;
 //! - `init` runs in a fresh `cargo new` project (it edits a Cargo.toml), `platforms` as it is,
 //!   and `merge dist/ARCH…` gets its directories first: the fixture's `api` built for
@@ -159,6 +160,26 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
         c.args(&args);
         return (c, args);
     }
+    if sub == "run" {
+        // The fixture's workspace and the test dockerd (which has no bridge network), given
+        // before the program's arguments.
+        let mut c = imagebuild_in(work);
+        dockerd().env(&mut c);
+        c.env("CARGO_IMAGEBUILD_CACHE", work.join("cache"));
+        let manifest = fixture().join("Cargo.toml").display().to_string();
+        let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+        args.splice(
+            at..at,
+            [
+                "--manifest-path".to_string(),
+                manifest,
+                "--network".into(),
+                "none".into(),
+            ],
+        );
+        c.args(&args);
+        return (c, args);
+    }
     let selects = args
         .iter()
         .any(|a| ["-p", "--package", "--bin", "--workspace"].contains(&a.as_str()));
@@ -219,6 +240,12 @@ fn every_readme_command_runs() {
         let (mut c, args) = rewrite(command, &reg, &base, dir.path());
         let out = run_ok(&mut c);
         let text = stdout(&out);
+        if args.first().map(String::as_str) == Some("run") {
+            assert!(
+                text.starts_with("api running on x86_64"),
+                "{command}: stdout is the container's:\n{text}"
+            );
+        }
         if args.first().map(String::as_str) == Some("resolve") {
             assert!(
                 text.contains(&format!("image: {}/readme/api@sha256:", reg.addr))
