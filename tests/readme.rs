@@ -18,6 +18,8 @@
 //!   `ctl`), so such a command that selects no package or binary gets `--bin api`;
 //! - `--load` reaches the test dockerd (`DOCKER_HOST`), and is repeated with `--loader podman`
 //!   into the test podman;
+//! - a containerd socket (`address=….sock`) is the test containerd's, which `CONTAINERD_ADDRESS`
+//!   names too (for `--loader containerd`);
 //! - `run` gets `--network none` (the test dockerd has no bridge) before its `--`;
 //! - `resolve -f k8s/` gets a `k8s/` holding a Deployment-like file that names `imagebuild://api`;
 //! - `init` runs in a fresh `cargo new` project (it edits a Cargo.toml), `platforms` as it is,
@@ -31,6 +33,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::containerd::containerd;
 use common::dockerd::dockerd;
 use common::podman::podman;
 use common::registry::{Kind, Registry};
@@ -104,7 +107,13 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
     );
     let at = words.iter().position(|w| !is_assignment(w)).unwrap();
     let (env, rest) = words.split_at(at);
+    let socket = format!("address={}", containerd().address.display());
     let host = |w: &str| {
+        let w = match (w.find("address="), w.find(".sock")) {
+            // A containerd socket is the test containerd's.
+            (Some(a), Some(e)) if e > a => format!("{}{socket}{}", &w[..a], &w[e + 5..]),
+            _ => w.to_string(),
+        };
         w.replace("ghcr.io/acme", &format!("{}/acme", reg.addr))
             .replace("registry.example.com", &reg.addr)
             .replace("gcr.io/distroless/static-debian12", base)
@@ -196,6 +205,8 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
     let mut c = imagebuild_in(work);
     dockerd().env(&mut c);
     c.env("CARGO_IMAGEBUILD_CACHE", work.join("cache"));
+    // `--loader containerd` with no address= reaches the test containerd through ctr's variable.
+    c.env("CONTAINERD_ADDRESS", &containerd().address);
     for e in env {
         let (k, v) = e.split_once('=').unwrap();
         c.env(k, host(v));
@@ -261,6 +272,22 @@ fn every_readme_command_runs() {
             );
         }
         let tag = args.windows(2).find(|w| w[0] == "-t").map(|w| w[1].clone());
+        if args
+            .iter()
+            .any(|a| a == "containerd" || a.starts_with("type=containerd"))
+        {
+            let tag = args.windows(2).find(|w| w[0] == "-t").map(|w| w[1].clone());
+            let name = format!(
+                "docker.io/library/{}",
+                tag.expect("a containerd example names its image")
+            );
+            let listed = containerd().run_ok("k8s.io", &["images", "ls", "-q"]);
+            assert!(
+                listed.lines().any(|l| l == name),
+                "{command}: {name} not in:\n{listed}"
+            );
+            continue;
+        }
         if args.iter().any(|a| a == "--load") {
             let tag = tag.expect("a --load example names its image");
             let arch = if args.iter().any(|a| a == "linux/arm64")

@@ -159,8 +159,8 @@ pub struct ImagebuildArgs {
     pub ports: Vec<String>,
 
     /// Where the images go, in buildx's words: type=oci,dest=DIR | type=oci,dest=FILE,tar=true |
-    /// type=docker[,dest=FILE][,platform=P] | type=cacheonly (repeatable; `{bin}` in dest is
-    /// replaced by each binary's name)
+    /// type=docker[,dest=FILE][,platform=P] | type=containerd[,namespace=N][,address=SOCK] |
+    /// type=cacheonly (repeatable; `{bin}` in dest is replaced by each binary's name)
     #[arg(
         short = 'o',
         long = "output",
@@ -209,8 +209,9 @@ pub struct ImagebuildArgs {
     #[arg(long, value_name = "PLATFORM", help_heading = "Output")]
     pub load_platform: Option<String>,
 
-    /// What --load loads into: docker or podman (default: docker if it answers, else podman)
-    #[arg(long, value_name = "docker|podman", help_heading = "Output")]
+    /// What --load loads into: docker or podman (default: docker if it answers, else podman),
+    /// or containerd (the whole index, into namespace k8s.io; see type=containerd)
+    #[arg(long, value_name = "docker|podman|containerd", help_heading = "Output")]
     pub loader: Option<String>,
 
     /// Print the plan (binaries, platforms, targets, outputs) and stop without building
