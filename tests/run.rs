@@ -1,7 +1,7 @@
 //! `cargo imagebuild run` against the test harness's dockerd and podman: the fixture's `migrate`
 //! prints its arguments and a variable given with `-e`, and exits with the code another one
 //! gives; our exit code is the container's and our stdout is its output. On a pseudo-terminal
-//! (tmux), Ctrl-C stops a waiting container and `docker ps -a` shows none left.
+//! (tmux), Ctrl-C stops a waiting container and `docker ps -a` (`podman ps -a`) shows none left.
 
 mod common;
 
@@ -14,6 +14,8 @@ use common::*;
 
 /// The docker tests count the daemon's containers: one at a time.
 static DOCKER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// And the podman tests its containers.
+static PODMAN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run_migrate(cmd: &mut Command, extra: &[&str]) -> std::process::Output {
     cmd.args(["run", "--bin", "migrate", "--network", "none"])
@@ -61,6 +63,7 @@ fn docker_run_gives_the_containers_output_and_exit_code() {
 
 #[test]
 fn podman_run_gives_the_containers_output_and_exit_code() {
+    let _one = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
     let p = podman();
     let work = tempfile::tempdir().unwrap();
     let mut c = imagebuild_isolated(work.path());
@@ -91,19 +94,41 @@ fn wait_until(limit: Duration, mut what: impl FnMut() -> bool) -> bool {
 fn ctrl_c_on_a_terminal_leaves_no_container() {
     let _one = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
     let d = dockerd();
+    let env = format!(
+        "DOCKER_HOST='{}' DOCKER_CONFIG='{}'",
+        d.host,
+        d.config.display()
+    );
+    ctrl_c_leaves_nothing(&env, &[], &|args| d.run_ok(args));
+}
+
+#[test]
+fn ctrl_c_on_a_terminal_leaves_no_podman_container() {
+    let _one = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
+    let p = podman();
+    let env = format!(
+        "CONTAINERS_CONF='{0}/containers.conf' CONTAINERS_STORAGE_CONF='{0}/storage.conf' \
+         CONTAINERS_REGISTRIES_CONF='{0}/registries.conf'",
+        p.dir.display()
+    );
+    ctrl_c_leaves_nothing(&env, &["--loader", "podman"], &|args| p.run_ok(args));
+}
+
+/// Runs `run --bin migrate -- wait` on a tmux terminal with `env` (shell assignments), presses
+/// Ctrl-C once the container runs, and checks that the run ends, not with 0, and that `ps`
+/// (through `cli`) lists no container afterwards.
+fn ctrl_c_leaves_nothing(env: &str, extra: &[&str], cli: &dyn Fn(&[&str]) -> String) {
     let tmux = require("tmux");
     let work = tempfile::tempdir().unwrap();
     let socket = work.path().join("tmux.sock");
     let done = work.path().join("done");
-    std::fs::create_dir_all(work.path().join("no-credentials")).unwrap();
     let script = format!(
-        "cd '{}' && DOCKER_HOST='{}' DOCKER_CONFIG='{}' CARGO_TARGET_DIR='{}' NO_COLOR=1 '{}' \
-         run --bin migrate --network none -- wait; echo $? > '{}'; sleep 600",
+        "cd '{}' && {env} CARGO_TARGET_DIR='{}' NO_COLOR=1 '{}' run {} --bin migrate \
+         --network none -- wait; echo $? > '{}'; sleep 600",
         fixture().display(),
-        d.host,
-        d.config.display(),
         shared_target_dir().display(),
         env!("CARGO_BIN_EXE_cargo-imagebuild"),
+        extra.join(" "),
         done.display()
     );
     let tmux_cmd = || {
@@ -133,10 +158,10 @@ fn ctrl_c_on_a_terminal_leaves_no_container() {
         stdout(&out)
     };
     let started = wait_until(Duration::from_secs(300), || {
-        (screen().contains("migrate wait") && !d.run_ok(&["ps", "-q"]).trim().is_empty())
+        (screen().contains("migrate wait") && !cli(&["ps", "-q"]).trim().is_empty())
             || done.exists()
     });
-    let running = d.run_ok(&["ps", "-q"]);
+    let running = cli(&["ps", "-q"]);
     if !(started && !done.exists() && !running.trim().is_empty()) {
         let shown = screen();
         let _ = tmux_cmd().arg("kill-server").status();
@@ -157,7 +182,7 @@ fn ctrl_c_on_a_terminal_leaves_no_container() {
         "0",
         "an interrupted run is no success:\n{shown}"
     );
-    let left = d.run_ok(&["ps", "-a", "-q"]);
+    let left = cli(&["ps", "-a", "-q"]);
     assert!(
         left.trim().is_empty(),
         "containers left after Ctrl-C: {left}\n{shown}"

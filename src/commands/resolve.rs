@@ -479,6 +479,25 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_gives_its_yaml_files_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("b")).unwrap();
+        std::fs::write(dir.path().join("b/z.yml"), "z: 1\n").unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "a: 1\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not yaml").unwrap();
+        let read = read_sources(dir.path()).unwrap();
+        let texts: Vec<&str> = read.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["a: 1\n", "z: 1\n"]);
+        let empty = tempfile::tempdir().unwrap();
+        let e = read_sources(empty.path()).unwrap_err().to_string();
+        assert!(e.contains("no .yaml or .yml file"), "{e}");
+        let e = read_sources(&dir.path().join("missing.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot read it"), "{e}");
+    }
+
+    #[test]
     fn several_inputs_join_as_documents() {
         let r = Resolved {
             outputs: vec![
