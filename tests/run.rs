@@ -188,3 +188,22 @@ fn ctrl_c_leaves_nothing(env: &str, extra: &[&str], cli: &dyn Fn(&[&str]) -> Str
         "containers left after Ctrl-C: {left}\n{shown}"
     );
 }
+
+#[test]
+fn bad_run_requests_are_refused_with_the_fix() {
+    let work = tempfile::tempdir().unwrap();
+    // Three binaries in the fixture: run needs to know which.
+    let err = run_err(imagebuild_isolated(work.path()).args(["run"]));
+    assert!(
+        err.contains("api, migrate, ctl") && err.contains("--bin NAME"),
+        "{err}"
+    );
+    let err = run_err(imagebuild_isolated(work.path()).args([
+        "run",
+        "--bin",
+        "migrate",
+        "--loader",
+        "containerd",
+    ]));
+    assert!(err.contains("--loader docker or --loader podman"), "{err}");
+}

@@ -177,6 +177,16 @@ pub struct Loaded {
 pub fn load(opts: &RunOptions, listener: impl Listener + 'static) -> Result<Loaded> {
     let (package, bin) = the_binary(&opts.build)?;
     let env = &opts.build.env;
+    if opts
+        .loader
+        .as_deref()
+        .is_some_and(|l| l.trim().eq_ignore_ascii_case("containerd"))
+    {
+        bail!(
+            "run starts the container with docker or podman: give --loader docker or --loader \
+             podman (to put the image into containerd, build with --load --loader containerd)"
+        );
+    }
     let loader = opts.loader.as_deref().map(Loader::parse).transpose()?;
     let daemon = match loader {
         Some(l) => load::probe(l, None, env)?,
