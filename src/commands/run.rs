@@ -6,7 +6,7 @@
 //! [`RunOptions`] carries the build, the loader and the few `docker run` flags passed through
 //! ([`RunFlags`]: `-i`, `-t`, `-p`, `-e`, `-v`, `--network`). The container gets a name of ours
 //! (`imagebuild-run-<pid>`), so whatever way `docker run` ends — the program's exit, Ctrl-C (the
-//! CLI forwards it; `--init` makes PID 1 act on it), a lost connection — [`run`] removes the
+//! CLI forwards it; `--init` makes PID 1 act on it), a lost connection — [`Loaded::run`] removes the
 //! container afterwards if it is still there: none is left running.
 
 use std::process::Command;
