@@ -21,6 +21,9 @@ declare -A NEEDS=(
   [docker]=docker.io
   [podman]=podman
   [runc]=runc
+  # containerd as a load target (tests/containerd.rs); `ctr` comes with it
+  [containerd]=containerd
+  [ctr]=containerd
   # cross-compilation (tests/cross.rs): the Debian cross gcc of each gnu platform
   [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
   [arm-linux-gnueabihf-gcc]=gcc-arm-linux-gnueabihf

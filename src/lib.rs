@@ -16,7 +16,7 @@
 //! | compile | routes | `cargo build` run, each executable checked against its platform and base |
 //! | assemble | compiled executables | layers packed (deterministic tar, gzip/zstd, digests while streaming), configs, manifests, one index per binary |
 //! | attest | assembled images | an SBOM and a provenance statement attached to each platform |
-//! | sink | images and their own options | an OCI layout or archive, a docker-archive, a daemon load, a registry push, or nothing (`cacheonly`) |
+//! | sink | images and their own options | an OCI layout or archive, a docker-archive, a daemon load, a containerd import, a registry push, or nothing (`cacheonly`) |
 //!
 //! Beside them: the image model (blobs by digest, descriptors, manifests, indexes), the registry
 //! client (the distribution protocol, auth, trust) and the leaves (digests, the process runner,

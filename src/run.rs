@@ -8,7 +8,8 @@
 //! 3. [`route::plan_routes`] decides how each target is built, after probing the tools here; when
 //!    zig is all a target lacks, [`zig::provision`] downloads the pinned one and routes are
 //!    decided again;
-//! 4. [`Loaders::preflight`] asks each `--load` daemon what it runs, before compiling;
+//! 4. [`Loaders::preflight`] asks each `--load` daemon what it runs, before compiling (and
+//!    [`sink::containerd::preflight`] each containerd its version);
 //! 5. [`build_into`] compiles, checks and packs, and assembles one [`ImageSet`] per binary;
 //!    [`attest::attach`] attaches an SBOM and provenance to each platform's manifest;
 //! 6. [`deliver`] writes every set to each output's sink ([`sink::destinations::for_outputs`]);
@@ -267,6 +268,7 @@ pub fn build(opts: &Options, listener: impl Listener + 'static) -> Result<Outcom
         .collect();
     let loaders = Arc::new(Loaders::new(&plan.env));
     loaders.preflight(&plan.outputs, &platforms)?;
+    sink::containerd::preflight(&plan.outputs)?;
     // Every output, `type=cacheonly` too, packs through the one layer cache in the target dir.
     let store = BlobStore::open(plan.store_dir())?;
     // A push uploads each layer as soon as it is packed, while cargo compiles the rest.

@@ -671,7 +671,10 @@ fn bad_output_specs_and_flags() {
             &["--output", "type=docker,platform=linux/amd46"],
             &["did you mean `linux/amd64`"],
         ),
-        (&["--load", "--loader", "lxc"], &["use docker or podman"]),
+        (
+            &["--load", "--loader", "lxc"],
+            &["use docker, podman or containerd"],
+        ),
         (&["--loader", "docker"], &["add --load"]),
         (
             &["--load-platform", "linux/arm64"],

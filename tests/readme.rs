@@ -18,6 +18,10 @@
 //!   `ctl`), so such a command that selects no package or binary gets `--bin api`;
 //! - `--load` reaches the test dockerd (`DOCKER_HOST`), and is repeated with `--loader podman`
 //!   into the test podman;
+//! - a containerd socket (`address=….sock`) is the test containerd's, which `CONTAINERD_ADDRESS`
+//!   names too (for `--loader containerd`);
+//! - `run` gets `--network none` (the test dockerd has no bridge) before its `--`;
+//! - `resolve -f k8s/` gets a `k8s/` holding a Deployment-like file that names `imagebuild://api`;
 //! - `init` runs in a fresh `cargo new` project (it edits a Cargo.toml), `platforms` as it is,
 //!   and `merge dist/ARCH…` gets its directories first: the fixture's `api` built for
 //!   `linux/ARCH` into each.
@@ -29,6 +33,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::containerd::containerd;
 use common::dockerd::dockerd;
 use common::podman::podman;
 use common::registry::{Kind, Registry};
@@ -102,13 +107,28 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
     );
     let at = words.iter().position(|w| !is_assignment(w)).unwrap();
     let (env, rest) = words.split_at(at);
+    let socket = format!("address={}", containerd().address.display());
     let host = |w: &str| {
+        let w = match (w.find("address="), w.find(".sock")) {
+            // A containerd socket is the test containerd's.
+            (Some(a), Some(e)) if e > a => format!("{}{socket}{}", &w[..a], &w[e + 5..]),
+            _ => w.to_string(),
+        };
         w.replace("ghcr.io/acme", &format!("{}/acme", reg.addr))
             .replace("registry.example.com", &reg.addr)
             .replace("gcr.io/distroless/static-debian12", base)
     };
     let mut args: Vec<String> = rest[2..].iter().map(|w| host(w)).collect();
     let sub = args.first().cloned().unwrap_or_default();
+    if sub == "resolve" {
+        // The README's k8s/ directory, with a reference to the fixture's `api`.
+        std::fs::create_dir_all(work.join("k8s")).unwrap();
+        std::fs::write(
+            work.join("k8s/api.yaml"),
+            "spec:\n  containers:\n    - name: api\n      image: imagebuild://api\n",
+        )
+        .unwrap();
+    }
     if ["init", "merge", "platforms"].contains(&sub.as_str()) {
         let mut c = imagebuild_in(work);
         match sub.as_str() {
@@ -149,6 +169,26 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
         c.args(&args);
         return (c, args);
     }
+    if sub == "run" {
+        // The fixture's workspace and the test dockerd (which has no bridge network), given
+        // before the program's arguments.
+        let mut c = imagebuild_in(work);
+        dockerd().env(&mut c);
+        c.env("CARGO_IMAGEBUILD_CACHE", work.join("cache"));
+        let manifest = fixture().join("Cargo.toml").display().to_string();
+        let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+        args.splice(
+            at..at,
+            [
+                "--manifest-path".to_string(),
+                manifest,
+                "--network".into(),
+                "none".into(),
+            ],
+        );
+        c.args(&args);
+        return (c, args);
+    }
     let selects = args
         .iter()
         .any(|a| ["-p", "--package", "--bin", "--workspace"].contains(&a.as_str()));
@@ -165,11 +205,14 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
     let mut c = imagebuild_in(work);
     dockerd().env(&mut c);
     c.env("CARGO_IMAGEBUILD_CACHE", work.join("cache"));
+    // `--loader containerd` with no address= reaches the test containerd through ctr's variable.
+    c.env("CONTAINERD_ADDRESS", &containerd().address);
     for e in env {
         let (k, v) = e.split_once('=').unwrap();
         c.env(k, host(v));
     }
-    let pushes = args.iter().any(|a| a == "--push");
+    let pushes = args.iter().any(|a| a == "--push")
+        || (sub == "resolve" && !args.iter().any(|a| a == "--push=false"));
     let has_repo = !env.is_empty()
         || args
             .windows(2)
@@ -208,6 +251,19 @@ fn every_readme_command_runs() {
         let (mut c, args) = rewrite(command, &reg, &base, dir.path());
         let out = run_ok(&mut c);
         let text = stdout(&out);
+        if args.first().map(String::as_str) == Some("run") {
+            assert!(
+                text.starts_with("api running on x86_64"),
+                "{command}: stdout is the container's:\n{text}"
+            );
+        }
+        if args.first().map(String::as_str) == Some("resolve") {
+            assert!(
+                text.contains(&format!("image: {}/readme/api@sha256:", reg.addr))
+                    || text.contains("image: api@sha256:"),
+                "{command}: the reference is resolved:\n{text}"
+            );
+        }
         if args.iter().any(|a| a == "--push") {
             assert!(
                 text.lines()
@@ -216,6 +272,22 @@ fn every_readme_command_runs() {
             );
         }
         let tag = args.windows(2).find(|w| w[0] == "-t").map(|w| w[1].clone());
+        if args
+            .iter()
+            .any(|a| a == "containerd" || a.starts_with("type=containerd"))
+        {
+            let tag = args.windows(2).find(|w| w[0] == "-t").map(|w| w[1].clone());
+            let name = format!(
+                "docker.io/library/{}",
+                tag.expect("a containerd example names its image")
+            );
+            let listed = containerd().run_ok("k8s.io", &["images", "ls", "-q"]);
+            assert!(
+                listed.lines().any(|l| l == name),
+                "{command}: {name} not in:\n{listed}"
+            );
+            continue;
+        }
         if args.iter().any(|a| a == "--load") {
             let tag = tag.expect("a --load example names its image");
             let arch = if args.iter().any(|a| a == "linux/arm64")

@@ -28,7 +28,7 @@ impl Loader {
         match s.trim().to_ascii_lowercase().as_str() {
             "docker" => Ok(Loader::Docker),
             "podman" => Ok(Loader::Podman),
-            other => bail!("--loader `{other}`: use docker or podman (default: whichever answers, docker first)"),
+            other => bail!("--loader `{other}`: use docker, podman or containerd (default: docker or podman, whichever answers, docker first)"),
         }
     }
 
@@ -74,13 +74,21 @@ pub enum OutputSpec {
         /// None: the daemon's own platform.
         platform: Option<Platform>,
     },
+    /// The whole index imported into containerd's image store (`type=containerd`, or `--load
+    /// --loader containerd`).
+    Containerd {
+        /// The containerd namespace (None: `k8s.io`).
+        namespace: Option<String>,
+        /// containerd's socket (None: `ctr`'s default).
+        address: Option<PathBuf>,
+    },
     /// Build, pack and verify everything; write nothing.
     CacheOnly,
     /// A push to each image's repository (`--push`, `type=registry`).
     Registry,
 }
 
-const TYPES: &str = "oci, docker, registry, cacheonly";
+const TYPES: &str = "oci, docker, registry, containerd, cacheonly";
 
 /// The comma-separated fields of an `--output` value, read as CSV the way buildx reads them
 /// (Go's encoding/csv): a field in double quotes may hold commas, and `""` is a quote in it.
@@ -115,6 +123,7 @@ fn attributes(kind: &str) -> &'static str {
     match kind {
         "oci" => "type=oci takes dest, tar and platform",
         "docker" => "type=docker takes dest, platform and context",
+        "containerd" => "type=containerd takes namespace and address",
         "registry" => {
             "type=registry takes no attributes: it pushes to each image's repository \
                        (set it with --repository or -t)"
@@ -164,6 +173,8 @@ impl OutputSpec {
         let mut tar = None;
         let mut platform = None;
         let mut context = None;
+        let mut namespace = None;
+        let mut address = None;
         for (k, v) in &attrs {
             let (k, v) = (k.as_str(), v.as_str());
             match (kind.as_str(), k) {
@@ -190,6 +201,8 @@ impl OutputSpec {
                         })?)
                 }
                 ("docker", "context") if !v.is_empty() => context = Some(v.to_string()),
+                ("containerd", "namespace") if !v.is_empty() => namespace = Some(v.to_string()),
+                ("containerd", "address") if !v.is_empty() => address = Some(PathBuf::from(v)),
                 (_, other) => bail!(
                     "--output `{value}`: unknown attribute `{other}`; {}",
                     attributes(&kind)
@@ -233,6 +246,7 @@ impl OutputSpec {
                 }),
             },
             "registry" => Ok(OutputSpec::Registry),
+            "containerd" => Ok(OutputSpec::Containerd { namespace, address }),
             _ => Ok(OutputSpec::CacheOnly),
         }
     }
@@ -264,6 +278,9 @@ impl OutputSpec {
             }
         }
         let mut specs = unique;
+        if loader.is_some_and(|l| l.trim().eq_ignore_ascii_case("containerd")) {
+            return Self::into_containerd(specs, load_platform);
+        }
         if let Some(l) = loader {
             let chosen = Loader::parse(l)?;
             let mut used = false;
@@ -307,13 +324,58 @@ impl OutputSpec {
         Ok(specs)
     }
 
+    /// `--loader containerd`: each `--load` (or `type=docker` with no dest) output becomes a
+    /// containerd import of the whole index.
+    fn into_containerd(
+        specs: Vec<OutputSpec>,
+        load_platform: Option<&str>,
+    ) -> Result<Vec<OutputSpec>> {
+        if let Some(p) = load_platform {
+            bail!(
+                "--load-platform {p} chooses one platform, and containerd keeps them all (the                  whole index is imported; the host's is unpacked): drop --load-platform"
+            );
+        }
+        let mut used = false;
+        let mut out: Vec<OutputSpec> = Vec::new();
+        for s in specs {
+            let s = match s {
+                OutputSpec::Load { context: Some(c), .. } => bail!(
+                    "--loader containerd cannot load into the docker context {c}: drop one of them"
+                ),
+                OutputSpec::Load { platform: Some(p), .. } => bail!(
+                    "type=docker,platform={p} chooses one platform, and containerd keeps them                      all: drop platform= or use type=containerd"
+                ),
+                OutputSpec::Load { .. } => {
+                    used = true;
+                    OutputSpec::Containerd {
+                        namespace: None,
+                        address: None,
+                    }
+                }
+                other => other,
+            };
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        if !used {
+            bail!(
+                "--loader containerd chooses what --load loads into: add --load (or write                  --output type=containerd)"
+            );
+        }
+        Ok(out)
+    }
+
     /// The destination path, if the output has one.
     pub fn dest(&self) -> Option<&PathBuf> {
         match self {
             OutputSpec::OciDir { dest }
             | OutputSpec::OciArchive { dest, .. }
             | OutputSpec::DockerArchive { dest, .. } => Some(dest),
-            OutputSpec::Load { .. } | OutputSpec::CacheOnly | OutputSpec::Registry => None,
+            OutputSpec::Load { .. }
+            | OutputSpec::Containerd { .. }
+            | OutputSpec::CacheOnly
+            | OutputSpec::Registry => None,
         }
     }
 
@@ -340,7 +402,10 @@ impl OutputSpec {
             OutputSpec::OciArchive { platform, .. }
             | OutputSpec::DockerArchive { platform, .. }
             | OutputSpec::Load { platform, .. } => platform.as_ref(),
-            OutputSpec::OciDir { .. } | OutputSpec::CacheOnly | OutputSpec::Registry => None,
+            OutputSpec::OciDir { .. }
+            | OutputSpec::Containerd { .. }
+            | OutputSpec::CacheOnly
+            | OutputSpec::Registry => None,
         }
     }
 
@@ -379,6 +444,17 @@ impl fmt::Display for OutputSpec {
                     write!(f, " (context {c})")?;
                 }
                 write!(f, "{}", one(platform))
+            }
+            OutputSpec::Containerd { namespace, address } => {
+                write!(f, "import into containerd")?;
+                if let Some(a) = address {
+                    write!(f, " at {}", a.display())?;
+                }
+                write!(
+                    f,
+                    " (namespace {})",
+                    namespace.as_deref().unwrap_or("k8s.io")
+                )
             }
             OutputSpec::CacheOnly => f.write_str("cacheonly (nothing written)"),
             OutputSpec::Registry => f.write_str("push to each image's repository"),
@@ -569,6 +645,31 @@ mod tests {
         )
         .is_err());
         assert_eq!(OutputSpec::resolve(&[], false, None, None).unwrap(), []);
+    }
+
+    #[test]
+    fn containerd_outputs() {
+        assert_eq!(
+            OutputSpec::parse("type=containerd,namespace=ns,address=/run/c.sock").unwrap(),
+            OutputSpec::Containerd {
+                namespace: Some("ns".into()),
+                address: Some("/run/c.sock".into())
+            }
+        );
+        let e = OutputSpec::parse("type=containerd,dest=x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("takes namespace and address"), "{e}");
+        let specs = OutputSpec::resolve(&[], true, Some("containerd"), None).unwrap();
+        assert_eq!(
+            specs,
+            [OutputSpec::Containerd {
+                namespace: None,
+                address: None
+            }]
+        );
+        assert!(OutputSpec::resolve(&[], false, Some("containerd"), None).is_err());
+        assert!(OutputSpec::resolve(&[], true, Some("containerd"), Some("linux/arm64")).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{cacheonly, docker_archive, layout, load, oci_archive, push, Sink};
+use super::{cacheonly, containerd, docker_archive, layout, load, oci_archive, push, Sink};
 use crate::plan::output::OutputSpec;
 use crate::registry::Connector;
 
@@ -35,6 +35,9 @@ pub fn for_outputs(
                 platform,
                 loaders: loaders.clone(),
             }),
+            OutputSpec::Containerd { namespace, address } => {
+                Box::new(containerd::Containerd { namespace, address })
+            }
             OutputSpec::CacheOnly => Box::new(cacheonly::CacheOnly),
             OutputSpec::Registry => Box::new(push::Push {
                 registry: registry.clone(),

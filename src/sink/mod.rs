@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod cacheonly;
+pub mod containerd;
 pub mod destinations;
 pub mod docker_archive;
 pub mod docker_context;

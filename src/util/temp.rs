@@ -124,6 +124,17 @@ fn remove(p: &Path) {
     }
 }
 
+/// Set while a child process (a container's `docker run`) owns the terminal's signals.
+static CHILD_OWNS_SIGNALS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// While `on`, SIGINT and SIGTERM leave this process alone: the child in the foreground got the
+/// same signal (one process group) and stops its container itself, and the caller waits for it
+/// and cleans up after it. No temporary of ours is alive then.
+pub fn child_owns_signals(on: bool) {
+    CHILD_OWNS_SIGNALS.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Installs the handler for SIGINT and SIGTERM (the `ctrlc` crate, with its `termination`
 /// feature: a small, well-kept crate rather than hand-written signal code): it removes the
 /// registered temporaries and exits with 130, as a shell reports an interrupted command.
@@ -131,6 +142,9 @@ fn remove(p: &Path) {
 pub fn remove_on_signal() {
     LazyLock::force(&STARTED);
     let _ = ctrlc::set_handler(|| {
+        if CHILD_OWNS_SIGNALS.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         EXITING.store(true, std::sync::atomic::Ordering::SeqCst);
         remove_live();
         // A temporary made just as the signal came is registered within moments: a second pass.

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod binfmt;
+pub mod containerd;
 pub mod dockerd;
 pub mod faults;
 pub mod path;

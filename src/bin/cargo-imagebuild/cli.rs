@@ -14,6 +14,8 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use cargo_imagebuild::commands::doctor::DoctorOptions;
 use cargo_imagebuild::commands::init::{Ci, InitOptions};
+use cargo_imagebuild::commands::resolve::ResolveOptions;
+use cargo_imagebuild::commands::run::{RunFlags, RunOptions};
 use cargo_imagebuild::commands::sbom::SbomOptions;
 use cargo_imagebuild::{
     Builder, CompressionKind, Environment, FeatureArgs, ImageSettings, MergeOptions, Options,
@@ -152,8 +154,8 @@ pub struct ImagebuildArgs {
     pub ports: Vec<String>,
 
     /// Where the images go, in buildx's words: type=oci,dest=DIR | type=oci,dest=FILE,tar=true |
-    /// type=docker[,dest=FILE][,platform=P] | type=cacheonly (repeatable; `{bin}` in dest is
-    /// replaced by each binary's name)
+    /// type=docker[,dest=FILE][,platform=P] | type=containerd[,namespace=N][,address=SOCK] |
+    /// type=cacheonly (repeatable; `{bin}` in dest is replaced by each binary's name)
     #[arg(
         short = 'o',
         long = "output",
@@ -202,8 +204,9 @@ pub struct ImagebuildArgs {
     #[arg(long, value_name = "PLATFORM", help_heading = "Output")]
     pub load_platform: Option<String>,
 
-    /// What --load loads into: docker or podman (default: docker if it answers, else podman)
-    #[arg(long, value_name = "docker|podman", help_heading = "Output")]
+    /// What --load loads into: docker or podman (default: docker if it answers, else podman),
+    /// or containerd (the whole index, into namespace k8s.io; see type=containerd)
+    #[arg(long, value_name = "docker|podman|containerd", help_heading = "Output")]
     pub loader: Option<String>,
 
     /// Print the plan (binaries, platforms, targets, outputs) and stop without building
@@ -280,6 +283,181 @@ pub enum ImagebuildCommand {
     /// List every platform with the Rust target a build would choose here, the route it would
     /// take (linker, C compiler) and what is missing
     Platforms(PlatformsArgs),
+    /// Print YAML (Kubernetes manifests or any) with each `imagebuild://BIN` or
+    /// `imagebuild://PACKAGE/BIN` replaced by REPOSITORY@sha256:… of that binary's image, built
+    /// for every configured platform and pushed, once each; every other byte is kept (comments,
+    /// order, other documents). Apply it with `| kubectl apply -f -`
+    Resolve(ResolveArgs),
+    /// Build one binary for the daemon's platform only, load it into docker or podman as
+    /// BIN:dev and run it as `docker run --rm --init` does: -i and -t when stdin is a terminal,
+    /// -p, -e, -v and --network passed through, ARGS after `--` for the program, and the
+    /// container's exit code as ours. Ctrl-C stops the container; none is left
+    Run(RunArgs),
+}
+
+/// `cargo imagebuild run`. Its short flags are `docker run`'s (-p publishes, -e sets a
+/// variable, -v mounts a volume), so cargo's selection flags are long ones here.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The binary to run (needed when the selection has several)
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
+    /// The package whose binary runs
+    #[arg(long, value_name = "SPEC")]
+    pub package: Option<String>,
+    #[command(flatten)]
+    pub manifest: clap_cargo::Manifest,
+    #[command(flatten)]
+    pub features: clap_cargo::Features,
+    /// Build with the given cargo profile
+    #[arg(long, value_name = "PROFILE-NAME", default_value = "release")]
+    pub profile: String,
+    /// What to load into and run with: docker or podman (default: docker if it answers, else
+    /// podman)
+    #[arg(long, value_name = "docker|podman")]
+    pub loader: Option<String>,
+    /// Keep stdin open (default: when stdin is a terminal)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the container a terminal (default: when stdin and stdout are terminals)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Publish a container port, as docker run -p: 8080:8080 (repeatable)
+    #[arg(short = 'p', long = "publish", value_name = "HOST:CONTAINER")]
+    pub publish: Vec<String>,
+    /// Set a variable in the container: KEY=VALUE, or KEY to pass ours (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Mount a volume, as docker run -v: SRC:DEST[:OPTS] (repeatable)
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DEST")]
+    pub volumes: Vec<String>,
+    /// The container's network, as docker run --network
+    #[arg(long, value_name = "NAME")]
+    pub network: Option<String>,
+    /// Print nothing of the build but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The program's arguments (they replace the image's cmd)
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+impl RunArgs {
+    pub fn verbosity(&self) -> Verbosity {
+        Verbosity::from_flags(self.quiet, 0)
+    }
+
+    /// The run these arguments ask for; `stdin_tty` and `stdout_tty` give -i and -t their
+    /// defaults.
+    pub fn into_options(self, stdin_tty: bool, stdout_tty: bool) -> RunOptions {
+        let mut opts = Options::default();
+        opts.manifest_path = self.manifest.manifest_path;
+        opts.packages = self.package.into_iter().collect();
+        opts.bins = self.bin.into_iter().collect();
+        let mut features = FeatureArgs::default();
+        features.features = self.features.features;
+        features.all_features = self.features.all_features;
+        features.no_default_features = self.features.no_default_features;
+        opts.features = features;
+        opts.profile = self.profile;
+        let mut run = RunOptions::new(opts);
+        run.loader = self.loader;
+        let mut flags = RunFlags::default();
+        flags.interactive = self.interactive || stdin_tty;
+        flags.tty = self.tty || (stdin_tty && stdout_tty);
+        flags.publish = self.publish;
+        flags.env = self.env;
+        flags.volumes = self.volumes;
+        flags.network = self.network;
+        run.flags = flags;
+        run.args = self.args;
+        run
+    }
+}
+
+/// `cargo imagebuild resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The YAML to resolve: a file, a directory (its *.yaml and *.yml files, below it too, in
+    /// path order, joined by `---`) or - for standard input (repeatable)
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR|-",
+        required = true
+    )]
+    pub files: Vec<PathBuf>,
+    /// Push the images (--push=false: build them and print the digests a push would give,
+    /// which are reproducible, without pushing)
+    #[arg(long, value_name = "BOOL", default_value = "true", num_args = 0..=1,
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub push: bool,
+    #[command(flatten)]
+    pub manifest: clap_cargo::Manifest,
+    #[command(flatten)]
+    pub features: clap_cargo::Features,
+    /// Build with the given cargo profile
+    #[arg(long, value_name = "PROFILE-NAME", default_value = "release")]
+    pub profile: String,
+    /// Build for the OCI platforms (repeatable, comma lists); default: the configured ones
+    #[arg(
+        long = "platform",
+        value_name = "LIST",
+        env = "CARGO_IMAGEBUILD_PLATFORMS"
+    )]
+    pub platforms: Vec<String>,
+    /// Image repository; `{bin}` is replaced by the binary's name (without it and without a
+    /// `repository` setting: CARGO_IMAGEBUILD_REPO=PREFIX gives PREFIX/<bin>)
+    #[arg(long, value_name = "REPO")]
+    pub repository: Option<String>,
+    /// Base image: `scratch` (default) or an image reference
+    #[arg(long, value_name = "IMAGE", env = "CARGO_IMAGEBUILD_BASE")]
+    pub base: Option<String>,
+    /// Treat this registry host[:port] as insecure (repeatable), as for a build
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Trust this certificate (PEM) for registry TLS
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry_limits: RegistryLimits,
+    /// Use verbose output
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Print nothing but the resolved YAML
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl ResolveArgs {
+    pub fn verbosity(&self) -> Verbosity {
+        Verbosity::from_flags(self.quiet, self.verbose)
+    }
+
+    /// The build each referenced binary gets, and whether to push.
+    pub fn into_options(self) -> Result<ResolveOptions> {
+        let mut opts = Options::default();
+        opts.manifest_path = self.manifest.manifest_path;
+        let mut features = FeatureArgs::default();
+        features.features = self.features.features;
+        features.all_features = self.features.all_features;
+        features.no_default_features = self.features.no_default_features;
+        opts.features = features;
+        opts.profile = self.profile;
+        opts.platforms = PlatformChoice::parse(&self.platforms).context("--platform")?;
+        opts.settings.repository = self.repository;
+        opts.settings.base = self.base;
+        opts.registry = registry_options(
+            self.insecure_registries,
+            self.registry_ca,
+            &self.registry_limits,
+            &opts.env,
+        )?;
+        opts.cargo_verbose = self.verbose > 0;
+        let mut resolve = ResolveOptions::new(opts);
+        resolve.push = self.push;
+        Ok(resolve)
+    }
 }
 
 /// `cargo imagebuild clean`.
@@ -885,6 +1063,56 @@ mod tests {
         }
         let e = parse(&["--profile", ""]).into_options().unwrap_err();
         assert!(e.to_string().contains("--profile is empty"), "{e}");
+    }
+
+    #[test]
+    fn resolve_flags() {
+        let a = parse(&["resolve", "-f", "k8s", "-f", "-", "--push=false"]);
+        let Some(ImagebuildCommand::Resolve(r)) = a.command else {
+            panic!("no resolve command")
+        };
+        assert_eq!(r.files, [PathBuf::from("k8s"), PathBuf::from("-")]);
+        assert!(!r.into_options().unwrap().push);
+        let a = parse(&["resolve", "-f", "k8s"]);
+        let Some(ImagebuildCommand::Resolve(r)) = a.command else {
+            panic!("no resolve command")
+        };
+        assert!(r.into_options().unwrap().push);
+        assert!(CargoCli::try_parse_from(["cargo", "imagebuild", "resolve"]).is_err());
+    }
+
+    #[test]
+    fn run_flags_are_docker_run_s() {
+        let a = parse(&[
+            "run",
+            "--bin",
+            "migrate",
+            "-p",
+            "8080:80",
+            "-e",
+            "A=1",
+            "-v",
+            "/a:/b",
+            "--network",
+            "none",
+            "--",
+            "x",
+            "--flag",
+        ]);
+        let Some(ImagebuildCommand::Run(r)) = a.command else {
+            panic!("no run command")
+        };
+        let o = r.into_options(true, false);
+        assert_eq!(o.build.bins, ["migrate"]);
+        assert!(o.flags.interactive && !o.flags.tty);
+        assert_eq!(o.flags.publish, ["8080:80"]);
+        assert_eq!(o.flags.env, ["A=1"]);
+        assert_eq!(o.flags.volumes, ["/a:/b"]);
+        assert_eq!(o.args, ["x", "--flag"]);
+        let Some(ImagebuildCommand::Run(r)) = parse(&["run", "-t"]).command else {
+            panic!("no run command")
+        };
+        assert!(r.into_options(false, false).flags.tty);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use clap::Parser;
 
 use cargo_imagebuild::commands::{self, doctor};
 use cargo_imagebuild::Outcome;
-use cli::{CargoCli, DoctorArgs, ImagebuildArgs, ImagebuildCommand, SbomArgs};
+use cli::{CargoCli, DoctorArgs, ImagebuildArgs, ImagebuildCommand, ResolveArgs, SbomArgs};
 use terminal::{MessageFormat, Progress, Terminal, Verbosity};
 
 fn main() -> ExitCode {
@@ -153,6 +153,21 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
             print!("{}", render::platforms(&rows));
             return Ok(ExitCode::SUCCESS);
         }
+        Some(ImagebuildCommand::Resolve(args)) => return resolve_main(args),
+        Some(ImagebuildCommand::Run(args)) => {
+            use std::io::IsTerminal;
+            let terminal = Arc::new(Terminal::new(args.verbosity()));
+            let opts = args.into_options(
+                std::io::stdin().is_terminal(),
+                std::io::stdout().is_terminal(),
+            );
+            let loaded = commands::run::load(&opts, terminal.clone())?;
+            // The live display ends before the container takes the terminal.
+            terminal.finish();
+            let code = loaded.run()?;
+            // Exit codes are 0-255; anything else is reported as a failure.
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
         Some(ImagebuildCommand::Init(args)) => {
             let written = commands::init::init(&args.into_options())?;
             for f in &written.files {
@@ -189,10 +204,56 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The summary for people on stderr, then the results on stdout: JSON result objects, the
-/// pushed references by digest, or each binary's index and manifest digests.
-fn report(outcome: &Outcome, terminal: &Terminal, started: std::time::Instant) -> Result<()> {
-    let json = terminal.format == MessageFormat::Json;
+/// `resolve -f …`: the inputs read (`-` is standard input), resolved, and printed on stdout
+/// only once every reference has its digest; the build's summary goes to stderr.
+fn resolve_main(args: ResolveArgs) -> Result<ExitCode> {
+    use std::io::Read;
+    let verbosity = args.verbosity();
+    let files = args.files.clone();
+    let opts = args.into_options()?;
+    let mut sources = Vec::new();
+    for f in &files {
+        if f.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                anyhow::anyhow!("-f -: cannot read standard input as UTF-8 text: {e}")
+            })?;
+            sources.push(commands::resolve::Source {
+                name: "-".into(),
+                text,
+            });
+        } else {
+            sources.extend(commands::resolve::read_sources(f)?);
+        }
+    }
+    let terminal = Arc::new(Terminal::with(
+        verbosity,
+        Progress::Auto,
+        MessageFormat::Human,
+    ));
+    let started = std::time::Instant::now();
+    let resolved = commands::resolve::resolve(&opts, &sources, terminal.clone())?;
+    match &resolved.outcome {
+        Some(outcome) => summarize(outcome, &terminal, started),
+        None => terminal.finish(),
+    }
+    if verbosity > Verbosity::Quiet {
+        if resolved.pinned.is_empty() {
+            terminal
+                .warn("the inputs hold no imagebuild:// reference: they are printed as they are");
+        }
+        for (written, pinned) in &resolved.pinned {
+            terminal.status("Resolved", &format!("{written} to {pinned}"));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(resolved.text().as_bytes())?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary for people on stderr: the table, the time per stage, hidden warnings.
+fn summarize(outcome: &Outcome, terminal: &Terminal, started: std::time::Instant) {
     terminal.finish();
     if terminal.verbosity > Verbosity::Quiet {
         // The summary table, then the time per stage, for people (stderr).
@@ -207,6 +268,13 @@ fn report(outcome: &Outcome, terminal: &Terminal, started: std::time::Instant) -
             ));
         }
     }
+}
+
+/// The summary for people on stderr, then the results on stdout: JSON result objects, the
+/// pushed references by digest, or each binary's index and manifest digests.
+fn report(outcome: &Outcome, terminal: &Terminal, started: std::time::Instant) -> Result<()> {
+    let json = terminal.format == MessageFormat::Json;
+    summarize(outcome, terminal, started);
     let mut out = std::io::stdout().lock();
     for built in &outcome.images {
         if json {
