@@ -28,6 +28,8 @@ declare -A NEEDS=(
   [s390x-linux-gnu-gcc]=gcc-s390x-linux-gnu
   [riscv64-linux-gnu-gcc]=gcc-riscv64-linux-gnu
   [python3]=python3
+  # scripts/install.sh downloads with curl (tests/release.rs)
+  [curl]=curl
   # the pseudo-terminal that tests/ux.rs reads the live display from
   [tmux]=tmux
   # C for musl targets of the host architecture without zig
