@@ -31,6 +31,8 @@ declare -A NEEDS=(
   [s390x-linux-gnu-gcc]=gcc-s390x-linux-gnu
   [riscv64-linux-gnu-gcc]=gcc-riscv64-linux-gnu
   [python3]=python3
+  # scripts/install.sh downloads with curl (tests/release.rs)
+  [curl]=curl
   # the pseudo-terminal that tests/ux.rs reads the live display from
   [tmux]=tmux
   # C for musl targets of the host architecture without zig
@@ -132,6 +134,12 @@ if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo clippy --all-targets --locked --features e2e -- -D warnings
+# The crate as `cargo publish` uploads it must build on its own (a [patch] or a file left out of
+# `include` shows here). The verifying build shares the test build's target directory, so the
+# dependencies it compiles are the ones the tests use next (no second copy on a small CI disk);
+# the unpacked crate and the .crate under target/package are removed once it passes.
+cargo package --locked --allow-dirty
+rm -rf "${CARGO_TARGET_DIR:-target}/package"
 # Every tier: the fast one (what `cargo test` alone runs) and the tests that need the components
 # installed above (the `e2e` feature). --no-fail-fast: one failing binary does not hide the rest.
 cargo test --locked --no-fail-fast --features e2e "$@"

@@ -479,16 +479,6 @@ fn environment_variables_fill_the_per_pipeline_flags_and_help_lists_them() {
     }
 }
 
-/// A YAML file read by PyYAML and given back as JSON.
-fn yaml(path: &Path) -> serde_json::Value {
-    let out = run_ok(Command::new(require("python3")).args([
-        "-c",
-        "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-        path.to_str().unwrap(),
-    ]));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn init_on_a_new_project_builds_pushes_and_writes_workflows() {
     let reg = &*REGISTRY;
@@ -535,6 +525,17 @@ fn init_on_a_new_project_builds_pushes_and_writes_workflows() {
             .collect::<Vec<_>>()
             .join("\n")
     };
+    // Every job installs the release binary with this repository's action, at this version.
+    for job in ["check", "build", "merge"] {
+        let uses: Vec<&str> = jobs[job]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["uses"].as_str())
+            .collect();
+        assert!(uses.contains(&action_ref().as_str()), "{job}: {uses:?}");
+        assert!(!runs(job).contains("cargo install"), "{job}: {}", runs(job));
+    }
     // YAML 1.1 readers (PyYAML) read the key `on` as the boolean true; GitHub reads "on".
     let on = wf.get("on").or(wf.get("true")).expect("an `on` key");
     assert!(on.get("pull_request").is_some(), "{on}");
@@ -573,6 +574,18 @@ fn init_on_a_new_project_builds_pushes_and_writes_workflows() {
         "{again}"
     );
     let gl = yaml(&app.join(".gitlab-ci.yml"));
+    // GitLab runs the same install script, from this version's tag.
+    let install = gl[".imagebuild"]["before_script"][0].as_str().unwrap();
+    let (repo, version) = action_ref()
+        .split_once('@')
+        .map(|(r, v)| (r.to_string(), v.to_string()))
+        .unwrap();
+    assert!(
+        install.contains(&format!(
+            "githubusercontent.com/{repo}/{version}/scripts/install.sh"
+        )) && install.contains(&format!("--version {}", env!("CARGO_PKG_VERSION"))),
+        "{install}"
+    );
     assert!(gl["images:push"]["script"]
         .as_array()
         .unwrap()

@@ -77,6 +77,8 @@ pub struct Written {
 
 const GITHUB: &str = include_str!("../../templates/ci/github.yml");
 const GITLAB: &str = include_str!("../../templates/ci/gitlab.yml");
+/// The release the workflows install (action.yml and scripts/install.sh at this version's tag).
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Writes the settings section (and the workflow) that `opts` describes.
 pub fn init(opts: &InitOptions) -> Result<Written> {
@@ -247,12 +249,15 @@ fn workflow(ci: Ci, root: &Path, platforms: &[Platform]) -> (PathBuf, String) {
                 .collect();
             let body = GITHUB
                 .replace("@MATRIX@\n", &matrix)
-                .replace("@PLATFORMS@", &list);
+                .replace("@PLATFORMS@", &list)
+                .replace("@VERSION@", VERSION);
             (root.join(".github/workflows/images.yml"), body)
         }
         Ci::Gitlab => (
             root.join(".gitlab-ci.yml"),
-            GITLAB.replace("@PLATFORMS@", &list),
+            GITLAB
+                .replace("@PLATFORMS@", &list)
+                .replace("@VERSION@", VERSION),
         ),
     }
 }

@@ -9,13 +9,14 @@
 //! `answer` (reading answers safely), `challenge` (`WWW-Authenticate`), `token` (tokens, their
 //! cache and the token request), `manifests`, `blobs` and `upload` (the requests themselves),
 //! `push` (the order of a push). [`auth`] finds credentials; [`trust`] decides which
-//! certificates are trusted; [`error`] is the one error type (status, spec codes, retryable,
+//! certificates are trusted (`certificate` reads the names and dates it reports); [`error`] is the one error type (status, spec codes, retryable,
 //! redacted URL). Errors leave this module as `anyhow` errors with a sentence of context and a
 //! `help:` line, the [`RegistryError`] still in their chain.
 
 mod answer;
 pub mod auth;
 mod blobs;
+mod certificate;
 mod challenge;
 pub mod client;
 pub mod error;

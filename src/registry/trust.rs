@@ -24,6 +24,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
 
+use super::certificate::Summary;
 use super::error::{ErrorKind, RegistryError};
 use crate::util::env::Environment;
 
@@ -264,20 +265,19 @@ impl std::error::Error for Refusal {}
 
 /// Subject, issuer and whether the certificate is its own CA, in words.
 fn describe(der: &CertificateDer<'_>) -> String {
-    match x509_parser::parse_x509_certificate(der) {
-        Ok((_, c)) => {
-            let (subject, issuer) = (c.subject().to_string(), c.issuer().to_string());
-            let mut s = format!("the certificate `{subject}` issued by `{issuer}`");
-            if subject == issuer {
+    match Summary::read(der) {
+        Some(c) => {
+            let mut s = format!("the certificate `{}` issued by `{}`", c.subject, c.issuer);
+            if c.subject == c.issuer {
                 s.push_str(" (self-signed");
-                if c.is_ca() {
+                if c.is_ca {
                     s.push_str(", CA:TRUE");
                 }
                 s.push(')');
             }
             s
         }
-        Err(_) => "an unparsable certificate".into(),
+        None => "an unparsable certificate".into(),
     }
 }
 
@@ -339,8 +339,9 @@ impl ServerCertVerifier for Verifier {
                 .map_err(|e| self.refuse(end_entity, e))?;
             rustls::client::verify_server_name(&parsed, server_name)
                 .map_err(|e| self.refuse(end_entity, e))?;
-            if let Ok((_, c)) = x509_parser::parse_x509_certificate(end_entity) {
-                if !c.validity().is_valid() {
+            if let Some(c) = Summary::read(end_entity) {
+                let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+                if !c.valid_at(secs) {
                     return Err(self.refuse(
                         end_entity,
                         rustls::Error::InvalidCertificate(CertificateError::Expired),

@@ -113,6 +113,31 @@ pub fn require(tool: &str) -> PathBuf {
     panic!("`{tool}` is not installed: run scripts/test.sh, which installs what the tests need");
 }
 
+/// A YAML file read by PyYAML (as GitHub and GitLab read YAML 1.1) and given back as JSON.
+pub fn yaml(path: &Path) -> Value {
+    let out = run_ok(Command::new(require("python3")).args([
+        "-c",
+        "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        path.to_str().unwrap(),
+    ]));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{} read as YAML is not JSON: {e}", path.display()))
+}
+
+/// How a workflow names this repository's action.yml at this version: `OWNER/REPO@vX.Y.Z`, from
+/// Cargo.toml's `repository`.
+pub fn action_ref() -> String {
+    let repo = env!("CARGO_PKG_REPOSITORY");
+    let path = repo
+        .strip_prefix("https://github.com/")
+        .unwrap_or_else(|| panic!("Cargo.toml's repository {repo} is not on GitHub"));
+    format!(
+        "{}@v{}",
+        path.trim_end_matches('/'),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// Copies a directory tree (no `target/`, no `Cargo.lock`).
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
