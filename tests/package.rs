@@ -59,7 +59,14 @@ fn the_published_crate_holds_what_users_need_and_no_artefacts() {
     let list = cargo_package(&["--list"], target.path());
     let listed: Vec<&str> = list.lines().collect();
 
-    for needed in ["Cargo.toml", "Cargo.lock", "README.md", "src/lib.rs"] {
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+        "src/lib.rs",
+    ] {
         assert!(
             listed.contains(&needed),
             "{needed} is not packaged:\n{list}"
