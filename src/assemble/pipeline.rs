@@ -165,6 +165,9 @@ fn compile_all(
             let install = crate::provision::openssl::provide(route, &work_dir, ui, &plan.env)?;
             env.extend(crate::provision::openssl::env_for(&route.triple, &install));
         }
+        for route in &group {
+            crate::provision::cxxrt::provide(route, &work_dir, ui)?;
+        }
         let req = CompileRequest {
             manifest_path: &plan.manifest_path,
             workspace_root: &plan.workspace_root,
