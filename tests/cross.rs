@@ -1,4 +1,5 @@
-//! Cross-compilation for every Linux platform of the table, end to end: a fixture whose binary
+//! Cross-compilation for every Linux platform of the table, end to end (and C++ with the default
+//! builder for amd64 and arm64, zig's libc++ linked statically): a fixture whose binary
 //! calls C code (compiled by the `cc` crate) is built for seven platforms in one run, each image
 //! is unpacked by umoci and its binary run under the matching qemu on its scratch base; the
 //! zigbuild builder builds and runs too; wrong-architecture and dynamically linked binaries are
@@ -173,6 +174,49 @@ fn seven_platforms_with_c_code_run_on_scratch_under_qemu() {
         );
         let got = run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", arch);
         assert_eq!(&got, expect, "{platform}");
+    }
+}
+
+/// C++ with the default builder: a build script compiling C++ with the `cc` crate (`.cpp(true)`,
+/// `std::vector`, `std::sort`, a thrown and caught exception) builds for amd64 and arm64 musl with
+/// `zig c++` as the C++ compiler and zig's libc++ linked statically by rust-lld, and each image's
+/// binary runs (arm64 under qemu) and prints what its C++ code computed.
+#[test]
+fn cxx_code_builds_with_the_default_builder_and_runs() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cxx");
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let out = run_ok(imagebuild_in(&fixture).args([
+        "-v",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--output",
+        &format!("type=oci,dest={}", layout.display()),
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    validate_layout(&layout);
+    for (triple, zig) in [
+        ("x86_64-unknown-linux-musl", "x86_64-linux-musl"),
+        ("aarch64-unknown-linux-musl", "aarch64-linux-musl"),
+    ] {
+        let route = format!(
+            "Route {triple}: cargo, linker rust-lld, C compiler zig cc -target {zig}, C++ runtime \
+             zig's libc++ (static) (C code in cxxdemo (cc))"
+        );
+        assert!(err.contains(&route), "no `{route}` in:\n{err}");
+    }
+    let reference = format!("oci:{}:0.1.0", layout.display());
+    for (arch, expect) in [
+        ("amd64", "arch=x86_64 cxx_median=5 cxx_caught=1"),
+        ("arm64", "arch=aarch64 cxx_median=5 cxx_caught=1"),
+    ] {
+        let rootfs = unpack_platform(&reference, arch, None, work.path()).join("rootfs");
+        let exe = rootfs.join("usr/local/bin/cxxdemo");
+        assert_eq!(interpreter(&exe), None, "{arch}: must be static");
+        assert_eq!(
+            run_in_rootfs(&rootfs, "/usr/local/bin/cxxdemo", arch),
+            expect
+        );
     }
 }
 

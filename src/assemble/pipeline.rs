@@ -128,7 +128,8 @@ fn compile_all(
 ) -> Result<()> {
     let work_dir = plan.work_dir();
     let remap: Vec<String> = plan.remap.iter().map(|r| r.flag()).collect();
-    let mut missing = Vec::new();
+    // Missing shared libraries, and symbol versions the base's libraries lack.
+    let mut missing = (Vec::new(), Vec::new());
     let checker = Checker {
         plan,
         files,
@@ -164,6 +165,9 @@ fn compile_all(
         for route in group.iter().filter(|r| r.openssl) {
             let install = crate::provision::openssl::provide(route, &work_dir, ui, &plan.env)?;
             env.extend(crate::provision::openssl::env_for(&route.triple, &install));
+        }
+        for route in &group {
+            crate::provision::cxxrt::provide(route, &work_dir, ui)?;
         }
         let req = CompileRequest {
             manifest_path: &plan.manifest_path,
@@ -217,8 +221,12 @@ fn compile_all(
             }
         }
     }
+    let (missing, versions) = missing;
     if !missing.is_empty() {
         return Err(basefs::RunsOnError::MissingLibraries(missing).into());
+    }
+    if !versions.is_empty() {
+        return Err(basefs::RunsOnError::OlderVersions(versions).into());
     }
     Ok(())
 }
@@ -235,15 +243,16 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     /// Checks the executables built for `triple` (ELF header, loader, shared libraries; missing
-    /// libraries are added to `missing`) and queues each image's binary layer. False when the
+    /// libraries and symbol versions are added to `unfit`) and queues each image's binary layer. False when the
     /// packers are gone.
     fn deliver(
         &self,
         triple: &str,
         exes: &BTreeMap<String, PathBuf>,
-        missing: &mut Vec<basefs::MissingLibrary>,
+        unfit: &mut (Vec<basefs::MissingLibrary>, Vec<basefs::MissingVersion>),
     ) -> Result<bool> {
         let (plan, files, bases, ui) = (self.plan, self.files, self.bases, self.ui);
+        let (missing, versions) = (&mut unfit.0, &mut unfit.1);
         for (i, img) in plan.images.iter().enumerate() {
             for (t, target) in img.targets.iter().enumerate() {
                 if target.triple != triple {
@@ -293,6 +302,19 @@ impl Checker<'_> {
                         );
                         if !lacking.is_empty() {
                             missing.extend(lacking);
+                            continue;
+                        }
+                        let old = basefs::missing_versions(
+                            &img.bin,
+                            &img.bin_path,
+                            &format,
+                            &needs,
+                            &target.platform,
+                            &img.base.name(),
+                            beneath,
+                        );
+                        if !old.is_empty() {
+                            versions.extend(old);
                             continue;
                         }
                     }

@@ -209,10 +209,20 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
         let openssl = graph
             .as_ref()
             .is_some_and(|g| g.system_openssl && route::user_openssl(&triple, env).is_none());
+        let builds_cxx = match (&graph, triple.contains("-linux-musl")) {
+            (Some(g), true) => g.cxx_builders.clone(),
+            _ => Vec::new(),
+        };
+        let build_tools = graph
+            .as_ref()
+            .map(|g| g.build_tools.clone())
+            .unwrap_or_default();
         let system_libs = graph.map(|g| g.system_libs).unwrap_or_default();
         let req = RouteRequest {
             triple: &triple,
             builds_c: builds_c.clone().unwrap_or_default(),
+            builds_cxx,
+            build_tools,
             openssl,
             system_libs,
             static_base: Some("scratch"),

@@ -57,6 +57,8 @@ pub fn platforms(cargo_config: &[String], env: &Environment) -> Result<Vec<Row>>
         let req = RouteRequest {
             triple: &triple,
             builds_c: Vec::new(),
+            builds_cxx: Vec::new(),
+            build_tools: Vec::new(),
             openssl: false,
             system_libs: Vec::new(),
             static_base: Some("scratch"),

@@ -36,6 +36,20 @@ pub struct BaseFiles {
     /// The contents of the loader's configuration (`etc/ld.so.conf`, `etc/ld.so.conf.d/*`) as
     /// read from layer tars: at most [`MAX_TEXTS`] files of at most [`MAX_TEXT`] bytes each.
     texts: BTreeMap<String, String>,
+    /// The symbol versions (`.gnu.version_d`) each shared library read from layer tars defines:
+    /// files named `lib*.so*` of at most [`MAX_LIBRARY`] bytes, at most [`MAX_LIBRARIES`] of them.
+    versions: BTreeMap<String, Vec<String>>,
+}
+
+/// The largest shared library whose symbol versions are read (libc.so.6 is about 2 MB).
+const MAX_LIBRARY: u64 = 16 << 20;
+/// The most shared libraries whose symbol versions are read.
+const MAX_LIBRARIES: usize = 512;
+
+/// Whether the file at `key` (normalized) may be a shared library whose versions matter.
+fn is_library(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    name.starts_with("lib") && name.contains(".so")
 }
 
 /// The largest loader configuration file whose contents are kept.
@@ -66,6 +80,70 @@ pub enum RunsOnError {
     },
     #[error("{}", missing_libraries_message(.0))]
     MissingLibraries(Vec<MissingLibrary>),
+    #[error("{}", missing_versions_message(.0))]
+    OlderVersions(Vec<MissingVersion>),
+}
+
+/// A symbol version a dynamically linked executable needs from a library of its base, which
+/// that library does not define (`GLIBC_2.34` from a `libc.so.6` of glibc 2.31).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingVersion {
+    pub bin: String,
+    pub platform: String,
+    pub library: String,
+    /// As `.gnu.version_r` names it (`GLIBC_2.34`).
+    pub version: String,
+    /// The highest version of the same family (`GLIBC_`) the base's library defines, if any.
+    pub highest: Option<String>,
+    pub base: String,
+}
+
+/// A version name as its family and numbers: `GLIBC_2.34` → `("GLIBC_", [2, 34])`.
+fn version_key(v: &str) -> (&str, Vec<u64>) {
+    let cut = v.find(|c: char| c.is_ascii_digit()).unwrap_or(v.len());
+    let (family, numbers) = v.split_at(cut);
+    (
+        family,
+        numbers
+            .split('.')
+            .map_while(|n| n.parse::<u64>().ok())
+            .collect(),
+    )
+}
+
+fn missing_versions_message(missing: &[MissingVersion]) -> String {
+    let mut s = format!(
+        "{} symbol {} that the base's libraries do not define, so the image would stop with          \"version `…' not found\" when run:",
+        missing.len(),
+        if missing.len() == 1 {
+            "version is needed"
+        } else {
+            "versions are needed"
+        }
+    );
+    for m in missing {
+        s.push_str(&format!(
+            "\n  {} for {} needs {} from {}; the `{}` base's {} {}",
+            m.bin,
+            m.platform,
+            m.version,
+            m.library,
+            m.base,
+            m.library,
+            match &m.highest {
+                Some(h) => format!("goes up to {h}"),
+                None => format!("defines no {} version", version_key(&m.version).0),
+            }
+        ));
+    }
+    s.push_str(
+        "\nThe binary was linked against newer libraries (this machine's) than the base has. \
+         Fix: use a newer base whose libraries define these versions, or link against the \
+         base's versions or older (build on a machine or in a container as old as the base, or \
+         `cargo zigbuild --target <triple>.<glibc version>`; `--glibc` is not available yet), or \
+         build static (a musl target, e.g. --target x86_64-unknown-linux-musl)",
+    );
+    s
 }
 
 /// A shared library that a dynamically linked executable needs and its base does not have.
@@ -128,6 +206,7 @@ impl BaseFiles {
             parent = p;
         }
         self.texts.remove(&key);
+        self.versions.remove(&key);
         self.entries.insert(key, kind);
     }
 
@@ -163,6 +242,7 @@ impl BaseFiles {
                 let under = |k: &String| k.starts_with(&dir) && k.len() > dir.len();
                 self.entries.retain(|k, _| !under(k));
                 self.texts.retain(|k, _| !under(k));
+                self.versions.retain(|k, _| !under(k));
                 continue;
             }
             if let Some(gone) = name.strip_prefix(".wh.") {
@@ -171,6 +251,7 @@ impl BaseFiles {
                 let gone = |k: &String| *k == target || k.starts_with(&below);
                 self.entries.retain(|k, _| !gone(k));
                 self.texts.retain(|k, _| !gone(k));
+                self.versions.retain(|k, _| !gone(k));
                 continue;
             }
             let kind = match entry.header().entry_type() {
@@ -196,9 +277,40 @@ impl BaseFiles {
                 entry.by_ref().take(MAX_TEXT).read_to_end(&mut bytes)?;
                 text.push_str(&String::from_utf8_lossy(&bytes));
                 self.texts.insert(key.to_string(), text);
+            } else if is_file
+                && is_library(key)
+                && entry.header().size()? <= MAX_LIBRARY
+                && self.versions.len() < MAX_LIBRARIES
+            {
+                let mut bytes = Vec::new();
+                entry.by_ref().take(MAX_LIBRARY).read_to_end(&mut bytes)?;
+                // Not an ELF, or a malformed one: its versions are unknown, and not checked.
+                if let Ok(d) = crate::compile::elf::read_dynamic(&mut std::io::Cursor::new(bytes)) {
+                    if !d.versions_defined.is_empty() {
+                        self.versions.insert(key.to_string(), d.versions_defined);
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// The symbol versions the library at `path` (absolute; symlinks followed) defines, when its
+    /// contents were read.
+    pub fn versions_of(&self, path: &str) -> Option<&[String]> {
+        self.resolve(path)
+            .and_then(|k| self.versions.get(&k))
+            .map(Vec::as_slice)
+    }
+
+    /// Records the versions a library defines (in tests).
+    #[cfg(test)]
+    pub fn insert_versions(&mut self, path: &str, versions: &[&str]) {
+        self.insert(path, FileKind::File);
+        self.versions.insert(
+            path.trim_matches('/').to_string(),
+            versions.iter().map(|v| v.to_string()).collect(),
+        );
     }
 
     /// Records a small text file with its contents (the loader's configuration, in tests).
@@ -220,6 +332,9 @@ impl BaseFiles {
             if self.texts.len() < MAX_TEXTS {
                 self.texts.insert(k.clone(), v.clone());
             }
+        }
+        for (k, v) in &upper.versions {
+            self.versions.insert(k.clone(), v.clone());
         }
     }
 
@@ -532,6 +647,69 @@ pub fn missing_libraries(
         .collect()
 }
 
+/// The symbol versions (`.gnu.version_r` of `dynamic`) that the libraries the glibc loader
+/// would find in `files` do not define; empty when all are there. A library whose contents were
+/// not read (or that is missing: [`missing_libraries`] names it) is not checked.
+#[allow(clippy::too_many_arguments)]
+pub fn missing_versions(
+    bin: &str,
+    bin_path: &str,
+    format: &BinaryFormat,
+    dynamic: &Dynamic,
+    platform: &Platform,
+    base: &str,
+    files: &BaseFiles,
+) -> Vec<MissingVersion> {
+    let BinaryFormat::Elf {
+        interpreter: Some(interpreter),
+        ..
+    } = format
+    else {
+        return Vec::new();
+    };
+    if interpreter.contains("ld-musl") || dynamic.versions_needed.is_empty() {
+        return Vec::new();
+    }
+    let dirs = files.library_dirs(platform, dynamic, bin_path);
+    let defined = |lib: &str| -> Option<&[String]> {
+        if lib.contains('/') {
+            return files.versions_of(lib);
+        }
+        let path = dirs
+            .iter()
+            .map(|d| format!("{}/{lib}", d.trim_end_matches('/')))
+            .find(|p| files.has_file(p))?;
+        files.versions_of(&path)
+    };
+    let mut out: Vec<MissingVersion> = Vec::new();
+    for (lib, version) in &dynamic.versions_needed {
+        let Some(defs) = defined(lib) else {
+            continue;
+        };
+        if defs.contains(version) {
+            continue;
+        }
+        let (family, _) = version_key(version);
+        let highest = defs
+            .iter()
+            .filter(|d| version_key(d).0 == family)
+            .max_by_key(|d| version_key(d).1)
+            .cloned();
+        let m = MissingVersion {
+            bin: bin.to_string(),
+            platform: platform.to_string(),
+            library: lib.clone(),
+            version: version.clone(),
+            highest,
+            base: base.to_string(),
+        };
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,7 +764,7 @@ mod tests {
         Dynamic {
             needed: libs.iter().map(|s| s.to_string()).collect(),
             runpath: runpath.iter().map(|s| s.to_string()).collect(),
-            rpath: Vec::new(),
+            ..Dynamic::default()
         }
     }
 
@@ -800,5 +978,169 @@ mod tests {
         f.add_layer(&crate::provision::base::skeleton_layer());
         assert!(f.has_file("/etc/passwd"));
         assert!(!f.has_file("/tmp"));
+    }
+
+    /// Compiles `source` with gcc into `out` with `args` (a version script, `-shared`, …).
+    fn gcc(dir: &std::path::Path, source: &str, out: &str, args: &[&str]) -> std::path::PathBuf {
+        let src = dir.join(format!("{out}.c"));
+        std::fs::write(&src, source).unwrap();
+        let o = dir.join(out);
+        let st = std::process::Command::new("gcc")
+            .arg(&src)
+            .arg("-o")
+            .arg(&o)
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "gcc {out}");
+        o
+    }
+
+    #[test]
+    fn symbol_versions_a_binary_needs_and_its_base_lacks_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("new")).unwrap();
+        std::fs::create_dir_all(d.join("old")).unwrap();
+        // An old libfake defining FAKE_1.0, a new one defining FAKE_1.0 and FAKE_2.0; the program
+        // is linked against the new one and calls its FAKE_2.0 function.
+        std::fs::write(
+            d.join("old.map"),
+            "FAKE_1.0 { global: fake_one; local: *; };\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("new.map"),
+            "FAKE_1.0 { global: fake_one; local: *; };\nFAKE_2.0 { global: fake_two; } FAKE_1.0;\n",
+        )
+        .unwrap();
+        let old = gcc(
+            d,
+            "int fake_one(void) { return 1; }\n",
+            "old/libfake.so.1",
+            &[
+                "-shared",
+                "-fPIC",
+                "-Wl,--version-script=old.map",
+                "-Wl,-soname,libfake.so.1",
+            ],
+        );
+        let new_src = "int fake_one(void) { return 1; }\nint fake_two(void) { return 2; }\n";
+        gcc(
+            d,
+            new_src,
+            "new/libfake.so.1",
+            &[
+                "-shared",
+                "-fPIC",
+                "-Wl,--version-script=new.map",
+                "-Wl,-soname,libfake.so.1",
+            ],
+        );
+        std::os::unix::fs::symlink("libfake.so.1", d.join("new/libfake.so")).unwrap();
+        let prog = gcc(
+            d,
+            "int fake_two(void);\nint main(void) { return fake_two() - 2; }\n",
+            "prog",
+            &["-Lnew", "-lfake"],
+        );
+        let needs = crate::compile::elf::dynamic(&prog).unwrap();
+        assert!(
+            needs
+                .versions_needed
+                .contains(&("libfake.so.1".to_string(), "FAKE_2.0".to_string())),
+            "{needs:?}"
+        );
+        assert!(needs
+            .versions_needed
+            .iter()
+            .any(|(l, v)| l == "libc.so.6" && v.starts_with("GLIBC_")));
+        let defined = crate::compile::elf::dynamic(&old).unwrap().versions_defined;
+        assert_eq!(defined, ["FAKE_1.0"]);
+
+        // A base holding the old library (and this machine's libc, read from a layer tar).
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_path_with_name(&old, "usr/lib/x86_64-linux-gnu/libfake.so.1")
+            .unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "lib", "usr/lib").unwrap();
+        let libc = std::path::Path::new("/lib/x86_64-linux-gnu/libc.so.6");
+        b.append_path_with_name(
+            std::fs::canonicalize(libc).unwrap(),
+            "usr/lib/x86_64-linux-gnu/libc.so.6",
+        )
+        .unwrap();
+        b.append_path_with_name(
+            std::fs::canonicalize(libc).unwrap(),
+            "lib64/ld-linux-x86-64.so.2",
+        )
+        .unwrap();
+        let mut files = BaseFiles::new();
+        files.add_tar(b.into_inner().unwrap().as_slice()).unwrap();
+        assert_eq!(
+            files
+                .versions_of("/lib/x86_64-linux-gnu/libfake.so.1")
+                .unwrap(),
+            ["FAKE_1.0"]
+        );
+        let amd64 = "linux/amd64".parse::<Platform>().unwrap();
+        let format = crate::compile::elf::inspect(&prog).unwrap();
+        let lacking = missing_versions(
+            "prog",
+            "/usr/local/bin/prog",
+            &format,
+            &needs,
+            &amd64,
+            "old:1",
+            &files,
+        );
+        assert_eq!(
+            lacking,
+            [MissingVersion {
+                bin: "prog".into(),
+                platform: "linux/amd64".into(),
+                library: "libfake.so.1".into(),
+                version: "FAKE_2.0".into(),
+                highest: Some("FAKE_1.0".into()),
+                base: "old:1".into(),
+            }]
+        );
+        let e = RunsOnError::OlderVersions(lacking).to_string();
+        assert!(
+            e.contains("prog for linux/amd64 needs FAKE_2.0 from libfake.so.1; the `old:1` base's libfake.so.1 goes up to FAKE_1.0")
+                && e.contains("use a newer base")
+                && e.contains("musl target"),
+            "{e}"
+        );
+        // A libc whose highest version is below what the binary needs is named the same way.
+        let mut old_libc = files.clone();
+        old_libc.insert_versions(
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            &["GLIBC_2.2.5", "GLIBC_2.3"],
+        );
+        old_libc.insert_versions(
+            "/usr/lib/x86_64-linux-gnu/libfake.so.1",
+            &["FAKE_1.0", "FAKE_2.0"],
+        );
+        let lacking = missing_versions(
+            "prog",
+            "/usr/local/bin/prog",
+            &format,
+            &needs,
+            &amd64,
+            "old:1",
+            &old_libc,
+        );
+        assert!(
+            !lacking.is_empty()
+                && lacking
+                    .iter()
+                    .all(|m| m.library == "libc.so.6" && m.highest.as_deref() == Some("GLIBC_2.3")),
+            "{lacking:?}"
+        );
+        assert!(version_key("GLIBC_2.34").1 > version_key("GLIBC_2.4").1);
     }
 }

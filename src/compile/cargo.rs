@@ -70,18 +70,29 @@ pub struct Artifact {
 
 /// Whether `route`'s target can be built in one cargo invocation with other targets: the plain
 /// cargo builder (zigbuild and cross are run per target), and nothing set that applies to every
-/// target at once (the `+crt-static` flag through `CARGO_ENCODED_RUSTFLAGS`, when the user's
-/// flags live in `RUSTFLAGS`).
+/// target at once (the `+crt-static` flag or the C++ runtime's `-L` through
+/// `CARGO_ENCODED_RUSTFLAGS`, when the user's flags live in `RUSTFLAGS`).
 pub fn shares_invocation(
     route: &Route,
     workspace_root: &Path,
     cargo_config: &[String],
     env: &Environment,
 ) -> bool {
+    // Flags of this target's own (`+crt-static`, the C++ runtime's `-L`) reach cargo through
+    // the encoded variable, which every target of an invocation reads, when the user's flags live
+    // in `RUSTFLAGS`.
+    let own_flags = route.crt_static || route.cxx_runtime;
     route.builder == Builder::Cargo
-        && !(route.crt_static
+        && !(own_flags
             && matches!(
-                rustflags::added(&route.triple, workspace_root, cargo_config, true, &[], env),
+                rustflags::added(
+                    &route.triple,
+                    workspace_root,
+                    cargo_config,
+                    false,
+                    &["-L".to_string()],
+                    env
+                ),
                 AddedFlags::Env(..)
             ))
 }
@@ -291,12 +302,19 @@ fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Re
         }
         CCompiler::User(_) | CCompiler::Default => {}
     }
+    let mut extra = req.rustflags.to_vec();
+    if route.cxx_runtime {
+        // zig's libc++ (see `route::zigcc`): the `cc` crate asks for `-lc++`, found here.
+        cmd.env(format!("CXXSTDLIB_{under}"), "c++");
+        let dir = crate::route::zigcc::cxx_runtime_dir(req.work_dir, triple);
+        extra.push(format!("-Lnative={}", dir.display()));
+    }
     let added = rustflags::added(
         triple,
         req.workspace_root,
         req.cargo_config,
         route.crt_static,
-        req.rustflags,
+        &extra,
         req.vars,
     );
     match added {

@@ -178,6 +178,12 @@ pub struct Dynamic {
     pub runpath: Vec<String>,
     /// `DT_RPATH`, split at `:` (the loader ignores it when `DT_RUNPATH` is present).
     pub rpath: Vec<String>,
+    /// `.gnu.version_r` (`DT_VERNEED`): the symbol versions it needs, as `(library, version)`
+    /// (`("libc.so.6", "GLIBC_2.34")`), in file order.
+    pub versions_needed: Vec<(String, String)>,
+    /// `.gnu.version_d` (`DT_VERDEF`): the symbol versions a library defines (`GLIBC_2.31`), its
+    /// own base entry (the soname) left out.
+    pub versions_defined: Vec<String>,
 }
 
 /// Reads the dynamic section of the ELF at `path`; an ELF without one (static) gives an empty
@@ -194,6 +200,8 @@ const MAX_PHDRS: u64 = 4096;
 const MAX_DYNAMIC: u64 = 1 << 20;
 /// The longest string read from the string table (a library name or a search path list).
 const MAX_STRING: u64 = 4096;
+/// The most version entries (needed libraries, or versions of one of them) walked.
+const MAX_VERSIONS: u64 = 4096;
 
 /// [`dynamic`] on any seekable reader: every read is bounded, and malformed input (truncated,
 /// offsets out of range, a string table outside every `PT_LOAD`) is an error, never a panic.
@@ -285,6 +293,11 @@ pub fn read_dynamic<R: Read + Seek>(r: &mut R) -> Result<Dynamic> {
     const DT_STRSZ: u64 = 10;
     const DT_RPATH: u64 = 15;
     const DT_RUNPATH: u64 = 29;
+    const DT_VERDEF: u64 = 0x6fff_fffc;
+    const DT_VERDEFNUM: u64 = 0x6fff_fffd;
+    const DT_VERNEED: u64 = 0x6fff_fffe;
+    const DT_VERNEEDNUM: u64 = 0x6fff_ffff;
+    let (mut verdef, mut verdefnum, mut verneed, mut verneednum) = (None, 0, None, 0);
     let (mut strtab, mut strsz) = (None, None);
     let (mut needed, mut runpath, mut rpath) = (Vec::new(), Vec::new(), Vec::new());
     for e in table.chunks_exact(ent) {
@@ -300,21 +313,38 @@ pub fn read_dynamic<R: Read + Seek>(r: &mut R) -> Result<Dynamic> {
             DT_STRSZ => strsz = Some(val),
             DT_RPATH => rpath.push(val),
             DT_RUNPATH => runpath.push(val),
+            DT_VERDEF => verdef = Some(val),
+            DT_VERDEFNUM => verdefnum = val,
+            DT_VERNEED => verneed = Some(val),
+            DT_VERNEEDNUM => verneednum = val,
             _ => {}
         }
     }
-    if needed.is_empty() && runpath.is_empty() && rpath.is_empty() {
+    if needed.is_empty()
+        && runpath.is_empty()
+        && rpath.is_empty()
+        && verdef.is_none()
+        && verneed.is_none()
+    {
         return Ok(Dynamic::default());
     }
     let strtab = strtab.ok_or_else(|| anyhow::anyhow!("DT_NEEDED without a DT_STRTAB"))?;
-    let str_off = loads
-        .iter()
-        .find(|(vaddr, _, filesz)| strtab >= *vaddr && strtab - vaddr < *filesz)
-        .and_then(|(vaddr, offset, _)| offset.checked_add(strtab - vaddr))
-        .ok_or_else(|| {
-            anyhow::anyhow!("the string table address {strtab:#x} is in no PT_LOAD segment")
-        })?;
-    let mut string = |index: u64| -> Result<String> {
+    // A virtual address's offset in the file, through the PT_LOAD that holds it.
+    let file_offset = |addr: u64, what: &str| {
+        loads
+            .iter()
+            .find(|(vaddr, _, filesz)| addr >= *vaddr && addr - vaddr < *filesz)
+            .and_then(|(vaddr, offset, _)| offset.checked_add(addr - vaddr))
+            .ok_or_else(|| anyhow::anyhow!("the {what} address {addr:#x} is in no PT_LOAD segment"))
+    };
+    let str_off = file_offset(strtab, "string table")?;
+    let verneed = verneed
+        .map(|a| file_offset(a, "version needs"))
+        .transpose()?;
+    let verdef = verdef
+        .map(|a| file_offset(a, "version definitions"))
+        .transpose()?;
+    let string = |r: &mut R, index: u64| -> Result<String> {
         if strsz.is_some_and(|size| index >= size) {
             bail!("string index {index} is past the string table's end");
         }
@@ -332,14 +362,69 @@ pub fn read_dynamic<R: Read + Seek>(r: &mut R) -> Result<Dynamic> {
     };
     let mut d = Dynamic::default();
     for i in needed {
-        d.needed.push(string(i)?);
+        d.needed.push(string(r, i)?);
     }
     let split = |s: String| -> Vec<String> { s.split(':').map(str::to_string).collect() };
     for i in runpath {
-        d.runpath.extend(split(string(i)?));
+        d.runpath.extend(split(string(r, i)?));
     }
     for i in rpath {
-        d.rpath.extend(split(string(i)?));
+        d.rpath.extend(split(string(r, i)?));
+    }
+    // Each walk is bounded by its count (and MAX_VERSIONS) and every read by the file's end.
+    let at = |base: u64, add: u64| {
+        base.checked_add(add)
+            .ok_or_else(|| anyhow::anyhow!("a version entry's offset overflows"))
+    };
+    if let Some(mut entry) = verneed {
+        // Elf_Verneed: vn_version u16, vn_cnt u16, vn_file u32, vn_aux u32, vn_next u32;
+        // Elf_Vernaux: vna_hash u32, vna_flags u16, vna_other u16, vna_name u32, vna_next u32.
+        for _ in 0..verneednum.min(MAX_VERSIONS) {
+            let mut vn = [0u8; 16];
+            if read_exact_up_to(r, entry, &mut vn)? < 16 {
+                bail!("truncated version need entry");
+            }
+            let file = string(r, rd.u32(&vn, 4) as u64)?;
+            let mut aux = at(entry, rd.u32(&vn, 8) as u64)?;
+            for _ in 0..(rd.u16(&vn, 2) as u64).min(MAX_VERSIONS) {
+                let mut va = [0u8; 16];
+                if read_exact_up_to(r, aux, &mut va)? < 16 {
+                    bail!("truncated version need aux entry");
+                }
+                d.versions_needed
+                    .push((file.clone(), string(r, rd.u32(&va, 8) as u64)?));
+                match rd.u32(&va, 12) {
+                    0 => break,
+                    next => aux = at(aux, next as u64)?,
+                }
+            }
+            match rd.u32(&vn, 12) {
+                0 => break,
+                next => entry = at(entry, next as u64)?,
+            }
+        }
+    }
+    if let Some(mut entry) = verdef {
+        // Elf_Verdef: vd_version u16, vd_flags u16, vd_ndx u16, vd_cnt u16, vd_hash u32,
+        // vd_aux u32, vd_next u32; Elf_Verdaux: vda_name u32, vda_next u32.
+        const VER_FLG_BASE: u16 = 1;
+        for _ in 0..verdefnum.min(MAX_VERSIONS) {
+            let mut vd = [0u8; 20];
+            if read_exact_up_to(r, entry, &mut vd)? < 20 {
+                bail!("truncated version definition");
+            }
+            if rd.u16(&vd, 2) & VER_FLG_BASE == 0 && rd.u16(&vd, 6) > 0 {
+                let mut va = [0u8; 8];
+                if read_exact_up_to(r, at(entry, rd.u32(&vd, 12) as u64)?, &mut va)? < 8 {
+                    bail!("truncated version definition aux entry");
+                }
+                d.versions_defined.push(string(r, rd.u32(&va, 0) as u64)?);
+            }
+            match rd.u32(&vd, 16) {
+                0 => break,
+                next => entry = at(entry, next as u64)?,
+            }
+        }
     }
     Ok(d)
 }

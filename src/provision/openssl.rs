@@ -83,6 +83,7 @@ pub fn provide(
     let out = work.path().join("out");
     let helper_route = Route {
         openssl: false,
+        cxx_runtime: false,
         ..route.clone()
     };
     let target_dir = work.path().join("target");

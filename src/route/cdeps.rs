@@ -4,6 +4,11 @@
 //! ring, zstd-sys and libgit2-sys do) needs a C compiler for the target. Only the target side of
 //! the graph counts: normal dependencies of the selected packages, never proc macros or build
 //! scripts' own dependencies, which are compiled for the host.
+//!
+//! Two more answers come from the same walk: which of those packages compile C++ (a build script
+//! that says `.cpp(true)`, or one built with `cxx-build` or `cmake`, or `link-cplusplus` in the
+//! graph), so musl targets get zig's C++ runtime linked; and which programs the build scripts run
+//! ([`BUILD_TOOLS`]: `cmake`, `protoc`, `make`, `perl`), so a missing one is named before compiling.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -16,6 +21,53 @@ use crate::plan::options::FeatureArgs;
 
 /// Build dependencies that mean "this build script compiles C".
 pub const C_BUILD_CRATES: &[&str] = &["cc", "cmake", "autotools"];
+
+/// Build dependencies that mean "this build script compiles C++" (`cmake` projects often are;
+/// snmalloc, rdkafka), besides a `cc` build script that says `.cpp(true)`.
+pub const CXX_BUILD_CRATES: &[&str] = &["cxx-build", "cmake"];
+
+/// Packages that link a C++ standard library themselves when they are in the graph.
+pub const CXX_LINKING_CRATES: &[&str] = &["link-cplusplus"];
+
+/// Programs that build scripts run, by the package that runs them (a build dependency, or a
+/// package in the graph): `(package, program, Debian package, environment variable that points at
+/// one instead)`.
+pub const BUILD_TOOLS: &[(&str, &str, &str, &str)] = &[
+    ("cmake", "cmake", "cmake", "CMAKE"),
+    ("prost-build", "protoc", "protobuf-compiler", "PROTOC"),
+    ("tonic-build", "protoc", "protobuf-compiler", "PROTOC"),
+    ("tonic-prost-build", "protoc", "protobuf-compiler", "PROTOC"),
+    ("openssl-src", "make", "make", "MAKE"),
+    ("openssl-src", "perl", "perl", "PERL"),
+    ("tikv-jemalloc-sys", "make", "make", "MAKE"),
+    ("jemalloc-sys", "make", "make", "MAKE"),
+    ("autotools", "make", "make", "MAKE"),
+];
+
+/// A program a build script runs: `program` (for `package`), from Debian's `debian`, unless
+/// the environment variable `env` names one.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BuildTool {
+    pub program: String,
+    pub package: String,
+    pub debian: String,
+    pub env: String,
+}
+
+/// The build tools of [`BUILD_TOOLS`] that `package` (a build dependency, or a package in the
+/// graph) asks for.
+pub fn build_tools_of(package: &str) -> Vec<BuildTool> {
+    BUILD_TOOLS
+        .iter()
+        .filter(|(p, ..)| *p == package)
+        .map(|(p, program, debian, env)| BuildTool {
+            program: program.to_string(),
+            package: p.to_string(),
+            debian: debian.to_string(),
+            env: env.to_string(),
+        })
+        .collect()
+}
 
 /// `-sys` crates that link a system library a container target will not have, and the feature of
 /// theirs that builds it from source instead: `(package, library, feature)`.
@@ -33,6 +85,12 @@ pub const SYSTEM_LIBS: &[(&str, &str, &str)] = &[
 pub struct Graph {
     /// The packages whose build scripts compile C, as `package (cc)`, sorted.
     pub c_builders: Vec<String>,
+    /// The packages among them that compile C++ (or link a C++ standard library), as
+    /// `package (cc)`, sorted.
+    pub cxx_builders: Vec<String>,
+    /// The programs the graph's build scripts run ([`BUILD_TOOLS`]), sorted, each once per
+    /// program and package.
+    pub build_tools: Vec<BuildTool>,
     /// `openssl-sys` is in the graph without its vendored OpenSSL (`openssl-src`): it wants an
     /// OpenSSL for the target from the system.
     pub system_openssl: bool,
@@ -122,6 +180,8 @@ fn from_metadata(
         .collect();
     let mut seen: BTreeSet<&PackageId> = BTreeSet::new();
     let mut found = BTreeSet::new();
+    let mut cxx = BTreeSet::new();
+    let mut tools = BTreeSet::new();
     let mut system_openssl = false;
     let mut system_libs = BTreeSet::new();
     // Bounded by the graph: each package is visited once.
@@ -138,6 +198,9 @@ fn from_metadata(
             .any(|t| t.kind.iter().any(|k| k.to_string() == "proc-macro"));
         if proc_macro {
             continue;
+        }
+        if CXX_LINKING_CRATES.contains(&pkg.name.as_str()) {
+            cxx.insert(pkg.name.to_string());
         }
         if pkg.name.as_str() == "openssl-sys" {
             // The `vendored` feature makes `openssl-src` a build dependency of openssl-sys.
@@ -164,8 +227,16 @@ fn from_metadata(
                 .get(&dep.pkg)
                 .map(|p| p.name.as_str())
                 .unwrap_or(dep.name.as_str());
-            if kinds.contains(&DependencyKind::Build) && C_BUILD_CRATES.contains(&dep_name) {
+            let build = kinds.contains(&DependencyKind::Build);
+            let cxx_crate = CXX_BUILD_CRATES.contains(&dep_name);
+            if build && (cxx_crate || C_BUILD_CRATES.contains(&dep_name)) {
                 found.insert(format!("{} ({dep_name})", pkg.name));
+                if cxx_crate || (dep_name == "cc" && says_cpp(pkg)) {
+                    cxx.insert(format!("{} ({dep_name})", pkg.name));
+                }
+            }
+            if build {
+                tools.extend(build_tools_of(dep_name));
             }
             if kinds.contains(&DependencyKind::Normal) {
                 todo.push(&dep.pkg);
@@ -174,9 +245,27 @@ fn from_metadata(
     }
     Ok(Graph {
         c_builders: found.into_iter().collect(),
+        cxx_builders: cxx.into_iter().collect(),
+        build_tools: tools.into_iter().collect(),
         system_openssl,
         system_libs: system_libs.into_iter().collect(),
     })
+}
+
+/// Whether `pkg`'s build script asks the `cc` crate for C++ (`.cpp(true)`), read from its
+/// source (the first 256 KiB; a script that cannot be read counts as C only).
+fn says_cpp(pkg: &cargo_metadata::Package) -> bool {
+    use std::io::Read;
+    pkg.targets
+        .iter()
+        .filter(|t| t.kind.iter().any(|k| k.to_string() == "custom-build"))
+        .any(|t| {
+            let mut text = String::new();
+            std::fs::File::open(&t.src_path)
+                .and_then(|f| f.take(256 * 1024).read_to_string(&mut text))
+                .is_ok()
+                && text.replace(char::is_whitespace, "").contains(".cpp(true)")
+        })
 }
 
 /// The kinds (normal, build, dev) by which `dep` is a dependency where `applies` holds: a kind
@@ -359,5 +448,49 @@ mod tests {
         };
         let b = graph(&manifest, HOST, &["app".into()], &bundled).unwrap();
         assert!(b.system_libs.is_empty());
+    }
+
+    #[test]
+    fn cxx_build_scripts_and_the_programs_build_scripts_run_are_found() {
+        // `cxxnative` compiles C++ through cc, `cnative` only C; `cm` builds with cmake, `proto`
+        // with prost-build (which runs protoc).
+        let (dir, manifest) = workspace(&[
+            (
+                "app",
+                "app",
+                "[dependencies]\ncxxnative = { path = \"../cxxnative\" }\ncnative = { path = \"../cnative\" }\ncm = { path = \"../cm\" }\nproto = { path = \"../proto\" }\n",
+                true,
+            ),
+            ("cxxnative", "cxxnative", "[build-dependencies]\ncc = { path = \"../cc\" }\n", false),
+            ("cnative", "cnative", "[build-dependencies]\ncc = { path = \"../cc\" }\n", false),
+            ("cm", "cm", "[build-dependencies]\ncmake = { path = \"../cmake\" }\n", false),
+            ("proto", "proto", "[build-dependencies]\nprost-build = { path = \"../prost-build\" }\n", false),
+            ("cc", "cc", "", false),
+            ("cmake", "cmake", "", false),
+            ("prost-build", "prost-build", "", false),
+        ]);
+        let script = |d: &str, body: &str| {
+            std::fs::write(dir.path().join(d).join("build.rs"), body).unwrap();
+        };
+        script(
+            "cxxnative",
+            "fn main() { cc::Build::new()\n    .cpp( true )\n    .file(\"a.cpp\").compile(\"a\"); }\n",
+        );
+        script(
+            "cnative",
+            "fn main() { cc::Build::new().file(\"a.c\").compile(\"a\"); }\n",
+        );
+        let g = graph(&manifest, HOST, &["app".into()], &FeatureArgs::default()).unwrap();
+        assert_eq!(
+            g.c_builders,
+            ["cm (cmake)", "cnative (cc)", "cxxnative (cc)"]
+        );
+        assert_eq!(g.cxx_builders, ["cm (cmake)", "cxxnative (cc)"]);
+        let tools: Vec<(&str, &str)> = g
+            .build_tools
+            .iter()
+            .map(|t| (t.program.as_str(), t.package.as_str()))
+            .collect();
+        assert_eq!(tools, [("cmake", "cmake"), ("protoc", "prost-build")]);
     }
 }

@@ -80,6 +80,11 @@ pub struct Route {
     pub crt_static: bool,
     /// The packages whose build scripts compile C for this target (empty when none or unknown).
     pub builds_c: Vec<String>,
+    /// Link zig's C++ runtime (libc++ and libc++abi, statically): a musl target whose C and
+    /// C++ code zig compiles, in a graph that compiles C++ ([`cdeps::Graph::cxx_builders`]).
+    /// The `cc` crate is told to link `c++` (`CXXSTDLIB_<target>`) and the archives are found
+    /// in [`zigcc::cxx_runtime_dir`], which the provision stage fills before compiling.
+    pub cxx_runtime: bool,
     /// `openssl-sys` wants a system OpenSSL the target does not have: the build step makes one
     /// from source with this route's C compiler ([`OPENSSL_SRC`]) and points openssl-sys at it.
     pub openssl: bool,
@@ -109,6 +114,9 @@ impl fmt::Display for Route {
             CCompiler::Gcc { cc, .. } => write!(f, ", C compiler {}", file_name(cc))?,
             CCompiler::Zig { target, .. } => write!(f, ", C compiler zig cc -target {target}")?,
             CCompiler::Default => {}
+        }
+        if self.cxx_runtime {
+            write!(f, ", C++ runtime zig's libc++ (static)")?;
         }
         if self.crt_static {
             write!(f, ", static glibc")?;
@@ -179,6 +187,53 @@ pub enum RouteError {
         musl: String,
         packages: String,
     },
+    /// Programs the graph's build scripts run are not on PATH. The text names no target, so
+    /// the same refusal for several targets is shown once.
+    #[error(
+        "the dependency graph's build scripts run programs that are not on PATH: {missing}.\n  \
+         fix: {install} (or point the build at one: {vars})"
+    )]
+    MissingBuildTools {
+        missing: String,
+        install: String,
+        vars: String,
+    },
+}
+
+/// The build tools of `wanted` that are not here (not on PATH, and not named by their
+/// environment variable), as a [`RouteError::MissingBuildTools`]; `None` when all are here.
+pub fn missing_build_tools(wanted: &[cdeps::BuildTool], tools: &Tools) -> Option<RouteError> {
+    let mut missing: BTreeMap<&str, (Vec<&str>, &str, &str)> = BTreeMap::new();
+    for t in wanted {
+        let here = tools.which(&t.program).is_some()
+            || tools.env().var(&t.env).is_some_and(|v| !v.is_empty());
+        if !here {
+            let e = missing
+                .entry(t.program.as_str())
+                .or_insert((Vec::new(), &t.debian, &t.env));
+            if !e.0.contains(&t.package.as_str()) {
+                e.0.push(&t.package);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    let mut debian: Vec<&str> = missing.values().map(|(_, d, _)| *d).collect();
+    debian.dedup();
+    Some(RouteError::MissingBuildTools {
+        missing: missing
+            .iter()
+            .map(|(program, (packages, ..))| format!("{program} (for {})", packages.join(", ")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        install: format!("apt-get install {}", debian.join(" ")),
+        vars: missing
+            .values()
+            .map(|(.., env)| format!("{env}=/path/to/it"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 /// The musl triple of the same architecture as a gnu one, and back (for suggestions).
@@ -192,6 +247,10 @@ pub struct RouteRequest<'a> {
     pub triple: &'a str,
     /// Packages whose build scripts compile C for this target ([`crate::route::cdeps`]).
     pub builds_c: Vec<String>,
+    /// Those of them that compile C++ ([`cdeps::Graph::cxx_builders`]).
+    pub builds_cxx: Vec<String>,
+    /// Programs the graph's build scripts run ([`cdeps::Graph::build_tools`]).
+    pub build_tools: Vec<cdeps::BuildTool>,
     /// `openssl-sys` without its vendored source is in the graph and the user pointed it at no
     /// OpenSSL of their own.
     pub openssl: bool,
@@ -231,11 +290,30 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
     let is_musl = triple.contains("-linux-musl");
     let is_gnu = triple.contains("-linux-gnu");
     let crt_static = is_gnu && req.static_base.is_some();
-    let route = |builder, path, linker, c_compiler, crt_static| Route {
+    if req.forced != Some(Builder::Cross) {
+        // (cross runs the build scripts in its own container, with its own programs.)
+        if let Some(e) = missing_build_tools(&req.build_tools, tools) {
+            return Err(e);
+        }
+    }
+    let user_cxxstdlib = [
+        format!("CXXSTDLIB_{triple}"),
+        format!("CXXSTDLIB_{}", triple.replace('-', "_")),
+        "TARGET_CXXSTDLIB".to_string(),
+        "CXXSTDLIB".to_string(),
+    ]
+    .iter()
+    .any(|v| tools.env().get(v).is_some());
+    let route = |builder, path, linker, c_compiler: CCompiler, crt_static| Route {
         triple: triple.to_string(),
         builder,
         builder_path: path,
         linker,
+        cxx_runtime: builder == Builder::Cargo
+            && is_musl
+            && !req.builds_cxx.is_empty()
+            && matches!(c_compiler, CCompiler::Zig { .. })
+            && !user_cxxstdlib,
         c_compiler,
         crt_static,
         builds_c: req.builds_c.clone(),
@@ -350,8 +428,11 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
                 zig: zig.clone(),
                 target,
             },
-            // Debian's `musl-gcc` (musl-tools) compiles for the host's own architecture only.
-            _ if same_arch(triple, &tools.host) && tools.which("musl-gcc").is_some() => {
+            // Debian's `musl-gcc` (musl-tools) compiles C for the host's own architecture only.
+            _ if same_arch(triple, &tools.host)
+                && tools.which("musl-gcc").is_some()
+                && req.builds_cxx.is_empty() =>
+            {
                 CCompiler::Gcc {
                     cc: tools.which("musl-gcc").unwrap_or_default(),
                     ar: tools.which("ar"),
@@ -413,6 +494,14 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
         } else {
             crate::route::cdeps::Graph::default()
         };
+        let openssl = graph.system_openssl && user_openssl(&triple, tools.env()).is_none();
+        let mut build_tools = graph.build_tools;
+        if openssl && by_cargo {
+            // The OpenSSL this tool builds for openssl-sys comes from openssl-src too.
+            build_tools.extend(cdeps::build_tools_of("openssl-src"));
+            build_tools.sort();
+            build_tools.dedup();
+        }
         let req = RouteRequest {
             triple: &triple,
             builds_c: if look_for_c {
@@ -420,7 +509,13 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
             } else {
                 Vec::new()
             },
-            openssl: graph.system_openssl && user_openssl(&triple, tools.env()).is_none(),
+            builds_cxx: if look_for_c {
+                graph.cxx_builders
+            } else {
+                Vec::new()
+            },
+            build_tools,
+            openssl,
             system_libs: graph.system_libs,
             static_base,
             forced,
@@ -447,7 +542,13 @@ impl Routes {
                 Ok(r) => {
                     ok.insert(triple.clone(), r.clone());
                 }
-                Err(e) => errors.push(e.to_string()),
+                Err(e) => {
+                    // The same refusal for several targets (missing build tools) is shown once.
+                    let e = e.to_string();
+                    if !errors.contains(&e) {
+                        errors.push(e);
+                    }
+                }
             }
         }
         match errors.len() {
@@ -538,6 +639,8 @@ mod tests {
         RouteRequest {
             triple,
             builds_c: Vec::new(),
+            builds_cxx: Vec::new(),
+            build_tools: Vec::new(),
             openssl: false,
             system_libs: Vec::new(),
             static_base: Some("scratch"),
@@ -666,5 +769,44 @@ mod tests {
             .parse::<Builder>()
             .unwrap_err()
             .contains("cargo, zigbuild or cross"));
+    }
+
+    #[test]
+    fn missing_build_tools_are_one_refusal_with_the_apt_line() {
+        // The PATH comes from the run's environment: here a directory with make and nothing else.
+        let (dir, _) = tools_with(&["make"]);
+        let env = Environment::empty().with("PATH", dir.path());
+        let tools = Tools::detect(Some("x86_64-unknown-linux-gnu"), &env);
+        let mut r = req("aarch64-unknown-linux-musl", dir.path());
+        r.build_tools = ["cmake", "openssl-src", "prost-build"]
+            .iter()
+            .flat_map(|p| cdeps::build_tools_of(p))
+            .collect();
+        let e = resolve(&r, &tools).unwrap_err();
+        assert!(matches!(e, RouteError::MissingBuildTools { .. }), "{e:?}");
+        let e = e.to_string();
+        assert!(
+            e.contains("cmake (for cmake), perl (for openssl-src), protoc (for prost-build)")
+                && e.contains("fix: apt-get install cmake perl protobuf-compiler")
+                && e.contains("CMAKE=/path/to/it")
+                && !e.contains(" make (for"),
+            "{e}"
+        );
+        // The same refusal for two targets is shown once.
+        let routes = Routes(
+            [("a", e.clone()), ("b", e.clone())]
+                .into_iter()
+                .map(|(t, _)| (t.to_string(), resolve(&r, &tools)))
+                .collect(),
+        );
+        let all = routes.all().unwrap_err().to_string();
+        assert_eq!(all.matches("apt-get install").count(), 1, "{all}");
+        // Named by its variable instead, a program need not be on PATH.
+        let env = env
+            .with("CMAKE", "/opt/cmake")
+            .with("PERL", "/opt/perl")
+            .with("PROTOC", "/opt/protoc");
+        let tools = Tools::detect(Some("x86_64-unknown-linux-gnu"), &env);
+        assert!(resolve(&r, &tools).is_ok());
     }
 }

@@ -10,6 +10,12 @@
 //! relies on linking its own runtime, which `rust-lld` never sees (`undefined symbol:
 //! __ubsan_handle_…`). It comes before the build's own flags, so a build that asks for
 //! `-fsanitize=…` itself still gets it.
+//!
+//! C++ code needs a C++ runtime at link time, which rust-lld does not have: for a graph that
+//! compiles C++ the provision stage copies the libc++ and libc++abi zig builds for the target into
+//! [`cxx_runtime_dir`], with `libc++.a` and `libstdc++.a` there as linker scripts naming both, so
+//! `-lc++` (what the `cc` crate asks for with `CXXSTDLIB_<target>=c++`) and `-lstdc++` (what
+//! other crates ask for) link them statically.
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +37,12 @@ pub fn zig_target(triple: &str) -> Option<String> {
         a => a,
     };
     Some(format!("{arch}-linux-{env}"))
+}
+
+/// Where zig's C++ runtime for `triple` is put (the `-L` directory of its links): under the
+/// wrappers' directory, `<work-dir>/zig/<triple>/cxxrt`.
+pub fn cxx_runtime_dir(work_dir: &Path, triple: &str) -> PathBuf {
+    work_dir.join("zig").join(triple).join("cxxrt")
 }
 
 /// The wrapper scripts for one target.
