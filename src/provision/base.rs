@@ -338,9 +338,14 @@ pub fn registry_base_files(
         let file = std::fs::File::open(&path)
             .with_context(|| format!("opening base layer {}", path.display()))?;
         let reader = crate::image::blob::tar_reader(&l.blob.media_type, file)?;
-        files
-            .add_tar(reader)
-            .with_context(|| format!("listing the files of base layer {}", l.blob.digest))?;
+        files.add_tar(reader).with_context(|| {
+            format!(
+                "listing the files of base layer {} of {}: refused, as the base's layers must \
+                 be well-formed tars with names of at most 64 KiB and PAX headers of at most \
+                 1 MiB; use another base, or ask its publisher to rebuild it",
+                l.blob.digest, base.name
+            )
+        })?;
     }
     files.extend(ours);
     Ok(files)
