@@ -268,7 +268,7 @@ pub fn build(opts: &Options, listener: impl Listener + 'static) -> Result<Outcom
     let loaders = Arc::new(Loaders::new(&plan.env));
     loaders.preflight(&plan.outputs, &platforms)?;
     // Every output, `type=cacheonly` too, packs through the one layer cache in the target dir.
-    let store = BlobStore::open(plan.store_dir())?;
+    let store = BlobStore::open_reporting(plan.store_dir(), &ui)?;
     // A push uploads each layer as soon as it is packed, while cargo compiles the rest.
     let early = plan.pushes().then(|| {
         let repositories = plan.images.iter().map(|i| i.repository.clone()).collect();

@@ -318,7 +318,8 @@ pub fn registry_base_files(
     ui: &Reporter,
     env: &Environment,
 ) -> Result<BaseFiles> {
-    let cache = BlobStore::open(crate::provision::cache::cache_dir(env)?.join("blobs"))?;
+    let cache =
+        BlobStore::open_reporting(crate::provision::cache::cache_dir(env)?.join("blobs"), ui)?;
     let mut files = BaseFiles::new();
     for l in &base.layers {
         if !cache.verified(&l.blob.digest, Some(l.blob.size), ui) {
