@@ -265,7 +265,8 @@ fn stamp(meta: &fs::Metadata) -> String {
     )
 }
 
-fn hash_file(path: &Path) -> io::Result<Digest> {
+/// The digest of the file at `path`, read once.
+pub fn hash_file(path: &Path) -> io::Result<Digest> {
     let mut w = HashingWriter::new(io::sink());
     io::copy(&mut fs::File::open(path)?, &mut w)?;
     Ok(w.finish().1)
