@@ -151,7 +151,11 @@ pub fn compile_streaming(
     // variable of the environment too).
     let mut shown = vec![cmd.get_program().to_string_lossy().into_owned()];
     shown.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
-    ui.detail("Running", &crate::util::redact::command(&shown).join(" "));
+    let shown: Vec<String> = crate::util::redact::command(&shown)
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
+    ui.detail("Running", &shown.join(" "));
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
