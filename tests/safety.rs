@@ -297,6 +297,7 @@ fn a_base_layer_with_a_huge_long_name_is_refused_in_bounded_memory() {
             && err.contains("GNU long name of 536870912 bytes"),
         "{err}"
     );
+    eprintln!("peak RSS of the run: {peak} KiB");
     assert!(peak > 0, "the process's memory was sampled");
     assert!(peak < 150 * 1024, "peak RSS {peak} KiB");
     assert!(!dest.exists(), "nothing is written after a refusal");
