@@ -97,6 +97,11 @@ pub fn wait_if_exiting() {
 /// change in any release. Each item is named here one by one, so nothing else leaks.
 #[doc(hidden)]
 pub mod internals {
+    /// The bounded tar reader of base layers, and the listing of a base's files.
+    pub mod untar {
+        pub use crate::compile::basefs::BaseFiles;
+        pub use crate::image::untar::{TarEntry, TarError, TarKind, TarReader};
+    }
     /// The ELF reader.
     pub mod elf {
         pub use crate::compile::elf::{inspect, BinaryFormat};

@@ -270,7 +270,7 @@ pub fn build(opts: &Options, listener: impl Listener + 'static) -> Result<Outcom
     loaders.preflight(&plan.outputs, &platforms)?;
     sink::containerd::preflight(&plan.outputs)?;
     // Every output, `type=cacheonly` too, packs through the one layer cache in the target dir.
-    let store = BlobStore::open(plan.store_dir())?;
+    let store = BlobStore::open_reporting(plan.store_dir(), &ui)?;
     // A push uploads each layer as soon as it is packed, while cargo compiles the rest.
     let early = plan.pushes().then(|| {
         let repositories = plan.images.iter().map(|i| i.repository.clone()).collect();

@@ -67,12 +67,37 @@ fn add(src: &Path, dest: &str, mode: Option<u32>, out: &mut Vec<Entry>, depth: u
             let child_dest = format!("{dest}/{}", name.to_string_lossy());
             add(&c.path(), &child_dest, mode, out, depth + 1)?;
         }
+    } else if !meta.is_file() {
+        // Packing would block on a FIFO forever, or read a device without end.
+        anyhow::bail!(
+            "asset {} is {}, not a regular file, directory or symlink: an image layer cannot \
+             hold it. Move it out of the asset directory, or name only the files you mean in \
+             `assets`",
+            src.display(),
+            special_kind(&meta.file_type())
+        );
     } else {
         let exec = meta.permissions().mode() & 0o111 != 0;
         let m = mode.unwrap_or(if exec { 0o755 } else { 0o644 });
         out.push(Entry::file(dest, Source::Path(src.to_path_buf()), m));
     }
     Ok(())
+}
+
+/// What a special file is, in words.
+fn special_kind(t: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_char_device() {
+        "a character device"
+    } else {
+        "a special file"
+    }
 }
 
 #[cfg(test)]
@@ -106,6 +131,42 @@ mod tests {
                 ("srv/static/b", 0o755),
                 ("srv/static/b/z.txt", 0o644)
             ]
+        );
+    }
+
+    /// A FIFO or a socket in an asset directory is refused when the layer is listed, naming
+    /// its path (reading a FIFO would block the build forever).
+    #[test]
+    fn special_files_are_refused_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("static");
+        fs::create_dir_all(&root).unwrap();
+        fs::write(root.join("a.txt"), "a").unwrap();
+        let fifo = root.join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let spec = |root: &Path| {
+            assets_layer(&[AssetSpec {
+                source: root.to_path_buf(),
+                dest: "/srv".into(),
+                mode: None,
+            }])
+        };
+        let err = spec(&root).unwrap_err().to_string();
+        assert!(
+            err.contains(&fifo.display().to_string()) && err.contains("a FIFO"),
+            "{err}"
+        );
+        fs::remove_file(&fifo).unwrap();
+        let sock = root.join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let err = spec(&root).unwrap_err().to_string();
+        assert!(
+            err.contains(&sock.display().to_string()) && err.contains("a socket"),
+            "{err}"
         );
     }
 }

@@ -22,17 +22,16 @@ pub enum Origin {
     Registry(String),
     /// A git repository at a commit.
     Git { url: String, commit: String },
-    /// A path, relative to the workspace root (`.` for the root itself).
+    /// A path, relative to the workspace root (`.` for the root itself, `../x` outside it).
     Path(String),
 }
 
 impl Origin {
     fn parse(source: Option<&str>, manifest_path: &Path, workspace_root: &Path) -> Origin {
         let Some(s) = source else {
+            // Outside the workspace too: relative (`../shared`), never this machine's path.
             let dir = manifest_path.parent().unwrap_or(manifest_path);
-            let rel = dir.strip_prefix(workspace_root).unwrap_or(dir);
-            let rel = rel.display().to_string();
-            return Origin::Path(if rel.is_empty() { ".".into() } else { rel });
+            return Origin::Path(crate::util::relative::path(dir, workspace_root, None));
         };
         if s == "registry+https://github.com/rust-lang/crates.io-index"
             || s == "sparse+https://index.crates.io/"
@@ -43,7 +42,7 @@ impl Origin {
             let (url, commit) = git.split_once('#').unwrap_or((git, ""));
             let url = url.split('?').next().unwrap_or(url);
             return Origin::Git {
-                url: url.to_string(),
+                url: crate::util::redact::urls(url).into_owned(),
                 commit: commit.to_string(),
             };
         }
@@ -51,7 +50,7 @@ impl Origin {
             .strip_prefix("registry+")
             .or_else(|| s.strip_prefix("sparse+"))
             .unwrap_or(s);
-        Origin::Registry(url.to_string())
+        Origin::Registry(crate::util::redact::urls(url).into_owned())
     }
 
     /// For people and SBOM comments: `crates.io`, `git URL@COMMIT`, `registry URL`, `path P`.
@@ -267,6 +266,14 @@ mod tests {
                 url: "https://github.com/a/b".into(),
                 commit: "0123abc".into()
             }
+        );
+        assert_eq!(
+            Origin::parse(None, Path::new("/shared/lib/Cargo.toml"), root),
+            Origin::Path("../shared/lib".into())
+        );
+        assert_eq!(
+            Origin::parse(Some("git+https://x:tok@host/a/b#0123abc"), m, root).describe(),
+            "git https://***@host/a/b@0123abc"
         );
         assert_eq!(
             Origin::parse(Some("sparse+https://my.example/index/"), m, root).describe(),

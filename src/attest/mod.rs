@@ -109,7 +109,11 @@ fn settings(plan: &Plan, img: &ImagePlan) -> serde_json::Value {
     json!({
         "profile": plan.profile,
         "features": plan.features,
-        "cargoConfig": plan.cargo_config,
+        "cargoConfig": plan
+            .cargo_config
+            .iter()
+            .map(|c| crate::util::redact::config_value(c))
+            .collect::<Vec<_>>(),
         "base": img.base.name(),
         "repository": img.repository,
         "tags": img.tags,
@@ -148,7 +152,7 @@ pub fn attach(
     let rustc = tool("rustc", plan.toolchain.version().to_string());
     let cargo = plan.toolchain.cargo_version().map(|l| tool("cargo", l));
     let checksums = graph::lock_checksums(root);
-    let command: Vec<String> = std::env::args().collect();
+    let command = &plan.command;
     let created = rfc3339(plan.epoch);
     let finished = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = humantime::format_rfc3339_seconds(started).to_string();
@@ -194,7 +198,7 @@ pub fn attach(
                     ..facts
                 };
                 let mut run = provenance::Run {
-                    command: &command,
+                    command,
                     settings: settings(plan, img),
                     route: json!(route.map(|r| r.to_string())),
                     source: img.described.source.as_deref(),
@@ -210,7 +214,7 @@ pub fn attach(
                 // the settings that do are recorded apart and stay in it.
                 run.command = &[];
                 let timeless = provenance::statement(&facts, &run)?;
-                run.command = &command;
+                run.command = command;
                 run.started = started.clone();
                 run.finished = finished.clone();
                 let statement = provenance::statement(&facts, &run)?;

@@ -14,11 +14,27 @@
 //! applied) when such bases exist; this module only answers "is this file there".
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 
 use crate::compile::elf::{BinaryFormat, Dynamic};
 use crate::image::layer::{EntryKind, LayerSpec};
 use crate::image::platform::Platform;
+use crate::image::untar::{TarError, TarKind, TarReader};
+
+/// Removes every key that starts with `prefix` (and is longer than it) from a sorted map: one
+/// range, not a scan of the map.
+fn remove_below<V>(map: &mut BTreeMap<String, V>, prefix: &str) {
+    let doomed: Vec<String> = map
+        .range::<str, _>((
+            std::ops::Bound::Excluded(prefix),
+            std::ops::Bound::Unbounded,
+        ))
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in doomed {
+        map.remove(&k);
+    }
+}
 
 /// One path's kind in the base.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,7 +218,11 @@ impl BaseFiles {
         }
         let mut parent = key.as_str();
         while let Some((p, _)) = parent.rsplit_once('/') {
-            self.entries.entry(p.to_string()).or_insert(FileKind::Dir);
+            if self.entries.contains_key(p) {
+                // Its own parents were recorded with it.
+                break;
+            }
+            self.entries.insert(p.to_string(), FileKind::Dir);
             parent = p;
         }
         self.texts.remove(&key);
@@ -224,66 +244,56 @@ impl BaseFiles {
 
     /// Records every entry of a layer tar (a registry base's), applying OCI whiteouts: a
     /// `.wh.NAME` entry removes NAME (and what is below it) from the layers beneath, and
-    /// `.wh..wh..opq` empties its directory.
-    pub fn add_tar<R: std::io::Read>(&mut self, r: R) -> std::io::Result<()> {
-        let mut archive = tar::Archive::new(r);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let path = entry
-                .path()?
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_string();
-            let (dir, name) = match path.trim_end_matches('/').rsplit_once('/') {
-                Some((d, n)) => (format!("{d}/"), n.to_string()),
-                None => (String::new(), path.trim_end_matches('/').to_string()),
+    /// `.wh..wh..opq` empties its directory. The tar is read with bounds
+    /// ([`crate::image::untar`]); each whiteout costs a lookup in the sorted map, not a scan,
+    /// so a listing is linear in the entries.
+    pub fn add_tar<R: std::io::Read>(&mut self, r: R) -> Result<(), TarError> {
+        let mut archive = TarReader::new(r);
+        while let Some(entry) = archive.next_entry()? {
+            let path = entry.path.trim_start_matches("./");
+            let bare = path.trim_end_matches('/');
+            // `dir` keeps its trailing `/`.
+            let (dir, name) = match bare.rfind('/') {
+                Some(i) => (&bare[..=i], &bare[i + 1..]),
+                None => ("", bare),
             };
             if name == ".wh..wh..opq" {
-                let under = |k: &String| k.starts_with(&dir) && k.len() > dir.len();
-                self.entries.retain(|k, _| !under(k));
-                self.texts.retain(|k, _| !under(k));
-                self.versions.retain(|k, _| !under(k));
+                remove_below(&mut self.entries, dir);
+                remove_below(&mut self.texts, dir);
+                remove_below(&mut self.versions, dir);
                 continue;
             }
             if let Some(gone) = name.strip_prefix(".wh.") {
                 let target = format!("{dir}{gone}");
-                let below = format!("{target}/");
-                let gone = |k: &String| *k == target || k.starts_with(&below);
-                self.entries.retain(|k, _| !gone(k));
-                self.texts.retain(|k, _| !gone(k));
-                self.versions.retain(|k, _| !gone(k));
+                self.entries.remove(&target);
+                self.texts.remove(&target);
+                remove_below(&mut self.entries, &format!("{target}/"));
+                remove_below(&mut self.texts, &format!("{target}/"));
+                self.versions.remove(&target);
+                remove_below(&mut self.versions, &format!("{target}/"));
                 continue;
             }
-            let kind = match entry.header().entry_type() {
-                tar::EntryType::Directory => FileKind::Dir,
-                tar::EntryType::Symlink => FileKind::Symlink(
-                    entry
-                        .link_name()?
-                        .map(|l| l.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                ),
+            let kind = match entry.kind {
+                TarKind::Dir => FileKind::Dir,
+                TarKind::Symlink => FileKind::Symlink(entry.link.clone()),
                 _ => FileKind::File,
             };
             let is_file = kind == FileKind::File;
-            self.insert(&path, kind);
+            self.insert(path, kind);
             let key = path.trim_matches('/');
-            if is_file
-                && keeps_text(key)
-                && entry.header().size()? <= MAX_TEXT
-                && self.texts.len() < MAX_TEXTS
+            if is_file && keeps_text(key) && entry.size <= MAX_TEXT && self.texts.len() < MAX_TEXTS
             {
-                let mut text = String::new();
-                let mut bytes = Vec::new();
-                entry.by_ref().take(MAX_TEXT).read_to_end(&mut bytes)?;
-                text.push_str(&String::from_utf8_lossy(&bytes));
-                self.texts.insert(key.to_string(), text);
+                let bytes = archive.read_contents(MAX_TEXT)?;
+                self.texts.insert(
+                    key.to_string(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                );
             } else if is_file
                 && is_library(key)
-                && entry.header().size()? <= MAX_LIBRARY
+                && entry.size <= MAX_LIBRARY
                 && self.versions.len() < MAX_LIBRARIES
             {
-                let mut bytes = Vec::new();
-                entry.by_ref().take(MAX_LIBRARY).read_to_end(&mut bytes)?;
+                let bytes = archive.read_contents(MAX_LIBRARY)?;
                 // Not an ELF, or a malformed one: its versions are unknown, and not checked.
                 if let Ok(d) = crate::compile::elf::read_dynamic(&mut std::io::Cursor::new(bytes)) {
                     if !d.versions_defined.is_empty() {
@@ -749,6 +759,46 @@ mod tests {
         files.add_tar(upper.as_slice()).unwrap();
         assert!(!files.has_file("/lib64/ld-linux-x86-64.so.2"));
         assert!(!files.has_file("/opt/a/x"));
+    }
+
+    /// 60,000 files then a whiteout for each: the listing is linear (each whiteout a lookup in
+    /// the sorted map, not a scan of it): under 2 s optimized (a scan per whiteout took 24 s).
+    #[test]
+    fn many_whiteouts_list_in_linear_time() {
+        const N: usize = 60_000;
+        let mut b = tar::Builder::new(Vec::with_capacity(2 * N * 512 + 1024));
+        let mut entry = |path: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_path(path).unwrap();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(0);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, std::io::empty()).unwrap();
+        };
+        for i in 0..N {
+            entry(&format!("usr/share/d{}/f{i}", i % 100));
+        }
+        for i in 0..N {
+            entry(&format!("usr/share/d{}/.wh.f{i}", i % 100));
+        }
+        entry("usr/share/kept");
+        let bytes = b.into_inner().unwrap();
+        let mut files = BaseFiles::new();
+        let started = std::time::Instant::now();
+        files.add_tar(bytes.as_slice()).unwrap();
+        let took = started.elapsed();
+        // 2 s optimized; unoptimized code (the fast tier's) runs several times slower, and a
+        // scan per whiteout takes minutes there either way.
+        let bound = if cfg!(debug_assertions) { 8 } else { 2 };
+        assert!(
+            took < std::time::Duration::from_secs(bound),
+            "listing took {took:?}"
+        );
+        assert!(files.has_file("/usr/share/kept"));
+        assert!(!files.has_file("/usr/share/d7/f7"));
+        // The 100 directories and usr, usr/share and the kept file remain.
+        assert_eq!(files.entries.len(), 100 + 3);
     }
 
     fn dynamic(interp: &str) -> BinaryFormat {

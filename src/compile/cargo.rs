@@ -158,7 +158,15 @@ pub fn compile_streaming(
         ui.detail("Route", &format!("{}: {route}", route.triple));
     }
     cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
-    ui.detail("Running", &format!("{cmd:?}"));
+    // The program and its arguments, secrets masked (not `{cmd:?}`: that would print every
+    // variable of the environment too).
+    let mut shown = vec![cmd.get_program().to_string_lossy().into_owned()];
+    shown.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let shown: Vec<String> = crate::util::redact::command(&shown)
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
+    ui.detail("Running", &shown.join(" "));
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

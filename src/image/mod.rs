@@ -17,3 +17,4 @@ pub mod platform;
 pub mod reference;
 pub mod select;
 pub mod store;
+pub mod untar;

@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 
 use crate::util::atomic::AtomicFile;
 use crate::util::digest::{Digest, HashingWriter};
+use crate::util::lock::DirLock;
 use crate::util::report::Reporter;
 
 /// The folder (under the store's root) of the stamps recorded when blobs are written.
@@ -28,6 +29,9 @@ const STAMPS: &str = "stamps";
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
+    /// The shared lock every run using this store holds ([`crate::util::lock`]): trimming takes
+    /// it exclusively, so it never removes a blob another run is reading.
+    lock: Arc<DirLock>,
     /// The blobs this process moved into place (shared by clones), as opposed to those an
     /// earlier run left: see [`BlobStore::written_here`].
     written: Arc<Mutex<HashSet<Digest>>>,
@@ -39,11 +43,29 @@ pub struct StagedBlob {
 }
 
 impl BlobStore {
-    /// Opens (creating if needed) the store rooted at `root`.
+    /// Opens (creating if needed) the store rooted at `root`, sharing its lock with other runs
+    /// (waiting while one trims it).
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore> {
+        BlobStore::open_with(root.into(), || {})
+    }
+
+    /// [`BlobStore::open`], saying through `ui` when it waits for another run's trim.
+    pub fn open_reporting(root: impl Into<PathBuf>, ui: &Reporter) -> Result<BlobStore> {
         let root = root.into();
+        let shown = root.display().to_string();
+        BlobStore::open_with(root, || {
+            ui.status(
+                "Waiting",
+                &format!("for another run to finish trimming the blob store at {shown}"),
+            )
+        })
+    }
+
+    fn open_with(root: PathBuf, waiting: impl FnOnce()) -> Result<BlobStore> {
         fs::create_dir_all(root.join("sha256"))
             .with_context(|| format!("creating the blob store at {}", root.display()))?;
+        let lock = DirLock::shared(&root, waiting)
+            .with_context(|| format!("locking the blob store at {}", root.display()))?;
         // What a killed run left: staged blobs, and half-written stamps and records.
         if let Ok(entries) = fs::read_dir(&root) {
             for e in entries.flatten() {
@@ -52,6 +74,7 @@ impl BlobStore {
         }
         Ok(BlobStore {
             root,
+            lock,
             written: Arc::default(),
         })
     }
@@ -184,8 +207,15 @@ impl BlobStore {
 
     /// Bounds the store to `limit` bytes of blobs: the least recently used (written or
     /// verified) go first, never one used since `keep_since` (this run's). Records that named
-    /// a removed blob only cost a re-pack or re-fetch. Returns the blobs and bytes removed.
-    pub fn trim(&self, limit: u64, keep_since: std::time::SystemTime) -> (usize, u64) {
+    /// a removed blob only cost a re-pack or re-fetch. Returns the blobs and bytes removed, or
+    /// `None` when another run is using the store (then nothing is removed: it may be reading
+    /// any of them).
+    pub fn trim(&self, limit: u64, keep_since: std::time::SystemTime) -> Option<(usize, u64)> {
+        self.lock
+            .exclusive_now(|| self.trim_alone(limit, keep_since))
+    }
+
+    fn trim_alone(&self, limit: u64, keep_since: std::time::SystemTime) -> (usize, u64) {
         let Ok(entries) = fs::read_dir(self.root.join("sha256")) else {
             return (0, 0);
         };
@@ -235,7 +265,8 @@ fn stamp(meta: &fs::Metadata) -> String {
     )
 }
 
-fn hash_file(path: &Path) -> io::Result<Digest> {
+/// The digest of the file at `path`, read once.
+pub fn hash_file(path: &Path) -> io::Result<Digest> {
     let mut w = HashingWriter::new(io::sink());
     io::copy(&mut fs::File::open(path)?, &mut w)?;
     Ok(w.finish().1)
@@ -297,11 +328,25 @@ mod tests {
         let c = store.put(&[3u8; 100]).unwrap();
         assert_eq!(
             store.trim(150, since),
-            (1, 100),
+            Some((1, 100)),
             "b, the least recently used, goes"
         );
         assert!(store.contains(&a) && !store.contains(&b) && store.contains(&c));
-        assert_eq!(store.trim(0, since), (0, 0), "blobs of this run stay");
+        assert_eq!(store.trim(0, since), Some((0, 0)), "blobs of this run stay");
+        // Another run using the store: nothing is trimmed, however far over the bound.
+        let other = fs::File::options()
+            .write(true)
+            .open(dir.path().join(crate::util::lock::LOCK_FILE))
+            .unwrap();
+        rustix::fs::flock(&other, rustix::fs::FlockOperation::NonBlockingLockShared).unwrap();
+        assert_eq!(store.trim(0, std::time::SystemTime::now()), None);
+        assert!(store.contains(&a) && store.contains(&c));
+        drop(other);
+        assert_eq!(
+            store.trim(0, std::time::SystemTime::now()),
+            Some((2, 200)),
+            "alone again: trimmed"
+        );
     }
 
     #[test]

@@ -19,8 +19,17 @@ pub struct GitInfo {
     pub commit_time: u64,
     /// Whether tracked files differ from HEAD.
     pub dirty: bool,
-    /// `remote.origin.url`, when there is one.
+    /// `remote.origin.url`, when there is one (serialized as its [`web_url`]: no credentials,
+    /// no local path).
+    #[serde(serialize_with = "shown_remote")]
     pub remote: Option<String>,
+}
+
+fn shown_remote<S: serde::Serializer>(remote: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match remote.as_deref().and_then(web_url) {
+        Some(web) => s.serialize_some(&web),
+        None => s.serialize_none(),
+    }
 }
 
 impl GitInfo {
@@ -50,10 +59,12 @@ impl GitInfo {
 }
 
 /// A remote as a web address for `source`: `git@host:a/b.git` and `ssh://git@host/a/b` become
-/// `https://host/a/b`; any user name or password in the URL is dropped (it must never reach an
-/// image). Local paths and `file://` remotes give `None`.
+/// `https://host/a/b`; any user name or password in the URL is dropped, and so are its query
+/// and fragment (`?private_token=…`): they must never reach an image. Local paths and `file://`
+/// remotes give `None`.
 pub fn web_url(remote: &str) -> Option<String> {
     let r = remote.trim();
+    let r = r.split(['?', '#']).next().unwrap_or(r);
     let (host, path) = if let Some(rest) = r
         .strip_prefix("https://")
         .or_else(|| r.strip_prefix("http://"))
@@ -84,6 +95,23 @@ pub fn web_url(remote: &str) -> Option<String> {
         return None;
     }
     Some(format!("https://{host}/{}", path.trim_start_matches('/')))
+}
+
+/// A web address given as the package's `repository`, as an image may publish it: a URL keeps
+/// its scheme, host and path (user-info, query and fragment dropped); anything else is kept.
+pub fn public_url(url: &str) -> String {
+    let u = url.trim();
+    let Some((scheme, rest)) = u.split_once("://") else {
+        return u.to_string();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    if path.is_empty() {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}/{path}")
+    }
 }
 
 /// `git -C dir ARGS`, trimmed stdout, or `None` when it fails.
@@ -126,12 +154,34 @@ mod tests {
                 "https://github.com/acme/api",
                 Some("https://github.com/acme/api"),
             ),
+            (
+                "https://x:tok@gitlab.example.com/a.git",
+                Some("https://gitlab.example.com/a"),
+            ),
+            (
+                "https://gitlab.example.com/g/a.git?private_token=tok#frag",
+                Some("https://gitlab.example.com/g/a"),
+            ),
+            (
+                "git@gitlab.example.com:g/a.git?x=tok",
+                Some("https://gitlab.example.com/g/a"),
+            ),
             ("/srv/git/api.git", None),
             ("file:///srv/git/api", None),
             ("../api", None),
         ] {
             assert_eq!(web_url(remote).as_deref(), web, "{remote}");
         }
+    }
+
+    #[test]
+    fn repository_urls_lose_credentials_query_and_fragment() {
+        assert_eq!(
+            public_url("https://u:p@github.com/acme/api?token=1#x"),
+            "https://github.com/acme/api"
+        );
+        assert_eq!(public_url("https://github.com"), "https://github.com");
+        assert_eq!(public_url("not a url"), "not a url");
     }
 
     #[test]

@@ -96,8 +96,13 @@ pub struct Plan {
     pub profile: String,
     /// cargo's feature flags.
     pub features: FeatureArgs,
-    /// `--config` values for every cargo run (the `strip` override first).
+    /// `--config` values for every cargo run (the `strip` override first); serialized with their
+    /// secrets masked.
+    #[serde(serialize_with = "masked_configs")]
     pub cargo_config: Vec<String>,
+    /// The command line as attachments record it: secrets masked, paths relative to the
+    /// workspace ([`crate::util::redact`], [`crate::util::relative`]).
+    pub command: Vec<String>,
     /// One image per binary.
     pub images: Vec<ImagePlan>,
     /// Where the images go.
@@ -362,7 +367,13 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         p => p.to_string(),
     };
     let cargo_config = strip_config(&images, &profile, &opts.cargo_config)?;
+    let command = crate::util::relative::command(
+        &crate::util::redact::command(&opts.command),
+        &workspace_root,
+        opts.env.path("HOME").as_deref(),
+    );
     Ok(Plan {
+        command,
         manifest_path: opts
             .manifest_path
             .clone()
@@ -541,6 +552,11 @@ pub fn requested(
 /// cargo's `--config` values: the `strip` setting as a profile override, then the user's own
 /// (a `strip` the user passes with `--config` is theirs to decide: no override is added). The
 /// binaries of one build share one cargo profile, so they must agree on `strip`.
+/// `--config` values as a printed plan shows them: secrets masked.
+fn masked_configs<S: serde::Serializer>(configs: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(configs.iter().map(|c| crate::util::redact::config_value(c)))
+}
+
 fn strip_config(images: &[ImagePlan], profile: &str, user: &[String]) -> Result<Vec<String>> {
     let mut config = Vec::new();
     if let Some(first) = images.first() {
@@ -762,7 +778,7 @@ fn resolve_image(
         created: crate::image::document::rfc3339(run.epoch),
         title: bin.to_string(),
         version: pkg.version.to_string(),
-        source: pkg.repository.clone().or_else(|| {
+        source: pkg.repository.as_deref().map(git::public_url).or_else(|| {
             run.git
                 .as_ref()
                 .and_then(|g| g.remote.as_deref())

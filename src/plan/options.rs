@@ -156,6 +156,9 @@ pub struct Options {
     /// Run cargo with `--verbose` (its command lines arrive as
     /// [`Event::CargoOutput`](crate::Event::CargoOutput)).
     pub cargo_verbose: bool,
+    /// The command line the provenance records (its secrets masked and this machine's paths made
+    /// relative there). Default: the process's arguments.
+    pub command: Vec<String>,
     /// The environment variables the run reads (`CARGO_HOME`, `DOCKER_HOST`,
     /// `SOURCE_DATE_EPOCH`, `CARGO_IMAGEBUILD_*`, …). Default: the process's, when the options
     /// are made.
@@ -190,6 +193,9 @@ impl Default for Options {
             no_provenance: false,
             sbom_dir: None,
             cargo_verbose: false,
+            command: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
             env: Environment::from_process(),
         }
     }

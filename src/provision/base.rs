@@ -319,7 +319,8 @@ pub fn registry_base_files(
     ui: &Reporter,
     env: &Environment,
 ) -> Result<BaseFiles> {
-    let cache = BlobStore::open(crate::provision::cache::cache_dir(env)?.join("blobs"))?;
+    let cache =
+        BlobStore::open_reporting(crate::provision::cache::cache_dir(env)?.join("blobs"), ui)?;
     let mut files = BaseFiles::new();
     for l in &base.layers {
         if !cache.verified(&l.blob.digest, Some(l.blob.size), ui) {
@@ -339,9 +340,14 @@ pub fn registry_base_files(
         let file = std::fs::File::open(&path)
             .with_context(|| format!("opening base layer {}", path.display()))?;
         let reader = crate::image::blob::tar_reader(&l.blob.media_type, file)?;
-        files
-            .add_tar(reader)
-            .with_context(|| format!("listing the files of base layer {}", l.blob.digest))?;
+        files.add_tar(reader).with_context(|| {
+            format!(
+                "listing the files of base layer {} of {}: refused, as the base's layers must \
+                 be well-formed tars with names of at most 64 KiB and PAX headers of at most \
+                 1 MiB; use another base, or ask its publisher to rebuild it",
+                l.blob.digest, base.name
+            )
+        })?;
     }
     files.extend(ours);
     Ok(files)

@@ -61,7 +61,13 @@ pub fn trim_caches(
         }
     }
     for s in stores {
-        let (count, bytes) = s.trim(limit, run_started);
+        let Some((count, bytes)) = s.trim(limit, run_started) else {
+            ui.detail(
+                "Skipped",
+                &format!("trimming {}: another run is using it", s.root().display()),
+            );
+            continue;
+        };
         if count > 0 {
             ui.status(
                 "Trimmed",

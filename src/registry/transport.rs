@@ -245,7 +245,8 @@ impl Transport {
             .map_err(|e| with_tls_help(e, &tls_help))?;
         let (credential, source) = {
             let host = host.to_string();
-            tokio::task::spawn_blocking(move || auth::credentials_for(&host))
+            let env = self.env.clone();
+            tokio::task::spawn_blocking(move || auth::credentials_for(&host, &env))
                 .await
                 .map_err(|e| RegistryError::new(ErrorKind::Credentials, e.to_string()))??
         };

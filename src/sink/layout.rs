@@ -1,8 +1,10 @@
 //! `type=oci,dest=DIR`: an OCI image layout directory (`oci-layout`, `index.json`,
-//! `blobs/sha256/…`), written to a temporary directory beside the destination and renamed into
-//! place, so a failed run never leaves a half-written layout; a destination that already holds
-//! exactly the same layout is left as it is. [`layout_files`] lists a layout's files for the
-//! archive sinks too (`oci_archive.rs`).
+//! `blobs/sha256/…`). A new one is written to a temporary directory beside the destination and
+//! renamed into place, so a failed run never leaves a half-written layout. An existing layout is
+//! added to, as skopeo and umoci do ([`super::layout_merge`]): its other images and files stay,
+//! our tags are added or replaced, a blob already there is kept only when its bytes match its
+//! digest. A directory that is neither a layout nor empty is refused. [`layout_files`] lists a
+//! layout's files for the archive sinks too (`oci_archive.rs`).
 //!
 //! `index.json` has one entry per tag, each pointing at the image set's index with
 //! `org.opencontainers.image.ref.name` set to the tag (what `skopeo … oci:DIR:TAG` and
@@ -25,33 +27,6 @@ use crate::util::digest::Digest;
 
 pub struct LayoutDir {
     pub dest: PathBuf,
-}
-
-/// Whether `dest` holds exactly these files already (a re-run with nothing changed): then it is
-/// left alone rather than rewritten. Documents are compared byte for byte; blobs, named by their
-/// digest, by size; nothing else may be there.
-fn holds_already(dest: &std::path::Path, files: &[(String, Source)]) -> bool {
-    let count = |dir: &std::path::Path| fs::read_dir(dir).map_or(usize::MAX, |d| d.count());
-    let blobs = files
-        .iter()
-        .filter(|(p, _)| p.starts_with("blobs/"))
-        .count();
-    if count(dest) != 3
-        || count(&dest.join("blobs")) != 1
-        || count(&dest.join("blobs/sha256")) != blobs
-    {
-        return false;
-    }
-    files.iter().all(|(path, source)| {
-        let at = dest.join(path);
-        match source {
-            Source::Bytes(b) => fs::read(&at).is_ok_and(|have| have == *b),
-            Source::Path(p) => match (fs::metadata(&at), fs::metadata(p)) {
-                (Ok(have), Ok(want)) => have.is_file() && have.len() == want.len(),
-                _ => false,
-            },
-        }
-    })
 }
 
 /// The bytes of a layout's `index.json` for `set`.
@@ -263,10 +238,21 @@ impl Sink for LayoutDir {
             }
         }
         let files = layout_files(set, store)?;
-        if holds_already(dest, &files) {
+        if dest.join("oci-layout").is_file() {
+            let index = index_json(set)?;
+            let done = super::layout_merge::update(dest, &files, &index)?;
+            let mut notes = Vec::new();
+            if !done.repaired.is_empty() {
+                notes.push(format!(
+                    "{} blob(s) in {} did not match their digest and were written again: {}",
+                    done.repaired.len(),
+                    dest.display(),
+                    done.repaired.join(", ")
+                ));
+            }
             return Ok(Report {
                 destination: self.describe(),
-                notes: Vec::new(),
+                notes,
             });
         }
         let parent = crate::util::atomic::parent_dir(dest)?;
@@ -334,7 +320,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     #[test]
-    fn an_identical_layout_is_left_alone_and_anything_else_rewritten() {
+    fn an_identical_layout_is_left_alone_and_files_we_did_not_write_stay() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path().join("store")).unwrap();
         let set = built(&store, Compression::Gzip(6));
@@ -344,13 +330,41 @@ mod tests {
         let inode = || fs::metadata(sink.dest.join("index.json")).unwrap().ino();
         sink.write(&set, &store).unwrap();
         let first = inode();
+        let written = fs::read(sink.dest.join("index.json")).unwrap();
         sink.write(&set, &store).unwrap();
         assert_eq!(inode(), first, "an identical layout was rewritten");
-        // A stray blob makes it differ: the layout is written afresh, without it.
+        // A file of someone else's, in the layout or among its blobs, is never removed.
         let stray = sink.dest.join("blobs/sha256/stray");
         fs::write(&stray, b"x").unwrap();
+        fs::write(sink.dest.join("NOTES.txt"), b"mine").unwrap();
         sink.write(&set, &store).unwrap();
-        assert!(!stray.exists());
-        assert_ne!(inode(), first);
+        assert!(stray.exists() && sink.dest.join("NOTES.txt").exists());
+        assert_eq!(inode(), first);
+        assert_eq!(fs::read(sink.dest.join("index.json")).unwrap(), written);
+    }
+
+    /// A blob of the layout damaged in place (same size) is noticed by its digest and written
+    /// again; the run says so.
+    #[test]
+    fn a_damaged_blob_is_repaired_on_a_rerun() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("store")).unwrap();
+        let set = built(&store, Compression::Gzip(6));
+        let sink = LayoutDir {
+            dest: dir.path().join("out"),
+        };
+        sink.write(&set, &store).unwrap();
+        let layer = &set.images[0].layers[0].blob.digest;
+        let path = sink.dest.join("blobs/sha256").join(layer.hex());
+        let mut bytes = fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n / 2] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        let report = sink.write(&set, &store).unwrap();
+        assert_eq!(Digest::of(&fs::read(&path).unwrap()), *layer);
+        assert!(
+            report.notes.iter().any(|n| n.contains(layer.as_str())),
+            "{report:?}"
+        );
     }
 }

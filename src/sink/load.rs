@@ -286,12 +286,9 @@ fn docker_endpoint(context: Option<&str>, env: &Environment) -> String {
     }
 }
 
-/// `scheme://user:secret@host` → `scheme://***@host`.
+/// `scheme://user:secret@host` → `scheme://***@host` ([`crate::util::redact::urls`]).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s + 3 => format!("{}***{}", &url[..s + 3], &url[at..]),
-        _ => url.to_string(),
-    }
+    crate::util::redact::urls(url).into_owned()
 }
 
 /// Asks `loader` about itself.

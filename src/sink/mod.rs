@@ -15,6 +15,7 @@ pub mod docker_archive;
 pub mod docker_context;
 pub mod gzip_copy;
 pub mod layout;
+pub mod layout_merge;
 pub mod load;
 pub mod oci_archive;
 pub mod push;
