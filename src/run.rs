@@ -207,6 +207,7 @@ pub fn plan(opts: &Options, listener: impl Listener + 'static) -> Result<Plan> {
 fn prepare(opts: &Options, registry: &Connector, ui: &Reporter, provision: bool) -> Result<Plan> {
     let lookup = RegistryLookup::new(registry);
     let mut plan = plan::plan(opts, &lookup)?;
+    ui.detail("Planned", &plan.metadata_source.to_string());
     for note in plan.images.iter().flat_map(|i| &i.notes) {
         ui.warn(note);
     }

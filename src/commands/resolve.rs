@@ -307,7 +307,7 @@ pub fn resolve(
         });
     }
     // Every binary of the workspace, to check the names against.
-    let meta = workspace::metadata(&opts.build)?;
+    let (meta, _) = workspace::metadata(&opts.build)?;
     let mut every = opts.build.clone();
     every.packages.clear();
     every.exclude.clear();

@@ -74,7 +74,7 @@ const REMOVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The one binary to run: the `--bin` given, else the selection's only binary.
 fn the_binary(opts: &Options) -> Result<(String, String)> {
-    let meta = workspace::metadata(opts)?;
+    let (meta, _) = workspace::metadata(opts)?;
     let packages = workspace::select_packages(&meta, opts)?;
     let bins = workspace::select_bins(&packages, opts)?;
     match bins.as_slice() {

@@ -126,7 +126,7 @@ pub fn attached(opts: &SbomOptions, listener: impl Listener + 'static) -> Result
                 env: opts.env.clone(),
                 ..Options::default()
             };
-            let meta = plan::workspace::metadata(&build)?;
+            let (meta, _) = plan::workspace::metadata(&build)?;
             let root = meta.target_directory.as_std_path().join("imagebuild");
             let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
                 .into_iter()

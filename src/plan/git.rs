@@ -1,8 +1,10 @@
 //! What git says about the workspace, read once while planning: the commit checked out (for the
 //! `revision` annotation and provenance), whether the tree has changes not committed (marked on
 //! the revision), the commit's time (the default timestamp of every image) and the `origin`
-//! remote (the `source` when Cargo.toml names no repository). Reading only; a workspace that is
-//! not a git checkout, or a machine with no git, gives `None`.
+//! remote (the `source` when Cargo.toml names no repository). Commit times are kept by commit id
+//! (`commit-times.json` in the work directory), so a run asks git once (`git status`). Reading
+//! the checkout only; a workspace that is not a git checkout, or a machine with no git, gives
+//! `None`.
 
 use std::path::Path;
 use std::process::Command;
@@ -19,8 +21,9 @@ pub struct GitInfo {
     pub commit_time: u64,
     /// Whether tracked files differ from HEAD.
     pub dirty: bool,
-    /// `remote.origin.url`, when there is one (serialized as its [`web_url`]: no credentials,
-    /// no local path).
+    /// `remote.origin.url`, when there is one and it is wanted (a selected package names no
+    /// `repository`, so the remote is its `source`); serialized as its [`web_url`]: no
+    /// credentials, no local path.
     #[serde(serialize_with = "shown_remote")]
     pub remote: Option<String>,
 }
@@ -43,18 +46,87 @@ impl GitInfo {
     }
 
     /// Reads the checkout `dir` is in, or `None` when it is not one (or git is missing).
-    pub fn read(dir: &Path) -> Option<GitInfo> {
-        let head = git(dir, &["log", "-1", "--format=%H %ct"])?;
-        let (commit, time) = head.split_once(' ')?;
-        let commit_time = time.trim().parse().ok()?;
-        let dirty = !git(dir, &["status", "--porcelain", "--untracked-files=no"])?.is_empty();
-        let remote = git(dir, &["config", "--get", "remote.origin.url"]).filter(|r| !r.is_empty());
+    /// `remote` says whether `remote.origin.url` is wanted (it is asked only then); `times`
+    /// is where commit times are kept by commit id (a commit's time never changes, so a kept
+    /// one is never stale), sparing a `git log` on every run.
+    pub fn read(dir: &Path, remote: bool, times: Option<&Path>) -> Option<GitInfo> {
+        // One `git status` gives both the commit (`# branch.oid`) and whether the tree has
+        // changes; the remote is asked at the same time. Each is a process start, most of what
+        // they cost.
+        let (status, remote) = std::thread::scope(|s| {
+            let origin =
+                remote.then(|| s.spawn(|| git(dir, &["config", "--get", "remote.origin.url"])));
+            let status = git(
+                dir,
+                &[
+                    "status",
+                    "--porcelain=v2",
+                    "--branch",
+                    "--untracked-files=no",
+                ],
+            );
+            (status, origin.and_then(|o| o.join().ok().flatten()))
+        });
+        let (commit, dirty) = parse_status(&status?)?;
+        let commit_time = match times.and_then(|t| kept_time(t, &commit)) {
+            Some(t) => t,
+            None => {
+                let t: u64 = git(dir, &["log", "-1", "--format=%ct", &commit])?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                if let Some(file) = times {
+                    keep_time(file, &commit, t);
+                }
+                t
+            }
+        };
         Some(GitInfo {
-            commit: commit.to_string(),
+            commit,
             commit_time,
             dirty,
-            remote,
+            remote: remote.filter(|r| !r.is_empty()),
         })
+    }
+}
+
+/// The commit and whether tracked files changed, from `git status --porcelain=v2 --branch`:
+/// `None` before the first commit (`# branch.oid (initial)`).
+fn parse_status(out: &str) -> Option<(String, bool)> {
+    let mut commit = None;
+    let mut dirty = false;
+    for line in out.lines() {
+        match line.strip_prefix("# branch.oid ") {
+            Some(oid) => commit = Some(oid.trim().to_string()),
+            None => dirty |= !line.starts_with('#') && !line.trim().is_empty(),
+        }
+    }
+    commit
+        .filter(|c| c.len() >= 40 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|c| (c, dirty))
+}
+
+/// How many commit times are kept.
+const TIMES_KEPT: usize = 64;
+
+fn kept_time(file: &Path, commit: &str) -> Option<u64> {
+    let bytes = std::fs::read(file).ok()?;
+    let map: std::collections::BTreeMap<String, u64> = serde_json::from_slice(&bytes).ok()?;
+    map.get(commit).copied()
+}
+
+/// Keeps `commit`'s time (best effort), at most [`TIMES_KEPT`] of them.
+fn keep_time(file: &Path, commit: &str, time: u64) {
+    let mut map: std::collections::BTreeMap<String, u64> = std::fs::read(file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if map.len() >= TIMES_KEPT {
+        map.clear();
+    }
+    map.insert(commit.to_string(), time);
+    if let Ok(bytes) = serde_json::to_vec(&map) {
+        let _ = crate::util::atomic::write(file, &bytes);
     }
 }
 
@@ -130,9 +202,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn status_gives_the_commit_and_whether_the_tree_changed() {
+        let oid = "0123456789abcdef0123456789abcdef01234567";
+        let clean = format!("# branch.oid {oid}\n# branch.head main\n");
+        assert_eq!(parse_status(&clean), Some((oid.to_string(), false)));
+        let dirty = format!("{clean}1 .M N... 100644 100644 100644 a b src/main.rs\n");
+        assert_eq!(parse_status(&dirty), Some((oid.to_string(), true)));
+        assert_eq!(parse_status("# branch.oid (initial)\n"), None);
+    }
+
+    #[test]
+    fn a_commit_time_is_kept_by_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.json");
+        assert_eq!(kept_time(&file, "a"), None);
+        keep_time(&file, "a", 5);
+        keep_time(&file, "b", 7);
+        assert_eq!(
+            (kept_time(&file, "a"), kept_time(&file, "b")),
+            (Some(5), Some(7))
+        );
+    }
+
+    #[test]
     fn a_plain_directory_is_no_checkout() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(GitInfo::read(dir.path()), None);
+        assert_eq!(GitInfo::read(dir.path(), true, None), None);
     }
 
     #[test]

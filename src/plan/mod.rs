@@ -15,6 +15,7 @@ pub mod base;
 pub mod checks;
 pub mod config;
 pub mod git;
+pub mod metadata_cache;
 pub mod naming;
 pub mod options;
 pub mod output;
@@ -145,6 +146,9 @@ pub struct Plan {
     /// features (the route stage reads each target's part of it).
     #[serde(skip)]
     pub metadata: std::sync::Arc<cargo_metadata::Metadata>,
+    /// Whether that metadata was kept from an earlier run or asked of cargo now.
+    #[serde(skip)]
+    pub metadata_source: metadata_cache::MetadataSource,
 }
 
 impl Plan {
@@ -285,7 +289,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
             checks::output_file(flag, file)?;
         }
     }
-    let meta = workspace::metadata(opts)?;
+    let (meta, metadata_source) = workspace::metadata(opts)?;
     let workspace_root = meta.workspace_root.clone().into_std_path_buf();
     let target_dir = meta.target_directory.clone().into_std_path_buf();
     let ws_file = workspace_root.join("Cargo.toml");
@@ -309,7 +313,13 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         Some(paths::work_dir(&target_dir).join("rustc-info.json")),
         &opts.env,
     )?;
-    let git = git::GitInfo::read(&workspace_root);
+    // The remote is only the `source` of a package that names no repository.
+    let want_remote = bins.iter().any(|(p, _)| p.repository.is_none());
+    let git = git::GitInfo::read(
+        &workspace_root,
+        want_remote,
+        Some(&paths::work_dir(&target_dir).join("commit-times.json")),
+    );
     let epoch =
         reproducible::Epoch::decide(opts.env.var("SOURCE_DATE_EPOCH").as_deref(), git.as_ref())?;
     let remap_paths = opts
@@ -402,6 +412,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         toolchain,
         env: opts.env.clone(),
         metadata: std::sync::Arc::new(meta),
+        metadata_source,
     })
 }
 

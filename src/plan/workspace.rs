@@ -10,12 +10,14 @@ use cargo_metadata::{CargoOpt, Metadata, MetadataCommand, Package};
 
 use crate::image::platform::closest;
 use crate::plan::config::{ConfigError, ImageSettings};
+use crate::plan::metadata_cache::{self, MetadataSource};
 use crate::plan::options::Options;
 
 /// Runs `cargo metadata` for the workspace the options name, with the dependency graph resolved
 /// for the build's features: the one metadata call of a run (the route stage reads each
-/// target's dependencies from it rather than asking cargo again per target).
-pub fn metadata(opts: &Options) -> Result<Metadata> {
+/// target's dependencies from it rather than asking cargo again per target). The answer is kept
+/// between runs and reused while nothing it depends on changed ([`metadata_cache`]).
+pub fn metadata(opts: &Options) -> Result<(Metadata, MetadataSource)> {
     let mut cmd = MetadataCommand::new();
     if let Some(cargo) = opts.env.path("CARGO") {
         cmd.cargo_path(cargo);
@@ -39,7 +41,7 @@ pub fn metadata(opts: &Options) -> Result<Metadata> {
         }
         cmd.manifest_path(p);
     }
-    cmd.exec().map_err(|e| match e {
+    metadata_cache::metadata(&cmd, opts.manifest_path.as_deref(), &opts.env).map_err(|e| match e {
         cargo_metadata::Error::CargoMetadata { stderr } => anyhow::anyhow!(
             "cargo metadata failed: {}\n  help: run this in a Cargo workspace or pass --manifest-path",
             stderr.trim()
