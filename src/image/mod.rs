@@ -16,4 +16,5 @@ pub mod pgzip;
 pub mod platform;
 pub mod reference;
 pub mod select;
+pub mod signature;
 pub mod store;
