@@ -84,6 +84,15 @@ pub enum Event {
         /// How it got there.
         how: &'static str,
     },
+    /// A manifest's cosign signature reached a registry, under the tag `sha256-<hex>.sig`.
+    Signed {
+        /// The repository.
+        repository: String,
+        /// The signed manifest's (or index's) digest.
+        digest: String,
+        /// The tag the signature image is stored under.
+        tag: String,
+    },
     /// A binary's images were written to one destination.
     ImageWritten {
         /// The binary.

@@ -25,6 +25,7 @@ use crate::attest;
 use crate::events::{Event, Listener};
 use crate::image::model::{Image, ImageSet, Layer};
 use crate::image::platform::Platform;
+use crate::image::signature::{KeySigner, Signer};
 use crate::image::store::BlobStore;
 use crate::plan::options::Options;
 use crate::plan::output::OutputSpec;
@@ -288,10 +289,12 @@ pub fn build(opts: &Options, listener: impl Listener + 'static) -> Result<Outcom
         e.wait();
     }
     attest::attach(&plan, &routes, &mut sets, begun, &ui)?;
+    let signer = signer_for(plan.sign_key.as_deref())?;
     let sinks = Sinks {
         registry: &registry,
         loaders: &loaders,
         env: &plan.env,
+        signer: signer.as_ref(),
     };
     let mut images = Vec::new();
     for set in sets {
@@ -306,11 +309,21 @@ pub fn build(opts: &Options, listener: impl Listener + 'static) -> Result<Outcom
     Ok(outcome)
 }
 
-/// What the sinks of a run share: the registry client, the probed loaders, the environment.
+/// What the sinks of a run share: the registry client, the probed loaders, the environment,
+/// and what signs pushes (with a key).
 pub(crate) struct Sinks<'a> {
     pub registry: &'a Arc<Connector>,
     pub loaders: &'a Arc<Loaders>,
     pub env: &'a Environment,
+    pub signer: Option<&'a Arc<dyn Signer>>,
+}
+
+/// The signer of the key at `path` (`--sign-key`), if one was given.
+pub(crate) fn signer_for(path: Option<&std::path::Path>) -> Result<Option<Arc<dyn Signer>>> {
+    Ok(match path {
+        Some(p) => Some(Arc::new(KeySigner::read("--sign-key", p)?) as Arc<dyn Signer>),
+        None => None,
+    })
 }
 
 /// Writes `set` to every output (fetching a base's layers first when an output needs them all
@@ -322,7 +335,13 @@ pub(crate) fn deliver(
     store: &BlobStore,
     ui: &Reporter,
 ) -> Result<Built> {
-    let list = sink::destinations::for_outputs(outputs, &set.name, sinks.registry, sinks.loaders);
+    let list = sink::destinations::for_outputs(
+        outputs,
+        &set.name,
+        sinks.registry,
+        sinks.loaders,
+        sinks.signer,
+    );
     if set.has_remote_layers() && list.iter().any(|s| s.needs_local_blobs()) {
         fetch_base_blobs(&set, store, &*sinks.registry.get()?, ui, sinks.env)?;
     }

@@ -22,6 +22,9 @@
 //!   names too (for `--loader containerd`);
 //! - `run` gets `--network none` (the test dockerd has no bridge) before its `--`;
 //! - `resolve -f k8s/` gets a `k8s/` holding a Deployment-like file that names `imagebuild://api`;
+//! - `cosign.pem` and `cosign.pub` are an ECDSA P-256 key pair that openssl makes once for the
+//!   run (as the README's openssl lines do), so a `verify` checks what an earlier push signed;
+//!   `verify` runs as it is (it reads no workspace);
 //! - `init` runs in a fresh `cargo new` project (it edits a Cargo.toml), `platforms` as it is,
 //!   and `merge dist/ARCH…` gets its directories first: the fixture's `api` built for
 //!   `linux/ARCH` into each.
@@ -97,6 +100,32 @@ fn push_base(reg: &Registry, work: &Path) -> String {
     base
 }
 
+/// `dir` holding `cosign.pem` and `cosign.pub`, made by openssl on first use.
+fn signing_keys(dir: &Path) -> &Path {
+    if !dir.join("cosign.pub").is_file() {
+        std::fs::create_dir_all(dir).unwrap();
+        let openssl = require("openssl");
+        run_ok(Command::new(&openssl).current_dir(dir).args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "cosign.pem",
+        ]));
+        run_ok(Command::new(&openssl).current_dir(dir).args([
+            "pkey",
+            "-in",
+            "cosign.pem",
+            "-pubout",
+            "-out",
+            "cosign.pub",
+        ]));
+    }
+    dir
+}
+
 /// One README command, rewritten as the module says; returns the command to run and the
 /// arguments after `cargo imagebuild`.
 fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, Vec<String>) {
@@ -118,7 +147,14 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
             .replace("registry.example.com", &reg.addr)
             .replace("gcr.io/distroless/static-debian12", base)
     };
-    let mut args: Vec<String> = rest[2..].iter().map(|w| host(w)).collect();
+    let keys = work.parent().unwrap().join("keys");
+    let mut args: Vec<String> = rest[2..]
+        .iter()
+        .map(|w| match *w {
+            "cosign.pem" | "cosign.pub" => signing_keys(&keys).join(w).display().to_string(),
+            w => host(w),
+        })
+        .collect();
     let sub = args.first().cloned().unwrap_or_default();
     if sub == "resolve" {
         // The README's k8s/ directory, with a reference to the fixture's `api`.
@@ -129,7 +165,7 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
         )
         .unwrap();
     }
-    if ["init", "merge", "platforms"].contains(&sub.as_str()) {
+    if ["init", "merge", "platforms", "verify"].contains(&sub.as_str()) {
         let mut c = imagebuild_in(work);
         match sub.as_str() {
             "init" => {

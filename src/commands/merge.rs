@@ -79,6 +79,7 @@ pub fn merge(opts: &MergeOptions, listener: impl Listener + 'static) -> Result<O
         registry: &registry,
         loaders: &loaders,
         env: &opts.env,
+        signer: None,
     };
     let built = deliver(set, &outputs, &sinks, &store, ui)?;
     Ok(Outcome {

@@ -4,7 +4,8 @@
 //! writes a starting configuration, [`merge`] assembles per-platform layouts into one index,
 //! [`platforms`] lists every platform with its route here, [`resolve`] pins the
 //! `imagebuild://` references of YAML to pushed digests, [`run`] builds, loads and runs one
-//! binary's image, and [`sbom`] reads back what is attached to an image.
+//! binary's image, [`sbom`] reads back what is attached to an image, and [`verify`] checks an
+//! image's cosign signatures against a public key.
 
 pub mod clean;
 pub mod doctor;
@@ -14,3 +15,4 @@ pub mod platforms;
 pub mod resolve;
 pub mod run;
 pub mod sbom;
+pub mod verify;

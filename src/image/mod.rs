@@ -16,5 +16,6 @@ pub mod pgzip;
 pub mod platform;
 pub mod reference;
 pub mod select;
+pub mod signature;
 pub mod store;
 pub mod untar;

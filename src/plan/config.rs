@@ -84,6 +84,9 @@ pub struct ImageSettings {
     /// The bound of each cache: bytes or `"2GiB"`, 0 for none (`CARGO_IMAGEBUILD_CACHE_LIMIT`
     /// wins).
     pub cache_limit: Option<Size>,
+    /// The private key pushes are signed with (`--sign-key` and `CARGO_IMAGEBUILD_SIGN_KEY`
+    /// win): an ECDSA P-256 PKCS#8 PEM file, relative to the workspace root.
+    pub sign_key: Option<PathBuf>,
     /// Per-binary settings, in package metadata only.
     pub bin: Option<BTreeMap<String, ImageSettings>>,
 }
@@ -134,7 +137,13 @@ impl std::str::FromStr for Strip {
 
 /// The keys that apply to the whole run, so are read from the workspace table (and the command
 /// line) only.
-pub const WORKSPACE_ONLY: [&str; 4] = ["remap-paths", "registry-timeout", "retries", "cache-limit"];
+pub const WORKSPACE_ONLY: [&str; 5] = [
+    "remap-paths",
+    "registry-timeout",
+    "retries",
+    "cache-limit",
+    "sign-key",
+];
 
 /// A resolved asset: an absolute source, an image path and an optional octal mode.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -303,6 +312,7 @@ impl ImageSettings {
             self.registry_timeout.is_some(),
             self.retries.is_some(),
             self.cache_limit.is_some(),
+            self.sign_key.is_some(),
         ];
         WORKSPACE_ONLY
             .into_iter()
@@ -347,6 +357,7 @@ impl ImageSettings {
             registry_timeout: over.registry_timeout.or(self.registry_timeout),
             retries: over.retries.or(self.retries),
             cache_limit: over.cache_limit.or(self.cache_limit),
+            sign_key: over.sign_key.or(self.sign_key),
             bin: None,
         }
     }

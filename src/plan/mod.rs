@@ -127,6 +127,9 @@ pub struct Plan {
     /// The workspace's `cache-limit` in bytes (the environment's wins; see
     /// `build::base_blobs::cache_limit`).
     pub cache_limit: Option<u64>,
+    /// The key pushes are signed with (checked readable while planning, so a bad one stops
+    /// the run before anything compiles); `None`: pushes are not signed.
+    pub sign_key: Option<PathBuf>,
     /// Where to write the pushed references (`--image-refs`).
     pub image_refs: Option<PathBuf>,
     /// Where to write the push's JSON summary (`--metadata-file`).
@@ -306,6 +309,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         Some(size) => Some(size.bytes().map_err(anyhow::Error::msg)?),
         None => None,
     };
+    let sign_key = sign_key(opts, &ws_settings, &workspace_root)?;
     let packages = workspace::select_packages(&meta, opts)?;
     let bins = workspace::select_bins(&packages, opts)?;
     let toolchain = Toolchain::detect_cached(
@@ -404,6 +408,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         sbom_dir: opts.sbom_dir.clone(),
         registry,
         cache_limit,
+        sign_key,
         image_refs: opts.image_refs.clone(),
         metadata_file: opts.metadata_file.clone(),
         builder: opts.builder,
@@ -414,6 +419,29 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         metadata: std::sync::Arc::new(meta),
         metadata_source,
     })
+}
+
+/// The variable that names the signing key when `--sign-key` does not.
+pub const ENV_SIGN_KEY: &str = "CARGO_IMAGEBUILD_SIGN_KEY";
+
+/// The signing key: `--sign-key`, else `CARGO_IMAGEBUILD_SIGN_KEY`, else the workspace's
+/// `sign-key` (relative to its root), read once here so a key that cannot be used is refused
+/// before anything compiles.
+fn sign_key(opts: &Options, ws: &ImageSettings, workspace_root: &Path) -> Result<Option<PathBuf>> {
+    let (what, path) = if let Some(p) = &opts.settings.sign_key {
+        ("--sign-key".to_string(), p.clone())
+    } else if let Some(p) = opts.env.var(ENV_SIGN_KEY).filter(|v| !v.is_empty()) {
+        (ENV_SIGN_KEY.to_string(), PathBuf::from(p))
+    } else if let Some(p) = &ws.sign_key {
+        (
+            "sign-key in [workspace.metadata.imagebuild]".to_string(),
+            workspace_root.join(p),
+        )
+    } else {
+        return Ok(None);
+    };
+    crate::image::signature::KeySigner::read(&what, &path)?;
+    Ok(Some(path))
 }
 
 /// The workspace's `[workspace.metadata.imagebuild]` (empty when absent), which may not hold

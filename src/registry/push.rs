@@ -1,6 +1,8 @@
 //! Pushing one [`ImageSet`] to its repository, in the order that keeps a tag from ever naming
 //! something incomplete: every blob, then each platform's manifest (by digest), then the index
-//! (by digest), then the tags; then the attachments (`referrers.rs`). When the registry holds
+//! (by digest), then — with a signer — the cosign signatures of the index and of each
+//! manifest (`sha256-<hex>.sig`, [`crate::image::signature`]), then the tags; then the
+//! attachments (`referrers.rs`). A signing failure leaves every tag where it was. When the registry holds
 //! the index already (one HEAD), that order has completed before: only tags that name something
 //! else are moved, and no blob or manifest is sent or checked again. Blobs and manifests go up concurrently, at most [`PARALLEL`] at a
 //! time. Each blob takes the cheapest way that works:
@@ -37,6 +39,7 @@ use super::upload::Mount;
 use crate::events::Event;
 use crate::image::model::{Descriptor, Document, ImageSet};
 use crate::image::reference::ImageRef;
+use crate::image::signature::{self, Signer};
 use crate::image::store::BlobStore;
 
 /// How many blobs or manifests are in flight at once.
@@ -122,10 +125,15 @@ impl Registry {
 
     /// Pushes `set` to its repository under each of its tags (see the module docs for the
     /// order). Pushing the same set again sends no blob.
-    pub fn push(&self, set: &ImageSet, store: &BlobStore) -> Result<PushStats> {
+    pub fn push(
+        &self,
+        set: &ImageSet,
+        store: &BlobStore,
+        signer: Option<&dyn Signer>,
+    ) -> Result<PushStats> {
         let target = ImageRef::repository_named(&set.repository)?;
         let counters = Counters::default();
-        self.block_on(self.push_async(set, store, &target, &counters))?;
+        self.block_on(self.push_async(set, store, &target, signer, &counters))?;
         Ok(PushStats {
             uploaded: counters.uploaded.into_inner(),
             mounted: counters.mounted.into_inner(),
@@ -139,6 +147,7 @@ impl Registry {
         set: &ImageSet,
         store: &BlobStore,
         target: &ImageRef,
+        signer: Option<&dyn Signer>,
         counters: &Counters,
     ) -> Result<()> {
         let any = target.at_tag("latest");
@@ -181,6 +190,10 @@ impl Registry {
             for (d, _) in &jobs {
                 self.settled.take(&name, d.digest.as_str());
                 self.count(target, d, How::Present, counters);
+            }
+            if let Some(signer) = signer {
+                self.push_signatures(&host, target, set, signer, counters)
+                    .await?;
             }
             for tag in &set.tags {
                 if !self.names(&host, target.at_tag(tag), index).await {
@@ -242,7 +255,7 @@ impl Registry {
             .try_collect::<Vec<()>>()
             .await?;
 
-        // 3. The index, by digest; 4. then the tags.
+        // 3. The index, by digest.
         self.put_manifest(
             &host,
             target.at_digest(set.index.descriptor.digest.as_str()),
@@ -250,13 +263,58 @@ impl Registry {
         )
         .await
         .with_context(|| format!("pushing the index to {name}"))?;
+        // 4. The signatures, before any tag moves: a tag never names an unsigned image when a
+        // key was given. 5. Then the tags.
+        if let Some(signer) = signer {
+            self.push_signatures(&host, target, set, signer, counters)
+                .await?;
+        }
         for tag in &set.tags {
             self.put_manifest(&host, target.at_tag(tag), &set.index)
                 .await
                 .with_context(|| format!("tagging {name}:{tag}"))?;
         }
-        // 5. What is attached to the platforms' manifests (`referrers`).
+        // 6. What is attached to the platforms' manifests (`referrers`).
         self.push_attachments(&host, target, set, counters).await
+    }
+
+    /// Signs the index and each platform's manifest of `set` with `signer` and pushes each
+    /// signature image under its `sha256-<hex>.sig` tag (replacing what that tag held: ECDSA
+    /// signatures here are deterministic, so a re-push writes the same bytes).
+    async fn push_signatures(
+        &self,
+        host: &Arc<Host>,
+        target: &ImageRef,
+        set: &ImageSet,
+        signer: &dyn Signer,
+        counters: &Counters,
+    ) -> Result<()> {
+        let name = target.full_name();
+        let subjects = std::iter::once(&set.index.descriptor.digest)
+            .chain(set.images.iter().map(|i| &i.manifest.descriptor.digest));
+        for digest in subjects {
+            let payload = signature::payload(&name, digest);
+            let sig = signer
+                .sign(&payload)
+                .with_context(|| format!("signing {name}@{digest} with {}", signer.describe()))?;
+            let image = signature::signature_image(payload, &sig)?;
+            for doc in [&image.payload, &image.config] {
+                let source = Source::Local(Body::Memory(Bytes::from(doc.bytes.clone())));
+                self.push_blob(host, target, &doc.descriptor, source, counters)
+                    .await
+                    .with_context(|| format!("pushing the signature of {digest} to {name}"))?;
+            }
+            let tag = signature::signature_tag(digest);
+            self.put_manifest(host, target.at_tag(&tag), &image.manifest)
+                .await
+                .with_context(|| format!("pushing the signature {name}:{tag}"))?;
+            self.ui.emit(Event::Signed {
+                repository: name.clone(),
+                digest: digest.to_string(),
+                tag,
+            });
+        }
+        Ok(())
     }
 
     /// Puts one blob into `target` the cheapest way that works (see the module docs); a blob

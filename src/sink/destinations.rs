@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{cacheonly, containerd, docker_archive, layout, load, oci_archive, push, Sink};
+use crate::image::signature::Signer;
 use crate::plan::output::OutputSpec;
 use crate::registry::Connector;
 
@@ -14,6 +15,7 @@ pub fn for_outputs(
     bin: &str,
     registry: &Arc<Connector>,
     loaders: &Arc<load::Loaders>,
+    signer: Option<&Arc<dyn Signer>>,
 ) -> Vec<Box<dyn Sink>> {
     outputs
         .iter()
@@ -41,6 +43,7 @@ pub fn for_outputs(
             OutputSpec::CacheOnly => Box::new(cacheonly::CacheOnly),
             OutputSpec::Registry => Box::new(push::Push {
                 registry: registry.clone(),
+                signer: signer.cloned(),
             }),
         })
         .collect()

@@ -2,7 +2,8 @@
 //! ordering (blobs, manifests, index, tags), the existence checks, mounts and streaming live in
 //! `registry::push`; this sink only connects that to the [`Sink`] contract. It needs no base
 //! layer on disk (see [`Sink::needs_local_blobs`]). [`EarlyUploads`] starts each layer's upload
-//! the moment it is packed, while cargo still compiles the other targets.
+//! the moment it is packed, while cargo still compiles the other targets. With a [`Signer`],
+//! the push also stores a cosign signature of the index and of every manifest.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use anyhow::{Context, Result};
 
 use super::{Report, Sink};
 use crate::image::model::{ImageSet, Layer};
+use crate::image::signature::Signer;
 use crate::image::store::BlobStore;
 use crate::registry::{Connector, Registry};
 use crate::util::digest::Digest;
@@ -60,6 +62,8 @@ impl EarlyUploads {
 
 pub struct Push {
     pub registry: Arc<Connector>,
+    /// With a key (`--sign-key`): what signs the index and each manifest before the tags move.
+    pub signer: Option<Arc<dyn Signer>>,
 }
 
 impl Sink for Push {
@@ -74,7 +78,7 @@ impl Sink for Push {
     fn write(&self, set: &ImageSet, store: &BlobStore) -> Result<Report> {
         let registry = self.registry.get()?;
         let stats = registry
-            .push(set, store)
+            .push(set, store, self.signer.as_deref())
             .with_context(|| format!("pushing {} to {}", set.name, set.repository))?;
         Ok(Report {
             destination: format!(

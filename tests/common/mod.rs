@@ -40,6 +40,7 @@ pub fn imagebuild_in(dir: &Path) -> Command {
         .env("CARGO_TARGET_DIR", shared_target_dir())
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("CARGO_IMAGEBUILD_REPO")
+        .env_remove("CARGO_IMAGEBUILD_SIGN_KEY")
         .env("NO_COLOR", "1");
     c
 }

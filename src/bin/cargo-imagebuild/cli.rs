@@ -17,6 +17,7 @@ use cargo_imagebuild::commands::init::{Ci, InitOptions};
 use cargo_imagebuild::commands::resolve::ResolveOptions;
 use cargo_imagebuild::commands::run::{RunFlags, RunOptions};
 use cargo_imagebuild::commands::sbom::SbomOptions;
+use cargo_imagebuild::commands::verify::VerifyOptions;
 use cargo_imagebuild::{
     Builder, CompressionKind, Environment, FeatureArgs, ImageSettings, MergeOptions, Options,
     PlatformChoice, Port, RegistryOptions, SbomFormat, Strip, Tag,
@@ -235,6 +236,13 @@ pub struct ImagebuildArgs {
     #[arg(long, value_name = "DIR", help_heading = "Supply chain")]
     pub sbom_dir: Option<PathBuf>,
 
+    /// Sign each pushed index and platform manifest in cosign's format (sha256-<digest>.sig
+    /// tags), before any tag moves, with this ECDSA P-256 private key (PKCS#8 PEM, as `openssl
+    /// genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` writes). Also `sign-key` in
+    /// [workspace.metadata.imagebuild] [env: CARGO_IMAGEBUILD_SIGN_KEY=]
+    #[arg(long, value_name = "FILE", help_heading = "Supply chain")]
+    pub sign_key: Option<PathBuf>,
+
     /// Use verbose output (-vv very verbose)
     #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -293,6 +301,40 @@ pub enum ImagebuildCommand {
     /// -p, -e, -v and --network passed through, ARGS after `--` for the program, and the
     /// container's exit code as ours. Ctrl-C stops the container; none is left
     Run(RunArgs),
+    /// Check the cosign signatures of an image (its index and every platform manifest, as
+    /// pushed with --sign-key) against a public key; print what was verified and exit non-zero
+    /// when a signature is missing, made with another key or changed
+    Verify(VerifyArgs),
+}
+
+/// `cargo imagebuild verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image: a registry reference (localhost:5000/api:1.0, or @sha256:…)
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The public key (PEM: `openssl pkey -in cosign.pem -pubout -out cosign.pub`)
+    #[arg(long, value_name = "PUB.pem")]
+    pub key: PathBuf,
+    /// Speak plain HTTP to this registry host[:port] (repeatable)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Trust this CA certificate (PEM) for registry TLS, besides the system's
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
+}
+
+impl VerifyArgs {
+    pub fn into_options(self) -> VerifyOptions {
+        let mut registry = RegistryOptions::default();
+        registry.insecure = self.insecure_registries;
+        registry.ca = self.registry_ca;
+        let mut opts = VerifyOptions::default();
+        opts.reference = self.reference;
+        opts.key = self.key;
+        opts.registry = registry;
+        opts
+    }
 }
 
 /// `cargo imagebuild run`. Its short flags are `docker run`'s (-p publishes, -e sets a
@@ -872,6 +914,7 @@ impl ImagebuildArgs {
         settings.env = key_values("--env", &self.env)?;
         settings.ports = ports;
         settings.remap_paths = self.no_remap_paths.then_some(false);
+        settings.sign_key = self.sign_key;
         settings.strip = self.strip;
         // `-t` values replace the `tags` setting: they are its top layer.
         let tags = match (self.tags.is_empty(), env.var(ENV_TAGS)) {

@@ -134,6 +134,17 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(ImagebuildCommand::Sbom(args)) => return sbom_main(args),
+        Some(ImagebuildCommand::Verify(args)) => {
+            let terminal = Arc::new(Terminal::new(Verbosity::Normal));
+            let verified = commands::verify::verify(&args.into_options(), terminal)?;
+            for v in &verified {
+                println!(
+                    "Verified {} {} ({}, signed for {})",
+                    v.subject, v.digest, v.signature_tag, v.reference
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(ImagebuildCommand::Merge(args)) => {
             let terminal = Arc::new(Terminal::with(
                 Verbosity::from_flags(args.quiet, args.verbose),

@@ -1,0 +1,224 @@
+//! `cargo imagebuild verify REF --key PUB.pem`: checks the cosign signatures of an image in a
+//! registry against a public key. For the index (or single manifest) `REF` names and every
+//! platform manifest it lists, the signature image under `sha256-<hex>.sig` must hold a
+//! simple-signing payload that names that digest and this repository, with a signature over the
+//! payload's bytes that the key verifies. Gives what was verified; the first subject with no
+//! such signature is an error ([`VerifyError`]) that says which and why.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::events::Listener;
+use crate::image::model::media;
+use crate::image::reference::ImageRef;
+use crate::image::signature::{self, PublicKey};
+use crate::registry::{ErrorKind, Registry, RegistryError, RegistryOptions};
+use crate::util::digest::Digest;
+use crate::util::env::Environment;
+use crate::util::report::Reporter;
+
+/// What `verify` checks and how it reaches the registry.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// The image: a registry reference (tag or digest).
+    pub reference: String,
+    /// The public key (PEM, what `openssl pkey -pubout` writes).
+    pub key: PathBuf,
+    /// How registries are reached.
+    pub registry: RegistryOptions,
+    /// The environment the run reads (default: the process's).
+    pub env: Environment,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> VerifyOptions {
+        VerifyOptions {
+            reference: String::new(),
+            key: PathBuf::new(),
+            registry: RegistryOptions::default(),
+            env: Environment::from_process(),
+        }
+    }
+}
+
+/// One signed manifest or index, verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified {
+    /// `index`, or the platform (`linux/arm64`) as the index lists it.
+    pub subject: String,
+    /// The signed digest.
+    pub digest: String,
+    /// The tag of the signature image.
+    pub signature_tag: String,
+    /// The reference the payload names.
+    pub reference: String,
+}
+
+/// Why an image does not verify.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// No signature image for a subject.
+    #[error(
+        "{subject} {digest} of {repository}: no signature (no {tag} in the repository)\nhelp: \
+         push it with --sign-key KEY, or check that REF names the image you signed"
+    )]
+    NoSignature {
+        /// `index` or the platform.
+        subject: String,
+        /// The digest that has no signature.
+        digest: String,
+        /// The repository.
+        repository: String,
+        /// The tag looked for.
+        tag: String,
+    },
+    /// Signatures are there, none good for this key and subject.
+    #[error(
+        "{subject} {digest} of {repository}: no valid signature for the key {key} ({why})\nhelp: \
+         verify with the public key of the --sign-key the image was pushed with; a signature \
+         that does not verify with its own key was changed after signing"
+    )]
+    Invalid {
+        /// `index` or the platform.
+        subject: String,
+        /// The digest.
+        digest: String,
+        /// The repository.
+        repository: String,
+        /// The key file.
+        key: String,
+        /// What failed for each signature found.
+        why: String,
+    },
+}
+
+/// Checks every signature of the image `opts.reference` (see the module docs).
+pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result<Vec<Verified>> {
+    let ui = &Reporter::new(std::sync::Arc::new(listener));
+    let key = PublicKey::read("--key", &opts.key)?;
+    if let Some(ca) = &opts.registry.ca {
+        crate::registry::trust::UserCa::read(ca)?;
+    }
+    let r = ImageRef::parse(&opts.reference)?;
+    let repo = ImageRef::repository_named(&r.full_name())?;
+    let registry = Registry::new(&opts.registry, &opts.env, ui)?;
+    let top = registry
+        .pull_manifest(&r.oci())
+        .with_context(|| format!("reading {}", opts.reference))?;
+    let mut subjects = vec![("index".to_string(), top.digest.clone())];
+    if media::is_index(&top.media_type) {
+        let v: serde_json::Value = serde_json::from_slice(&top.bytes)
+            .with_context(|| format!("{} is not JSON", opts.reference))?;
+        for m in v["manifests"].as_array().into_iter().flatten() {
+            let Some(digest) = m["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()) else {
+                continue;
+            };
+            let p = &m["platform"];
+            let mut platform = format!(
+                "{}/{}",
+                p["os"].as_str().unwrap_or("?"),
+                p["architecture"].as_str().unwrap_or("?")
+            );
+            if let Some(v) = p["variant"].as_str() {
+                platform = format!("{platform}/{v}");
+            }
+            subjects.push((platform, digest));
+        }
+    } else {
+        subjects[0].0 = "manifest".to_string();
+    }
+    let name = repo.full_name();
+    let mut verified = Vec::new();
+    for (subject, digest) in subjects {
+        let tag = signature::signature_tag(&digest);
+        let sig_manifest = match registry.pull_manifest(&repo.at_tag(&tag)) {
+            Ok(m) => m,
+            Err(e) if is_not_found(&e) => {
+                return Err(VerifyError::NoSignature {
+                    subject,
+                    digest: digest.to_string(),
+                    repository: name,
+                    tag,
+                }
+                .into())
+            }
+            Err(e) => return Err(e.context(format!("reading the signature {name}:{tag}"))),
+        };
+        let listed = signature::signatures_in(&sig_manifest.bytes);
+        let mut why = Vec::new();
+        let mut good = None;
+        for l in &listed {
+            let Some(sig) = &l.signature else {
+                why.push(format!(
+                    "{}: no signature annotation",
+                    l.payload.digest.short()
+                ));
+                continue;
+            };
+            let payload = registry
+                .pull_document(&repo, &l.payload)
+                .with_context(|| format!("reading the signed payload {}", l.payload.digest))?;
+            if !key.verifies(&payload, sig) {
+                why.push(format!(
+                    "{}: the signature does not verify",
+                    l.payload.digest.short()
+                ));
+                continue;
+            }
+            match signature::claim(&payload) {
+                Some(c) if c.digest != digest.as_str() => why.push(format!(
+                    "{}: it signs {}, not this digest",
+                    l.payload.digest.short(),
+                    c.digest
+                )),
+                Some(c) if c.reference != name => why.push(format!(
+                    "{}: it names the repository {}, not {name}",
+                    l.payload.digest.short(),
+                    c.reference
+                )),
+                Some(c) => {
+                    good = Some(c);
+                    break;
+                }
+                None => why.push(format!(
+                    "{}: not a cosign simple-signing payload",
+                    l.payload.digest.short()
+                )),
+            }
+        }
+        match good {
+            Some(c) => verified.push(Verified {
+                subject,
+                digest: digest.to_string(),
+                signature_tag: tag,
+                reference: c.reference,
+            }),
+            None => {
+                if why.is_empty() {
+                    why.push(format!("{tag} lists no simple-signing layer"));
+                }
+                return Err(VerifyError::Invalid {
+                    subject,
+                    digest: digest.to_string(),
+                    repository: name,
+                    key: opts.key.display().to_string(),
+                    why: why.join("; "),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(verified)
+}
+
+/// Whether `e` is the registry's "no such manifest".
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<RegistryError>()
+            .is_some_and(|r| r.kind == ErrorKind::NotFound || r.status == Some(404))
+    })
+}

@@ -1,0 +1,420 @@
+//! Image signatures in cosign's format, with no I/O but reading a key file: the simple-signing
+//! payload that names a manifest ([`payload`]), the signature image that carries it under the
+//! `sha256-<hex>.sig` tag ([`SignatureImage`]), and reading such an image back
+//! ([`signatures_in`]). What signs is a [`Signer`]: today [`KeySigner`], an ECDSA P-256 key
+//! from a PKCS#8 PEM file (what `openssl genpkey -algorithm EC -pkeyopt
+//! ec_paramgen_curve:P-256` writes); a keyless signer (an OIDC token, Fulcio, Rekor) would be
+//! another implementation behind the same `--sign-key` machinery. [`PublicKey`] checks
+//! signatures for `cargo imagebuild verify`.
+//!
+//! The format, as cosign writes it and `cosign verify`, skopeo and containers/image read it: one
+//! OCI image manifest per signed manifest; its config a minimal image config whose one diff_id is
+//! the payload's digest; its one layer the payload (`application/vnd.dev.cosign.simplesigning.v1+json`),
+//! annotated with the base64 of the ASN.1 DER ECDSA signature over the payload's SHA-256
+//! (`dev.cosignproject.cosign/signature`). Key bytes are never part of an error or a message.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use base64::Engine;
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use serde_json::json;
+
+use crate::image::document::to_stable_bytes;
+use crate::image::model::{media, Descriptor, Document};
+use crate::util::digest::Digest;
+
+/// The media type of a simple-signing payload, the layer of a signature image.
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The layer annotation that holds the base64 signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The `critical.type` of a payload.
+pub const PAYLOAD_TYPE: &str = "cosign container image signature";
+
+/// Why a key cannot be used; each says which file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The file cannot be read.
+    #[error(
+        "{what} {}: cannot read it ({source})\nhelp: give the path of a PEM key file, e.g. one \
+         made by `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out cosign.pem`",
+        path.display()
+    )]
+    Unreadable {
+        /// What the file was given as (`--sign-key`, `--key`).
+        what: String,
+        /// The file.
+        path: PathBuf,
+        /// What reading it said.
+        source: std::io::Error,
+    },
+    /// The file is not a key of a kind we take.
+    #[error("{what} {}: {problem}\nhelp: {fix}", path.display())]
+    Unsupported {
+        /// What the file was given as.
+        what: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
+}
+
+/// What the `openssl` commands that make a usable key look like.
+const MAKE_KEY: &str = "make an ECDSA P-256 key with `openssl genpkey -algorithm EC -pkeyopt \
+                        ec_paramgen_curve:P-256 -out cosign.pem` (and its public half with \
+                        `openssl pkey -in cosign.pem -pubout -out cosign.pub`)";
+
+/// Something that signs payloads: the ASN.1 DER signature over the payload's bytes.
+pub trait Signer: Send + Sync {
+    /// The DER signature of `payload` (ECDSA over its SHA-256).
+    fn sign(&self, payload: &[u8]) -> Result<Vec<u8>>;
+    /// What signs, for messages: the key file's path (never its bytes).
+    fn describe(&self) -> String;
+}
+
+/// An ECDSA P-256 private key read from a PKCS#8 PEM file.
+pub struct KeySigner {
+    key: p256::ecdsa::SigningKey,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for KeySigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("KeySigner")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The first PEM label of `text` (`PRIVATE KEY`, `EC PRIVATE KEY`, …), if any.
+fn pem_label(text: &str) -> Option<&str> {
+    let start = text.find("-----BEGIN ")? + "-----BEGIN ".len();
+    let end = text[start..].find("-----")?;
+    Some(&text[start..start + end])
+}
+
+fn read_text(what: &str, path: &Path) -> Result<String, KeyError> {
+    let bytes = std::fs::read(path).map_err(|source| KeyError::Unreadable {
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| unsupported(what, path, "it is not a PEM text file"))
+}
+
+fn unsupported(what: &str, path: &Path, problem: &str) -> KeyError {
+    KeyError::Unsupported {
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        problem: problem.to_string(),
+        fix: MAKE_KEY.to_string(),
+    }
+}
+
+impl KeySigner {
+    /// Reads the private key at `path`, given as `what` (`--sign-key`): an unencrypted PKCS#8
+    /// PEM of an ECDSA P-256 key; anything else is refused with what to do instead.
+    pub fn read(what: &str, path: &Path) -> Result<KeySigner, KeyError> {
+        let text = read_text(what, path)?;
+        let problem = match pem_label(&text) {
+            Some("PRIVATE KEY") => match p256::ecdsa::SigningKey::from_pkcs8_pem(&text) {
+                Ok(key) => {
+                    return Ok(KeySigner {
+                        key,
+                        path: path.to_path_buf(),
+                    })
+                }
+                Err(_) => "it is a PKCS#8 private key, but not an ECDSA P-256 one (RSA, \
+                           ed25519 and other curves are not supported)"
+                    .to_string(),
+            },
+            Some("EC PRIVATE KEY") => {
+                return Err(KeyError::Unsupported {
+                    what: what.to_string(),
+                    path: path.to_path_buf(),
+                    problem: "it is an EC key in the SEC1 format, not PKCS#8".into(),
+                    fix: format!(
+                        "convert it with `openssl pkcs8 -topk8 -nocrypt -in {0} -out {0}.p8`, \
+                         or {MAKE_KEY}",
+                        path.display()
+                    ),
+                })
+            }
+            Some("ENCRYPTED PRIVATE KEY")
+            | Some("ENCRYPTED SIGSTORE PRIVATE KEY")
+            | Some("ENCRYPTED COSIGN PRIVATE KEY") => {
+                "it is an encrypted key; only unencrypted PKCS#8 keys are read so far".to_string()
+            }
+            Some("PUBLIC KEY") => {
+                "it is a public key; signing needs the private key (the public one is for \
+                 `cargo imagebuild verify --key`)"
+                    .to_string()
+            }
+            Some(other) => format!("it holds a PEM `{other}`, not a private key"),
+            None => "it is not a PEM file (no -----BEGIN line)".to_string(),
+        };
+        Err(unsupported(what, path, &problem))
+    }
+}
+
+impl Signer for KeySigner {
+    fn sign(&self, payload: &[u8]) -> Result<Vec<u8>> {
+        let signature: p256::ecdsa::Signature = self.key.sign(payload);
+        Ok(signature.to_der().as_bytes().to_vec())
+    }
+
+    fn describe(&self) -> String {
+        format!("the key {}", self.path.display())
+    }
+}
+
+/// An ECDSA P-256 public key (SubjectPublicKeyInfo PEM, what `openssl pkey -pubout` writes).
+pub struct PublicKey {
+    key: p256::ecdsa::VerifyingKey,
+}
+
+impl PublicKey {
+    /// Reads the public key at `path`, given as `what` (`--key`).
+    pub fn read(what: &str, path: &Path) -> Result<PublicKey, KeyError> {
+        let text = read_text(what, path)?;
+        match pem_label(&text) {
+            Some("PUBLIC KEY") => p256::ecdsa::VerifyingKey::from_public_key_pem(&text)
+                .map(|key| PublicKey { key })
+                .map_err(|_| {
+                    unsupported(
+                        what,
+                        path,
+                        "it is a public key, but not an ECDSA P-256 one (RSA, ed25519 and \
+                         other curves are not supported)",
+                    )
+                }),
+            Some(label) if label.contains("PRIVATE KEY") => Err(unsupported(
+                what,
+                path,
+                "it is a private key; verifying takes the public one \
+                 (`openssl pkey -in KEY -pubout -out cosign.pub`)",
+            )),
+            _ => Err(unsupported(what, path, "it is not a PEM public key")),
+        }
+    }
+
+    /// Whether `signature` (DER) is this key's ECDSA signature over `payload`.
+    pub fn verifies(&self, payload: &[u8], signature: &[u8]) -> bool {
+        match p256::ecdsa::Signature::from_der(signature) {
+            Ok(s) => self.key.verify(payload, &s).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// The simple-signing payload that names the manifest `digest` in `repository`, byte for byte
+/// as cosign writes it (Go's field order, no spaces, `optional: null`).
+pub fn payload(repository: &str, digest: &Digest) -> Vec<u8> {
+    let s = |v: &str| serde_json::Value::String(v.to_string()).to_string();
+    format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":{}}},"image":{{"docker-manifest-digest":{}}},"type":{}}},"optional":null}}"#,
+        s(repository),
+        s(digest.as_str()),
+        s(PAYLOAD_TYPE),
+    )
+    .into_bytes()
+}
+
+/// What a payload says, read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// `critical.identity.docker-reference`.
+    pub reference: String,
+    /// `critical.image.docker-manifest-digest`.
+    pub digest: String,
+}
+
+/// Reads the claim of a payload, `None` when it is not a cosign simple-signing payload.
+pub fn claim(payload: &[u8]) -> Option<Claim> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let c = v.get("critical")?;
+    if c.get("type")?.as_str()? != PAYLOAD_TYPE {
+        return None;
+    }
+    Some(Claim {
+        reference: c.get("identity")?.get("docker-reference")?.as_str()?.into(),
+        digest: c
+            .get("image")?
+            .get("docker-manifest-digest")?
+            .as_str()?
+            .into(),
+    })
+}
+
+/// The tag a manifest's signatures are stored under: `sha256-<hex>.sig`.
+pub fn signature_tag(digest: &Digest) -> String {
+    format!("sha256-{}.sig", digest.hex())
+}
+
+/// One signature image: its payload (the layer), config and manifest, ready to push.
+#[derive(Clone, Debug)]
+pub struct SignatureImage {
+    /// The payload, the one layer.
+    pub payload: Document,
+    /// The config.
+    pub config: Document,
+    /// The OCI image manifest over them.
+    pub manifest: Document,
+}
+
+/// The signature image for `payload` signed as `signature` (DER).
+pub fn signature_image(payload: Vec<u8>, signature: &[u8]) -> Result<SignatureImage> {
+    let payload = Document::new(SIMPLE_SIGNING, payload);
+    let zero = "0001-01-01T00:00:00Z";
+    let config = json!({
+        "architecture": "",
+        "created": zero,
+        "history": [{"created": zero}],
+        "os": "",
+        "rootfs": {"type": "layers", "diff_ids": [payload.descriptor.digest.as_str()]},
+        "config": {},
+    });
+    let config = Document::new(media::CONFIG, to_stable_bytes(&config)?);
+    let d = |d: &Descriptor| json!({"mediaType": d.media_type, "digest": d.digest.as_str(), "size": d.size});
+    let mut layer = d(&payload.descriptor);
+    layer["annotations"] = json!({
+        SIGNATURE_ANNOTATION: base64::engine::general_purpose::STANDARD.encode(signature),
+    });
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "config": d(&config.descriptor),
+        "layers": [layer],
+    });
+    let manifest = Document::new(media::MANIFEST, to_stable_bytes(&manifest)?);
+    Ok(SignatureImage {
+        payload,
+        config,
+        manifest,
+    })
+}
+
+/// One signature listed in a signature image: the payload's descriptor and the DER signature
+/// (`None` when the annotation is missing or not base64).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The payload layer.
+    pub payload: Descriptor,
+    /// The signature's bytes.
+    pub signature: Option<Vec<u8>>,
+}
+
+/// The simple-signing layers of the signature image `manifest` (its bytes).
+pub fn signatures_in(manifest: &[u8]) -> Vec<Listed> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(manifest) else {
+        return Vec::new();
+    };
+    let layers = v.get("layers").and_then(|l| l.as_array());
+    layers
+        .into_iter()
+        .flatten()
+        .filter(|l| l.get("mediaType").and_then(|m| m.as_str()) == Some(SIMPLE_SIGNING))
+        .filter_map(|l| {
+            let digest: Digest = l.get("digest")?.as_str()?.parse().ok()?;
+            let size = l.get("size")?.as_u64()?;
+            let signature = l
+                .get("annotations")
+                .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+                .and_then(|s| s.as_str())
+                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+            Some(Listed {
+                payload: Descriptor {
+                    media_type: SIMPLE_SIGNING.to_string(),
+                    digest,
+                    size,
+                },
+                signature,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A throwaway key from a fixed scalar, written as openssl would (PKCS#8 and SPKI PEM).
+    fn key() -> (tempfile::TempDir, KeySigner, PublicKey) {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        std::fs::write(dir.path().join("k.pem"), pem.as_bytes()).unwrap();
+        let public = secret
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        std::fs::write(dir.path().join("k.pub"), public).unwrap();
+        let s = KeySigner::read("--sign-key", &dir.path().join("k.pem")).unwrap();
+        let p = PublicKey::read("--key", &dir.path().join("k.pub")).unwrap();
+        (dir, s, p)
+    }
+
+    #[test]
+    fn payload_is_cosigns_bytes() {
+        let d = Digest::of(b"x");
+        let p = payload("127.0.0.1:5000/app", &d);
+        assert_eq!(
+            String::from_utf8(p.clone()).unwrap(),
+            format!(
+                "{{\"critical\":{{\"identity\":{{\"docker-reference\":\"127.0.0.1:5000/app\"}},\
+                 \"image\":{{\"docker-manifest-digest\":\"{d}\"}},\"type\":\"cosign container \
+                 image signature\"}},\"optional\":null}}"
+            )
+        );
+        assert_eq!(
+            claim(&p),
+            Some(Claim {
+                reference: "127.0.0.1:5000/app".into(),
+                digest: d.to_string()
+            })
+        );
+    }
+
+    #[test]
+    fn signs_verifies_and_round_trips() {
+        let (_dir, signer, public) = key();
+        let p = payload("r/app", &Digest::of(b"m"));
+        let sig = signer.sign(&p).unwrap();
+        assert!(public.verifies(&p, &sig));
+        let mut tampered = p.clone();
+        tampered[5] ^= 1;
+        assert!(!public.verifies(&tampered, &sig));
+        let img = signature_image(p.clone(), &sig).unwrap();
+        let listed = signatures_in(&img.manifest.bytes);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].payload, img.payload.descriptor);
+        assert_eq!(listed[0].signature.as_deref(), Some(&sig[..]));
+        assert!(format!("{signer:?}").contains("k.pem"));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_p256_private_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k");
+        for (text, says) in [
+            ("hello", "not a PEM file"),
+            ("-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n", "public key"),
+            ("-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n", "not an ECDSA P-256"),
+            ("-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----\n", "openssl pkcs8 -topk8"),
+            ("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAA==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n", "encrypted"),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = KeySigner::read("--sign-key", &f).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("help:") && e.contains("--sign-key"), "{e}");
+            assert!(!e.contains("MAA="), "{e}");
+        }
+        let e = KeySigner::read("--sign-key", &dir.path().join("absent")).unwrap_err();
+        assert!(e.to_string().contains("cannot read it"), "{e}");
+    }
+}
