@@ -1009,7 +1009,7 @@ fn real_crates_with_c_build_for_three_platforms_and_run() {
     ] {
         let route = format!(
             "Route {triple}: cargo, linker rust-lld, C compiler zig cc -target {zig} (C code in \
-             aws-lc-sys (cc), aws-lc-sys (cmake), bzip2-sys (cc), libmimalloc-sys (cc), \
+             aws-lc-sys (cc), bzip2-sys (cc), libmimalloc-sys (cc), \
              libsqlite3-sys (cc), libz-sys (cc), lzma-sys (cc), ring (cc), tikv-jemalloc-sys (cc), \
              zstd-sys (cc))"
         );

@@ -18,6 +18,7 @@ use cargo_metadata::cargo_platform::{Cfg, Platform};
 use cargo_metadata::{CargoOpt, DependencyKind, Metadata, MetadataCommand, Node, PackageId};
 
 use crate::plan::options::FeatureArgs;
+use crate::util::env::Environment;
 
 /// Build dependencies that mean "this build script compiles C".
 pub const C_BUILD_CRATES: &[&str] = &["cc", "cmake", "autotools"];
@@ -25,6 +26,29 @@ pub const C_BUILD_CRATES: &[&str] = &["cc", "cmake", "autotools"];
 /// Build dependencies that mean "this build script compiles C++" (`cmake` projects often are;
 /// snmalloc, rdkafka), besides a `cc` build script that says `.cpp(true)`.
 pub const CXX_BUILD_CRATES: &[&str] = &["cxx-build", "cmake"];
+
+/// Build dependencies a package's build script uses only when asked: `(package, build
+/// dependency, variable)`. aws-lc-sys builds with `cc` and runs cmake only when
+/// `AWS_LC_SYS_CMAKE_BUILDER` (or its `_<target>` form) is `1`; without this entry every graph
+/// with rustls' default provider would be refused where cmake is absent, and taken for C++.
+pub const ON_REQUEST: &[(&str, &str, &str)] =
+    &[("aws-lc-sys", "cmake", "AWS_LC_SYS_CMAKE_BUILDER")];
+
+/// Whether `package`'s build dependency `dep` is in use for `triple` under `env`: always,
+/// unless [`ON_REQUEST`] names it and its variable does not ask for it.
+pub fn in_use(package: &str, dep: &str, triple: &str, env: &Environment) -> bool {
+    let Some((.., var)) = ON_REQUEST
+        .iter()
+        .find(|(p, d, _)| *p == package && *d == dep)
+    else {
+        return true;
+    };
+    let suffixed = format!("{var}_{}", triple.replace('-', "_"));
+    [suffixed.as_str(), var]
+        .iter()
+        .find_map(|v| env.var(v))
+        .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
 
 /// Packages that link a C++ standard library themselves when they are in the graph.
 pub const CXX_LINKING_CRATES: &[&str] = &["link-cplusplus"];
@@ -122,7 +146,13 @@ pub fn graph(
     let meta = cmd.exec().with_context(|| {
         format!("reading the dependency graph for {triple} (cargo metadata) to see whether it builds C code")
     })?;
-    from_metadata(&meta, roots, |_| Ok(true))
+    let env = Environment::from_process();
+    from_metadata(
+        &meta,
+        roots,
+        |_| Ok(true),
+        |p, d| in_use(p, d, triple, &env),
+    )
 }
 
 /// [`graph`] for `triple`, read from metadata resolved for every platform (the plan's one
@@ -133,9 +163,12 @@ pub fn for_target(
     meta: &Metadata,
     triple: &str,
     roots: &[String],
+    env: &Environment,
     cfg: impl FnOnce() -> Result<Vec<Cfg>>,
 ) -> Result<Graph> {
-    from_metadata(meta, roots, applies_to(triple, cfg))
+    from_metadata(meta, roots, applies_to(triple, cfg), |p, d| {
+        in_use(p, d, triple, env)
+    })
 }
 
 /// Whether a dependency's platform condition (`[target.<triple>]` or `[target.'cfg(..)']`) holds
@@ -160,11 +193,12 @@ pub fn applies_to<'a>(
 }
 
 /// The graph of `roots` in metadata already read, following the dependencies whose platform
-/// condition `applies`.
+/// condition `applies`; a build dependency counts where `used(package, dependency)` says so.
 fn from_metadata(
     meta: &Metadata,
     roots: &[String],
     mut applies: impl FnMut(&Platform) -> Result<bool>,
+    used: impl Fn(&str, &str) -> bool,
 ) -> Result<Graph> {
     let Some(resolve) = &meta.resolve else {
         return Ok(Graph::default());
@@ -227,7 +261,7 @@ fn from_metadata(
                 .get(&dep.pkg)
                 .map(|p| p.name.as_str())
                 .unwrap_or(dep.name.as_str());
-            let build = kinds.contains(&DependencyKind::Build);
+            let build = kinds.contains(&DependencyKind::Build) && used(pkg.name.as_str(), dep_name);
             let cxx_crate = CXX_BUILD_CRATES.contains(&dep_name);
             if build && (cxx_crate || C_BUILD_CRATES.contains(&dep_name)) {
                 found.insert(format!("{} ({dep_name})", pkg.name));
@@ -394,12 +428,32 @@ mod tests {
             }
         };
         let roots = ["app".to_string()];
-        let arm = for_target(&meta, "aarch64-unknown-linux-musl", &roots, cfg("aarch64")).unwrap();
+        let arm = for_target(
+            &meta,
+            "aarch64-unknown-linux-musl",
+            &roots,
+            &Environment::empty(),
+            cfg("aarch64"),
+        )
+        .unwrap();
         assert_eq!(arm.c_builders, ["native (cc)"]);
-        let amd = for_target(&meta, "x86_64-unknown-linux-musl", &roots, cfg("x86_64")).unwrap();
+        let amd = for_target(
+            &meta,
+            "x86_64-unknown-linux-musl",
+            &roots,
+            &Environment::empty(),
+            cfg("x86_64"),
+        )
+        .unwrap();
         assert!(amd.c_builders.is_empty());
-        let riscv =
-            for_target(&meta, "riscv64gc-unknown-linux-gnu", &roots, cfg("riscv64")).unwrap();
+        let riscv = for_target(
+            &meta,
+            "riscv64gc-unknown-linux-gnu",
+            &roots,
+            &Environment::empty(),
+            cfg("riscv64"),
+        )
+        .unwrap();
         assert_eq!(riscv.c_builders, ["native (cc)"]);
     }
 
@@ -492,5 +546,46 @@ mod tests {
             .map(|t| (t.program.as_str(), t.package.as_str()))
             .collect();
         assert_eq!(tools, [("cmake", "cmake"), ("protoc", "prost-build")]);
+    }
+
+    #[test]
+    fn a_build_dependency_used_only_on_request_counts_only_when_asked() {
+        // aws-lc-sys build-depends on cmake but runs it only when AWS_LC_SYS_CMAKE_BUILDER=1.
+        let (_dir, manifest) = workspace(&[
+            ("app", "app", "[dependencies]\naws-lc-sys = { path = \"../aws\" }\n", true),
+            (
+                "aws",
+                "aws-lc-sys",
+                "[build-dependencies]\ncc = { path = \"../cc\" }\ncmake = { path = \"../cmake\" }\n",
+                false,
+            ),
+            ("cc", "cc", "", false),
+            ("cmake", "cmake", "", false),
+        ]);
+        let meta = MetadataCommand::new()
+            .manifest_path(&manifest)
+            .exec()
+            .unwrap();
+        let roots = ["app".to_string()];
+        let no_cfg = || -> Result<Vec<Cfg>> { Ok(Vec::new()) };
+        let quiet = for_target(&meta, HOST, &roots, &Environment::empty(), no_cfg).unwrap();
+        assert_eq!(quiet.c_builders, ["aws-lc-sys (cc)"]);
+        assert!(quiet.cxx_builders.is_empty(), "{quiet:?}");
+        assert!(quiet.build_tools.is_empty(), "{quiet:?}");
+        for var in [
+            "AWS_LC_SYS_CMAKE_BUILDER".to_string(),
+            format!("AWS_LC_SYS_CMAKE_BUILDER_{}", HOST.replace('-', "_")),
+        ] {
+            let env = Environment::empty().with(&var, "1");
+            let asked = for_target(&meta, HOST, &roots, &env, no_cfg).unwrap();
+            assert_eq!(asked.c_builders, ["aws-lc-sys (cc)", "aws-lc-sys (cmake)"]);
+            assert_eq!(asked.build_tools.len(), 1, "{asked:?}");
+            assert_eq!(asked.build_tools[0].program, "cmake");
+        }
+        let off = Environment::empty().with("AWS_LC_SYS_CMAKE_BUILDER", "0");
+        assert!(for_target(&meta, HOST, &roots, &off, no_cfg)
+            .unwrap()
+            .build_tools
+            .is_empty());
     }
 }

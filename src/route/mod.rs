@@ -485,7 +485,7 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
         let look_for_c =
             triple.contains("-linux-musl") && user_c_compiler(&triple, tools.env()).is_none();
         let graph = if by_cargo {
-            crate::route::cdeps::for_target(&plan.metadata, &triple, &packages, || {
+            crate::route::cdeps::for_target(&plan.metadata, &triple, &packages, tools.env(), || {
                 plan.toolchain.cfg(&triple)
             })
             .with_context(|| {
