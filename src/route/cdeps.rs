@@ -287,7 +287,9 @@ fn from_metadata(
 }
 
 /// Whether `pkg`'s build script asks the `cc` crate for C++ (`.cpp(true)`), read from its
-/// source (the first 256 KiB; a script that cannot be read counts as C only).
+/// source (the first 256 KiB; a script that cannot be read counts as C only). A `.cpp(true)`
+/// within the few lines under a test for MSVC or Windows (mimalloc compiles as C++ only with
+/// MSVC) is not for a Linux target and does not count.
 fn says_cpp(pkg: &cargo_metadata::Package) -> bool {
     use std::io::Read;
     pkg.targets
@@ -298,8 +300,29 @@ fn says_cpp(pkg: &cargo_metadata::Package) -> bool {
             std::fs::File::open(&t.src_path)
                 .and_then(|f| f.take(256 * 1024).read_to_string(&mut text))
                 .is_ok()
-                && text.replace(char::is_whitespace, "").contains(".cpp(true)")
+                && script_says_cpp(&text)
         })
+}
+
+/// [`says_cpp`] on a build script's text.
+fn script_says_cpp(text: &str) -> bool {
+    // The text without whitespace (`.cpp(` and `true)` may sit on lines of their own), and the
+    // line each of its characters came from.
+    let mut flat = String::new();
+    let mut line_of = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        for c in line.chars().filter(|c| !c.is_whitespace()) {
+            flat.push(c);
+            line_of.push(n);
+        }
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    flat.match_indices(".cpp(true)").any(|(at, _)| {
+        let n = line_of[at];
+        !lines[n.saturating_sub(4)..n]
+            .iter()
+            .any(|l| l.contains("msvc") || l.contains("windows"))
+    })
 }
 
 /// The kinds (normal, build, dev) by which `dep` is a dependency where `applies` holds: a kind
@@ -530,9 +553,10 @@ mod tests {
             "cxxnative",
             "fn main() { cc::Build::new()\n    .cpp( true )\n    .file(\"a.cpp\").compile(\"a\"); }\n",
         );
+        // C++ only for MSVC, as mimalloc's script says: C for a Linux target.
         script(
             "cnative",
-            "fn main() { cc::Build::new().file(\"a.c\").compile(\"a\"); }\n",
+            "fn main() {\n    let mut b = cc::Build::new();\n    if target_env == \"msvc\" {\n        b.cpp(true);\n    }\n    b.file(\"a.c\").compile(\"a\");\n}\n",
         );
         let g = graph(&manifest, HOST, &["app".into()], &FeatureArgs::default()).unwrap();
         assert_eq!(
@@ -587,5 +611,25 @@ mod tests {
             .unwrap()
             .build_tools
             .is_empty());
+    }
+
+    #[test]
+    fn cpp_under_an_msvc_or_windows_test_is_not_for_linux() {
+        assert!(script_says_cpp(
+            "cc::Build::new().cpp(true).file(\"a.cc\");"
+        ));
+        assert!(script_says_cpp(
+            "b\n    .cpp(\n        true,\n    )"
+                .replace(',', "")
+                .as_str()
+        ));
+        assert!(!script_says_cpp("b.cpp(false);"));
+        assert!(!script_says_cpp(
+            "if target_env == \"msvc\" {\n    // atomics\n    build.cpp(true);\n}"
+        ));
+        assert!(!script_says_cpp("if cfg!(windows) {\n    b.cpp(true);\n}"));
+        assert!(script_says_cpp(
+            "if target_env == \"msvc\" {\n}\nlet a = 1;\nlet b = 2;\nlet c = 3;\nlet d = 4;\nbuild.cpp(true);"
+        ));
     }
 }
