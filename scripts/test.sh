@@ -122,6 +122,11 @@ if ! command -v cargo-zigbuild >/dev/null 2>&1; then
   echo "scripts/test.sh: installing cargo-zigbuild (about 75 s, once)" >&2
   cargo install --locked --quiet cargo-zigbuild
 fi
+# rust-audit-info reads the dependency list (.dep-v0) the binaries carry (tests/cross.rs)
+if ! command -v rust-audit-info >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing rust-audit-info (about 20 s, once)" >&2
+  cargo install --locked --quiet rust-audit-info
+fi
 
 # Dependencies are used as published (a [patch] table is dropped by `cargo publish`, so the
 # published crate would not build): no vendored sources, no [patch] in the manifest or config.

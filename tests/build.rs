@@ -446,3 +446,66 @@ fn runs_as_a_cargo_subcommand() {
         assert!(stdout(&help).contains(flag), "--help lacks {flag}");
     }
 }
+
+/// Each binary carries its dependency list in cargo-auditable's `.dep-v0` section, which
+/// `rust-audit-info` (crates.io) reads: the fixture's package as the root and its one crates.io
+/// dependency. The same build twice gives the same digest; `--no-auditable` packs cargo's
+/// executable byte for byte, and rust-audit-info finds no list in it.
+#[test]
+fn binaries_carry_their_dependency_list_unless_told_not_to() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repro");
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("target");
+    let build = |name: &str, extra: &[&str]| {
+        let dest = work.path().join(name);
+        let out = run_ok(
+            imagebuild_in(&fixture)
+                .env("CARGO_TARGET_DIR", &target)
+                .args(["--platform", "linux/amd64", "-q"])
+                .args(extra)
+                .args(["-o", &format!("type=oci,dest={}", dest.display())]),
+        );
+        let digest = parse_digests(&stdout(&out))[0].1.clone();
+        let unpacked = work.path().join(format!("unpacked-{name}"));
+        std::fs::create_dir(&unpacked).unwrap();
+        let bundle = unpack_platform(
+            &format!("oci:{}:0.1.0", dest.display()),
+            "amd64",
+            None,
+            &unpacked,
+        );
+        (digest, bundle.join("rootfs/usr/local/bin/repro"))
+    };
+    let (first, exe) = build("audited", &[]);
+    let info = run_ok(Command::new(require("rust-audit-info")).arg(&exe));
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(
+        info,
+        serde_json::json!({"packages": [
+            {"name": "repro", "version": "0.1.0", "source": "local", "dependencies": [1], "root": true},
+            {"name": "bytes", "version": "1.12.2", "source": "crates.io"},
+        ]})
+    );
+    assert!(
+        Command::new(&exe).status().unwrap().success(),
+        "it still runs"
+    );
+    let (again, _) = build("again", &[]);
+    assert_eq!(
+        first, again,
+        "the dependency list keeps digests reproducible"
+    );
+
+    let (plain, exe) = build("plain", &["--no-auditable"]);
+    assert_ne!(plain, first);
+    let cargo_made = target.join("x86_64-unknown-linux-musl/release/repro");
+    assert_eq!(
+        std::fs::read(&exe).unwrap(),
+        std::fs::read(&cargo_made).unwrap()
+    );
+    let none = Command::new("rust-audit-info").arg(&exe).output().unwrap();
+    assert!(
+        !none.status.success(),
+        "no .dep-v0 section with --no-auditable"
+    );
+}

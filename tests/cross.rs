@@ -18,6 +18,55 @@ use cargo_imagebuild::internals::elf::{inspect, BinaryFormat};
 use common::path::path_without;
 use common::*;
 
+/// Issue 21's proof of the dependency list in the binary: `rust-audit-info` (crates.io, the
+/// reader of cargo-auditable's `.dep-v0` section) reads it from `exe`, one package is the root,
+/// and its runtime packages are exactly what `cargo tree -e normal` lists for `triple`.
+fn assert_dependency_list_is_cargo_tree(exe: &Path, workspace: &Path, triple: &str) {
+    let out = run_ok(Command::new("rust-audit-info").arg(exe));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages = info["packages"].as_array().unwrap();
+    let roots: Vec<&str> = packages
+        .iter()
+        .filter(|p| p["root"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(roots, ["realcrates"]);
+    let runtime: std::collections::BTreeSet<String> = packages
+        .iter()
+        .filter(|p| p["kind"] != "build")
+        .map(|p| {
+            format!(
+                "{} v{}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        packages
+            .iter()
+            .any(|p| p["kind"] == "build" && p["name"] == "cc"),
+        "build dependencies are listed as such: {info}"
+    );
+    let tree = run_ok(
+        Command::new("cargo")
+            .current_dir(workspace)
+            .args(["tree", "--locked", "-e", "normal", "--prefix", "none"])
+            .args(["--format", "{p}", "--target", triple]),
+    );
+    let listed: std::collections::BTreeSet<String> = String::from_utf8_lossy(&tree.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some(format!("{} {}", w.next()?, w.next()?))
+        })
+        .collect();
+    assert_eq!(
+        runtime, listed,
+        "{triple}: .dep-v0 against cargo tree -e normal"
+    );
+}
+
 /// The fixture with C code: one binary, `ccdemo`.
 fn cc_fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cc")
@@ -1054,6 +1103,12 @@ fn real_crates_with_c_build_for_three_platforms_and_run() {
             &[&addr, ca.to_str().unwrap()],
         );
         assert_eq!(got, expect, "linux/{arch}");
+        let triple = match arch {
+            "amd64" => "x86_64-unknown-linux-musl",
+            "arm64" => "aarch64-unknown-linux-musl",
+            _ => "i686-unknown-linux-musl",
+        };
+        assert_dependency_list_is_cargo_tree(&exe, &realcrates_fixture(), triple);
     }
     eprintln!(
         "realcrates: built in {built:?} (zig {}), total {:?}",

@@ -21,9 +21,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::assemble::contents;
 use crate::assemble::documents::{assemble, LayerKey};
 use crate::assemble::timing::Timings;
+use crate::attest::{auditable, graph};
 use crate::compile::basefs::{self, BaseFiles};
 use crate::compile::cargo::{self, CompileRequest};
-use crate::compile::elf;
+use crate::compile::{elf, section};
 use crate::events::packed_counts;
 use crate::events::Event;
 use crate::image::layer::{self, LayerSpec, PackOptions};
@@ -319,6 +320,13 @@ impl Checker<'_> {
                         }
                     }
                 }
+                let audited;
+                let exe = if plan.auditable {
+                    audited = self.with_dependency_list(img, triple, exe)?;
+                    audited.as_deref().unwrap_or(exe)
+                } else {
+                    exe
+                };
                 let spec = contents::binary_layer(exe, &img.bin_path, triple);
                 if self
                     .jobs
@@ -330,6 +338,52 @@ impl Checker<'_> {
             }
         }
         Ok(true)
+    }
+}
+
+impl Checker<'_> {
+    /// A copy of `exe` (in the work directory) that carries its dependency list in a `.dep-v0`
+    /// section ([`auditable`]), made from the SBOM's graph of `img`'s package for `triple`;
+    /// `None` when `exe` already has one or is not an ELF this can extend (said with `-v`).
+    fn with_dependency_list(
+        &self,
+        img: &ImagePlan,
+        triple: &str,
+        exe: &std::path::Path,
+    ) -> Result<Option<PathBuf>> {
+        let plan = self.plan;
+        let applies = crate::route::cdeps::applies_to(triple, || plan.toolchain.cfg(triple));
+        let graph = graph::of_package(&plan.metadata, &img.package, &BTreeMap::new(), applies)
+            .with_context(|| format!("reading the dependency graph of {} for {triple}", img.bin))?;
+        let data = auditable::section(&graph)?;
+        let dest = plan
+            .work_dir()
+            .join("auditable")
+            .join(triple)
+            .join(&img.bin);
+        match section::add(exe, auditable::SECTION, &data, &dest)? {
+            section::Added::Written => Ok(Some(dest)),
+            section::Added::AlreadyThere => {
+                self.ui.detail(
+                    "Auditable",
+                    &format!(
+                        "{} for {triple} has a .dep-v0 section already: kept",
+                        img.bin
+                    ),
+                );
+                Ok(None)
+            }
+            section::Added::Unsupported(why) => {
+                self.ui.detail(
+                    "Auditable",
+                    &format!(
+                        "{} for {triple}: no dependency list written ({why})",
+                        img.bin
+                    ),
+                );
+                Ok(None)
+            }
+        }
     }
 }
 

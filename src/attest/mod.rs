@@ -12,6 +12,7 @@
 //! from the cached toolchain answers, and asks a C compiler its version only for a target
 //! that compiles C.
 
+pub mod auditable;
 pub mod cyclonedx;
 pub mod facts;
 pub mod graph;

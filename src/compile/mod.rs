@@ -11,3 +11,4 @@
 pub mod basefs;
 pub mod cargo;
 pub mod elf;
+pub mod section;

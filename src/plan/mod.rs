@@ -120,6 +120,8 @@ pub struct Plan {
     pub sbom: options::SbomFormat,
     /// Whether a provenance statement is attached too.
     pub provenance: bool,
+    /// Whether each ELF binary carries its dependency list ([`crate::attest::auditable`]).
+    pub auditable: bool,
     /// Where SBOMs and provenance statements are also written as files.
     pub sbom_dir: Option<PathBuf>,
     /// How registries are reached (bases and pushes).
@@ -259,6 +261,12 @@ impl fmt::Display for Plan {
             options::SbomFormat::None => writeln!(f, "attach: provenance")?,
             options::SbomFormat::Spdx => writeln!(f, "attach: SPDX SBOM{provenance}")?,
             options::SbomFormat::CycloneDx => writeln!(f, "attach: CycloneDX SBOM{provenance}")?,
+        }
+        if self.auditable {
+            writeln!(
+                f,
+                "binary: dependency list in .dep-v0 (cargo-auditable's format)"
+            )?;
         }
         Ok(())
     }
@@ -405,6 +413,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         git,
         sbom: opts.sbom,
         provenance: !opts.no_provenance,
+        auditable: !opts.no_auditable,
         sbom_dir: opts.sbom_dir.clone(),
         registry,
         cache_limit,

@@ -151,6 +151,8 @@ pub struct Options {
     pub sbom: SbomFormat,
     /// `--no-provenance`: attach no provenance statement.
     pub no_provenance: bool,
+    /// `--no-auditable`: write no dependency list into the binaries.
+    pub no_auditable: bool,
     /// `--sbom-dir`: also write the SBOMs and provenance statements there.
     pub sbom_dir: Option<PathBuf>,
     /// Run cargo with `--verbose` (its command lines arrive as
@@ -191,6 +193,7 @@ impl Default for Options {
             offline: false,
             sbom: SbomFormat::default(),
             no_provenance: false,
+            no_auditable: false,
             sbom_dir: None,
             cargo_verbose: false,
             command: std::env::args_os()

@@ -232,6 +232,11 @@ pub struct ImagebuildArgs {
     #[arg(long, help_heading = "Supply chain")]
     pub no_provenance: bool,
 
+    /// Do not write the dependency list into each binary (the `.dep-v0` section of the
+    /// cargo-auditable format, which syft, trivy and grype read)
+    #[arg(long, help_heading = "Supply chain")]
+    pub no_auditable: bool,
+
     /// Also write each SBOM and provenance statement to DIR (<bin>-<os>-<arch>.spdx.json, ...)
     #[arg(long, value_name = "DIR", help_heading = "Supply chain")]
     pub sbom_dir: Option<PathBuf>,
@@ -972,6 +977,7 @@ impl ImagebuildArgs {
         opts.offline = self.offline;
         opts.sbom = self.sbom;
         opts.no_provenance = self.no_provenance;
+        opts.no_auditable = self.no_auditable;
         opts.sbom_dir = self.sbom_dir;
         opts.env = env;
         Ok(opts)
