@@ -2,14 +2,19 @@
 //! registry against a public key. For the index (or single manifest) `REF` names and every
 //! platform manifest it lists, the signature image under `sha256-<hex>.sig` must hold a
 //! simple-signing payload that names that digest and this repository, with a signature over the
-//! payload's bytes that the key verifies. Gives what was verified; the first subject with no
-//! such signature is an error ([`VerifyError`]) that says which and why.
+//! payload's bytes that the key verifies. Each SBOM and provenance attached to a platform
+//! manifest must also have a signed attestation under its `sha256-<hex>.att` tag: a DSSE
+//! envelope whose signature the key verifies over the PAE and whose statement (or its
+//! predicate, for an SBOM) is the attached document. Gives what was verified; the first subject
+//! without such a signature or attestation is an error ([`VerifyError`]) that says which and
+//! why.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
 use crate::events::Listener;
+use crate::image::attestation;
 use crate::image::model::media;
 use crate::image::reference::ImageRef;
 use crate::image::signature::{self, PublicKey};
@@ -55,6 +60,9 @@ pub struct Verified {
     pub signature_tag: String,
     /// The reference the payload names.
     pub reference: String,
+    /// The predicate types of the signed attestations verified for it (a platform manifest's
+    /// `sha256-<hex>.att`), each matching a document attached to it.
+    pub attestations: Vec<String>,
 }
 
 /// Why an image does not verify.
@@ -92,6 +100,30 @@ pub enum VerifyError {
         /// The key file.
         key: String,
         /// What failed for each signature found.
+        why: String,
+    },
+    /// A document attached to a platform manifest has no signed attestation that says the
+    /// same, for this key.
+    #[error(
+        "{subject} {digest} of {repository}: the attached {artifact_type} has no attestation \
+         signed with the key {key} ({why})\nhelp: push with --sign-key KEY, which attests each \
+         SBOM and provenance under {tag}; an attestation that differs from the attached \
+         document means one of them was changed"
+    )]
+    NotAttested {
+        /// The platform.
+        subject: String,
+        /// The manifest's digest.
+        digest: String,
+        /// The repository.
+        repository: String,
+        /// The attached document's type.
+        artifact_type: String,
+        /// The key file.
+        key: String,
+        /// The tag looked in.
+        tag: String,
+        /// What was found instead.
         why: String,
     },
 }
@@ -191,12 +223,20 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
             }
         }
         match good {
-            Some(c) => verified.push(Verified {
-                subject,
-                digest: digest.to_string(),
-                signature_tag: tag,
-                reference: c.reference,
-            }),
+            Some(c) => {
+                let attestations = if subject == "index" {
+                    Vec::new()
+                } else {
+                    attestations(&registry, &repo, &subject, &digest, &key, &opts.key)?
+                };
+                verified.push(Verified {
+                    subject,
+                    digest: digest.to_string(),
+                    signature_tag: tag,
+                    reference: c.reference,
+                    attestations,
+                })
+            }
             None => {
                 if why.is_empty() {
                     why.push(format!("{tag} lists no simple-signing layer"));
@@ -206,6 +246,95 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
                     digest: digest.to_string(),
                     repository: name,
                     key: opts.key.display().to_string(),
+                    why: why.join("; "),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(verified)
+}
+
+/// The attestations of the platform manifest `digest` that verify with `key` and say what
+/// its attached SBOMs and provenance say: each attached document needs one, else
+/// [`VerifyError::NotAttested`]. Their predicate types, in the order attached.
+fn attestations(
+    registry: &Registry,
+    repo: &ImageRef,
+    subject: &str,
+    digest: &Digest,
+    key: &PublicKey,
+    key_path: &std::path::Path,
+) -> Result<Vec<String>> {
+    let attested = [media::SPDX, media::CYCLONEDX, media::IN_TOTO];
+    let referrers: Vec<_> = registry
+        .referrers(repo, digest)?
+        .into_iter()
+        .filter(|r| attested.contains(&r.artifact_type.as_str()))
+        .collect();
+    if referrers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let name = repo.full_name();
+    let tag = attestation::attestation_tag(digest);
+    // Every statement about this manifest that verifies with the key.
+    let mut statements = Vec::new();
+    let mut why = Vec::new();
+    match registry.pull_manifest(&repo.at_tag(&tag)) {
+        Ok(m) => {
+            for l in attestation::envelopes_in(&m.bytes) {
+                let envelope = registry
+                    .pull_document(repo, &l.layer)
+                    .with_context(|| format!("reading the attestation {}", l.layer.digest))?;
+                match attestation::open_envelope(&envelope, key) {
+                    Ok(s)
+                        if s["subject"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|x| x["digest"]["sha256"].as_str() == Some(digest.hex())) =>
+                    {
+                        statements.push(s)
+                    }
+                    Ok(_) => why.push(format!(
+                        "{}: about another manifest",
+                        l.layer.digest.short()
+                    )),
+                    Err(e) => why.push(format!("{}: {e}", l.layer.digest.short())),
+                }
+            }
+        }
+        Err(e) if is_not_found(&e) => why.push(format!("no {tag}")),
+        Err(e) => return Err(e.context(format!("reading the attestations {name}:{tag}"))),
+    }
+    let mut verified = Vec::new();
+    for r in referrers {
+        let (_, document) = registry.pull_attachment(repo, &r.digest)?;
+        let document: serde_json::Value = serde_json::from_slice(&document)
+            .with_context(|| format!("the attached {} is not JSON", r.artifact_type))?;
+        let same = statements.iter().find(|s| {
+            if r.artifact_type == media::IN_TOTO {
+                **s == document
+            } else {
+                s["predicate"] == document
+            }
+        });
+        match same {
+            Some(s) => verified.push(s["predicateType"].as_str().unwrap_or("?").to_string()),
+            None => {
+                if why.is_empty() {
+                    why.push(format!(
+                        "{} verified statements, none with this document",
+                        statements.len()
+                    ));
+                }
+                return Err(VerifyError::NotAttested {
+                    subject: subject.to_string(),
+                    digest: digest.to_string(),
+                    repository: name,
+                    artifact_type: r.artifact_type,
+                    key: key_path.display().to_string(),
+                    tag,
                     why: why.join("; "),
                 }
                 .into());

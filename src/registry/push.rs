@@ -37,7 +37,8 @@ use super::settled::How;
 use super::transport::Host;
 use super::upload::Mount;
 use crate::events::Event;
-use crate::image::model::{Descriptor, Document, ImageSet};
+use crate::image::attestation;
+use crate::image::model::{media, Descriptor, Document, ImageSet};
 use crate::image::reference::ImageRef;
 use crate::image::signature::{self, Signer};
 use crate::image::store::BlobStore;
@@ -278,9 +279,10 @@ impl Registry {
         self.push_attachments(&host, target, set, counters).await
     }
 
-    /// Signs the index and each platform's manifest of `set` with `signer` and pushes each
-    /// signature image under its `sha256-<hex>.sig` tag (replacing what that tag held: ECDSA
-    /// signatures here are deterministic, so a re-push writes the same bytes).
+    /// Signs the index and each platform's manifest of `set` with `signer` and adds each
+    /// signature to the image under its `sha256-<hex>.sig` tag, keeping the signatures that
+    /// tag lists already (cosign's way; see [`signature::cosign_image`]); then each platform's
+    /// attachments, as DSSE envelopes under its `sha256-<hex>.att` tag ([`attestation`]).
     async fn push_signatures(
         &self,
         host: &Arc<Host>,
@@ -297,24 +299,91 @@ impl Registry {
             let sig = signer
                 .sign(&payload)
                 .with_context(|| format!("signing {name}@{digest} with {}", signer.describe()))?;
-            let image = signature::signature_image(payload, &sig)?;
-            for doc in [&image.payload, &image.config] {
-                let source = Source::Local(Body::Memory(Bytes::from(doc.bytes.clone())));
-                self.push_blob(host, target, &doc.descriptor, source, counters)
-                    .await
-                    .with_context(|| format!("pushing the signature of {digest} to {name}"))?;
-            }
             let tag = signature::signature_tag(digest);
-            self.put_manifest(host, target.at_tag(&tag), &image.manifest)
-                .await
-                .with_context(|| format!("pushing the signature {name}:{tag}"))?;
+            let layer = signature::signature_layer(payload, &sig);
+            self.add_to_cosign_image(host, target, &tag, vec![layer], counters)
+                .await?;
             self.ui.emit(Event::Signed {
                 repository: name.clone(),
                 digest: digest.to_string(),
                 tag,
             });
         }
+        // The attachments of each platform, as signed attestations of its manifest.
+        for image in &set.images {
+            let digest = &image.manifest.descriptor.digest;
+            let ours = set
+                .attachments
+                .iter()
+                .filter(|a| a.platform == image.platform);
+            let layers = attestation::attestation_layers(ours, &name, digest, signer)
+                .with_context(|| format!("attesting {name}@{digest} with {}", signer.describe()))?;
+            if layers.is_empty() {
+                continue;
+            }
+            let predicate_types = layers
+                .iter()
+                .filter_map(|l| l.annotations.get(attestation::PREDICATE_ANNOTATION))
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect();
+            let tag = attestation::attestation_tag(digest);
+            self.add_to_cosign_image(host, target, &tag, layers, counters)
+                .await?;
+            self.ui.emit(Event::Attested {
+                repository: name.clone(),
+                digest: digest.to_string(),
+                tag,
+                predicate_types,
+            });
+        }
         Ok(())
+    }
+
+    /// Adds `layers` to the cosign image under `tag` (a `.sig` or `.att` tag) in `target`:
+    /// reads what the tag holds, pushes the layers it does not list yet and the config, then
+    /// the manifest over all of them. Nothing is sent when it lists them all.
+    pub(super) async fn add_to_cosign_image(
+        &self,
+        host: &Arc<Host>,
+        target: &ImageRef,
+        tag: &str,
+        layers: Vec<signature::CosignLayer>,
+        counters: &Counters,
+    ) -> Result<()> {
+        let name = target.full_name();
+        let at = target.at_tag(tag);
+        let accept = [media::MANIFEST, media::DOCKER_MANIFEST];
+        let existing = match retry(Some((&self.ui, "reading a signature image")), || {
+            host.pull_manifest_raw(&at, &accept)
+        })
+        .await
+        {
+            Ok(f) => Some(f.bytes),
+            Err(e) if e.kind == ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(explain(e, &host.name, Some(&host.source)))
+                    .with_context(|| format!("reading {name}:{tag} to add to it"))
+            }
+        };
+        let Some(image) =
+            signature::cosign_image(existing.as_deref(), layers).with_context(|| {
+                format!(
+                    "{name}:{tag} is not a cosign signature image\nhelp: delete that tag, or push \
+                 to another repository"
+                )
+            })?
+        else {
+            return Ok(());
+        };
+        for doc in image.added.iter().chain([&image.config]) {
+            let source = Source::Local(Body::Memory(Bytes::from(doc.bytes.clone())));
+            self.push_blob(host, target, &doc.descriptor, source, counters)
+                .await
+                .with_context(|| format!("pushing a layer of {name}:{tag}"))?;
+        }
+        self.put_manifest(host, at, &image.manifest)
+            .await
+            .with_context(|| format!("pushing {name}:{tag}"))
     }
 
     /// Puts one blob into `target` the cheapest way that works (see the module docs); a blob

@@ -638,6 +638,10 @@ pub struct MergeArgs {
     /// Push the merged index (the same as --output type=registry)
     #[arg(long)]
     pub push: bool,
+    /// Sign the pushed index and each platform manifest with this key, as a build's
+    /// --sign-key does [env: CARGO_IMAGEBUILD_SIGN_KEY=]
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
     /// Speak plain HTTP to this registry host[:port] (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
@@ -664,6 +668,7 @@ impl MergeArgs {
         opts.tags = self.tags.into_iter().map(Tag::Docker).collect();
         opts.outputs = self.outputs;
         opts.push = self.push;
+        opts.sign_key = self.sign_key;
         opts.registry = registry_options(
             self.insecure_registries,
             self.registry_ca,
