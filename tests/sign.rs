@@ -554,6 +554,138 @@ fn merge_push_signs_the_merged_index() {
     assert!(stdout(&out).contains("Verified index"), "{}", text(&out));
 }
 
+/// `--output type=oci,dest=DIR --sign-key`: the layout lists a `.sig` image for the index and
+/// each platform and an `.att` image for each platform, by ref name, with cosign's `kind`
+/// annotation; openssl verifies each signature from the layout's blobs; `verify oci:DIR`
+/// passes with the key and fails with another; a second key's build into the same layout adds
+/// its signature; and skopeo, copying the image and its cosign tags by name, carries them to a
+/// registry, where `verify` passes too.
+#[test]
+fn a_signed_layout_lists_its_signatures_and_skopeo_carries_them() {
+    let reg = &*PLAIN;
+    let work = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(work.path(), "cosign");
+    let (other, other_public) = keypair(work.path(), "other");
+    let dir = work.path().join("layout");
+    let repository = "laid/api";
+    let repo = format!("{}/{repository}", reg.addr);
+    let build = |key: &Path| {
+        run_ok(
+            imagebuild_isolated(work.path())
+                .args(["-q", "-p", "server", "--bin", "api"])
+                .args([
+                    "--platform",
+                    "linux/amd64,linux/arm64",
+                    "-t",
+                    &format!("{repo}:1.0"),
+                ])
+                .arg("--output")
+                .arg(format!("type=oci,dest={}", dir.display()))
+                .arg("--sign-key")
+                .arg(key),
+        )
+    };
+    build(&key);
+    validate_layout(&dir);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    let named = |tag: &str| {
+        entries
+            .iter()
+            .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap_or_else(|| panic!("index.json lists {tag}: {index}"))
+            .clone()
+    };
+    let top = named("1.0");
+    let top_digest = top["digest"].as_str().unwrap().to_string();
+    let read = |digest: &str| std::fs::read(dir.join("blobs/sha256").join(&digest[7..])).unwrap();
+    let image: Value = serde_json::from_slice(&read(&top_digest)).unwrap();
+    let mut subjects = vec![top_digest.clone()];
+    for m in image["manifests"].as_array().unwrap() {
+        subjects.push(m["digest"].as_str().unwrap().to_string());
+    }
+    let mut cosign_tags = Vec::new();
+    for (i, digest) in subjects.iter().enumerate() {
+        let entry = named(&sig_tag(digest));
+        assert_eq!(
+            entry["annotations"]["kind"],
+            "dev.cosignproject.cosign/sigs"
+        );
+        let sig: Value = serde_json::from_slice(&read(entry["digest"].as_str().unwrap())).unwrap();
+        let layer = &sig["layers"][0];
+        let payload = read(layer["digest"].as_str().unwrap());
+        let der = decode_base64(
+            layer["annotations"]["dev.cosignproject.cosign/signature"]
+                .as_str()
+                .unwrap(),
+        );
+        assert!(openssl_verifies(work.path(), &public, &payload, &der));
+        let claim: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            claim["critical"]["image"]["docker-manifest-digest"],
+            digest.as_str()
+        );
+        cosign_tags.push(sig_tag(digest));
+        if i > 0 {
+            let att = named(&att_tag(digest));
+            assert_eq!(att["annotations"]["kind"], "dev.cosignproject.cosign/atts");
+            cosign_tags.push(att_tag(digest));
+        }
+    }
+    let layout_ref = format!("oci:{}", dir.display());
+    let out = verify(&public, &layout_ref);
+    assert!(out.status.success(), "{}", text(&out));
+    for want in [
+        "Verified index",
+        "Verified linux/arm64 attestation https://spdx.dev/Document",
+        "Verified linux/amd64 attestation https://slsa.dev/provenance/v1",
+    ] {
+        assert!(stdout(&out).contains(want), "{want}: {}", text(&out));
+    }
+    let out = verify(&other_public, &format!("{layout_ref}:1.0"));
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("no valid signature for the key"),
+        "{}",
+        text(&out)
+    );
+
+    // The other key's build into the same layout: its signature is added beside the first.
+    build(&other);
+    validate_layout(&dir);
+    for public in [&public, &other_public] {
+        let out = verify(public, &layout_ref);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
+    // skopeo carries the image and, by ref name, its cosign images.
+    let skopeo = require("skopeo");
+    for tag in std::iter::once("1.0".to_string()).chain(cosign_tags) {
+        run_ok(
+            Command::new(&skopeo)
+                .args(["copy", "--all", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}:{tag}", dir.display()))
+                .arg(format!("docker://{repo}:{tag}")),
+        );
+    }
+    // The referrers (unsigned SBOM and provenance) are not carried by skopeo: `verify` finds
+    // none to check, and checks every signature.
+    let out = verify(&public, &format!("{repo}:1.0"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("Verified linux/arm64"),
+        "{}",
+        text(&out)
+    );
+    let sigs = reg.skopeo_raw(&format!("{repo}:{}", sig_tag(&top_digest)));
+    assert_eq!(
+        sigs["layers"].as_array().unwrap().len(),
+        2,
+        "both keys' signatures"
+    );
+}
+
 /// Debian's skopeo 1.9 with a `sigstoreSigned` policy: the unsigned image is refused because
 /// no signature exists; for the signed one skopeo finds our signature and stops at the
 /// verification step Debian compiled out ("sigstore disabled"), the README's documented

@@ -1,24 +1,27 @@
-//! `cargo imagebuild verify REF --key PUB.pem`: checks the cosign signatures of an image in a
-//! registry against a public key. For the index (or single manifest) `REF` names and every
-//! platform manifest it lists, the signature image under `sha256-<hex>.sig` must hold a
-//! simple-signing payload that names that digest and this repository, with a signature over the
-//! payload's bytes that the key verifies. Each SBOM and provenance attached to a platform
+//! `cargo imagebuild verify REF|oci:DIR[:TAG] --key PUB.pem`: checks the cosign signatures of
+//! an image in a registry or an OCI layout ([`super::held`]) against a public key. For the index
+//! (or single manifest) `REF` names and every platform manifest it lists, the signature image
+//! under `sha256-<hex>.sig` must hold a simple-signing payload that names that digest (and, in
+//! a registry, this repository), with a signature over the payload's bytes that the key
+//! verifies. Each SBOM and provenance attached to a platform
 //! manifest must also have a signed attestation under its `sha256-<hex>.att` tag: a DSSE
 //! envelope whose signature the key verifies over the PAE and whose statement (or its
 //! predicate, for an SBOM) is the attached document. Gives what was verified; the first subject
 //! without such a signature or attestation is an error ([`VerifyError`]) that says which and
 //! why.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::held::{self, Held, InRegistry};
 use crate::events::Listener;
 use crate::image::attestation;
 use crate::image::model::media;
 use crate::image::reference::ImageRef;
 use crate::image::signature::{self, PublicKey};
-use crate::registry::{ErrorKind, Registry, RegistryError, RegistryOptions};
+use crate::registry::referrers::platform_of;
+use crate::registry::{Registry, RegistryOptions};
 use crate::util::digest::Digest;
 use crate::util::env::Environment;
 use crate::util::report::Reporter;
@@ -27,7 +30,7 @@ use crate::util::report::Reporter;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct VerifyOptions {
-    /// The image: a registry reference (tag or digest).
+    /// The image: a registry reference (tag or digest), or `oci:DIR[:TAG]`.
     pub reference: String,
     /// The public key (PEM, what `openssl pkey -pubout` writes).
     pub key: PathBuf,
@@ -135,52 +138,52 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
     if let Some(ca) = &opts.registry.ca {
         crate::registry::trust::UserCa::read(ca)?;
     }
-    let r = ImageRef::parse(&opts.reference)?;
-    let repo = ImageRef::repository_named(&r.full_name())?;
-    let registry = Registry::new(&opts.registry, &opts.env, ui)?;
-    let top = registry
-        .pull_manifest(&r.oci())
-        .with_context(|| format!("reading {}", opts.reference))?;
+    let held: Box<dyn Held> = match held::layout_of(&opts.reference) {
+        Some(layout) => Box::new(layout),
+        None => {
+            let reference = ImageRef::parse(&opts.reference)?;
+            let repo = ImageRef::repository_named(&reference.full_name())?;
+            let registry = Registry::new(&opts.registry, &opts.env, ui)?;
+            Box::new(InRegistry {
+                registry,
+                reference,
+                repo,
+            })
+        }
+    };
+    verify_held(held.as_ref(), &key, &opts.key)
+}
+
+/// [`verify`] of the image `held` holds, with `key` (read from `key_path`).
+fn verify_held(held: &dyn Held, key: &PublicKey, key_path: &Path) -> Result<Vec<Verified>> {
+    let top = held.top()?;
     let mut subjects = vec![("index".to_string(), top.digest.clone())];
     if media::is_index(&top.media_type) {
         let v: serde_json::Value = serde_json::from_slice(&top.bytes)
-            .with_context(|| format!("{} is not JSON", opts.reference))?;
+            .with_context(|| format!("the index {} is not JSON", top.digest))?;
         for m in v["manifests"].as_array().into_iter().flatten() {
             let Some(digest) = m["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()) else {
                 continue;
             };
-            let p = &m["platform"];
-            let mut platform = format!(
-                "{}/{}",
-                p["os"].as_str().unwrap_or("?"),
-                p["architecture"].as_str().unwrap_or("?")
-            );
-            if let Some(v) = p["variant"].as_str() {
-                platform = format!("{platform}/{v}");
-            }
-            subjects.push((platform, digest));
+            subjects.push((platform_of(m), digest));
         }
     } else {
         subjects[0].0 = "manifest".to_string();
     }
-    let name = repo.full_name();
+    let name = held.name();
     let mut verified = Vec::new();
     for (subject, digest) in subjects {
         let tag = signature::signature_tag(&digest);
-        let sig_manifest = match registry.pull_manifest(&repo.at_tag(&tag)) {
-            Ok(m) => m,
-            Err(e) if is_not_found(&e) => {
-                return Err(VerifyError::NoSignature {
-                    subject,
-                    digest: digest.to_string(),
-                    repository: name,
-                    tag,
-                }
-                .into())
+        let Some(sig_manifest) = held.cosign_image(&tag)? else {
+            return Err(VerifyError::NoSignature {
+                subject,
+                digest: digest.to_string(),
+                repository: name,
+                tag,
             }
-            Err(e) => return Err(e.context(format!("reading the signature {name}:{tag}"))),
+            .into());
         };
-        let listed = signature::signatures_in(&sig_manifest.bytes);
+        let listed = signature::signatures_in(&sig_manifest);
         let mut why = Vec::new();
         let mut good = None;
         for l in &listed {
@@ -191,8 +194,8 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
                 ));
                 continue;
             };
-            let payload = registry
-                .pull_document(&repo, &l.payload)
+            let payload = held
+                .blob(&l.payload)
                 .with_context(|| format!("reading the signed payload {}", l.payload.digest))?;
             if !key.verifies(&payload, sig) {
                 why.push(format!(
@@ -201,22 +204,22 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
                 ));
                 continue;
             }
-            match signature::claim(&payload) {
-                Some(c) if c.digest != digest.as_str() => why.push(format!(
+            match (signature::claim(&payload), held.repository()) {
+                (Some(c), _) if c.digest != digest.as_str() => why.push(format!(
                     "{}: it signs {}, not this digest",
                     l.payload.digest.short(),
                     c.digest
                 )),
-                Some(c) if c.reference != name => why.push(format!(
-                    "{}: it names the repository {}, not {name}",
+                (Some(c), Some(repository)) if c.reference != repository => why.push(format!(
+                    "{}: it names the repository {}, not {repository}",
                     l.payload.digest.short(),
                     c.reference
                 )),
-                Some(c) => {
+                (Some(c), _) => {
                     good = Some(c);
                     break;
                 }
-                None => why.push(format!(
+                (None, _) => why.push(format!(
                     "{}: not a cosign simple-signing payload",
                     l.payload.digest.short()
                 )),
@@ -227,7 +230,7 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
                 let attestations = if subject == "index" {
                     Vec::new()
                 } else {
-                    attestations(&registry, &repo, &subject, &digest, &key, &opts.key)?
+                    attestations(held, &subject, &digest, key, key_path)?
                 };
                 verified.push(Verified {
                     subject,
@@ -245,7 +248,7 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
                     subject,
                     digest: digest.to_string(),
                     repository: name,
-                    key: opts.key.display().to_string(),
+                    key: key_path.display().to_string(),
                     why: why.join("; "),
                 }
                 .into());
@@ -259,32 +262,26 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
 /// its attached SBOMs and provenance say: each attached document needs one, else
 /// [`VerifyError::NotAttested`]. Their predicate types, in the order attached.
 fn attestations(
-    registry: &Registry,
-    repo: &ImageRef,
+    held: &dyn Held,
     subject: &str,
     digest: &Digest,
     key: &PublicKey,
-    key_path: &std::path::Path,
+    key_path: &Path,
 ) -> Result<Vec<String>> {
-    let attested = [media::SPDX, media::CYCLONEDX, media::IN_TOTO];
-    let referrers: Vec<_> = registry
-        .referrers(repo, digest)?
-        .into_iter()
-        .filter(|r| attested.contains(&r.artifact_type.as_str()))
-        .collect();
-    if referrers.is_empty() {
+    let attached = held.attached(digest)?;
+    if attached.is_empty() {
         return Ok(Vec::new());
     }
-    let name = repo.full_name();
+    let name = held.name();
     let tag = attestation::attestation_tag(digest);
     // Every statement about this manifest that verifies with the key.
     let mut statements = Vec::new();
     let mut why = Vec::new();
-    match registry.pull_manifest(&repo.at_tag(&tag)) {
-        Ok(m) => {
-            for l in attestation::envelopes_in(&m.bytes) {
-                let envelope = registry
-                    .pull_document(repo, &l.layer)
+    match held.cosign_image(&tag)? {
+        Some(m) => {
+            for l in attestation::envelopes_in(&m) {
+                let envelope = held
+                    .blob(&l.layer)
                     .with_context(|| format!("reading the attestation {}", l.layer.digest))?;
                 match attestation::open_envelope(&envelope, key) {
                     Ok(s)
@@ -304,16 +301,14 @@ fn attestations(
                 }
             }
         }
-        Err(e) if is_not_found(&e) => why.push(format!("no {tag}")),
-        Err(e) => return Err(e.context(format!("reading the attestations {name}:{tag}"))),
+        None => why.push(format!("no {tag}")),
     }
     let mut verified = Vec::new();
-    for r in referrers {
-        let (_, document) = registry.pull_attachment(repo, &r.digest)?;
+    for (artifact_type, document) in attached {
         let document: serde_json::Value = serde_json::from_slice(&document)
-            .with_context(|| format!("the attached {} is not JSON", r.artifact_type))?;
+            .with_context(|| format!("the attached {artifact_type} is not JSON"))?;
         let same = statements.iter().find(|s| {
-            if r.artifact_type == media::IN_TOTO {
+            if artifact_type == media::IN_TOTO {
                 **s == document
             } else {
                 s["predicate"] == document
@@ -332,7 +327,7 @@ fn attestations(
                     subject: subject.to_string(),
                     digest: digest.to_string(),
                     repository: name,
-                    artifact_type: r.artifact_type,
+                    artifact_type,
                     key: key_path.display().to_string(),
                     tag,
                     why: why.join("; "),
@@ -342,12 +337,4 @@ fn attestations(
         }
     }
     Ok(verified)
-}
-
-/// Whether `e` is the registry's "no such manifest".
-fn is_not_found(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<RegistryError>()
-            .is_some_and(|r| r.kind == ErrorKind::NotFound || r.status == Some(404))
-    })
 }

@@ -19,5 +19,6 @@ pub mod platform;
 pub mod reference;
 pub mod select;
 pub mod signature;
+pub mod signing;
 pub mod store;
 pub mod untar;

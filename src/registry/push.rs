@@ -37,10 +37,10 @@ use super::settled::How;
 use super::transport::Host;
 use super::upload::Mount;
 use crate::events::Event;
-use crate::image::attestation;
 use crate::image::model::{media, Descriptor, Document, ImageSet};
 use crate::image::reference::ImageRef;
 use crate::image::signature::{self, Signer};
+use crate::image::signing;
 use crate::image::store::BlobStore;
 
 /// How many blobs or manifests are in flight at once.
@@ -282,7 +282,7 @@ impl Registry {
     /// Signs the index and each platform's manifest of `set` with `signer` and adds each
     /// signature to the image under its `sha256-<hex>.sig` tag, keeping the signatures that
     /// tag lists already (cosign's way; see [`signature::cosign_image`]); then each platform's
-    /// attachments, as DSSE envelopes under its `sha256-<hex>.att` tag ([`attestation`]).
+    /// attachments, as DSSE envelopes under its `sha256-<hex>.att` tag ([`signing::to_sign`]).
     async fn push_signatures(
         &self,
         host: &Arc<Host>,
@@ -292,48 +292,23 @@ impl Registry {
         counters: &Counters,
     ) -> Result<()> {
         let name = target.full_name();
-        let subjects = std::iter::once(&set.index.descriptor.digest)
-            .chain(set.images.iter().map(|i| &i.manifest.descriptor.digest));
-        for digest in subjects {
-            let payload = signature::payload(&name, digest);
-            let sig = signer
-                .sign(&payload)
-                .with_context(|| format!("signing {name}@{digest} with {}", signer.describe()))?;
-            let tag = signature::signature_tag(digest);
-            let layer = signature::signature_layer(payload, &sig);
-            self.add_to_cosign_image(host, target, &tag, vec![layer], counters)
+        for item in signing::to_sign(set, &name, signer)? {
+            let predicate_types = item.predicate_types();
+            self.add_to_cosign_image(host, target, &item.tag, item.layers, counters)
                 .await?;
-            self.ui.emit(Event::Signed {
-                repository: name.clone(),
-                digest: digest.to_string(),
-                tag,
-            });
-        }
-        // The attachments of each platform, as signed attestations of its manifest.
-        for image in &set.images {
-            let digest = &image.manifest.descriptor.digest;
-            let ours = set
-                .attachments
-                .iter()
-                .filter(|a| a.platform == image.platform);
-            let layers = attestation::attestation_layers(ours, &name, digest, signer)
-                .with_context(|| format!("attesting {name}@{digest} with {}", signer.describe()))?;
-            if layers.is_empty() {
-                continue;
-            }
-            let predicate_types = layers
-                .iter()
-                .filter_map(|l| l.annotations.get(attestation::PREDICATE_ANNOTATION))
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect();
-            let tag = attestation::attestation_tag(digest);
-            self.add_to_cosign_image(host, target, &tag, layers, counters)
-                .await?;
-            self.ui.emit(Event::Attested {
-                repository: name.clone(),
-                digest: digest.to_string(),
-                tag,
-                predicate_types,
+            let (repository, digest, tag) = (name.clone(), item.subject.to_string(), item.tag);
+            self.ui.emit(match item.kind {
+                signing::KIND_SIGNATURES => Event::Signed {
+                    repository,
+                    digest,
+                    tag,
+                },
+                _ => Event::Attested {
+                    repository,
+                    digest,
+                    tag,
+                    predicate_types,
+                },
             });
         }
         Ok(())
