@@ -492,9 +492,9 @@ fn cosign_encrypted_keys_sign_and_a_wrong_password_is_refused() {
     );
 }
 
-/// `merge --push --sign-key`: the index merged from two per-platform layouts is signed with its
-/// platform manifests as a build's push is; openssl verifies every `.sig`, the attestations
-/// hold, and `verify` passes.
+/// `merge --push --sign-key`: the index merged from two per-platform layouts (signed ones, whose
+/// cosign images merge skips) is signed with its platform manifests as a build's push is;
+/// openssl verifies every `.sig`, the attestations hold, and `verify` passes.
 #[test]
 fn merge_push_signs_the_merged_index() {
     let reg = &*PLAIN;
@@ -506,7 +506,10 @@ fn merge_push_signs_the_merged_index() {
             imagebuild_isolated(work.path())
                 .args(["-q", "-p", "server", "--bin", "api", "--platform", platform])
                 .arg("--output")
-                .arg(format!("type=oci,dest={}", dist.join(dir).display())),
+                .arg(format!("type=oci,dest={}", dist.join(dir).display()))
+                // Signed layouts: merge reads past their cosign images.
+                .arg("--sign-key")
+                .arg(&key),
         );
     }
     let repository = "merged/api";
