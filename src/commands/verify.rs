@@ -1,5 +1,5 @@
 //! `cargo imagebuild verify REF|oci:DIR[:TAG] --key PUB.pem`: checks the cosign signatures of
-//! an image in a registry or an OCI layout ([`super::held`]) against a public key. For the index
+//! an image in a registry or an OCI layout (`held.rs`) against a public key. For the index
 //! (or single manifest) `REF` names and every platform manifest it lists, the signature image
 //! under `sha256-<hex>.sig` must hold a simple-signing payload that names that digest (and, in
 //! a registry, this repository), with a signature over the payload's bytes that the key

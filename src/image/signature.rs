@@ -1,17 +1,20 @@
 //! Image signatures in cosign's format, with no I/O but reading a key file: the simple-signing
-//! payload that names a manifest ([`payload`]), the signature image that carries it under the
-//! `sha256-<hex>.sig` tag ([`SignatureImage`]), and reading such an image back
-//! ([`signatures_in`]). What signs is a [`Signer`]: today [`KeySigner`], an ECDSA P-256 key
-//! from a PKCS#8 PEM file (what `openssl genpkey -algorithm EC -pkeyopt
-//! ec_paramgen_curve:P-256` writes); a keyless signer (an OIDC token, Fulcio, Rekor) would be
-//! another implementation behind the same `--sign-key` machinery. [`PublicKey`] checks
+//! payload that names a manifest ([`payload`]), the cosign image that carries it under the
+//! `sha256-<hex>.sig` tag ([`cosign_image`], which adds to what the tag holds, as cosign does),
+//! and reading such an image back ([`signatures_in`]). What signs is a [`Signer`]: today
+//! [`KeySigner`], an ECDSA P-256 key from a PKCS#8 PEM file (what `openssl genpkey -algorithm EC
+//! -pkeyopt ec_paramgen_curve:P-256` writes) or from cosign's encrypted `cosign.key`
+//! ([`crate::image::encrypted_key`], the password in `COSIGN_PASSWORD`); a keyless signer (an
+//! OIDC token, Fulcio, Rekor) would be another implementation behind the same machinery, its
+//! certificate and log entry given as [`Signer::layer_annotations`]. [`PublicKey`] checks
 //! signatures for `cargo imagebuild verify`.
 //!
 //! The format, as cosign writes it and `cosign verify`, skopeo and containers/image read it: one
-//! OCI image manifest per signed manifest; its config a minimal image config whose one diff_id is
-//! the payload's digest; its one layer the payload (`application/vnd.dev.cosign.simplesigning.v1+json`),
+//! OCI image manifest per signed manifest; its config a minimal image config whose diff_ids are
+//! its layers' digests; each layer a payload (`application/vnd.dev.cosign.simplesigning.v1+json`),
 //! annotated with the base64 of the ASN.1 DER ECDSA signature over the payload's SHA-256
-//! (`dev.cosignproject.cosign/signature`). Key bytes are never part of an error or a message.
+//! (`dev.cosignproject.cosign/signature`), one layer per signer. Key bytes and passwords are
+//! never part of an error or a message.
 
 use std::path::{Path, PathBuf};
 
@@ -79,6 +82,12 @@ pub trait Signer: Send + Sync {
     fn sign(&self, payload: &[u8]) -> Result<Vec<u8>>;
     /// What signs, for messages: the key file's path (never its bytes).
     fn describe(&self) -> String;
+    /// Annotations each signed layer carries besides the signature: none for a key; a keyless
+    /// signer would give its certificate and chain (`dev.sigstore.cosign/certificate`,
+    /// `…/chain`) and its transparency-log entry (`dev.sigstore.cosign/bundle`) here.
+    fn layer_annotations(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 /// An ECDSA P-256 private key read from a PKCS#8 PEM file.

@@ -58,7 +58,10 @@ pub fn to_sign(set: &ImageSet, repository: &str, signer: &dyn Signer) -> Result<
             subject: digest.clone(),
             tag: signature::signature_tag(digest),
             kind: KIND_SIGNATURES,
-            layers: vec![signature::signature_layer(payload, &sig)],
+            layers: vec![with_signer(
+                signature::signature_layer(payload, &sig),
+                signer,
+            )],
         });
     }
     for image in &set.images {
@@ -71,6 +74,7 @@ pub fn to_sign(set: &ImageSet, repository: &str, signer: &dyn Signer) -> Result<
             .with_context(|| {
                 format!("attesting {repository}@{digest} with {}", signer.describe())
             })?;
+        let layers: Vec<CosignLayer> = layers.into_iter().map(|l| with_signer(l, signer)).collect();
         if !layers.is_empty() {
             out.push(ToSign {
                 subject: digest.clone(),
@@ -81,6 +85,12 @@ pub fn to_sign(set: &ImageSet, repository: &str, signer: &dyn Signer) -> Result<
         }
     }
     Ok(out)
+}
+
+/// `layer` with the signer's own annotations ([`Signer::layer_annotations`]) added.
+fn with_signer(mut layer: CosignLayer, signer: &dyn Signer) -> CosignLayer {
+    layer.annotations.extend(signer.layer_annotations());
+    layer
 }
 
 /// The `index.json` entry of a cosign image in a layout: found by its tag as a ref name (so

@@ -1,7 +1,8 @@
 //! Pushing one [`ImageSet`] to its repository, in the order that keeps a tag from ever naming
 //! something incomplete: every blob, then each platform's manifest (by digest), then the index
 //! (by digest), then — with a signer — the cosign signatures of the index and of each
-//! manifest (`sha256-<hex>.sig`, [`crate::image::signature`]), then the tags; then the
+//! manifest (`sha256-<hex>.sig`) and the attestations of each platform (`sha256-<hex>.att`,
+//! [`crate::image::signing`]), then the tags; then the
 //! attachments (`referrers.rs`). A signing failure leaves every tag where it was. When the registry holds
 //! the index already (one HEAD), that order has completed before: only tags that name something
 //! else are moved, and no blob or manifest is sent or checked again. Blobs and manifests go up concurrently, at most [`PARALLEL`] at a
