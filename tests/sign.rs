@@ -264,6 +264,28 @@ fn signed_push_verifies_with_openssl_and_verify_refuses_wrong_tampered_and_unsig
     );
     assert_eq!(status, 201);
     assert!(verify(&public, &reference).status.success(), "restored");
+    // An unsigned push of the amd64 image alone attaches a provenance of its own to the same
+    // manifest (its settings name one platform): the signed attestations still verify.
+    run_ok(
+        imagebuild_isolated(work.path())
+            .args([
+                "-q",
+                "-p",
+                "server",
+                "--bin",
+                "api",
+                "--platform",
+                "linux/amd64",
+            ])
+            .args(["--push", "-t", &format!("{repo}:amd64")]),
+    );
+    assert_eq!(
+        attached(reg, repository, &repo, &amd).len(),
+        3,
+        "a second provenance is attached to the amd64 manifest"
+    );
+    let out = verify(&public, &reference);
+    assert!(out.status.success(), "{}", text(&out));
 
     // Tampered: the arm64 signature image re-pushed with another (valid base64) signature.
     let arm = subjects(reg, &repo, &index)[2].clone();

@@ -3,12 +3,13 @@
 //! (or single manifest) `REF` names and every platform manifest it lists, the signature image
 //! under `sha256-<hex>.sig` must hold a simple-signing payload that names that digest (and, in
 //! a registry, this repository), with a signature over the payload's bytes that the key
-//! verifies. Each SBOM and provenance attached to a platform
-//! manifest must also have a signed attestation under its `sha256-<hex>.att` tag: a DSSE
+//! verifies. Each kind of document attached to a platform manifest (SPDX, CycloneDX,
+//! provenance) must also have a signed attestation under its `sha256-<hex>.att` tag: a DSSE
 //! envelope whose signature the key verifies over the PAE and whose statement (or its
-//! predicate, for an SBOM) is the attached document. Gives what was verified; the first subject
-//! without such a signature or attestation is an error ([`VerifyError`]) that says which and
-//! why.
+//! predicate, for an SBOM) is one of the attached documents of that kind (an unsigned push of
+//! the same image attaches documents of its own, which need none). Gives what was verified;
+//! the first subject without such a signature or attestation is an error ([`VerifyError`])
+//! that says which and why.
 
 use std::path::{Path, PathBuf};
 
@@ -259,8 +260,9 @@ fn verify_held(held: &dyn Held, key: &PublicKey, key_path: &Path) -> Result<Vec<
 }
 
 /// The attestations of the platform manifest `digest` that verify with `key` and say what
-/// its attached SBOMs and provenance say: each attached document needs one, else
-/// [`VerifyError::NotAttested`]. Their predicate types, in the order attached.
+/// its attached SBOMs and provenance say: each kind of document attached (SPDX, CycloneDX,
+/// provenance) needs one that says what one of them says, else [`VerifyError::NotAttested`].
+/// Their predicate types.
 fn attestations(
     held: &dyn Held,
     subject: &str,
@@ -303,17 +305,29 @@ fn attestations(
         }
         None => why.push(format!("no {tag}")),
     }
+    // Per kind of document attached, one of them said by a verified statement: an unsigned push
+    // of the same image attaches documents of its own (another provenance, with its own
+    // times), which no attestation needs to cover.
+    let mut kinds: Vec<&str> = attached.iter().map(|(k, _)| k.as_str()).collect();
+    kinds.sort();
+    kinds.dedup();
     let mut verified = Vec::new();
-    for (artifact_type, document) in attached {
-        let document: serde_json::Value = serde_json::from_slice(&document)
-            .with_context(|| format!("the attached {artifact_type} is not JSON"))?;
-        let same = statements.iter().find(|s| {
-            if artifact_type == media::IN_TOTO {
-                **s == document
-            } else {
-                s["predicate"] == document
+    for kind in kinds {
+        let mut same = None;
+        for (_, document) in attached.iter().filter(|(k, _)| k == kind) {
+            let document: serde_json::Value = serde_json::from_slice(document)
+                .with_context(|| format!("the attached {kind} is not JSON"))?;
+            same = statements.iter().find(|s| {
+                if kind == media::IN_TOTO {
+                    **s == document
+                } else {
+                    s["predicate"] == document
+                }
+            });
+            if same.is_some() {
+                break;
             }
-        });
+        }
         match same {
             Some(s) => verified.push(s["predicateType"].as_str().unwrap_or("?").to_string()),
             None => {
@@ -327,7 +341,7 @@ fn attestations(
                     subject: subject.to_string(),
                     digest: digest.to_string(),
                     repository: name,
-                    artifact_type,
+                    artifact_type: kind.to_string(),
                     key: key_path.display().to_string(),
                     tag,
                     why: why.join("; "),
