@@ -16,10 +16,10 @@ use crate::image::model::{media, Attachment};
 use crate::image::signature::{CosignLayer, PublicKey, Signer, SIGNATURE_ANNOTATION};
 use crate::util::digest::Digest;
 
-/// The media type of a DSSE envelope layer.
-pub const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 /// The layer annotation naming the statement's predicate type.
-pub const PREDICATE_ANNOTATION: &str = "predicateType";
+pub use crate::image::model::annotation::PREDICATE_TYPE as PREDICATE_ANNOTATION;
+/// The media type of a DSSE envelope layer.
+pub use crate::image::model::media::DSSE;
 /// The `_type` of the statements we write.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 

@@ -33,10 +33,10 @@ use crate::util::env::Environment;
 /// The variable cosign reads an encrypted key's password from.
 pub const PASSWORD_VAR: &str = "COSIGN_PASSWORD";
 
-/// The media type of a simple-signing payload, the layer of a signature image.
-pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The layer annotation that holds the base64 signature.
-pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub use crate::image::model::annotation::COSIGN_SIGNATURE as SIGNATURE_ANNOTATION;
+/// The media type of a simple-signing payload, the layer of a signature image.
+pub use crate::image::model::media::SIMPLE_SIGNING;
 /// The `critical.type` of a payload.
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
 

@@ -14,7 +14,7 @@ use crate::util::digest::Digest;
 
 /// cosign's annotation on the `index.json` entries of a layout it saves (`cosign save`):
 /// what the entry is.
-pub const KIND_ANNOTATION: &str = "kind";
+pub use crate::image::model::annotation::COSIGN_KIND as KIND_ANNOTATION;
 /// The `kind` of a signature image.
 pub const KIND_SIGNATURES: &str = "dev.cosignproject.cosign/sigs";
 /// The `kind` of an attestation image.
