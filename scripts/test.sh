@@ -61,6 +61,10 @@ done
 if ! python3 -c 'import yaml' >/dev/null 2>&1; then
   missing+=(python3-yaml)
 fi
+# PyNaCl seals the cosign encrypted keys tests/sign.rs makes, run by Debian's own python3
+if ! /usr/bin/python3 -c 'import nacl.secret' >/dev/null 2>&1; then
+  missing+=(python3-nacl)
+fi
 # zig comes from PyPI (`ziglang`), which needs pip
 if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1 \
    && ! python3 -m pip --version >/dev/null 2>&1; then

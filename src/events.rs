@@ -93,6 +93,18 @@ pub enum Event {
         /// The tag the signature image is stored under.
         tag: String,
     },
+    /// A platform manifest's signed attestations (DSSE envelopes of its SBOM and provenance)
+    /// reached a registry, under the tag `sha256-<hex>.att`.
+    Attested {
+        /// The repository.
+        repository: String,
+        /// The attested manifest's digest.
+        digest: String,
+        /// The tag the attestation image is stored under.
+        tag: String,
+        /// The statements' predicate types.
+        predicate_types: Vec<String>,
+    },
     /// A binary's images were written to one destination.
     ImageWritten {
         /// The binary.

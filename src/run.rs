@@ -289,7 +289,7 @@ pub fn build(opts: &Options, listener: impl Listener + 'static) -> Result<Outcom
         e.wait();
     }
     attest::attach(&plan, &routes, &mut sets, begun, &ui)?;
-    let signer = signer_for(plan.sign_key.as_deref())?;
+    let signer = signer_for(plan.sign_key.as_deref(), &plan.env)?;
     let sinks = Sinks {
         registry: &registry,
         loaders: &loaders,
@@ -319,9 +319,12 @@ pub(crate) struct Sinks<'a> {
 }
 
 /// The signer of the key at `path` (`--sign-key`), if one was given.
-pub(crate) fn signer_for(path: Option<&std::path::Path>) -> Result<Option<Arc<dyn Signer>>> {
+pub(crate) fn signer_for(
+    path: Option<&std::path::Path>,
+    env: &Environment,
+) -> Result<Option<Arc<dyn Signer>>> {
     Ok(match path {
-        Some(p) => Some(Arc::new(KeySigner::read("--sign-key", p)?) as Arc<dyn Signer>),
+        Some(p) => Some(Arc::new(KeySigner::read("--sign-key", p, env)?) as Arc<dyn Signer>),
         None => None,
     })
 }

@@ -24,7 +24,10 @@
 //! - `resolve -f k8s/` gets a `k8s/` holding a Deployment-like file that names `imagebuild://api`;
 //! - `cosign.pem` and `cosign.pub` are an ECDSA P-256 key pair that openssl makes once for the
 //!   run (as the README's openssl lines do), so a `verify` checks what an earlier push signed;
-//!   `verify` runs as it is (it reads no workspace);
+//!   `cosign.key` is that key encrypted in cosign's format, with `COSIGN_PASSWORD` set for
+//!   every command (the format `cosign generate-key-pair` writes);
+//!   `verify` runs as it is (it reads no workspace), and `verify oci:DIR` gets its layout
+//!   first: the fixture's `api` built into DIR with `--sign-key cosign.pem`;
 //! - `init` runs in a fresh `cargo new` project (it edits a Cargo.toml), `platforms` as it is,
 //!   and `merge dist/ARCH…` gets its directories first: the fixture's `api` built for
 //!   `linux/ARCH` into each.
@@ -100,30 +103,34 @@ fn push_base(reg: &Registry, work: &Path) -> String {
     base
 }
 
-/// `dir` holding `cosign.pem` and `cosign.pub`, made by openssl on first use.
+/// The password of the README's `cosign.key`.
+const COSIGN_PASSWORD: &str = "readme-password";
+
+/// `dir` holding `cosign.pem` and `cosign.pub`, made by openssl on first use, and `cosign.key`,
+/// the same key encrypted in cosign's format with [`COSIGN_PASSWORD`].
 fn signing_keys(dir: &Path) -> &Path {
-    if !dir.join("cosign.pub").is_file() {
+    if !dir.join("cosign.key").is_file() {
         std::fs::create_dir_all(dir).unwrap();
-        let openssl = require("openssl");
-        run_ok(Command::new(&openssl).current_dir(dir).args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "cosign.pem",
-        ]));
-        run_ok(Command::new(&openssl).current_dir(dir).args([
-            "pkey",
-            "-in",
-            "cosign.pem",
-            "-pubout",
-            "-out",
-            "cosign.pub",
-        ]));
+        let (pem, _) = common::keys::keypair(dir, "cosign");
+        common::keys::cosign_key(
+            &pem,
+            &dir.join("cosign.key"),
+            COSIGN_PASSWORD,
+            "ENCRYPTED SIGSTORE PRIVATE KEY",
+        );
     }
     dir
+}
+
+/// The fixture's `api` built in `work` into the layout `dest`, with `more` arguments.
+fn build_layout(work: &Path, dest: &str, more: &[&str]) {
+    let manifest = fixture().join("Cargo.toml");
+    run_ok(
+        imagebuild_in(work)
+            .args(["-q", "--manifest-path", manifest.to_str().unwrap()])
+            .args(["--bin", "api", "--output", &format!("type=oci,dest={dest}")])
+            .args(more),
+    );
 }
 
 /// One README command, rewritten as the module says; returns the command to run and the
@@ -151,7 +158,9 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
     let mut args: Vec<String> = rest[2..]
         .iter()
         .map(|w| match *w {
-            "cosign.pem" | "cosign.pub" => signing_keys(&keys).join(w).display().to_string(),
+            "cosign.pem" | "cosign.pub" | "cosign.key" => {
+                signing_keys(&keys).join(w).display().to_string()
+            }
             w => host(w),
         })
         .collect();
@@ -183,26 +192,26 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
                 let mut skip = false;
                 for a in &args[1..] {
                     if std::mem::take(&mut skip) || a.starts_with('-') {
-                        skip = a == "-t" || a == "--tag" || a == "-o" || a == "--output";
+                        skip =
+                            ["-t", "--tag", "-o", "--output", "--sign-key"].contains(&a.as_str());
                         continue;
                     }
                     let arch = a.rsplit('/').next().unwrap();
-                    run_ok(imagebuild_in(work).args([
-                        "-q",
-                        "--manifest-path",
-                        fixture().join("Cargo.toml").to_str().unwrap(),
-                        "--bin",
-                        "api",
-                        "--platform",
-                        &format!("linux/{arch}"),
-                        "--output",
-                        &format!("type=oci,dest={a}"),
-                    ]));
+                    let platform = format!("linux/{arch}");
+                    build_layout(work, a, &["--platform", &platform]);
+                }
+            }
+            "verify" => {
+                // `verify oci:DIR` gets its layout first: the fixture's `api`, signed with
+                // the README's cosign.pem.
+                if let Some(dir) = args.get(1).and_then(|a| a.strip_prefix("oci:")) {
+                    let key = signing_keys(&keys).join("cosign.pem");
+                    build_layout(work, dir, &["--sign-key", key.to_str().unwrap()]);
                 }
             }
             _ => {}
         }
-        c.args(&args);
+        c.args(&args).env("COSIGN_PASSWORD", COSIGN_PASSWORD);
         return (c, args);
     }
     if sub == "run" {
@@ -243,6 +252,8 @@ fn rewrite(command: &str, reg: &Registry, base: &str, work: &Path) -> (Command, 
     c.env("CARGO_IMAGEBUILD_CACHE", work.join("cache"));
     // `--loader containerd` with no address= reaches the test containerd through ctr's variable.
     c.env("CONTAINERD_ADDRESS", &containerd().address);
+    // The README's user has COSIGN_PASSWORD set for their cosign.key.
+    c.env("COSIGN_PASSWORD", COSIGN_PASSWORD);
     for e in env {
         let (k, v) = e.split_once('=').unwrap();
         c.env(k, host(v));

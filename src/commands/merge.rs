@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::events::Listener;
+use crate::image::signature::{KeySigner, Signer};
 use crate::image::store::BlobStore;
 use crate::plan::options::MergeOptions;
 use crate::plan::output::OutputSpec;
@@ -33,6 +34,21 @@ pub fn merge(opts: &MergeOptions, listener: impl Listener + 'static) -> Result<O
             "merge needs somewhere to put the index: --push -t REF, or --output type=oci,dest=DIR"
         );
     }
+    // The key is read (and an unusable one refused) before any layout is.
+    let key = match &opts.sign_key {
+        Some(p) => Some(("--sign-key", p.clone())),
+        None => opts
+            .env
+            .path(crate::plan::ENV_SIGN_KEY)
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| (crate::plan::ENV_SIGN_KEY, p)),
+    };
+    let signer = match key {
+        Some((what, path)) => {
+            Some(Arc::new(KeySigner::read(what, &path, &opts.env)?) as Arc<dyn Signer>)
+        }
+        None => None,
+    };
     // The blob store of the merge: beside the first layout, so blobs are hard-linked, not copied.
     let beside = opts
         .dirs
@@ -79,7 +95,7 @@ pub fn merge(opts: &MergeOptions, listener: impl Listener + 'static) -> Result<O
         registry: &registry,
         loaders: &loaders,
         env: &opts.env,
-        signer: None,
+        signer: signer.as_ref(),
     };
     let built = deliver(set, &outputs, &sinks, &store, ui)?;
     Ok(Outcome {

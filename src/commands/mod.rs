@@ -9,6 +9,7 @@
 
 pub mod clean;
 pub mod doctor;
+mod held;
 pub mod init;
 pub mod merge;
 pub mod platforms;

@@ -1,19 +1,28 @@
-//! `cargo imagebuild verify REF --key PUB.pem`: checks the cosign signatures of an image in a
-//! registry against a public key. For the index (or single manifest) `REF` names and every
-//! platform manifest it lists, the signature image under `sha256-<hex>.sig` must hold a
-//! simple-signing payload that names that digest and this repository, with a signature over the
-//! payload's bytes that the key verifies. Gives what was verified; the first subject with no
-//! such signature is an error ([`VerifyError`]) that says which and why.
+//! `cargo imagebuild verify REF|oci:DIR[:TAG] --key PUB.pem`: checks the cosign signatures of
+//! an image in a registry or an OCI layout (`held.rs`) against a public key. For the index
+//! (or single manifest) `REF` names and every platform manifest it lists, the signature image
+//! under `sha256-<hex>.sig` must hold a simple-signing payload that names that digest (and, in
+//! a registry, this repository), with a signature over the payload's bytes that the key
+//! verifies. Each kind of document attached to a platform manifest (SPDX, CycloneDX,
+//! provenance) must also have a signed attestation under its `sha256-<hex>.att` tag: a DSSE
+//! envelope whose signature the key verifies over the PAE and whose statement (or its
+//! predicate, for an SBOM) is one of the attached documents of that kind (an unsigned push of
+//! the same image attaches documents of its own, which need none). Gives what was verified;
+//! the first subject without such a signature or attestation is an error ([`VerifyError`])
+//! that says which and why.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::held::{self, Held, InRegistry};
 use crate::events::Listener;
+use crate::image::attestation;
 use crate::image::model::media;
 use crate::image::reference::ImageRef;
 use crate::image::signature::{self, PublicKey};
-use crate::registry::{ErrorKind, Registry, RegistryError, RegistryOptions};
+use crate::registry::referrers::platform_of;
+use crate::registry::{Registry, RegistryOptions};
 use crate::util::digest::Digest;
 use crate::util::env::Environment;
 use crate::util::report::Reporter;
@@ -22,7 +31,7 @@ use crate::util::report::Reporter;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct VerifyOptions {
-    /// The image: a registry reference (tag or digest).
+    /// The image: a registry reference (tag or digest), or `oci:DIR[:TAG]`.
     pub reference: String,
     /// The public key (PEM, what `openssl pkey -pubout` writes).
     pub key: PathBuf,
@@ -55,6 +64,9 @@ pub struct Verified {
     pub signature_tag: String,
     /// The reference the payload names.
     pub reference: String,
+    /// The predicate types of the signed attestations verified for it (a platform manifest's
+    /// `sha256-<hex>.att`), each matching a document attached to it.
+    pub attestations: Vec<String>,
 }
 
 /// Why an image does not verify.
@@ -94,6 +106,30 @@ pub enum VerifyError {
         /// What failed for each signature found.
         why: String,
     },
+    /// A document attached to a platform manifest has no signed attestation that says the
+    /// same, for this key.
+    #[error(
+        "{subject} {digest} of {repository}: the attached {artifact_type} has no attestation \
+         signed with the key {key} ({why})\nhelp: push with --sign-key KEY, which attests each \
+         SBOM and provenance under {tag}; an attestation that differs from the attached \
+         document means one of them was changed"
+    )]
+    NotAttested {
+        /// The platform.
+        subject: String,
+        /// The manifest's digest.
+        digest: String,
+        /// The repository.
+        repository: String,
+        /// The attached document's type.
+        artifact_type: String,
+        /// The key file.
+        key: String,
+        /// The tag looked in.
+        tag: String,
+        /// What was found instead.
+        why: String,
+    },
 }
 
 /// Checks every signature of the image `opts.reference` (see the module docs).
@@ -103,52 +139,52 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
     if let Some(ca) = &opts.registry.ca {
         crate::registry::trust::UserCa::read(ca)?;
     }
-    let r = ImageRef::parse(&opts.reference)?;
-    let repo = ImageRef::repository_named(&r.full_name())?;
-    let registry = Registry::new(&opts.registry, &opts.env, ui)?;
-    let top = registry
-        .pull_manifest(&r.oci())
-        .with_context(|| format!("reading {}", opts.reference))?;
+    let held: Box<dyn Held> = match held::layout_of(&opts.reference) {
+        Some(layout) => Box::new(layout),
+        None => {
+            let reference = ImageRef::parse(&opts.reference)?;
+            let repo = ImageRef::repository_named(&reference.full_name())?;
+            let registry = Registry::new(&opts.registry, &opts.env, ui)?;
+            Box::new(InRegistry {
+                registry,
+                reference,
+                repo,
+            })
+        }
+    };
+    verify_held(held.as_ref(), &key, &opts.key)
+}
+
+/// [`verify`] of the image `held` holds, with `key` (read from `key_path`).
+fn verify_held(held: &dyn Held, key: &PublicKey, key_path: &Path) -> Result<Vec<Verified>> {
+    let top = held.top()?;
     let mut subjects = vec![("index".to_string(), top.digest.clone())];
     if media::is_index(&top.media_type) {
         let v: serde_json::Value = serde_json::from_slice(&top.bytes)
-            .with_context(|| format!("{} is not JSON", opts.reference))?;
+            .with_context(|| format!("the index {} is not JSON", top.digest))?;
         for m in v["manifests"].as_array().into_iter().flatten() {
             let Some(digest) = m["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()) else {
                 continue;
             };
-            let p = &m["platform"];
-            let mut platform = format!(
-                "{}/{}",
-                p["os"].as_str().unwrap_or("?"),
-                p["architecture"].as_str().unwrap_or("?")
-            );
-            if let Some(v) = p["variant"].as_str() {
-                platform = format!("{platform}/{v}");
-            }
-            subjects.push((platform, digest));
+            subjects.push((platform_of(m), digest));
         }
     } else {
         subjects[0].0 = "manifest".to_string();
     }
-    let name = repo.full_name();
+    let name = held.name();
     let mut verified = Vec::new();
     for (subject, digest) in subjects {
         let tag = signature::signature_tag(&digest);
-        let sig_manifest = match registry.pull_manifest(&repo.at_tag(&tag)) {
-            Ok(m) => m,
-            Err(e) if is_not_found(&e) => {
-                return Err(VerifyError::NoSignature {
-                    subject,
-                    digest: digest.to_string(),
-                    repository: name,
-                    tag,
-                }
-                .into())
+        let Some(sig_manifest) = held.cosign_image(&tag)? else {
+            return Err(VerifyError::NoSignature {
+                subject,
+                digest: digest.to_string(),
+                repository: name,
+                tag,
             }
-            Err(e) => return Err(e.context(format!("reading the signature {name}:{tag}"))),
+            .into());
         };
-        let listed = signature::signatures_in(&sig_manifest.bytes);
+        let listed = signature::signatures_in(&sig_manifest);
         let mut why = Vec::new();
         let mut good = None;
         for l in &listed {
@@ -159,8 +195,8 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
                 ));
                 continue;
             };
-            let payload = registry
-                .pull_document(&repo, &l.payload)
+            let payload = held
+                .blob(&l.payload)
                 .with_context(|| format!("reading the signed payload {}", l.payload.digest))?;
             if !key.verifies(&payload, sig) {
                 why.push(format!(
@@ -169,34 +205,42 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
                 ));
                 continue;
             }
-            match signature::claim(&payload) {
-                Some(c) if c.digest != digest.as_str() => why.push(format!(
+            match (signature::claim(&payload), held.repository()) {
+                (Some(c), _) if c.digest != digest.as_str() => why.push(format!(
                     "{}: it signs {}, not this digest",
                     l.payload.digest.short(),
                     c.digest
                 )),
-                Some(c) if c.reference != name => why.push(format!(
-                    "{}: it names the repository {}, not {name}",
+                (Some(c), Some(repository)) if c.reference != repository => why.push(format!(
+                    "{}: it names the repository {}, not {repository}",
                     l.payload.digest.short(),
                     c.reference
                 )),
-                Some(c) => {
+                (Some(c), _) => {
                     good = Some(c);
                     break;
                 }
-                None => why.push(format!(
+                (None, _) => why.push(format!(
                     "{}: not a cosign simple-signing payload",
                     l.payload.digest.short()
                 )),
             }
         }
         match good {
-            Some(c) => verified.push(Verified {
-                subject,
-                digest: digest.to_string(),
-                signature_tag: tag,
-                reference: c.reference,
-            }),
+            Some(c) => {
+                let attestations = if subject == "index" {
+                    Vec::new()
+                } else {
+                    attestations(held, &subject, &digest, key, key_path)?
+                };
+                verified.push(Verified {
+                    subject,
+                    digest: digest.to_string(),
+                    signature_tag: tag,
+                    reference: c.reference,
+                    attestations,
+                })
+            }
             None => {
                 if why.is_empty() {
                     why.push(format!("{tag} lists no simple-signing layer"));
@@ -205,7 +249,7 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
                     subject,
                     digest: digest.to_string(),
                     repository: name,
-                    key: opts.key.display().to_string(),
+                    key: key_path.display().to_string(),
                     why: why.join("; "),
                 }
                 .into());
@@ -215,10 +259,96 @@ pub fn verify(opts: &VerifyOptions, listener: impl Listener + 'static) -> Result
     Ok(verified)
 }
 
-/// Whether `e` is the registry's "no such manifest".
-fn is_not_found(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<RegistryError>()
-            .is_some_and(|r| r.kind == ErrorKind::NotFound || r.status == Some(404))
-    })
+/// The attestations of the platform manifest `digest` that verify with `key` and say what
+/// its attached SBOMs and provenance say: each kind of document attached (SPDX, CycloneDX,
+/// provenance) needs one that says what one of them says, else [`VerifyError::NotAttested`].
+/// Their predicate types.
+fn attestations(
+    held: &dyn Held,
+    subject: &str,
+    digest: &Digest,
+    key: &PublicKey,
+    key_path: &Path,
+) -> Result<Vec<String>> {
+    let attached = held.attached(digest)?;
+    if attached.is_empty() {
+        return Ok(Vec::new());
+    }
+    let name = held.name();
+    let tag = attestation::attestation_tag(digest);
+    // Every statement about this manifest that verifies with the key.
+    let mut statements = Vec::new();
+    let mut why = Vec::new();
+    match held.cosign_image(&tag)? {
+        Some(m) => {
+            for l in attestation::envelopes_in(&m) {
+                let envelope = held
+                    .blob(&l.layer)
+                    .with_context(|| format!("reading the attestation {}", l.layer.digest))?;
+                match attestation::open_envelope(&envelope, key) {
+                    Ok(s)
+                        if s["subject"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|x| x["digest"]["sha256"].as_str() == Some(digest.hex())) =>
+                    {
+                        statements.push(s)
+                    }
+                    Ok(_) => why.push(format!(
+                        "{}: about another manifest",
+                        l.layer.digest.short()
+                    )),
+                    Err(e) => why.push(format!("{}: {e}", l.layer.digest.short())),
+                }
+            }
+        }
+        None => why.push(format!("no {tag}")),
+    }
+    // Per kind of document attached, one of them said by a verified statement: an unsigned push
+    // of the same image attaches documents of its own (another provenance, with its own
+    // times), which no attestation needs to cover.
+    let mut kinds: Vec<&str> = attached.iter().map(|(k, _)| k.as_str()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let mut verified = Vec::new();
+    for kind in kinds {
+        let mut same = None;
+        for (_, document) in attached.iter().filter(|(k, _)| k == kind) {
+            let document: serde_json::Value = serde_json::from_slice(document)
+                .with_context(|| format!("the attached {kind} is not JSON"))?;
+            same = statements.iter().find(|s| {
+                if kind == media::IN_TOTO {
+                    **s == document
+                } else {
+                    s["predicate"] == document
+                }
+            });
+            if same.is_some() {
+                break;
+            }
+        }
+        match same {
+            Some(s) => verified.push(s["predicateType"].as_str().unwrap_or("?").to_string()),
+            None => {
+                if why.is_empty() {
+                    why.push(format!(
+                        "{} verified statements, none with this document",
+                        statements.len()
+                    ));
+                }
+                return Err(VerifyError::NotAttested {
+                    subject: subject.to_string(),
+                    digest: digest.to_string(),
+                    repository: name,
+                    artifact_type: kind.to_string(),
+                    key: key_path.display().to_string(),
+                    tag,
+                    why: why.join("; "),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(verified)
 }

@@ -176,12 +176,15 @@ fn read_part(dir: &Path, store: &BlobStore) -> Result<Part> {
         );
     }
     let (_, top) = read_json(&dir.join("index.json"))?;
-    // Artifacts (SBOMs, provenance) are listed beside the image, untagged.
+    // Artifacts (SBOMs, provenance) are listed beside the image, untagged; cosign's signatures
+    // and attestations, tagged, are of the layout's index, not of the merged one (a merge
+    // with --sign-key signs that).
     let (artifacts, entries): (Vec<Value>, Vec<Value>) = top["manifests"]
         .as_array()
         .cloned()
         .unwrap_or_default()
         .into_iter()
+        .filter(|e| !crate::image::signing::is_cosign_entry(e))
         .partition(|e| e.get("artifactType").is_some());
     let Some(entry) = entries.first() else {
         bail!("{}/index.json lists no image", dir.display());

@@ -7,8 +7,10 @@
 //! names: both are vocabulary that every later stage shares. [`merge`] reads per-platform layouts
 //! back into one set.
 
+pub mod attestation;
 pub mod blob;
 pub mod document;
+pub mod encrypted_key;
 pub mod layer;
 pub mod merge;
 pub mod model;
@@ -17,5 +19,6 @@ pub mod platform;
 pub mod reference;
 pub mod select;
 pub mod signature;
+pub mod signing;
 pub mod store;
 pub mod untar;

@@ -33,6 +33,9 @@ pub mod media {
     pub const SPDX: &str = "application/spdx+json";
     pub const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
     pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+    /// cosign's layers: a simple-signing payload (`.sig`), a DSSE envelope (`.att`).
+    pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+    pub const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 
     /// Every manifest and index type a base image may come as, for `Accept`.
     pub const PULLABLE: &[&str] = &[INDEX, MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
@@ -56,6 +59,11 @@ pub mod media {
 
 /// Annotation keys, in one place.
 pub mod annotation {
+    /// cosign's: a layer's base64 signature, an attestation layer's predicate type, and what a
+    /// layout's `index.json` entry is (`cosign save`).
+    pub const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+    pub const PREDICATE_TYPE: &str = "predicateType";
+    pub const COSIGN_KIND: &str = "kind";
     pub const CREATED: &str = "org.opencontainers.image.created";
     pub const SOURCE: &str = "org.opencontainers.image.source";
     pub const REVISION: &str = "org.opencontainers.image.revision";

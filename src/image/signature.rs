@@ -1,17 +1,20 @@
 //! Image signatures in cosign's format, with no I/O but reading a key file: the simple-signing
-//! payload that names a manifest ([`payload`]), the signature image that carries it under the
-//! `sha256-<hex>.sig` tag ([`SignatureImage`]), and reading such an image back
-//! ([`signatures_in`]). What signs is a [`Signer`]: today [`KeySigner`], an ECDSA P-256 key
-//! from a PKCS#8 PEM file (what `openssl genpkey -algorithm EC -pkeyopt
-//! ec_paramgen_curve:P-256` writes); a keyless signer (an OIDC token, Fulcio, Rekor) would be
-//! another implementation behind the same `--sign-key` machinery. [`PublicKey`] checks
+//! payload that names a manifest ([`payload`]), the cosign image that carries it under the
+//! `sha256-<hex>.sig` tag ([`cosign_image`], which adds to what the tag holds, as cosign does),
+//! and reading such an image back ([`signatures_in`]). What signs is a [`Signer`]: today
+//! [`KeySigner`], an ECDSA P-256 key from a PKCS#8 PEM file (what `openssl genpkey -algorithm EC
+//! -pkeyopt ec_paramgen_curve:P-256` writes) or from cosign's encrypted `cosign.key`
+//! ([`crate::image::encrypted_key`], the password in `COSIGN_PASSWORD`); a keyless signer (an
+//! OIDC token, Fulcio, Rekor) would be another implementation behind the same machinery, its
+//! certificate and log entry given as [`Signer::layer_annotations`]. [`PublicKey`] checks
 //! signatures for `cargo imagebuild verify`.
 //!
 //! The format, as cosign writes it and `cosign verify`, skopeo and containers/image read it: one
-//! OCI image manifest per signed manifest; its config a minimal image config whose one diff_id is
-//! the payload's digest; its one layer the payload (`application/vnd.dev.cosign.simplesigning.v1+json`),
+//! OCI image manifest per signed manifest; its config a minimal image config whose diff_ids are
+//! its layers' digests; each layer a payload (`application/vnd.dev.cosign.simplesigning.v1+json`),
 //! annotated with the base64 of the ASN.1 DER ECDSA signature over the payload's SHA-256
-//! (`dev.cosignproject.cosign/signature`). Key bytes are never part of an error or a message.
+//! (`dev.cosignproject.cosign/signature`), one layer per signer. Key bytes and passwords are
+//! never part of an error or a message.
 
 use std::path::{Path, PathBuf};
 
@@ -22,13 +25,18 @@ use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use serde_json::json;
 
 use crate::image::document::to_stable_bytes;
+use crate::image::encrypted_key;
 use crate::image::model::{media, Descriptor, Document};
 use crate::util::digest::Digest;
+use crate::util::env::Environment;
 
-/// The media type of a simple-signing payload, the layer of a signature image.
-pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The variable cosign reads an encrypted key's password from.
+pub const PASSWORD_VAR: &str = "COSIGN_PASSWORD";
+
 /// The layer annotation that holds the base64 signature.
-pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub use crate::image::model::annotation::COSIGN_SIGNATURE as SIGNATURE_ANNOTATION;
+/// The media type of a simple-signing payload, the layer of a signature image.
+pub use crate::image::model::media::SIMPLE_SIGNING;
 /// The `critical.type` of a payload.
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
 
@@ -74,6 +82,12 @@ pub trait Signer: Send + Sync {
     fn sign(&self, payload: &[u8]) -> Result<Vec<u8>>;
     /// What signs, for messages: the key file's path (never its bytes).
     fn describe(&self) -> String;
+    /// Annotations each signed layer carries besides the signature: none for a key; a keyless
+    /// signer would give its certificate and chain (`dev.sigstore.cosign/certificate`,
+    /// `…/chain`) and its transparency-log entry (`dev.sigstore.cosign/bundle`) here.
+    fn layer_annotations(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 /// An ECDSA P-256 private key read from a PKCS#8 PEM file.
@@ -118,8 +132,9 @@ fn unsupported(what: &str, path: &Path, problem: &str) -> KeyError {
 
 impl KeySigner {
     /// Reads the private key at `path`, given as `what` (`--sign-key`): an unencrypted PKCS#8
-    /// PEM of an ECDSA P-256 key; anything else is refused with what to do instead.
-    pub fn read(what: &str, path: &Path) -> Result<KeySigner, KeyError> {
+    /// PEM of an ECDSA P-256 key, or cosign's encrypted `cosign.key` opened with the password
+    /// in `COSIGN_PASSWORD` (of `env`); anything else is refused with what to do instead.
+    pub fn read(what: &str, path: &Path, env: &Environment) -> Result<KeySigner, KeyError> {
         let text = read_text(what, path)?;
         let problem = match pem_label(&text) {
             Some("PRIVATE KEY") => match p256::ecdsa::SigningKey::from_pkcs8_pem(&text) {
@@ -145,11 +160,13 @@ impl KeySigner {
                     ),
                 })
             }
-            Some("ENCRYPTED PRIVATE KEY")
-            | Some("ENCRYPTED SIGSTORE PRIVATE KEY")
-            | Some("ENCRYPTED COSIGN PRIVATE KEY") => {
-                "it is an encrypted key; only unencrypted PKCS#8 keys are read so far".to_string()
+            Some(label) if encrypted_key::LABELS.contains(&label) => {
+                return Self::read_encrypted(what, path, &text, env)
             }
+            Some("ENCRYPTED PRIVATE KEY") => "it is a PKCS#8 key encrypted by openssl; only \
+                                              cosign's encrypted keys and unencrypted PKCS#8 \
+                                              keys are read"
+                .to_string(),
             Some("PUBLIC KEY") => {
                 "it is a public key; signing needs the private key (the public one is for \
                  `cargo imagebuild verify --key`)"
@@ -159,6 +176,60 @@ impl KeySigner {
             None => "it is not a PEM file (no -----BEGIN line)".to_string(),
         };
         Err(unsupported(what, path, &problem))
+    }
+
+    /// Opens cosign's encrypted key `text` ([`encrypted_key`]) with `COSIGN_PASSWORD`.
+    fn read_encrypted(
+        what: &str,
+        path: &Path,
+        text: &str,
+        env: &Environment,
+    ) -> Result<KeySigner, KeyError> {
+        let refuse = |problem: String, fix: &str| KeyError::Unsupported {
+            what: what.to_string(),
+            path: path.to_path_buf(),
+            problem,
+            fix: fix.to_string(),
+        };
+        let set_password = "set COSIGN_PASSWORD to the password the key was made with (an empty \
+                            value for none), as for `cosign sign --key`";
+        let Some(password) = env.get(PASSWORD_VAR) else {
+            return Err(refuse(
+                format!("it is cosign's encrypted key, and {PASSWORD_VAR} is not set"),
+                set_password,
+            ));
+        };
+        let (_, body) = pem_rfc7468::decode_vec(text.as_bytes()).map_err(|_| {
+            refuse(
+                "it is labelled as cosign's encrypted key, but its PEM does not decode".into(),
+                "make the key again with `cosign generate-key-pair`",
+            )
+        })?;
+        let der =
+            encrypted_key::decrypt(&body, password.as_encoded_bytes()).map_err(|e| match e {
+                encrypted_key::Problem::WrongPassword => refuse(
+                    format!(
+                        "{PASSWORD_VAR} does not decrypt it (a wrong password, or a changed file)"
+                    ),
+                    set_password,
+                ),
+                other => refuse(
+                    other.to_string(),
+                    "make the key again with `cosign generate-key-pair`",
+                ),
+            })?;
+        let key = p256::ecdsa::SigningKey::from_pkcs8_der(&der).map_err(|_| {
+            refuse(
+                "it decrypts to a key that is not an ECDSA P-256 one (cosign's ed25519, RSA, \
+                 P-384 and P-521 keys are not supported)"
+                    .into(),
+                "make a P-256 key with `cosign generate-key-pair` (its default)",
+            )
+        })?;
+        Ok(KeySigner {
+            key,
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -256,47 +327,107 @@ pub fn signature_tag(digest: &Digest) -> String {
     format!("sha256-{}.sig", digest.hex())
 }
 
-/// One signature image: its payload (the layer), config and manifest, ready to push.
+/// One layer of a cosign image (a signature's payload, or an attestation's envelope) with the
+/// annotations it is listed with.
 #[derive(Clone, Debug)]
-pub struct SignatureImage {
-    /// The payload, the one layer.
-    pub payload: Document,
+pub struct CosignLayer {
+    /// The layer's bytes and descriptor.
+    pub document: Document,
+    /// Its annotations in the manifest.
+    pub annotations: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The simple-signing layer for `payload` signed as `signature` (DER).
+pub fn signature_layer(payload: Vec<u8>, signature: &[u8]) -> CosignLayer {
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(
+        SIGNATURE_ANNOTATION.into(),
+        base64::engine::general_purpose::STANDARD
+            .encode(signature)
+            .into(),
+    );
+    CosignLayer {
+        document: Document::new(SIMPLE_SIGNING, payload),
+        annotations,
+    }
+}
+
+/// A cosign image (what a `.sig` or `.att` tag holds) ready to push: the layers that are new
+/// (their blobs to upload), the config and the manifest over every layer.
+#[derive(Clone, Debug)]
+pub struct CosignImage {
+    /// The layers this image adds (the ones already listed are in the registry).
+    pub added: Vec<Document>,
     /// The config.
     pub config: Document,
-    /// The OCI image manifest over them.
+    /// The OCI image manifest.
     pub manifest: Document,
 }
 
-/// The signature image for `payload` signed as `signature` (DER).
-pub fn signature_image(payload: Vec<u8>, signature: &[u8]) -> Result<SignatureImage> {
-    let payload = Document::new(SIMPLE_SIGNING, payload);
+/// The cosign image that lists the layers of `existing` (the manifest the tag holds now, if
+/// any) and then each of `add` not listed there yet, as cosign appends to a signature image
+/// rather than replacing it: another signer's signatures stay. `None` when every layer of `add`
+/// is listed already (a layer counts as listed when its digest, media type and annotations are
+/// the same; cosign checks the listed signature with the key instead, which for our
+/// deterministic ECDSA signatures comes to the same). The config is cosign's: an empty image
+/// config whose diff_ids are the layers' digests, one empty history entry each.
+pub fn cosign_image(existing: Option<&[u8]>, add: Vec<CosignLayer>) -> Result<Option<CosignImage>> {
+    let mut layers: Vec<serde_json::Value> = match existing {
+        Some(bytes) => {
+            let v: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|e| anyhow::anyhow!("it holds something that is not JSON ({e})"))?;
+            match v.get("layers") {
+                Some(serde_json::Value::Array(l)) => l.clone(),
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(_) => anyhow::bail!("its `layers` is not a list"),
+            }
+        }
+        None => Vec::new(),
+    };
+    let d = |d: &Descriptor| json!({"mediaType": d.media_type, "digest": d.digest.as_str(), "size": d.size});
+    let mut added = Vec::new();
+    for l in add {
+        let mut entry = d(&l.document.descriptor);
+        if !l.annotations.is_empty() {
+            entry["annotations"] = serde_json::Value::Object(l.annotations);
+        }
+        let listed = layers.iter().any(|e| {
+            e.get("digest") == entry.get("digest")
+                && e.get("mediaType") == entry.get("mediaType")
+                && e.get("annotations") == entry.get("annotations")
+        });
+        if !listed {
+            layers.push(entry);
+            added.push(l.document);
+        }
+    }
+    if added.is_empty() {
+        return Ok(None);
+    }
     let zero = "0001-01-01T00:00:00Z";
+    let diff_ids: Vec<&serde_json::Value> = layers.iter().filter_map(|l| l.get("digest")).collect();
+    let history: Vec<serde_json::Value> = layers.iter().map(|_| json!({"created": zero})).collect();
     let config = json!({
         "architecture": "",
         "created": zero,
-        "history": [{"created": zero}],
+        "history": history,
         "os": "",
-        "rootfs": {"type": "layers", "diff_ids": [payload.descriptor.digest.as_str()]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "config": {},
     });
     let config = Document::new(media::CONFIG, to_stable_bytes(&config)?);
-    let d = |d: &Descriptor| json!({"mediaType": d.media_type, "digest": d.digest.as_str(), "size": d.size});
-    let mut layer = d(&payload.descriptor);
-    layer["annotations"] = json!({
-        SIGNATURE_ANNOTATION: base64::engine::general_purpose::STANDARD.encode(signature),
-    });
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": media::MANIFEST,
         "config": d(&config.descriptor),
-        "layers": [layer],
+        "layers": layers,
     });
     let manifest = Document::new(media::MANIFEST, to_stable_bytes(&manifest)?);
-    Ok(SignatureImage {
-        payload,
+    Ok(Some(CosignImage {
+        added,
         config,
         manifest,
-    })
+    }))
 }
 
 /// One signature listed in a signature image: the payload's descriptor and the DER signature
@@ -355,7 +486,12 @@ mod tests {
             .to_public_key_pem(LineEnding::LF)
             .unwrap();
         std::fs::write(dir.path().join("k.pub"), public).unwrap();
-        let s = KeySigner::read("--sign-key", &dir.path().join("k.pem")).unwrap();
+        let s = KeySigner::read(
+            "--sign-key",
+            &dir.path().join("k.pem"),
+            &Environment::empty(),
+        )
+        .unwrap();
         let p = PublicKey::read("--key", &dir.path().join("k.pub")).unwrap();
         (dir, s, p)
     }
@@ -390,11 +526,26 @@ mod tests {
         let mut tampered = p.clone();
         tampered[5] ^= 1;
         assert!(!public.verifies(&tampered, &sig));
-        let img = signature_image(p.clone(), &sig).unwrap();
+        let layer = signature_layer(p.clone(), &sig);
+        let img = cosign_image(None, vec![layer.clone()]).unwrap().unwrap();
         let listed = signatures_in(&img.manifest.bytes);
         assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].payload, img.payload.descriptor);
+        assert_eq!(listed[0].payload, layer.document.descriptor);
         assert_eq!(listed[0].signature.as_deref(), Some(&sig[..]));
+        // Signing again adds nothing; another signer's layer is kept, ours appended.
+        assert!(cosign_image(Some(&img.manifest.bytes), vec![layer.clone()])
+            .unwrap()
+            .is_none());
+        let theirs = signature_layer(b"{}".to_vec(), b"other");
+        let both = cosign_image(Some(&img.manifest.bytes), vec![theirs.clone(), layer])
+            .unwrap()
+            .unwrap();
+        assert_eq!(both.added.len(), 1);
+        let listed = signatures_in(&both.manifest.bytes);
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[1].payload, theirs.document.descriptor);
+        let config: serde_json::Value = serde_json::from_slice(&both.config.bytes).unwrap();
+        assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
         assert!(format!("{signer:?}").contains("k.pem"));
     }
 
@@ -407,14 +558,21 @@ mod tests {
             ("-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n", "public key"),
             ("-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n", "not an ECDSA P-256"),
             ("-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----\n", "openssl pkcs8 -topk8"),
-            ("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAA==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n", "encrypted"),
+            ("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAA==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n", "COSIGN_PASSWORD is not set"),
         ] {
             std::fs::write(&f, text).unwrap();
-            let e = KeySigner::read("--sign-key", &f).unwrap_err().to_string();
+            let e = KeySigner::read("--sign-key", &f, &Environment::empty())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(says) && e.contains("help:") && e.contains("--sign-key"), "{e}");
             assert!(!e.contains("MAA="), "{e}");
         }
-        let e = KeySigner::read("--sign-key", &dir.path().join("absent")).unwrap_err();
+        let e = KeySigner::read(
+            "--sign-key",
+            &dir.path().join("absent"),
+            &Environment::empty(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("cannot read it"), "{e}");
     }
 }

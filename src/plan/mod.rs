@@ -449,7 +449,7 @@ fn sign_key(opts: &Options, ws: &ImageSettings, workspace_root: &Path) -> Result
     } else {
         return Ok(None);
     };
-    crate::image::signature::KeySigner::read(&what, &path)?;
+    crate::image::signature::KeySigner::read(&what, &path, &opts.env)?;
     Ok(Some(path))
 }
 

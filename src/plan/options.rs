@@ -216,6 +216,8 @@ pub struct MergeOptions {
     pub outputs: Vec<String>,
     /// `--push`: the same as `--output type=registry`.
     pub push: bool,
+    /// `--sign-key`: the private key a push is signed with (else `CARGO_IMAGEBUILD_SIGN_KEY`).
+    pub sign_key: Option<PathBuf>,
     /// How registries are reached.
     pub registry: RegistryOptions,
     /// The environment variables the run reads (default: the process's).
@@ -229,6 +231,7 @@ impl Default for MergeOptions {
             tags: Vec::new(),
             outputs: Vec::new(),
             push: false,
+            sign_key: None,
             registry: RegistryOptions::default(),
             env: Environment::from_process(),
         }

@@ -1,7 +1,8 @@
 //! Pushing one [`ImageSet`] to its repository, in the order that keeps a tag from ever naming
 //! something incomplete: every blob, then each platform's manifest (by digest), then the index
 //! (by digest), then — with a signer — the cosign signatures of the index and of each
-//! manifest (`sha256-<hex>.sig`, [`crate::image::signature`]), then the tags; then the
+//! manifest (`sha256-<hex>.sig`) and the attestations of each platform (`sha256-<hex>.att`,
+//! [`crate::image::signing`]), then the tags; then the
 //! attachments (`referrers.rs`). A signing failure leaves every tag where it was. When the registry holds
 //! the index already (one HEAD), that order has completed before: only tags that name something
 //! else are moved, and no blob or manifest is sent or checked again. Blobs and manifests go up concurrently, at most [`PARALLEL`] at a
@@ -37,9 +38,10 @@ use super::settled::How;
 use super::transport::Host;
 use super::upload::Mount;
 use crate::events::Event;
-use crate::image::model::{Descriptor, Document, ImageSet};
+use crate::image::model::{media, Descriptor, Document, ImageSet};
 use crate::image::reference::ImageRef;
 use crate::image::signature::{self, Signer};
+use crate::image::signing;
 use crate::image::store::BlobStore;
 
 /// How many blobs or manifests are in flight at once.
@@ -278,9 +280,10 @@ impl Registry {
         self.push_attachments(&host, target, set, counters).await
     }
 
-    /// Signs the index and each platform's manifest of `set` with `signer` and pushes each
-    /// signature image under its `sha256-<hex>.sig` tag (replacing what that tag held: ECDSA
-    /// signatures here are deterministic, so a re-push writes the same bytes).
+    /// Signs the index and each platform's manifest of `set` with `signer` and adds each
+    /// signature to the image under its `sha256-<hex>.sig` tag, keeping the signatures that
+    /// tag lists already (cosign's way; see [`signature::cosign_image`]); then each platform's
+    /// attachments, as DSSE envelopes under its `sha256-<hex>.att` tag ([`signing::to_sign`]).
     async fn push_signatures(
         &self,
         host: &Arc<Host>,
@@ -290,31 +293,73 @@ impl Registry {
         counters: &Counters,
     ) -> Result<()> {
         let name = target.full_name();
-        let subjects = std::iter::once(&set.index.descriptor.digest)
-            .chain(set.images.iter().map(|i| &i.manifest.descriptor.digest));
-        for digest in subjects {
-            let payload = signature::payload(&name, digest);
-            let sig = signer
-                .sign(&payload)
-                .with_context(|| format!("signing {name}@{digest} with {}", signer.describe()))?;
-            let image = signature::signature_image(payload, &sig)?;
-            for doc in [&image.payload, &image.config] {
-                let source = Source::Local(Body::Memory(Bytes::from(doc.bytes.clone())));
-                self.push_blob(host, target, &doc.descriptor, source, counters)
-                    .await
-                    .with_context(|| format!("pushing the signature of {digest} to {name}"))?;
-            }
-            let tag = signature::signature_tag(digest);
-            self.put_manifest(host, target.at_tag(&tag), &image.manifest)
-                .await
-                .with_context(|| format!("pushing the signature {name}:{tag}"))?;
-            self.ui.emit(Event::Signed {
-                repository: name.clone(),
-                digest: digest.to_string(),
-                tag,
+        for item in signing::to_sign(set, &name, signer)? {
+            let predicate_types = item.predicate_types();
+            self.add_to_cosign_image(host, target, &item.tag, item.layers, counters)
+                .await?;
+            let (repository, digest, tag) = (name.clone(), item.subject.to_string(), item.tag);
+            self.ui.emit(match item.kind {
+                signing::KIND_SIGNATURES => Event::Signed {
+                    repository,
+                    digest,
+                    tag,
+                },
+                _ => Event::Attested {
+                    repository,
+                    digest,
+                    tag,
+                    predicate_types,
+                },
             });
         }
         Ok(())
+    }
+
+    /// Adds `layers` to the cosign image under `tag` (a `.sig` or `.att` tag) in `target`:
+    /// reads what the tag holds, pushes the layers it does not list yet and the config, then
+    /// the manifest over all of them. Nothing is sent when it lists them all.
+    pub(super) async fn add_to_cosign_image(
+        &self,
+        host: &Arc<Host>,
+        target: &ImageRef,
+        tag: &str,
+        layers: Vec<signature::CosignLayer>,
+        counters: &Counters,
+    ) -> Result<()> {
+        let name = target.full_name();
+        let at = target.at_tag(tag);
+        let accept = [media::MANIFEST, media::DOCKER_MANIFEST];
+        let existing = match retry(Some((&self.ui, "reading a signature image")), || {
+            host.pull_manifest_raw(&at, &accept)
+        })
+        .await
+        {
+            Ok(f) => Some(f.bytes),
+            Err(e) if e.kind == ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(explain(e, &host.name, Some(&host.source)))
+                    .with_context(|| format!("reading {name}:{tag} to add to it"))
+            }
+        };
+        let Some(image) =
+            signature::cosign_image(existing.as_deref(), layers).with_context(|| {
+                format!(
+                    "{name}:{tag} is not a cosign signature image\nhelp: delete that tag, or push \
+                 to another repository"
+                )
+            })?
+        else {
+            return Ok(());
+        };
+        for doc in image.added.iter().chain([&image.config]) {
+            let source = Source::Local(Body::Memory(Bytes::from(doc.bytes.clone())));
+            self.push_blob(host, target, &doc.descriptor, source, counters)
+                .await
+                .with_context(|| format!("pushing a layer of {name}:{tag}"))?;
+        }
+        self.put_manifest(host, at, &image.manifest)
+            .await
+            .with_context(|| format!("pushing {name}:{tag}"))
     }
 
     /// Puts one blob into `target` the cheapest way that works (see the module docs); a blob

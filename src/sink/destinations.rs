@@ -20,7 +20,10 @@ pub fn for_outputs(
     outputs
         .iter()
         .map(|o| match o.for_bin(bin) {
-            OutputSpec::OciDir { dest } => Box::new(layout::LayoutDir { dest }) as Box<dyn Sink>,
+            OutputSpec::OciDir { dest } => Box::new(layout::LayoutDir {
+                dest,
+                signer: signer.cloned(),
+            }) as Box<dyn Sink>,
             OutputSpec::OciArchive { dest, platform } => {
                 Box::new(oci_archive::LayoutArchive { dest, platform })
             }

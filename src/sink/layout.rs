@@ -14,6 +14,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -21,16 +22,26 @@ use serde_json::{json, Value};
 use super::{Report, Sink};
 use crate::image::layer::Source;
 use crate::image::model::{annotation, media, ImageSet};
+use crate::image::signature::{self, Signer};
+use crate::image::signing;
 use crate::image::store::{self, BlobStore};
 use crate::registry::referrers::{platform_of, AttachedTo, ReadBack};
 use crate::util::digest::Digest;
 
 pub struct LayoutDir {
     pub dest: PathBuf,
+    /// With a key: the set's signatures and attestations are written and listed too.
+    pub signer: Option<Arc<dyn Signer>>,
 }
 
 /// The bytes of a layout's `index.json` for `set`.
 pub fn index_json(set: &ImageSet) -> Result<Vec<u8>> {
+    index_json_with(set, Vec::new())
+}
+
+/// The bytes of a layout's `index.json` for `set`, with the entries `extra` (cosign images)
+/// listed last.
+fn index_json_with(set: &ImageSet, extra: Vec<Value>) -> Result<Vec<u8>> {
     let mut manifests: Vec<_> = set
         .tags
         .iter()
@@ -58,6 +69,7 @@ pub fn index_json(set: &ImageSet) -> Result<Vec<u8>> {
             "size": a.manifest.descriptor.size,
         })
     }));
+    manifests.extend(extra);
     let doc = json!({
         "schemaVersion": 2,
         "mediaType": media::INDEX,
@@ -116,6 +128,43 @@ pub fn layout_files(set: &ImageSet, store: &BlobStore) -> Result<Vec<(String, So
     Ok(files)
 }
 
+/// The `index.json` entry of the image tagged `tag` in the layout at `dir` (or of its one
+/// tagged image), never a cosign signature or attestation image.
+pub fn image_entry(dir: &Path, tag: Option<&str>) -> Result<Value> {
+    let path = dir.join("index.json");
+    let bytes = fs::read(&path)
+        .with_context(|| format!("{} is not an OCI layout (no index.json)", dir.display()))?;
+    let index: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("index.json in {} is not JSON", dir.display()))?;
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    tagged_entry(dir, &entries, tag)
+}
+
+fn tagged_entry(dir: &Path, entries: &[Value], tag: Option<&str>) -> Result<Value> {
+    let tagged: Vec<&Value> = entries
+        .iter()
+        .filter(|e| !signing::is_cosign_entry(e))
+        .filter(
+            |e| match (tag, e["annotations"][annotation::REF_NAME].as_str()) {
+                (Some(t), Some(name)) => t == name,
+                (None, Some(_)) => true,
+                (_, None) => false,
+            },
+        )
+        .collect();
+    let digests: std::collections::BTreeSet<&str> =
+        tagged.iter().filter_map(|e| e["digest"].as_str()).collect();
+    match (digests.len(), tag, tagged.first()) {
+        (1, _, Some(e)) => Ok((*e).clone()),
+        (0, Some(t), _) => bail!("{} has no image tagged `{t}`", dir.display()),
+        (0, None, _) => bail!("{} has no tagged image", dir.display()),
+        _ => bail!(
+            "{} holds several images: name one as oci:DIR:TAG",
+            dir.display()
+        ),
+    }
+}
+
 /// What a layout attaches to each platform manifest of its image tagged `tag` (or of its one
 /// tagged image): the artifacts `index.json` lists (as this sink and `oras` write them) whose
 /// `subject` is that manifest, with their documents. Reading only.
@@ -143,27 +192,8 @@ pub fn attached(dir: &Path, tag: Option<&str>) -> Result<Vec<AttachedTo>> {
         "index.json",
     )?;
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let tagged: Vec<&Value> = entries
-        .iter()
-        .filter(
-            |e| match (tag, e["annotations"][annotation::REF_NAME].as_str()) {
-                (Some(t), Some(name)) => t == name,
-                (None, Some(_)) => true,
-                (_, None) => false,
-            },
-        )
-        .collect();
-    let digests: std::collections::BTreeSet<&str> =
-        tagged.iter().filter_map(|e| e["digest"].as_str()).collect();
-    let top = match (digests.len(), tag) {
-        (1, _) => *digests.iter().next().unwrap_or(&""),
-        (0, Some(t)) => bail!("{} has no image tagged `{t}`", dir.display()),
-        (0, None) => bail!("{} has no tagged image", dir.display()),
-        _ => bail!(
-            "{} holds several images: name one as oci:DIR:TAG",
-            dir.display()
-        ),
-    };
+    let top_entry = tagged_entry(dir, &entries, tag)?;
+    let top = top_entry["digest"].as_str().unwrap_or_default();
     let top_doc = json(&read(top)?, "the image index")?;
     let manifests: Vec<(String, String)> = if top_doc["manifests"].is_array() {
         top_doc["manifests"]
@@ -219,6 +249,61 @@ pub fn attached(dir: &Path, tag: Option<&str>) -> Result<Vec<AttachedTo>> {
     Ok(out)
 }
 
+impl LayoutDir {
+    /// The set's cosign images ([`signing::to_sign`]), each added to the one the layout at
+    /// `dest` lists under its tag already (as a push adds to a registry's): their blobs are
+    /// added to `files`, their `index.json` entries returned. A tag whose image lists every
+    /// layer already is left as it is.
+    fn signatures(
+        &self,
+        dest: &Path,
+        set: &ImageSet,
+        signer: &dyn Signer,
+        files: &mut Vec<(String, Source)>,
+    ) -> Result<Vec<Value>> {
+        let blob = |d: &Digest| format!("blobs/sha256/{}", d.hex());
+        let mut entries = Vec::new();
+        for item in signing::to_sign(set, &set.repository, signer)? {
+            let existing = cosign_manifest(dest, &item.tag);
+            let image =
+                signature::cosign_image(existing.as_deref(), item.layers).with_context(|| {
+                    format!(
+                        "{} lists {} as something that is not a cosign image\nhelp: remove \
+                         that entry, or choose another dest",
+                        dest.display(),
+                        item.tag
+                    )
+                })?;
+            let Some(image) = image else {
+                continue;
+            };
+            for doc in image.added.iter().chain([&image.config, &image.manifest]) {
+                files.push((
+                    blob(&doc.descriptor.digest),
+                    Source::Bytes(doc.bytes.clone()),
+                ));
+            }
+            entries.push(signing::layout_entry(&item.tag, item.kind, &image));
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files.dedup_by(|a, b| a.0 == b.0);
+        Ok(entries)
+    }
+}
+
+/// The manifest of the cosign image the layout at `dest` lists under the ref name `tag`, if
+/// it lists one (and its blob matches its digest).
+pub fn cosign_manifest(dest: &Path, tag: &str) -> Option<Vec<u8>> {
+    let index: Value = serde_json::from_slice(&fs::read(dest.join("index.json")).ok()?).ok()?;
+    let entry = index["manifests"]
+        .as_array()?
+        .iter()
+        .find(|e| signing::is_cosign_entry(e) && e["annotations"][annotation::REF_NAME] == tag)?;
+    let digest: Digest = entry["digest"].as_str()?.parse().ok()?;
+    let bytes = fs::read(dest.join("blobs/sha256").join(digest.hex())).ok()?;
+    (Digest::of(&bytes) == digest).then_some(bytes)
+}
+
 impl Sink for LayoutDir {
     fn describe(&self) -> String {
         format!("OCI layout {}", self.dest.display())
@@ -237,9 +322,16 @@ impl Sink for LayoutDir {
                 );
             }
         }
-        let files = layout_files(set, store)?;
+        let mut files = layout_files(set, store)?;
+        let mut index = index_json(set)?;
+        if let Some(signer) = &self.signer {
+            let extra = self.signatures(dest, set, signer.as_ref(), &mut files)?;
+            index = index_json_with(set, extra)?;
+            if let Some(f) = files.iter_mut().find(|(p, _)| p == "index.json") {
+                f.1 = Source::Bytes(index.clone());
+            }
+        }
         if dest.join("oci-layout").is_file() {
-            let index = index_json(set)?;
             let done = super::layout_merge::update(dest, &files, &index)?;
             let mut notes = Vec::new();
             if !done.repaired.is_empty() {
@@ -325,6 +417,7 @@ mod tests {
         let store = BlobStore::open(dir.path().join("store")).unwrap();
         let set = built(&store, Compression::Gzip(6));
         let sink = LayoutDir {
+            signer: None,
             dest: dir.path().join("out"),
         };
         let inode = || fs::metadata(sink.dest.join("index.json")).unwrap().ino();
@@ -351,6 +444,7 @@ mod tests {
         let store = BlobStore::open(dir.path().join("store")).unwrap();
         let set = built(&store, Compression::Gzip(6));
         let sink = LayoutDir {
+            signer: None,
             dest: dir.path().join("out"),
         };
         sink.write(&set, &store).unwrap();

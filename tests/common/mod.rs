@@ -10,6 +10,7 @@ pub mod binfmt;
 pub mod containerd;
 pub mod dockerd;
 pub mod faults;
+pub mod keys;
 pub mod path;
 pub mod podman;
 pub mod processes;

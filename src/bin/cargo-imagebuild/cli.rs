@@ -242,9 +242,11 @@ pub struct ImagebuildArgs {
     pub sbom_dir: Option<PathBuf>,
 
     /// Sign each pushed index and platform manifest in cosign's format (sha256-<digest>.sig
-    /// tags), before any tag moves, with this ECDSA P-256 private key (PKCS#8 PEM, as `openssl
-    /// genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` writes). Also `sign-key` in
-    /// [workspace.metadata.imagebuild] [env: CARGO_IMAGEBUILD_SIGN_KEY=]
+    /// tags) and attest each SBOM and provenance (sha256-<digest>.att), before any tag moves,
+    /// with this ECDSA P-256 private key: PKCS#8 PEM (as `openssl genpkey -algorithm EC -pkeyopt
+    /// ec_paramgen_curve:P-256` writes) or cosign's encrypted cosign.key (password in
+    /// COSIGN_PASSWORD). Also `sign-key` in [workspace.metadata.imagebuild] [env:
+    /// CARGO_IMAGEBUILD_SIGN_KEY=]
     #[arg(long, value_name = "FILE", help_heading = "Supply chain")]
     pub sign_key: Option<PathBuf>,
 
@@ -306,16 +308,18 @@ pub enum ImagebuildCommand {
     /// -p, -e, -v and --network passed through, ARGS after `--` for the program, and the
     /// container's exit code as ours. Ctrl-C stops the container; none is left
     Run(RunArgs),
-    /// Check the cosign signatures of an image (its index and every platform manifest, as
-    /// pushed with --sign-key) against a public key; print what was verified and exit non-zero
-    /// when a signature is missing, made with another key or changed
+    /// Check the cosign signatures and attestations of an image (its index, every platform
+    /// manifest and each attached SBOM and provenance, as pushed or written with --sign-key)
+    /// against a public key; print what was verified and exit non-zero when one is missing,
+    /// made with another key or changed
     Verify(VerifyArgs),
 }
 
 /// `cargo imagebuild verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The image: a registry reference (localhost:5000/api:1.0, or @sha256:…)
+    /// The image: a registry reference (localhost:5000/api:1.0, or @sha256:…), or an OCI
+    /// layout as oci:DIR[:TAG]
     #[arg(value_name = "REF")]
     pub reference: String,
     /// The public key (PEM: `openssl pkey -in cosign.pem -pubout -out cosign.pub`)
@@ -643,6 +647,10 @@ pub struct MergeArgs {
     /// Push the merged index (the same as --output type=registry)
     #[arg(long)]
     pub push: bool,
+    /// Sign the pushed index and each platform manifest with this key, as a build's
+    /// --sign-key does [env: CARGO_IMAGEBUILD_SIGN_KEY=]
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
     /// Speak plain HTTP to this registry host[:port] (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
@@ -669,6 +677,7 @@ impl MergeArgs {
         opts.tags = self.tags.into_iter().map(Tag::Docker).collect();
         opts.outputs = self.outputs;
         opts.push = self.push;
+        opts.sign_key = self.sign_key;
         opts.registry = registry_options(
             self.insecure_registries,
             self.registry_ca,

@@ -142,6 +142,9 @@ fn main_with(mut cli: ImagebuildArgs) -> Result<ExitCode> {
                     "Verified {} {} ({}, signed for {})",
                     v.subject, v.digest, v.signature_tag, v.reference
                 );
+                for a in &v.attestations {
+                    println!("Verified {} attestation {a}", v.subject);
+                }
             }
             return Ok(ExitCode::SUCCESS);
         }
