@@ -8,15 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::processes::{alive, at_exit, clean_up, output_within, signal, stdout_within};
+use super::processes::{
+    alive, at_exit, clean_up, output_within, signal, spawn_tied, stdout_within,
+};
 use super::require;
-
-const PR_SET_PDEATHSIG: std::os::raw::c_int = 1;
-const SIGTERM: std::os::raw::c_ulong = 15;
-
-extern "C" {
-    fn prctl(option: std::os::raw::c_int, ...) -> std::os::raw::c_int;
-}
 
 pub struct Containerd {
     /// The gRPC socket's path.
@@ -84,34 +79,7 @@ fn start() -> Containerd {
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
-    // As dockerd.rs: SIGTERM reaches containerd if this test binary dies without its exit
-    // hooks; the death signal follows the spawning thread, which lives as long as containerd.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                if prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        match cmd.spawn() {
-            Ok(mut child) => {
-                let _ = tx.send(Ok(child.id()));
-                let _ = child.wait();
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-            }
-        }
-    });
-    let pid = rx
-        .recv()
-        .expect("the containerd thread answers")
-        .unwrap_or_else(|e| panic!("cannot start containerd: {e}"));
+    let pid = spawn_tied(cmd, "containerd");
     let stop_dir = dir.clone();
     at_exit(move || stop(pid, &stop_dir));
 

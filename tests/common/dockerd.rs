@@ -9,16 +9,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::processes::{
-    alive, at_exit, clean_up, first_of_json_array, output_within, signal, stdout_within,
+    alive, at_exit, clean_up, first_of_json_array, output_within, signal, spawn_tied, stdout_within,
 };
 use super::require;
-
-const PR_SET_PDEATHSIG: std::os::raw::c_int = 1;
-const SIGTERM: std::os::raw::c_ulong = 15;
-
-extern "C" {
-    fn prctl(option: std::os::raw::c_int, ...) -> std::os::raw::c_int;
-}
 
 pub struct Dockerd {
     /// `unix:///tmp/…/d.sock`
@@ -98,35 +91,7 @@ fn start() -> Dockerd {
     .stdin(Stdio::null())
     .stdout(log.try_clone().unwrap())
     .stderr(log);
-    // If this test binary dies without running its exit hooks (killed, Ctrl-C), the kernel sends
-    // dockerd SIGTERM, and it shuts down cleanly with its containerd. The signal follows the
-    // *thread* that spawned it, so a thread that lives as long as dockerd spawns and reaps it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                if prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        match cmd.spawn() {
-            Ok(mut child) => {
-                let _ = tx.send(Ok(child.id()));
-                let _ = child.wait();
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-            }
-        }
-    });
-    let pid = rx
-        .recv()
-        .expect("the dockerd thread answers")
-        .unwrap_or_else(|e| panic!("cannot start dockerd: {e}"));
+    let pid = spawn_tied(cmd, "dockerd");
     let stop_dir = dir.clone();
     at_exit(move || stop(pid, &stop_dir));
 

@@ -16,6 +16,42 @@ static HOOKS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
 
 extern "C" {
     fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+    fn prctl(option: std::os::raw::c_int, ...) -> std::os::raw::c_int;
+}
+
+const PR_SET_PDEATHSIG: std::os::raw::c_int = 1;
+const SIGTERM: std::os::raw::c_ulong = 15;
+
+/// Starts a daemon tied to this test binary and returns its pid (panicking, naming `what`, if
+/// it cannot start). If the test binary dies without running its exit hooks (killed, Ctrl-C),
+/// the kernel sends the daemon SIGTERM and it shuts down cleanly. The signal follows the
+/// *thread* that spawned it, so a thread that lives as long as the daemon spawns and reaps it.
+pub fn spawn_tied(mut cmd: Command, what: &str) -> u32 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        match cmd.spawn() {
+            Ok(mut child) => {
+                let _ = tx.send(Ok(child.id()));
+                let _ = child.wait();
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    });
+    rx.recv()
+        .unwrap_or_else(|_| panic!("the {what} thread answers"))
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"))
 }
 
 extern "C" fn run_hooks() {
