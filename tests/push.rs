@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use common::binfmt::register_qemu;
 use common::dockerd::dockerd;
-use common::registry::{Kind, Registry, PASSWORD, USER};
+use common::registry::{put_manifest, Kind, Registry, PASSWORD, USER};
 use common::*;
 use serde_json::Value;
 
@@ -969,29 +969,6 @@ fn dynamic_binary_needs_its_shared_libraries_in_the_base() {
         printed.starts_with("zlib 1.") && printed.trim_end().ends_with(" crc32=12bf685e"),
         "{printed}"
     );
-}
-
-/// A plain HTTP/1.0 PUT of a manifest on loopback (to place a document our tool would never
-/// write), returning the status.
-fn put_manifest(addr: &str, path: &str, media_type: &str, body: &[u8]) -> u16 {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        s,
-        "PUT {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Symlinked --metadata-file and --image-refs are written through: the files they point at

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::sync::LazyLock;
 
 use common::keys::{cosign_key, keypair};
-use common::registry::{http_get, Kind, Registry};
+use common::registry::{http_get, put_manifest, Kind, Registry};
 use common::*;
 use serde_json::Value;
 
@@ -109,29 +109,6 @@ fn skopeo_copy_with_policy(reg: &Registry, reference: &str, key: &Path, work: &P
     let out = c.output().unwrap();
     let _ = std::fs::remove_dir_all(&dest);
     out
-}
-
-/// A plain HTTP/1.0 PUT of a manifest on loopback (to write a signature image our tool would
-/// never write), returning the status.
-fn put_manifest(addr: &str, path: &str, media_type: &str, body: &[u8]) -> u16 {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        s,
-        "PUT {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
 }
 
 /// A signed two-platform push: every `.sig` layer verifies with openssl over its payload, which

@@ -452,3 +452,26 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
         .to_string();
     Some((status, body))
 }
+
+/// A plain HTTP/1.0 PUT of a manifest on loopback, returning the status: to place a document
+/// our tool would never write (another signer's signature image, a hostile index).
+pub fn put_manifest(addr: &str, path: &str, media_type: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "PUT {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
