@@ -226,6 +226,8 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
             openssl,
             system_libs,
             static_base: Some("scratch"),
+            on_scratch: true,
+            glibc: None,
             forced: opts.builder,
             workspace_root: &dir,
             cargo_config: &opts.cargo_config,
@@ -357,6 +359,11 @@ fn route_rows(
             format!("{name} linker"),
             Status::Ok,
             format!("{} brings its own", route.builder),
+        ),
+        Linker::Zig { zig, target } => row(
+            format!("{name} linker"),
+            Status::Ok,
+            format!("{} cc -target {target}", zig.describe()),
         ),
         Linker::Default => row(format!("{name} linker"), Status::Ok, "cargo's default"),
     };

@@ -152,13 +152,26 @@ fn missing_versions_message(missing: &[MissingVersion]) -> String {
             }
         ));
     }
-    s.push_str(
+    // The base's own glibc (the newest `GLIBC_2.N` its libc.so.6 defines), the oldest among
+    // the bases named: what `--glibc` should say.
+    let base_glibc = missing
+        .iter()
+        .filter(|m| m.version.starts_with("GLIBC_2."))
+        .filter_map(|m| m.highest.as_deref())
+        .filter_map(crate::route::GlibcVersion::of_symbol_version)
+        .min();
+    let glibc_fix = match base_glibc {
+        Some(v) => format!(
+            "`--glibc {v}` (or `glibc = \"{v}\"` in [workspace.metadata.imagebuild]: zig links \
+             against the base's glibc {v}, so the binary needs nothing newer), or "
+        ),
+        None => String::new(),
+    };
+    s.push_str(&format!(
         "\nThe binary was linked against newer libraries (this machine's) than the base has. \
-         Fix: use a newer base whose libraries define these versions, or link against the \
-         base's versions or older (build on a machine or in a container as old as the base, or \
-         `cargo zigbuild --target <triple>.<glibc version>`; `--glibc` is not available yet), or \
-         build static (a musl target, e.g. --target x86_64-unknown-linux-musl)",
-    );
+         Fix: {glibc_fix}use a newer base whose libraries define these versions, or build \
+         static (a musl target, e.g. --target x86_64-unknown-linux-musl)",
+    ));
     s
 }
 
@@ -1192,5 +1205,37 @@ mod tests {
             "{lacking:?}"
         );
         assert!(version_key("GLIBC_2.34").1 > version_key("GLIBC_2.4").1);
+    }
+
+    #[test]
+    fn an_older_glibc_names_the_glibc_flag_with_the_base_version() {
+        let m = |version: &str, highest: &str| MissingVersion {
+            bin: "api".into(),
+            platform: "linux/amd64".into(),
+            library: "libc.so.6".into(),
+            version: version.into(),
+            highest: Some(highest.into()),
+            base: "old:1".into(),
+        };
+        let e = RunsOnError::OlderVersions(vec![
+            m("GLIBC_2.34", "GLIBC_2.28"),
+            m("GLIBC_2.33", "GLIBC_2.28"),
+        ])
+        .to_string();
+        assert!(
+            e.starts_with("2 symbol versions are needed")
+                && e.contains("api for linux/amd64 needs GLIBC_2.34 from libc.so.6")
+                && e.contains("goes up to GLIBC_2.28")
+                && e.contains("`--glibc 2.28`")
+                && e.contains("glibc = \"2.28\"")
+                && e.contains("use a newer base"),
+            "{e}"
+        );
+        // Only a version of another family: no --glibc advice.
+        let e = RunsOnError::OlderVersions(vec![m("GLIBCXX_3.4.30", "GLIBCXX_3.4.25")]).to_string();
+        assert!(
+            !e.contains("--glibc") && e.contains("use a newer base"),
+            "{e}"
+        );
     }
 }

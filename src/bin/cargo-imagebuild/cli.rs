@@ -43,6 +43,7 @@ pub enum CargoCli {
 ///
 /// Settings often set per pipeline can come from the environment (a flag wins over its
 /// variable, both win over Cargo.toml): CARGO_IMAGEBUILD_PLATFORMS, CARGO_IMAGEBUILD_BASE,
+/// CARGO_IMAGEBUILD_GLIBC,
 /// CARGO_IMAGEBUILD_TAGS (comma list), CARGO_IMAGEBUILD_PUSH=true and CARGO_IMAGEBUILD_REPO (a
 /// repository prefix, PREFIX/<bin>, used when no `repository` is configured).
 #[derive(Debug, Args)]
@@ -99,6 +100,12 @@ pub struct ImagebuildArgs {
     /// Build every target with this: cargo, zigbuild or cross (default: chosen per target)
     #[arg(long, value_name = "BUILDER", value_parser = parse_builder, help_heading = "Compilation Options")]
     pub builder: Option<Builder>,
+
+    /// Link gnu targets dynamically against this glibc (2.N, such as 2.31: the base's own, or
+    /// older), with zig and no cross gcc; default: glibc linked statically. Also `glibc` in
+    /// [package/workspace.metadata.imagebuild] [env: CARGO_IMAGEBUILD_GLIBC=]
+    #[arg(long, value_name = "VERSION", help_heading = "Compilation Options")]
+    pub glibc: Option<String>,
 
     /// Base image: `scratch` (default) or an image reference such as
     /// gcr.io/distroless/static-debian12 (our layers go on top of its layers)
@@ -822,6 +829,7 @@ fn key_values(
 
 const ENV_BASE: &str = "CARGO_IMAGEBUILD_BASE";
 const ENV_TAGS: &str = "CARGO_IMAGEBUILD_TAGS";
+const ENV_GLIBC: &str = "CARGO_IMAGEBUILD_GLIBC";
 
 /// The variables whose values a run takes for an absent flag (and `CARGO_IMAGEBUILD_REPO`,
 /// which the library reads): with their values, so an error about a value can name the
@@ -906,6 +914,14 @@ impl ImagebuildArgs {
         }
         let mut settings = ImageSettings::default();
         settings.base = self.base.or_else(|| env.var(ENV_BASE));
+        settings.glibc = match (self.glibc, env.var(ENV_GLIBC)) {
+            (Some(v), _) => Some(v.parse().map_err(|e| anyhow::anyhow!("--glibc: {e}"))?),
+            (None, Some(v)) if !v.trim().is_empty() => Some(
+                v.parse()
+                    .map_err(|e| anyhow::anyhow!("{ENV_GLIBC} (from the environment): {e}"))?,
+            ),
+            (None, _) => None,
+        };
         settings.repository = self.repository;
         settings.compression = compression;
         settings.compression_level = self.compression_level;
