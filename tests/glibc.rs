@@ -287,3 +287,37 @@ fn glibc_mistakes_are_refused_before_compiling() {
         "{e}"
     );
 }
+
+/// A glibc binary on a musl base (alpine-like: its loader `/lib/ld-musl-x86_64.so.1`, from
+/// Debian's musl package) is refused before anything is written, naming both C libraries and
+/// the static musl target as the fix.
+#[test]
+fn a_glibc_binary_on_a_musl_base_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let ws = hello_workspace(&work.path().join("ws"));
+    let musl = push_base(
+        "amd64",
+        &[(
+            PathBuf::from("/usr/lib/x86_64-linux-musl/libc.so"),
+            "/lib/ld-musl-x86_64.so.1".to_string(),
+        )],
+        "musl-base",
+    );
+    let dest = work.path().join("refused");
+    let err = run_err(
+        imagebuild_isolated_in(&ws, work.path())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .args(["--target", "x86_64-unknown-linux-gnu", "--glibc", "2.28"])
+            .args(["--base", &musl])
+            .args(["--output", &format!("type=oci,dest={}", dest.display())]),
+    );
+    assert!(
+        err.contains("hello for linux/amd64 is linked dynamically against glibc")
+            && err.contains(&format!(
+                "the `{musl}` base is a musl base (it has /lib/ld-musl-x86_64.so.1"
+            ))
+            && err.contains("--target x86_64-unknown-linux-musl"),
+        "{err}"
+    );
+    assert!(!dest.exists(), "nothing is written after a refusal");
+}
