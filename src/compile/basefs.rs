@@ -94,22 +94,10 @@ pub enum RunsOnError {
         interpreter: String,
         base: String,
     },
-    /// The binary's C library is not the base's: glibc on a musl base (alpine), or the reverse.
-    #[error(
-        "{bin} for {platform} is linked dynamically against {wanted} (its loader {interpreter}), \
-         and the `{base}` base is a {has} base (it has {loader}, not that loader): a {wanted} \
-         binary cannot start there. Fix: {fix}"
-    )]
-    WrongCLibrary {
-        bin: String,
-        platform: String,
-        interpreter: String,
-        wanted: &'static str,
-        base: String,
-        has: &'static str,
-        loader: String,
-        fix: String,
-    },
+    /// The binary's C library is not the base's: glibc on a musl base (alpine), or the reverse
+    /// (the whole message, naming binary, platform, both loaders and the fix).
+    #[error("{0}")]
+    WrongCLibrary(String),
     #[error("{}", missing_libraries_message(.0))]
     MissingLibraries(Vec<MissingLibrary>),
     #[error("{}", missing_versions_message(.0))]
@@ -685,16 +673,11 @@ fn other_c_library(
             ),
         )
     };
-    Some(RunsOnError::WrongCLibrary {
-        bin: bin.to_string(),
-        platform: platform.to_string(),
-        interpreter: interpreter.to_string(),
-        wanted,
-        base: base.to_string(),
-        has,
-        loader,
-        fix,
-    })
+    Some(RunsOnError::WrongCLibrary(format!(
+        "{bin} for {platform} is linked dynamically against {wanted} (its loader {interpreter}), \
+         and the `{base}` base is a {has} base (it has {loader}, not that loader): a {wanted} \
+         binary cannot start there. Fix: {fix}"
+    )))
 }
 
 /// The shared libraries (`DT_NEEDED` of `dynamic`) that the glibc loader would not find in
