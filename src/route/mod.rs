@@ -100,6 +100,10 @@ pub struct Route {
     pub glibc: Option<GlibcVersion>,
 }
 
+/// The variable that lets a build install what its routes lack (`auto`), as
+/// `--install-missing` does.
+pub const ENV_INSTALL: &str = "CARGO_IMAGEBUILD_INSTALL";
+
 /// The OpenSSL built for targets whose `openssl-sys` is not vendored: the `openssl-src` crate at
 /// this version, the source openssl-sys's own `vendored` feature uses ...
 pub const OPENSSL_SRC: &str = "300.6.1";
@@ -445,7 +449,9 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
                             "{}{}",
                             d.install_command(),
                             if req.static_base.is_some() {
-                                String::new()
+                                "; or, on a base that has glibc, --glibc <its version> links \
+                                 with zig and needs no cross gcc"
+                                    .to_string()
                             } else {
                                 " (or install cargo-zigbuild and zig: cargo install --locked \
                                  cargo-zigbuild; pip install ziglang)"
@@ -644,11 +650,41 @@ impl Routes {
                 }
             }
         }
-        match errors.len() {
+        let n = errors.len();
+        let missing = self.missing_cross_gcc();
+        if !missing.is_empty() {
+            let (targets, packages): (Vec<String>, Vec<String>) = missing.into_iter().unzip();
+            let mut packages: Vec<&str> = packages.iter().flat_map(|p| p.split(' ')).collect();
+            packages.sort();
+            packages.dedup();
+            let targets: Vec<String> = targets.iter().map(|t| format!("--target {t}")).collect();
+            errors.push(format!(
+                "fix, for every target at once: cargo imagebuild doctor --fix --yes {}\n  \
+                 (which runs: apt-get install {}; or let the build run it: --install-missing, \
+                 or {ENV_INSTALL}=auto in CI)",
+                targets.join(" "),
+                packages.join(" ")
+            ));
+        }
+        match n {
             0 => Ok(ok),
-            1 => anyhow::bail!("{}", errors[0]),
+            1 => anyhow::bail!("{}", errors.join("\n")),
             n => anyhow::bail!("{n} targets cannot be built here:\n{}", errors.join("\n")),
         }
+    }
+
+    /// The targets whose only missing piece is a Debian cross gcc, with its packages
+    /// (`gcc-riscv64-linux-gnu libc6-dev-riscv64-cross`): what `doctor --fix --yes` and
+    /// `--install-missing` install.
+    pub fn missing_cross_gcc(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(RouteError::NoLinker { .. })))
+            .filter_map(|(t, _)| {
+                debian_cross(t)
+                    .map(|d| (t.clone(), format!("{} {}", d.gcc_package, d.libc_package)))
+            })
+            .collect()
     }
 
     /// The targets whose only missing piece is zig as their C compiler (musl targets with C code).
@@ -789,8 +825,30 @@ mod tests {
         assert!(
             e.contains("riscv64-linux-gnu-gcc is not on PATH")
                 && e.contains("apt-get install gcc-riscv64-linux-gnu libc6-dev-riscv64-cross")
-                && e.contains("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER"),
+                && e.contains("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER")
+                && e.contains("--glibc <its version>"),
             "{e}"
+        );
+        // Several targets: one line installs them all, with the grouped apt line.
+        let routes = Routes(
+            ["riscv64gc-unknown-linux-gnu", "s390x-unknown-linux-gnu"]
+                .into_iter()
+                .map(|t| (t.to_string(), resolve(&req(t, dir.path()), &tools)))
+                .collect(),
+        );
+        let all = routes.all().unwrap_err().to_string();
+        assert!(
+            all.starts_with("2 targets cannot be built here")
+                && all.contains(
+                    "cargo imagebuild doctor --fix --yes --target riscv64gc-unknown-linux-gnu \
+                     --target s390x-unknown-linux-gnu"
+                )
+                && all.contains(
+                    "apt-get install gcc-riscv64-linux-gnu gcc-s390x-linux-gnu \
+                     libc6-dev-riscv64-cross libc6-dev-s390x-cross;"
+                )
+                && all.contains("--install-missing"),
+            "{all}"
         );
     }
 

@@ -101,6 +101,12 @@ pub struct ImagebuildArgs {
     #[arg(long, value_name = "BUILDER", value_parser = parse_builder, help_heading = "Compilation Options")]
     pub builder: Option<Builder>,
 
+    /// Install what a target's route lacks (the Debian cross gcc: apt-get, as root or with
+    /// sudo) instead of refusing, and say what was installed; default: nothing is installed
+    /// [env: CARGO_IMAGEBUILD_INSTALL=auto]
+    #[arg(long, help_heading = "Compilation Options")]
+    pub install_missing: bool,
+
     /// Link gnu targets dynamically against this glibc (2.N, such as 2.31: the base's own, or
     /// older), with zig and no cross gcc; default: glibc linked statically. Also `glibc` in
     /// [package/workspace.metadata.imagebuild] [env: CARGO_IMAGEBUILD_GLIBC=]
@@ -830,6 +836,7 @@ fn key_values(
 const ENV_BASE: &str = "CARGO_IMAGEBUILD_BASE";
 const ENV_TAGS: &str = "CARGO_IMAGEBUILD_TAGS";
 const ENV_GLIBC: &str = "CARGO_IMAGEBUILD_GLIBC";
+const ENV_INSTALL: &str = "CARGO_IMAGEBUILD_INSTALL";
 
 /// The variables whose values a run takes for an absent flag (and `CARGO_IMAGEBUILD_REPO`,
 /// which the library reads): with their values, so an error about a value can name the
@@ -858,6 +865,20 @@ pub fn name_the_variable(e: anyhow::Error, used: &[(&'static str, String)]) -> a
     match used.iter().find(|(_, v)| text.contains(&format!("`{v}"))) {
         Some((name, v)) => e.context(format!("{name}=`{v}` (from the environment)")),
         None => e,
+    }
+}
+
+/// `CARGO_IMAGEBUILD_INSTALL`: `auto` lets a build install what it lacks, `never` (or unset)
+/// does not; anything else is refused.
+fn install_from_env(env: &Environment) -> Result<bool> {
+    let name = ENV_INSTALL;
+    match env.var(name).as_deref().map(str::trim) {
+        None | Some("") | Some("never") => Ok(false),
+        Some("auto") => Ok(true),
+        Some(other) => anyhow::bail!(
+            "{name}=`{other}` (from the environment): use auto (install what a build lacks, as \
+             --install-missing) or never"
+        ),
     }
 }
 
@@ -986,6 +1007,7 @@ impl ImagebuildArgs {
         opts.cargo_verbose = verbose;
         opts.builder = self.builder;
         opts.offline = self.offline;
+        opts.install_missing = self.install_missing || install_from_env(&env)?;
         opts.sbom = self.sbom;
         opts.no_provenance = self.no_provenance;
         opts.sbom_dir = self.sbom_dir;
