@@ -1115,6 +1115,23 @@ mod tests {
     }
 
     #[test]
+    fn install_is_auto_or_never() {
+        let env = |v: &str| Environment::empty().with(ENV_INSTALL, v);
+        assert!(install_from_env(&env("auto")).unwrap());
+        assert!(!install_from_env(&env("never")).unwrap());
+        assert!(!install_from_env(&env("")).unwrap());
+        assert!(!install_from_env(&Environment::empty()).unwrap());
+        let e = install_from_env(&env("yes")).unwrap_err().to_string();
+        assert!(
+            e.starts_with("CARGO_IMAGEBUILD_INSTALL=`yes`") && e.contains("auto"),
+            "{e}"
+        );
+        let a = parse(&["--install-missing", "--glibc", "2.31"]);
+        assert!(a.install_missing);
+        assert_eq!(a.glibc.as_deref(), Some("2.31"));
+    }
+
+    #[test]
     fn variables_are_named_in_their_errors() {
         let env = |k: &str, v: &str| Environment::empty().with(k, v);
         for (v, want) in [
