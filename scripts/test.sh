@@ -31,6 +31,9 @@ declare -A NEEDS=(
   [s390x-linux-gnu-gcc]=gcc-s390x-linux-gnu
   [riscv64-linux-gnu-gcc]=gcc-riscv64-linux-gnu
   [python3]=python3
+  # symbol versions of --glibc binaries (tests/glibc.rs); gcc builds its small old libc.so.6
+  [objdump]=binutils
+  [gcc]=gcc
   # scripts/install.sh downloads with curl (tests/release.rs)
   [curl]=curl
   # the pseudo-terminal that tests/ux.rs reads the live display from

@@ -234,6 +234,38 @@ fn prepare(opts: &Options, registry: &Connector, ui: &Reporter, provision: bool)
             &Tools::detect(Some(plan.toolchain.host()), env).with_provisioned_zig(Some(zig)),
         )?;
     }
+    let cross = routes.missing_cross_gcc();
+    if !cross.is_empty() && provision && opts.install_missing {
+        // Asked to (--install-missing, CARGO_IMAGEBUILD_INSTALL=auto): what `doctor --fix
+        // --yes` would install for these targets, then decide again.
+        let mut packages: Vec<String> = cross
+            .iter()
+            .flat_map(|(_, p)| p.split(' ').map(str::to_string))
+            .collect();
+        packages.sort();
+        packages.dedup();
+        let targets: Vec<&str> = cross.iter().map(|(t, _)| t.as_str()).collect();
+        ui.status(
+            "Installing",
+            &format!(
+                "{} (the cross gcc of {}, as --install-missing allows)",
+                packages.join(" "),
+                targets.join(", ")
+            ),
+        );
+        crate::commands::doctor::apply_for_build(&[crate::commands::doctor::Step::Apt(
+            packages.clone(),
+        )])
+        .with_context(|| format!("installing the cross gcc of {}", targets.join(", ")))?;
+        ui.status(
+            "Installed",
+            &format!("apt-get install {}", packages.join(" ")),
+        );
+        routes = route::plan_routes(
+            &plan,
+            &Tools::detect(Some(plan.toolchain.host()), env).with_provisioned_zig(zig::cached(env)),
+        )?;
+    }
     Ok(Plan { plan, routes })
 }
 

@@ -505,9 +505,12 @@ impl Drop for Reinstall {
 }
 
 /// `doctor` on a machine where the riscv64 cross gcc is really not installed (removed with
-/// apt-get for the test, put back by a guard): it fails with the grouped `apt-get install` line;
-/// `--fix` without `--yes` off a terminal refuses and changes nothing; `--fix --yes` installs it,
-/// checks again and succeeds, and the C fixture then builds for linux/riscv64 and runs.
+/// apt-get for the test, put back by a guard): a build is refused with the one-line fix
+/// (`cargo imagebuild doctor --fix --yes --target …`) and the apt line, installing nothing;
+/// doctor fails with the grouped `apt-get install` line; `--fix` without `--yes` off a terminal
+/// refuses and changes nothing; `--fix --yes` installs it, checks again and succeeds. Removed
+/// again, a build with `CARGO_IMAGEBUILD_INSTALL=auto` installs it itself, says so, and the C
+/// fixture builds for linux/riscv64 and runs.
 #[test]
 fn doctor_fix_yes_installs_a_missing_cross_gcc() {
     let _riscv64 = riscv64_lock();
@@ -519,6 +522,31 @@ fn doctor_fix_yes_installs_a_missing_cross_gcc() {
     assert!(apt_get(&["remove", "-y", "-qq", RISCV64_GCC]).success());
     assert!(!dpkg_installed(RISCV64_GCC));
     let outside = tempfile::tempdir().unwrap();
+
+    // A build without --install-missing: the one-line fix, and nothing installed.
+    let err = run_err(
+        imagebuild_in(&cc_fixture())
+            .env_remove("CARGO_IMAGEBUILD_INSTALL")
+            .args(["--platform", "linux/riscv64"])
+            .arg("--output")
+            .arg(format!(
+                "type=oci,dest={}",
+                outside.path().join("no").display()
+            )),
+    );
+    assert!(
+        err.contains(
+            "fix, for every target at once: cargo imagebuild doctor --fix --yes --target \
+             riscv64gc-unknown-linux-gnu"
+        ) && err.contains("apt-get install gcc-riscv64-linux-gnu libc6-dev-riscv64-cross")
+            && err.contains("--install-missing")
+            && err.contains("CARGO_IMAGEBUILD_INSTALL=auto"),
+        "{err}"
+    );
+    assert!(
+        !dpkg_installed(RISCV64_GCC),
+        "nothing is installed silently"
+    );
 
     let out = imagebuild_in(outside.path())
         .args(["doctor", "--platform", "linux/riscv64"])
@@ -578,14 +606,35 @@ fn doctor_fix_yes_installs_a_missing_cross_gcc() {
     );
     assert!(!after.contains("To fix"), "{table}");
 
+    // Removed again: the build installs it itself when told to, and says what it installed.
+    assert!(apt_get(&["remove", "-y", "-qq", RISCV64_GCC]).success());
+    assert!(!dpkg_installed(RISCV64_GCC));
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("layout");
-    run_ok(imagebuild_in(&cc_fixture()).args([
-        "--platform",
-        "linux/riscv64",
-        "--output",
-        &format!("type=oci,dest={}", layout.display()),
-    ]));
+    let out = run_ok(
+        imagebuild_in(&cc_fixture())
+            .env("CARGO_IMAGEBUILD_INSTALL", "auto")
+            .stdin(Stdio::null())
+            .args([
+                "--platform",
+                "linux/riscv64",
+                "--output",
+                &format!("type=oci,dest={}", layout.display()),
+            ]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(dpkg_installed(RISCV64_GCC), "{err}");
+    assert!(
+        err.contains("Installing")
+            && err.contains("gcc-riscv64-linux-gnu libc6-dev-riscv64-cross")
+            && err.contains("Installed")
+            && err.contains(RISCV64_APT_LINE),
+        "{err}"
+    );
+    assert!(
+        !stdout(&out).contains("apt-get"),
+        "the build's stdout holds only its results"
+    );
     let rootfs = cc_rootfs(&layout, "riscv64", work.path());
     assert_eq!(
         run_in_rootfs(&rootfs, "/usr/local/bin/ccdemo", "riscv64"),

@@ -793,23 +793,9 @@ fn push_and_base_mistakes_are_refused_clearly() {
 /// loader and every library `ldd` names, except those whose file name starts with one of
 /// `without`), made with buildah from scratch, as `REGISTRY/<repo>:1`.
 fn push_glibc_base(reg: &Registry, exe: &Path, repo: &str, without: &[&str]) -> String {
-    let work = tempfile::tempdir().unwrap();
-    let buildah = |args: &[&str]| -> String {
-        let out = run_ok(
-            Command::new(require("buildah"))
-                .env("BUILDAH_ISOLATION", "chroot")
-                .arg("--root")
-                .arg(work.path().join("root"))
-                .arg("--runroot")
-                .arg(work.path().join("run"))
-                .args(["--storage-driver", "vfs"])
-                .args(args),
-        );
-        stdout(&out).trim().to_string()
-    };
-    let c = buildah(&["from", "--arch", "amd64", "--os", "linux", "scratch"]);
     let ldd = stdout(&run_ok(Command::new("ldd").arg(exe)));
     // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)` and `/lib64/ld-linux-x86-64.so.2 (0x…)`
+    let mut files = Vec::new();
     for line in ldd.lines() {
         let path = match line.split_once("=>") {
             Some((_, rest)) => rest.split_whitespace().next().unwrap_or(""),
@@ -817,21 +803,11 @@ fn push_glibc_base(reg: &Registry, exe: &Path, repo: &str, without: &[&str]) -> 
         };
         let name = path.rsplit('/').next().unwrap_or("");
         if path.starts_with('/') && !without.iter().any(|w| name.starts_with(w)) {
-            let real = std::fs::canonicalize(path).unwrap();
-            buildah(&["copy", &c, real.to_str().unwrap(), path]);
+            files.push(path);
         }
     }
-    let reference = format!("{}/{repo}:1", reg.addr);
-    buildah(&[
-        "commit",
-        "-q",
-        "--format",
-        "oci",
-        "--tls-verify=false",
-        &c,
-        &format!("docker://{reference}"),
-    ]);
-    reference
+    let files: Vec<(&Path, &str)> = files.iter().map(|p| (Path::new(*p), *p)).collect();
+    common::bases::push_files_base(reg, "amd64", &files, repo)
 }
 
 /// A dynamically linked binary (the user asked for `-crt-static`) on a registry base: refused

@@ -226,6 +226,8 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
             openssl,
             system_libs,
             static_base: Some("scratch"),
+            on_scratch: true,
+            glibc: None,
             forced: opts.builder,
             workspace_root: &dir,
             cargo_config: &opts.cargo_config,
@@ -357,6 +359,11 @@ fn route_rows(
             format!("{name} linker"),
             Status::Ok,
             format!("{} brings its own", route.builder),
+        ),
+        Linker::Zig { zig, target } => row(
+            format!("{name} linker"),
+            Status::Ok,
+            format!("{} cc -target {target}", zig.describe()),
         ),
         Linker::Default => row(format!("{name} linker"), Status::Ok, "cargo's default"),
     };
@@ -569,6 +576,16 @@ pub fn fix_steps(checks: &[Check]) -> Vec<Step> {
 /// password on the terminal) as it happens, not all at once at the end; the deadline still
 /// bounds each one (30 min for installs, 10 for `apt-get update`).
 pub fn apply(steps: &[Step]) -> Result<()> {
+    apply_with(steps, false)
+}
+
+/// [`apply`] for a build (`--install-missing`): the commands' output goes to stderr, since a
+/// build's stdout carries its results.
+pub fn apply_for_build(steps: &[Step]) -> Result<()> {
+    apply_with(steps, true)
+}
+
+fn apply_with(steps: &[Step], stdout_to_stderr: bool) -> Result<()> {
     const INSTALL: Duration = Duration::from_secs(30 * 60);
     for step in steps {
         let mut cmds: Vec<(Command, Duration, String)> = Vec::new();
@@ -607,7 +624,11 @@ pub fn apply(steps: &[Step]) -> Result<()> {
         }
         for (mut cmd, limit, shown) in cmds {
             eprintln!("+ {shown}");
-            let status = process::run_streaming(&mut cmd, limit, &format!("`{shown}`"))?;
+            let status = if stdout_to_stderr {
+                process::run_streaming_on_stderr(&mut cmd, limit, &format!("`{shown}`"))?
+            } else {
+                process::run_streaming(&mut cmd, limit, &format!("`{shown}`"))?
+            };
             if !status.success() {
                 anyhow::bail!("`{shown}` failed ({status})");
             }

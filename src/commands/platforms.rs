@@ -62,6 +62,8 @@ pub fn platforms(cargo_config: &[String], env: &Environment) -> Result<Vec<Row>>
             openssl: false,
             system_libs: Vec::new(),
             static_base: Some("scratch"),
+            on_scratch: true,
+            glibc: None,
             forced: None,
             workspace_root: &cwd,
             cargo_config,

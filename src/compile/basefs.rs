@@ -94,6 +94,10 @@ pub enum RunsOnError {
         interpreter: String,
         base: String,
     },
+    /// The binary's C library is not the base's: glibc on a musl base (alpine), or the reverse
+    /// (the whole message, naming binary, platform, both loaders and the fix).
+    #[error("{0}")]
+    WrongCLibrary(String),
     #[error("{}", missing_libraries_message(.0))]
     MissingLibraries(Vec<MissingLibrary>),
     #[error("{}", missing_versions_message(.0))]
@@ -152,13 +156,26 @@ fn missing_versions_message(missing: &[MissingVersion]) -> String {
             }
         ));
     }
-    s.push_str(
+    // The base's own glibc (the newest `GLIBC_2.N` its libc.so.6 defines), the oldest among
+    // the bases named: what `--glibc` should say.
+    let base_glibc = missing
+        .iter()
+        .filter(|m| m.version.starts_with("GLIBC_2."))
+        .filter_map(|m| m.highest.as_deref())
+        .filter_map(crate::route::GlibcVersion::of_symbol_version)
+        .min();
+    let glibc_fix = match base_glibc {
+        Some(v) => format!(
+            "`--glibc {v}` (or `glibc = \"{v}\"` in [workspace.metadata.imagebuild]: zig links \
+             against the base's glibc {v}, so the binary needs nothing newer), or "
+        ),
+        None => String::new(),
+    };
+    s.push_str(&format!(
         "\nThe binary was linked against newer libraries (this machine's) than the base has. \
-         Fix: use a newer base whose libraries define these versions, or link against the \
-         base's versions or older (build on a machine or in a container as old as the base, or \
-         `cargo zigbuild --target <triple>.<glibc version>`; `--glibc` is not available yet), or \
-         build static (a musl target, e.g. --target x86_64-unknown-linux-musl)",
-    );
+         Fix: {glibc_fix}use a newer base whose libraries define these versions, or build \
+         static (a musl target, e.g. --target x86_64-unknown-linux-musl)",
+    ));
     s
 }
 
@@ -594,6 +611,9 @@ pub fn check_runs_on(
     } = format
     {
         if !files.has_file(interpreter) {
+            if let Some(e) = other_c_library(bin, interpreter, platform, base, files) {
+                return Err(e);
+            }
             return Err(RunsOnError::MissingInterpreter {
                 bin: bin.to_string(),
                 platform: platform.to_string(),
@@ -603,6 +623,61 @@ pub fn check_runs_on(
         }
     }
     Ok(())
+}
+
+/// The refusal for a binary whose loader `interpreter` the base lacks because the base has the
+/// other C library's loader (`/lib/ld-musl-*.so.1` for musl, `ld-linux*` or `ld64.so*` in
+/// `/lib64` or `/lib` for glibc); `None` when it has neither.
+fn other_c_library(
+    bin: &str,
+    interpreter: &str,
+    platform: &Platform,
+    base: &str,
+    files: &BaseFiles,
+) -> Option<RunsOnError> {
+    let musl_binary = interpreter.contains("ld-musl");
+    let find = |dirs: &[&str], is_loader: &dyn Fn(&str) -> bool| {
+        dirs.iter().find_map(|d| {
+            files
+                .list(d)
+                .into_iter()
+                .find(|n| is_loader(n) && files.has_file(&format!("{d}/{n}")))
+                .map(|n| format!("{d}/{n}"))
+        })
+    };
+    let arch = multiarch(platform)
+        .and_then(|t| t.split('-').next())
+        .unwrap_or("x86_64");
+    let (loader, has, wanted, fix) = if musl_binary {
+        let l = find(&["/lib64", "/lib"], &|n| {
+            n.starts_with("ld-linux") || n.starts_with("ld64.so") || n == "ld.so.1"
+        })?;
+        (
+            l,
+            "glibc",
+            "musl",
+            "build it static (musl targets are static unless your RUSTFLAGS say \
+             `-C target-feature=-crt-static`: drop that), or use a musl base such as alpine"
+                .to_string(),
+        )
+    } else {
+        let l = find(&["/lib"], &|n| n.starts_with("ld-musl-"))?;
+        (
+            l,
+            "musl",
+            "glibc",
+            format!(
+                "build the static musl target (--target {arch}-unknown-linux-musl, where rustup \
+                 has its standard library), or use a glibc base (debian:12-slim, \
+                 gcr.io/distroless/cc-debian12)"
+            ),
+        )
+    };
+    Some(RunsOnError::WrongCLibrary(format!(
+        "{bin} for {platform} is linked dynamically against {wanted} (its loader {interpreter}), \
+         and the `{base}` base is a {has} base (it has {loader}, not that loader): a {wanted} \
+         binary cannot start there. Fix: {fix}"
+    )))
 }
 
 /// The shared libraries (`DT_NEEDED` of `dynamic`) that the glibc loader would not find in
@@ -1192,5 +1267,98 @@ mod tests {
             "{lacking:?}"
         );
         assert!(version_key("GLIBC_2.34").1 > version_key("GLIBC_2.4").1);
+    }
+
+    #[test]
+    fn an_older_glibc_names_the_glibc_flag_with_the_base_version() {
+        let m = |version: &str, highest: &str| MissingVersion {
+            bin: "api".into(),
+            platform: "linux/amd64".into(),
+            library: "libc.so.6".into(),
+            version: version.into(),
+            highest: Some(highest.into()),
+            base: "old:1".into(),
+        };
+        let e = RunsOnError::OlderVersions(vec![
+            m("GLIBC_2.34", "GLIBC_2.28"),
+            m("GLIBC_2.33", "GLIBC_2.28"),
+        ])
+        .to_string();
+        assert!(
+            e.starts_with("2 symbol versions are needed")
+                && e.contains("api for linux/amd64 needs GLIBC_2.34 from libc.so.6")
+                && e.contains("goes up to GLIBC_2.28")
+                && e.contains("`--glibc 2.28`")
+                && e.contains("glibc = \"2.28\"")
+                && e.contains("use a newer base"),
+            "{e}"
+        );
+        // Only a version of another family: no --glibc advice.
+        let e = RunsOnError::OlderVersions(vec![m("GLIBCXX_3.4.30", "GLIBCXX_3.4.25")]).to_string();
+        assert!(
+            !e.contains("--glibc") && e.contains("use a newer base"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_other_c_library_is_named() {
+        let amd64 = "linux/amd64".parse::<Platform>().unwrap();
+        let elf = |interpreter: &str| BinaryFormat::Elf {
+            bits: 64,
+            little_endian: true,
+            machine: 62,
+            interpreter: Some(interpreter.to_string()),
+        };
+        let mut alpine = BaseFiles::new();
+        alpine.insert("/lib/ld-musl-x86_64.so.1", FileKind::File);
+        let e = check_runs_on(
+            "api",
+            &elf("/lib64/ld-linux-x86-64.so.2"),
+            &amd64,
+            "alpine:3",
+            &alpine,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("api for linux/amd64 is linked dynamically against glibc")
+                && e.contains("`alpine:3` base is a musl base (it has /lib/ld-musl-x86_64.so.1")
+                && e.contains("--target x86_64-unknown-linux-musl")
+                && e.contains("glibc base"),
+            "{e}"
+        );
+        let mut debian = BaseFiles::new();
+        debian.insert("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", FileKind::File);
+        debian.insert(
+            "/lib64/ld-linux-x86-64.so.2",
+            FileKind::Symlink("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2".into()),
+        );
+        let e = check_runs_on(
+            "api",
+            &elf("/lib/ld-musl-x86_64.so.1"),
+            &amd64,
+            "debian:12",
+            &debian,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("linked dynamically against musl")
+                && e.contains("a glibc base (it has /lib64/ld-linux-x86-64.so.2")
+                && e.contains("-crt-static")
+                && e.contains("musl base such as alpine"),
+            "{e}"
+        );
+        // Neither loader: the plain refusal.
+        let e = check_runs_on(
+            "api",
+            &elf("/lib/ld-musl-x86_64.so.1"),
+            &amd64,
+            "scratch",
+            &BaseFiles::new(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, RunsOnError::MissingInterpreter { .. }), "{e:?}");
     }
 }

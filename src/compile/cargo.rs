@@ -285,6 +285,10 @@ fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Re
         Linker::Gcc(gcc) => {
             cmd.env(linker_env_var(triple), gcc);
         }
+        Linker::Zig { zig, target } => {
+            let w = zig_wrappers(req.work_dir, zig, route, target)?;
+            cmd.env(linker_env_var(triple), &w.cc);
+        }
         Linker::User { .. } | Linker::HostCc | Linker::Builder | Linker::Default => {}
     }
     match &route.c_compiler {
@@ -298,12 +302,7 @@ fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Re
             }
         }
         CCompiler::Zig { zig, target } => {
-            let w = crate::route::zigcc::write_wrappers(
-                &req.work_dir.join("zig"),
-                zig,
-                triple,
-                target,
-            )?;
+            let w = zig_wrappers(req.work_dir, zig, route, target)?;
             cmd.env(format!("CC_{under}"), &w.cc)
                 .env(format!("CXX_{under}"), &w.cxx)
                 .env(format!("AR_{under}"), &w.ar);
@@ -335,6 +334,22 @@ fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Re
         AddedFlags::Nothing => {}
     }
     Ok(())
+}
+
+/// The zig wrappers of `route`, in a directory named for its target and glibc version
+/// (`riscv64gc-unknown-linux-gnu.2.28`), so another `--glibc` is another linker path and cargo
+/// links again.
+fn zig_wrappers(
+    work_dir: &Path,
+    zig: &crate::route::tools::ZigCommand,
+    route: &Route,
+    target: &str,
+) -> Result<crate::route::zigcc::ZigWrappers> {
+    let name = match route.glibc {
+        Some(v) => format!("{}.{v}", route.triple),
+        None => route.triple.clone(),
+    };
+    crate::route::zigcc::write_wrappers(&work_dir.join("zig"), zig, &name, target)
 }
 
 /// The package name in a package id: `path+file:///ws/app#app@0.1.0` → `app`,

@@ -87,6 +87,10 @@ pub struct ImageSettings {
     /// The private key pushes are signed with (`--sign-key` and `CARGO_IMAGEBUILD_SIGN_KEY`
     /// win): an ECDSA P-256 PKCS#8 PEM file, relative to the workspace root.
     pub sign_key: Option<PathBuf>,
+    /// The glibc gnu targets link against, dynamically with zig (`"2.31"`; `--glibc` and
+    /// `CARGO_IMAGEBUILD_GLIBC` win); unset, gnu targets link glibc statically.
+    #[serde(default, deserialize_with = "values::parsed")]
+    pub glibc: Option<crate::route::GlibcVersion>,
     /// Per-binary settings, in package metadata only.
     pub bin: Option<BTreeMap<String, ImageSettings>>,
 }
@@ -358,6 +362,7 @@ impl ImageSettings {
             retries: over.retries.or(self.retries),
             cache_limit: over.cache_limit.or(self.cache_limit),
             sign_key: over.sign_key.or(self.sign_key),
+            glibc: over.glibc.or(self.glibc),
             bin: None,
         }
     }

@@ -138,6 +138,9 @@ pub struct Plan {
     pub metadata_file: Option<PathBuf>,
     /// `--builder`: one way of building every target, or None to choose per target.
     pub builder: Option<Builder>,
+    /// `--glibc` (or `glibc` in the metadata tables): gnu targets link dynamically against
+    /// this glibc, with zig; `None`: they link glibc statically.
+    pub glibc: Option<crate::route::GlibcVersion>,
     /// `--verbose` for cargo.
     pub cargo_verbose: bool,
     /// Download nothing this tool would fetch for itself.
@@ -365,10 +368,25 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         lookup,
     };
     let mut images = Vec::new();
+    // One cargo build links each target once, so every binary gets the same glibc.
+    let mut glibc: Option<(crate::route::GlibcVersion, String)> = None;
     for (pkg, bin) in bins {
         let merged = image_settings(&ws_settings, pkg, &bin)?.overlay(opts.settings.clone());
+        if let Some(v) = merged.glibc {
+            match &glibc {
+                Some((other, by)) if *other != v => bail!(
+                    "`{by}` and `{bin}` ask for different glibc versions ({other} and {v}), and \
+                     one build links each target once.\n  help: set one `glibc` in \
+                     [workspace.metadata.imagebuild], or pass --glibc; {}",
+                    config::HELP_URL
+                ),
+                Some(_) => {}
+                None => glibc = Some((v, bin.clone())),
+            }
+        }
         images.push(resolve_image(pkg, &bin, merged, &run)?);
     }
+    let glibc = glibc.map(|(v, _)| v);
     // A single-platform output told to hold a platform that is not built: say so before compiling.
     for img in &images {
         for wanted in outputs.iter().filter_map(OutputSpec::platform) {
@@ -421,6 +439,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
         image_refs: opts.image_refs.clone(),
         metadata_file: opts.metadata_file.clone(),
         builder: opts.builder,
+        glibc,
         cargo_verbose: opts.cargo_verbose,
         offline: opts.offline,
         toolchain,

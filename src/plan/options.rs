@@ -147,6 +147,9 @@ pub struct Options {
     pub builder: Option<Builder>,
     /// `--offline`: download nothing this tool would fetch for itself (zig).
     pub offline: bool,
+    /// `--install-missing` (or `CARGO_IMAGEBUILD_INSTALL=auto`): install the Debian cross gcc
+    /// a target's route lacks (`apt-get`, as root or with sudo) instead of refusing.
+    pub install_missing: bool,
     /// `--sbom`: the SBOM attached to every platform's manifest.
     pub sbom: SbomFormat,
     /// `--no-provenance`: attach no provenance statement.
@@ -191,6 +194,7 @@ impl Default for Options {
             load_platform: None,
             builder: None,
             offline: false,
+            install_missing: false,
             sbom: SbomFormat::default(),
             no_provenance: false,
             no_auditable: false,

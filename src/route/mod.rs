@@ -14,6 +14,7 @@
 pub mod cargo_config;
 pub mod cdeps;
 pub mod crossgcc;
+pub mod glibc;
 pub mod rustflags;
 pub mod tools;
 pub mod zigcc;
@@ -29,6 +30,7 @@ pub use crate::plan::options::Builder;
 use crate::plan::Plan;
 use crate::route::cargo_config::{env_triple, user_linker};
 use crate::route::crossgcc::debian_cross;
+pub use crate::route::glibc::GlibcVersion;
 use crate::route::tools::{Tools, ZigCommand};
 use crate::route::zigcc::zig_target;
 use crate::util::env::Environment;
@@ -44,6 +46,9 @@ pub enum Linker {
     HostCc,
     /// A Debian-style cross gcc, e.g. `/usr/bin/aarch64-linux-gnu-gcc`.
     Gcc(PathBuf),
+    /// `zig cc -target <zig triple>.<glibc>` through the wrapper scripts of
+    /// [`zigcc::write_wrappers`] (a gnu target with `--glibc`).
+    Zig { zig: ZigCommand, target: String },
     /// The builder brings its own (`cargo zigbuild`, `cross`).
     Builder,
     /// cargo's default (targets this tool has no opinion on: windows, wasm).
@@ -91,7 +96,13 @@ pub struct Route {
     /// System libraries the graph links that the target will not have and that nothing here
     /// provides ([`cdeps::SYSTEM_LIBS`]): named before compiling, with the feature that fixes it.
     pub system_libs: Vec<String>,
+    /// The glibc a gnu target is linked against (`--glibc`): dynamically, by zig.
+    pub glibc: Option<GlibcVersion>,
 }
+
+/// The variable that lets a build install what its routes lack (`auto`), as
+/// `--install-missing` does.
+pub const ENV_INSTALL: &str = "CARGO_IMAGEBUILD_INSTALL";
 
 /// The OpenSSL built for targets whose `openssl-sys` is not vendored: the `openssl-src` crate at
 /// this version, the source openssl-sys's own `vendored` feature uses ...
@@ -107,6 +118,7 @@ impl fmt::Display for Route {
             Linker::RustLld => write!(f, ", linker rust-lld")?,
             Linker::HostCc => write!(f, ", linker cc")?,
             Linker::Gcc(p) => write!(f, ", linker {}", file_name(p))?,
+            Linker::Zig { target, .. } => write!(f, ", linker zig cc -target {target}")?,
             Linker::Builder | Linker::Default => {}
         }
         match &self.c_compiler {
@@ -120,6 +132,9 @@ impl fmt::Display for Route {
         }
         if self.crt_static {
             write!(f, ", static glibc")?;
+        }
+        if let Some(v) = self.glibc {
+            write!(f, ", dynamic glibc {v}")?;
         }
         if !self.builds_c.is_empty() {
             write!(f, " (C code in {})", self.builds_c.join(", "))?;
@@ -187,6 +202,25 @@ pub enum RouteError {
         musl: String,
         packages: String,
     },
+    #[error(
+        "--glibc {glibc} for {triple}: the binary links glibc dynamically, and the `{base}` base \
+         has no C library to load it.\n  fix: use a base that ships glibc {glibc} or newer \
+         (debian:12-slim, gcr.io/distroless/cc-debian12), or drop --glibc to link glibc \
+         statically"
+    )]
+    GlibcOnScratch {
+        triple: String,
+        glibc: GlibcVersion,
+        base: String,
+    },
+    #[error("--glibc for {triple}: {message}")]
+    GlibcNotForTarget { triple: String, message: String },
+    #[error(
+        "--glibc {glibc} for {triple}: zig links against that glibc, and no zig is here.\n  \
+         fix: pip install ziglang (or put a `zig` on PATH; without --offline the pinned one is \
+         downloaded by itself)"
+    )]
+    GlibcNeedsZig { triple: String, glibc: GlibcVersion },
     /// Programs the graph's build scripts run are not on PATH. The text names no target, so
     /// the same refusal for several targets is shown once.
     #[error(
@@ -258,6 +292,10 @@ pub struct RouteRequest<'a> {
     pub system_libs: Vec<String>,
     /// The base has no C library (scratch): gnu targets link statically.
     pub static_base: Option<&'a str>,
+    /// The base is `scratch` itself (not a registry image that may hold a C library).
+    pub on_scratch: bool,
+    /// `--glibc`: gnu targets link dynamically against this glibc, with zig.
+    pub glibc: Option<GlibcVersion>,
     pub forced: Option<Builder>,
     pub workspace_root: &'a Path,
     pub cargo_config: &'a [String],
@@ -289,7 +327,8 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
     let triple = req.triple;
     let is_musl = triple.contains("-linux-musl");
     let is_gnu = triple.contains("-linux-gnu");
-    let crt_static = is_gnu && req.static_base.is_some();
+    let glibc = req.glibc.filter(|_| is_gnu);
+    let crt_static = is_gnu && req.static_base.is_some() && glibc.is_none();
     if req.forced != Some(Builder::Cross) {
         // (cross runs the build scripts in its own container, with its own programs.)
         if let Some(e) = missing_build_tools(&req.build_tools, tools) {
@@ -319,7 +358,17 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
         builds_c: req.builds_c.clone(),
         openssl: req.openssl && builder == Builder::Cargo,
         system_libs: req.system_libs.clone(),
+        glibc,
     };
+    if let (Some(v), Some(b @ (Builder::Zigbuild | Builder::Cross))) = (glibc, req.forced) {
+        return Err(RouteError::GlibcNotForTarget {
+            triple: triple.to_string(),
+            message: format!(
+                "--builder {b} chooses its own glibc; --glibc {v} links with zig through the \
+                 default builder: drop --builder"
+            ),
+        });
+    }
     match req.forced {
         Some(Builder::Zigbuild) => {
             return zigbuild(req, tools).map(|p| {
@@ -355,10 +404,23 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
     }
 
     let user_cc = user_c_compiler(triple, tools.env());
-    let linker = if let Some((linker, from)) =
-        user_linker(triple, req.workspace_root, req.cargo_config, tools.env())
-    {
+    let user = user_linker(triple, req.workspace_root, req.cargo_config, tools.env());
+    let linker = if let Some((linker, from)) = user {
         Linker::User { linker, from }
+    } else if let Some(v) = glibc {
+        let zig = glibc_zig(req, v, tools)?;
+        let c_compiler = match user_cc {
+            Some(cc) => CCompiler::User(cc),
+            None => CCompiler::Zig {
+                zig: zig.0.clone(),
+                target: zig.1.clone(),
+            },
+        };
+        let linker = Linker::Zig {
+            zig: zig.0,
+            target: zig.1,
+        };
+        return Ok(route(Builder::Cargo, None, linker, c_compiler, false));
     } else if is_musl {
         Linker::RustLld
     } else if triple == tools.host {
@@ -387,7 +449,9 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
                             "{}{}",
                             d.install_command(),
                             if req.static_base.is_some() {
-                                String::new()
+                                "; or, on a base that has glibc, --glibc <its version> links \
+                                 with zig and needs no cross gcc"
+                                    .to_string()
                             } else {
                                 " (or install cargo-zigbuild and zig: cargo install --locked \
                                  cargo-zigbuild; pip install ziglang)"
@@ -454,6 +518,35 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
     Ok(route(Builder::Cargo, None, linker, c_compiler, crt_static))
 }
 
+/// The zig and zig target (`riscv64-linux-gnu.2.28`) a gnu target with `--glibc` links
+/// with, or why it cannot.
+fn glibc_zig(
+    req: &RouteRequest<'_>,
+    glibc: GlibcVersion,
+    tools: &Tools,
+) -> Result<(ZigCommand, String), RouteError> {
+    let triple = req.triple;
+    if let (true, Some(base)) = (req.on_scratch, req.static_base) {
+        return Err(RouteError::GlibcOnScratch {
+            triple: triple.to_string(),
+            glibc,
+            base: base.to_string(),
+        });
+    }
+    let not_for = |message: String| RouteError::GlibcNotForTarget {
+        triple: triple.to_string(),
+        message,
+    };
+    glibc.check_for(triple).map_err(not_for)?;
+    let target =
+        zig_target(triple).ok_or_else(|| not_for("zig has no name for this target".to_string()))?;
+    let zig = tools.zig().ok_or_else(|| RouteError::GlibcNeedsZig {
+        triple: triple.to_string(),
+        glibc,
+    })?;
+    Ok((zig.clone(), glibc.zig_target(&target)))
+}
+
 /// Whether two triples name the same architecture (`x86_64-unknown-linux-musl`, `x86_64-…-gnu`).
 fn same_arch(a: &str, b: &str) -> bool {
     a.split('-').next() == b.split('-').next()
@@ -518,6 +611,12 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
             openssl,
             system_libs: graph.system_libs,
             static_base,
+            on_scratch: plan
+                .images
+                .iter()
+                .filter(|i| i.targets.iter().any(|t| t.triple == triple))
+                .any(|i| matches!(i.base, Base::Scratch)),
+            glibc: plan.glibc,
             forced,
             workspace_root: &plan.workspace_root,
             cargo_config: &plan.cargo_config,
@@ -551,11 +650,41 @@ impl Routes {
                 }
             }
         }
-        match errors.len() {
+        let n = errors.len();
+        let missing = self.missing_cross_gcc();
+        if !missing.is_empty() {
+            let (targets, packages): (Vec<String>, Vec<String>) = missing.into_iter().unzip();
+            let mut packages: Vec<&str> = packages.iter().flat_map(|p| p.split(' ')).collect();
+            packages.sort();
+            packages.dedup();
+            let targets: Vec<String> = targets.iter().map(|t| format!("--target {t}")).collect();
+            errors.push(format!(
+                "fix, for every target at once: cargo imagebuild doctor --fix --yes {}\n  \
+                 (which runs: apt-get install {}; or let the build run it: --install-missing, \
+                 or {ENV_INSTALL}=auto in CI)",
+                targets.join(" "),
+                packages.join(" ")
+            ));
+        }
+        match n {
             0 => Ok(ok),
-            1 => anyhow::bail!("{}", errors[0]),
+            1 => anyhow::bail!("{}", errors.join("\n")),
             n => anyhow::bail!("{n} targets cannot be built here:\n{}", errors.join("\n")),
         }
+    }
+
+    /// The targets whose only missing piece is a Debian cross gcc, with its packages
+    /// (`gcc-riscv64-linux-gnu libc6-dev-riscv64-cross`): what `doctor --fix --yes` and
+    /// `--install-missing` install.
+    pub fn missing_cross_gcc(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(RouteError::NoLinker { .. })))
+            .filter_map(|(t, _)| {
+                debian_cross(t)
+                    .map(|d| (t.clone(), format!("{} {}", d.gcc_package, d.libc_package)))
+            })
+            .collect()
     }
 
     /// The targets whose only missing piece is zig as their C compiler (musl targets with C code).
@@ -563,7 +692,12 @@ impl Routes {
     pub fn missing_zig(&self) -> Vec<String> {
         self.0
             .iter()
-            .filter(|(_, r)| matches!(r, Err(RouteError::NoMuslCCompiler { .. })))
+            .filter(|(_, r)| {
+                matches!(
+                    r,
+                    Err(RouteError::NoMuslCCompiler { .. } | RouteError::GlibcNeedsZig { .. })
+                )
+            })
             .map(|(t, _)| t.clone())
             .collect()
     }
@@ -644,6 +778,8 @@ mod tests {
             openssl: false,
             system_libs: Vec::new(),
             static_base: Some("scratch"),
+            on_scratch: true,
+            glibc: None,
             forced: None,
             workspace_root: root,
             cargo_config: &[],
@@ -689,8 +825,30 @@ mod tests {
         assert!(
             e.contains("riscv64-linux-gnu-gcc is not on PATH")
                 && e.contains("apt-get install gcc-riscv64-linux-gnu libc6-dev-riscv64-cross")
-                && e.contains("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER"),
+                && e.contains("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER")
+                && e.contains("--glibc <its version>"),
             "{e}"
+        );
+        // Several targets: one line installs them all, with the grouped apt line.
+        let routes = Routes(
+            ["riscv64gc-unknown-linux-gnu", "s390x-unknown-linux-gnu"]
+                .into_iter()
+                .map(|t| (t.to_string(), resolve(&req(t, dir.path()), &tools)))
+                .collect(),
+        );
+        let all = routes.all().unwrap_err().to_string();
+        assert!(
+            all.starts_with("2 targets cannot be built here")
+                && all.contains(
+                    "cargo imagebuild doctor --fix --yes --target riscv64gc-unknown-linux-gnu \
+                     --target s390x-unknown-linux-gnu"
+                )
+                && all.contains(
+                    "apt-get install gcc-riscv64-linux-gnu gcc-s390x-linux-gnu \
+                     libc6-dev-riscv64-cross libc6-dev-s390x-cross;"
+                )
+                && all.contains("--install-missing"),
+            "{all}"
         );
     }
 

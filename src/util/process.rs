@@ -84,9 +84,28 @@ pub fn run_streaming(
     limit: Duration,
     what: &str,
 ) -> Result<std::process::ExitStatus, RunError> {
+    streaming(cmd, Stdio::inherit(), limit, what)
+}
+
+/// [`run_streaming`] with the command's stdout sent to our stderr (for a run whose own stdout
+/// carries results).
+pub fn run_streaming_on_stderr(
+    cmd: &mut Command,
+    limit: Duration,
+    what: &str,
+) -> Result<std::process::ExitStatus, RunError> {
+    streaming(cmd, Stdio::from(std::io::stderr()), limit, what)
+}
+
+fn streaming(
+    cmd: &mut Command,
+    stdout: Stdio,
+    limit: Duration,
+    what: &str,
+) -> Result<std::process::ExitStatus, RunError> {
     let deadline = Instant::now() + limit;
     cmd.stdin(Stdio::null())
-        .stdout(Stdio::inherit())
+        .stdout(stdout)
         .stderr(Stdio::inherit());
     let mut child = start(cmd, what)?;
     wait_until(&mut child, deadline, limit, what)

@@ -6,6 +6,7 @@
 //! (with `processes.rs` for deadlines and exit hooks) and qemu's binfmt entry (`binfmt.rs`).
 #![allow(dead_code)]
 
+pub mod bases;
 pub mod binfmt;
 pub mod containerd;
 pub mod dockerd;

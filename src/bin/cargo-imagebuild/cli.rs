@@ -43,6 +43,7 @@ pub enum CargoCli {
 ///
 /// Settings often set per pipeline can come from the environment (a flag wins over its
 /// variable, both win over Cargo.toml): CARGO_IMAGEBUILD_PLATFORMS, CARGO_IMAGEBUILD_BASE,
+/// CARGO_IMAGEBUILD_GLIBC,
 /// CARGO_IMAGEBUILD_TAGS (comma list), CARGO_IMAGEBUILD_PUSH=true and CARGO_IMAGEBUILD_REPO (a
 /// repository prefix, PREFIX/<bin>, used when no `repository` is configured).
 #[derive(Debug, Args)]
@@ -99,6 +100,18 @@ pub struct ImagebuildArgs {
     /// Build every target with this: cargo, zigbuild or cross (default: chosen per target)
     #[arg(long, value_name = "BUILDER", value_parser = parse_builder, help_heading = "Compilation Options")]
     pub builder: Option<Builder>,
+
+    /// Install what a target's route lacks (the Debian cross gcc: apt-get, as root or with
+    /// sudo) instead of refusing, and say what was installed; default: nothing is installed
+    /// [env: CARGO_IMAGEBUILD_INSTALL=auto]
+    #[arg(long, help_heading = "Compilation Options")]
+    pub install_missing: bool,
+
+    /// Link gnu targets dynamically against this glibc (2.N, such as 2.31: the base's own, or
+    /// older), with zig and no cross gcc; default: glibc linked statically. Also `glibc` in
+    /// [package/workspace.metadata.imagebuild] [env: CARGO_IMAGEBUILD_GLIBC=]
+    #[arg(long, value_name = "VERSION", help_heading = "Compilation Options")]
+    pub glibc: Option<String>,
 
     /// Base image: `scratch` (default) or an image reference such as
     /// gcr.io/distroless/static-debian12 (our layers go on top of its layers)
@@ -836,6 +849,8 @@ fn key_values(
 
 const ENV_BASE: &str = "CARGO_IMAGEBUILD_BASE";
 const ENV_TAGS: &str = "CARGO_IMAGEBUILD_TAGS";
+const ENV_GLIBC: &str = "CARGO_IMAGEBUILD_GLIBC";
+const ENV_INSTALL: &str = "CARGO_IMAGEBUILD_INSTALL";
 
 /// The variables whose values a run takes for an absent flag (and `CARGO_IMAGEBUILD_REPO`,
 /// which the library reads): with their values, so an error about a value can name the
@@ -864,6 +879,20 @@ pub fn name_the_variable(e: anyhow::Error, used: &[(&'static str, String)]) -> a
     match used.iter().find(|(_, v)| text.contains(&format!("`{v}"))) {
         Some((name, v)) => e.context(format!("{name}=`{v}` (from the environment)")),
         None => e,
+    }
+}
+
+/// `CARGO_IMAGEBUILD_INSTALL`: `auto` lets a build install what it lacks, `never` (or unset)
+/// does not; anything else is refused.
+fn install_from_env(env: &Environment) -> Result<bool> {
+    let name = ENV_INSTALL;
+    match env.var(name).as_deref().map(str::trim) {
+        None | Some("") | Some("never") => Ok(false),
+        Some("auto") => Ok(true),
+        Some(other) => anyhow::bail!(
+            "{name}=`{other}` (from the environment): use auto (install what a build lacks, as \
+             --install-missing) or never"
+        ),
     }
 }
 
@@ -920,6 +949,14 @@ impl ImagebuildArgs {
         }
         let mut settings = ImageSettings::default();
         settings.base = self.base.or_else(|| env.var(ENV_BASE));
+        settings.glibc = match (self.glibc, env.var(ENV_GLIBC)) {
+            (Some(v), _) => Some(v.parse().map_err(|e| anyhow::anyhow!("--glibc: {e}"))?),
+            (None, Some(v)) if !v.trim().is_empty() => Some(
+                v.parse()
+                    .map_err(|e| anyhow::anyhow!("{ENV_GLIBC} (from the environment): {e}"))?,
+            ),
+            (None, _) => None,
+        };
         settings.repository = self.repository;
         settings.compression = compression;
         settings.compression_level = self.compression_level;
@@ -984,6 +1021,7 @@ impl ImagebuildArgs {
         opts.cargo_verbose = verbose;
         opts.builder = self.builder;
         opts.offline = self.offline;
+        opts.install_missing = self.install_missing || install_from_env(&env)?;
         opts.sbom = self.sbom;
         opts.no_provenance = self.no_provenance;
         opts.no_auditable = self.no_auditable;
@@ -1089,6 +1127,23 @@ mod tests {
         };
         assert!(d.fix && d.yes);
         assert!(CargoCli::try_parse_from(["cargo", "imagebuild", "doctor", "--yes"]).is_err());
+    }
+
+    #[test]
+    fn install_is_auto_or_never() {
+        let env = |v: &str| Environment::empty().with(ENV_INSTALL, v);
+        assert!(install_from_env(&env("auto")).unwrap());
+        assert!(!install_from_env(&env("never")).unwrap());
+        assert!(!install_from_env(&env("")).unwrap());
+        assert!(!install_from_env(&Environment::empty()).unwrap());
+        let e = install_from_env(&env("yes")).unwrap_err().to_string();
+        assert!(
+            e.starts_with("CARGO_IMAGEBUILD_INSTALL=`yes`") && e.contains("auto"),
+            "{e}"
+        );
+        let a = parse(&["--install-missing", "--glibc", "2.31"]);
+        assert!(a.install_missing);
+        assert_eq!(a.glibc.as_deref(), Some("2.31"));
     }
 
     #[test]
