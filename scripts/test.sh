@@ -129,7 +129,7 @@ if ! command -v cargo-zigbuild >/dev/null 2>&1; then
   echo "scripts/test.sh: installing cargo-zigbuild (about 75 s, once)" >&2
   cargo install --locked --quiet cargo-zigbuild
 fi
-# rust-audit-info reads the dependency list (.dep-v0) the binaries carry (tests/cross.rs)
+# rust-audit-info reads the dependency list (.dep-v0) the binaries carry (tests/build.rs, cross.rs)
 if ! command -v rust-audit-info >/dev/null 2>&1; then
   echo "scripts/test.sh: installing rust-audit-info (about 20 s, once)" >&2
   cargo install --locked --quiet rust-audit-info
