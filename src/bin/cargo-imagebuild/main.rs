@@ -22,6 +22,9 @@ use cli::{CargoCli, DoctorArgs, ImagebuildArgs, ImagebuildCommand, ResolveArgs, 
 use terminal::{MessageFormat, Progress, Terminal, Verbosity};
 
 fn main() -> ExitCode {
+    if let Some(code) = cargo_imagebuild::run_as_rustc_wrapper() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     cargo_imagebuild::remove_temporaries_on_signal();
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).map(|a| a != "imagebuild").unwrap_or(true) {
