@@ -4,7 +4,8 @@
 //! JSON messages name it. [`elf`] checks an executable against the platform its image claims
 //! (ELF class, byte order, machine; its interpreter and shared libraries), and [`basefs`] checks
 //! that what it needs at start-up (its loader, its libraries) is in the layers beneath it.
-//! [`sccache`] keeps a user's sccache hitting across checkouts despite our path remaps.
+//! [`sccache`] keeps a user's sccache hitting across checkouts despite our path remaps, and
+//! [`section`] adds the dependency list's `.dep-v0` section to a copy of an executable.
 //!
 //! The stage decides nothing about images: the pipeline in [`crate::assemble`] calls it and
 //! packs what it delivers.
