@@ -253,7 +253,7 @@ fn prepare(opts: &Options, registry: &Connector, ui: &Reporter, provision: bool)
                 targets.join(", ")
             ),
         );
-        crate::commands::doctor::apply_for_build(&[crate::commands::doctor::Step::Apt(
+        crate::provision::install::apply_for_build(&[crate::provision::install::Step::Apt(
             packages.clone(),
         )])
         .with_context(|| format!("installing the cross gcc of {}", targets.join(", ")))?;

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::facts::Facts;
-use super::graph::{Graph, Origin, Package};
+use crate::compile::graph::{Graph, Origin, Package};
 
 /// A `bom-ref` per package: its purl, made unique with its index when two packages share one.
 fn refs(graph: &Graph) -> Vec<String> {

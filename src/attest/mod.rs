@@ -1,5 +1,5 @@
 //! Supply-chain documents attached to the images once they are assembled: per image and
-//! platform, an SBOM ([`spdx`] or [`cyclonedx`], from the [`graph`] of exactly that binary for
+//! platform, an SBOM ([`spdx`] or [`cyclonedx`], from the [`graph`](crate::compile::graph) of exactly that binary for
 //! that target) and a [`provenance`] statement, each wrapped in an OCI 1.1 artifact manifest
 //! whose `subject` is the platform's manifest ([`Attachment`]). The sinks write or push the
 //! attachments beside the image; the image's own manifests and index do not change.
@@ -12,10 +12,8 @@
 //! from the cached toolchain answers, and asks a C compiler its version only for a target
 //! that compiles C.
 
-pub mod auditable;
 pub mod cyclonedx;
 pub mod facts;
-pub mod graph;
 pub mod kept;
 pub mod provenance;
 pub mod spdx;
@@ -30,6 +28,7 @@ use serde_json::json;
 
 pub use facts::{Facts, Tool};
 
+use crate::compile::graph;
 use crate::image::document::{self, rfc3339};
 use crate::image::model::{annotation, media, Attachment, Document, ImageSet};
 use crate::image::platform::Platform;

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::facts::Facts;
-use super::graph::{Edge, Graph, Origin, Package};
+use crate::compile::graph::{Edge, Graph, Origin, Package};
 
 const NOASSERTION: &str = "NOASSERTION";
 

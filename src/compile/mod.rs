@@ -10,8 +10,10 @@
 //! The stage decides nothing about images: the pipeline in [`crate::assemble`] calls it and
 //! packs what it delivers.
 
+pub mod auditable;
 pub mod basefs;
 pub mod cargo;
 pub mod elf;
+pub mod graph;
 pub mod sccache;
 pub mod section;

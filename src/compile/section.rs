@@ -1,5 +1,5 @@
 //! Adds a named data section to a copy of a linked ELF executable, as `objcopy --add-section`
-//! does, for the dependency list of [`crate::attest::auditable`]. The section is not loaded
+//! does, for the dependency list of [`crate::compile::auditable`]. The section is not loaded
 //! (no `SHF_ALLOC`), so the program, its segments and its addresses are untouched: the copy is the
 //! original bytes, then the section-name table moved to the end with the new name added, the
 //! section's bytes, and a new section-header table that lists the old sections and the new
@@ -229,6 +229,11 @@ pub fn add(exe: &Path, name: &str, data: &[u8], dest: &Path) -> Result<Added> {
     };
     if find(&out, name) != Some(data) {
         bail!("adding {name} to {} did not read back", exe.display());
+    }
+    // The same copy from an earlier run stays as it is: the layer cache knows it by its
+    // modification time, so a no-op run packs nothing again.
+    if std::fs::read(dest).is_ok_and(|old| old == out) {
+        return Ok(Added::Written);
     }
     let dir = crate::util::atomic::parent_dir(dest)?;
     let mut f = crate::util::atomic::AtomicFile::stage_in(&dir, "section", Some(0o755))?;

@@ -120,7 +120,7 @@ pub struct Plan {
     pub sbom: options::SbomFormat,
     /// Whether a provenance statement is attached too.
     pub provenance: bool,
-    /// Whether each ELF binary carries its dependency list ([`crate::attest::auditable`]).
+    /// Whether each ELF binary carries its dependency list ([`crate::compile::auditable`]).
     pub auditable: bool,
     /// Where SBOMs and provenance statements are also written as files.
     pub sbom_dir: Option<PathBuf>,

@@ -3,6 +3,7 @@
 //! libraries (`rustup target add`), [`zig`] downloads the pinned zig when a route needs a C
 //! compiler and none is installed, [`openssl`] builds OpenSSL for a target whose graph needs it, [`cxxrt`] readies zig's C++
 //! runtime for musl targets whose graph compiles C++,
+//! [`install`] runs the grouped fixes of `doctor --fix` and `--install-missing` (rustup, apt),
 //! [`base`] resolves registry base images (their manifests, configs and, for a dynamic binary,
 //! the files they hold), and [`cache`] is the user-wide cache all of these share (base layers,
 //! zig, OpenSSL), bounded and trimmed.
@@ -12,6 +13,7 @@
 pub mod base;
 pub mod cache;
 pub mod cxxrt;
+pub mod install;
 pub mod openssl;
 pub mod targets;
 pub mod zig;

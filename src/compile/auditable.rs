@@ -10,7 +10,7 @@ use std::io::Write as _;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::attest::graph::{Graph, Origin};
+use crate::compile::graph::{Graph, Origin};
 
 /// The ELF section's name.
 pub const SECTION: &str = ".dep-v0";
@@ -80,7 +80,7 @@ pub fn section(graph: &Graph) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attest::graph::{Edge, Package as Pkg};
+    use crate::compile::graph::{Edge, Package as Pkg};
 
     fn pkg(name: &str, origin: Origin, build_only: bool) -> Pkg {
         Pkg {
