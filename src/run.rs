@@ -5,7 +5,8 @@
 //! 1. [`plan::plan`] reads the workspace and decides (pure; asks the registry nothing itself:
 //!    `--platform all` is answered through [`RegistryLookup`]);
 //! 2. [`install_targets`] installs missing standard libraries (`rustup target add`);
-//! 3. [`route::plan_routes`] decides how each target is built, after probing the tools here; when
+//! 3. [`route::plan_routes`] decides how each target is built, after probing the tools here
+//!    and reading the glibc of each gnu target's registry base ([`glibc_of_bases`]); when
 //!    zig is all a target lacks, [`zig::provision`] downloads the pinned one and routes are
 //!    decided again;
 //! 4. [`Loaders::preflight`] asks each `--load` daemon what it runs, before compiling (and

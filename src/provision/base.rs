@@ -385,7 +385,7 @@ pub fn base_glibcs(
                 let answer = (|| -> Result<Option<GlibcVersion>> {
                     let registry = connector.get()?;
                     if !resolved.contains_key(r.given()) {
-                        ui.status("Resolving", &format!("base image {r}"));
+                        ui.status("Reading", &format!("the glibc of base image {r}"));
                         resolved.insert(r.given().to_string(), resolve(r, &registry)?);
                     }
                     let base = resolved[r.given()].image_for(&target.platform, &registry)?;
