@@ -207,6 +207,45 @@ fn the_base_glibc_is_the_default_and_an_explicit_one_wins() {
     assert_eq!(stdout(&ran).trim(), "hello 42");
 }
 
+/// Offline with no zig to be had (none on PATH, none cached), the base's glibc is not taken:
+/// the target is linked as before (here dynamically, as the user's flags ask, by the host's cc
+/// against this machine's glibc 2.36), `-v` says why, and the 2.28 base refuses the binary
+/// naming `--glibc 2.28`.
+#[test]
+fn without_zig_the_base_glibc_is_not_taken_and_the_check_names_it() {
+    let work = tempfile::tempdir().unwrap();
+    let ws = hello_workspace(&work.path().join("ws"));
+    let libc = old_libc(work.path());
+    let old = push_base("amd64", &amd64_glibc_files(Some(&libc)), "glibc-2-28-nozig");
+    let (_farm, path) = path_without(&["zig", "python3", "python"]);
+    let dest = work.path().join("refused");
+    let out = imagebuild_isolated_in(&ws, work.path())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("PATH", &path)
+        .env_remove("CARGO_IMAGEBUILD_GLIBC")
+        .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
+        .env("RUSTFLAGS", "-C target-feature=-crt-static")
+        .args(["--offline", "-v", "--target", "x86_64-unknown-linux-gnu"])
+        .args(["--base", &old])
+        .args(["--output", &format!("type=oci,dest={}", dest.display())])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("zig is needed (to link x86_64-unknown-linux-gnu against the base's glibc)")
+            && err.contains("linked as without --glibc")
+            && err.contains("linker cc")
+            && !err.contains("(the base's)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hello for linux/amd64 needs GLIBC_2.3") && err.contains("`--glibc 2.28`"),
+        "{err}"
+    );
+    assert!(!dest.exists(), "nothing is written after a refusal");
+}
+
 /// A gnu build for linux/riscv64 with `--glibc` and no riscv64 cross gcc on PATH: zig links it,
 /// and the binary runs under qemu with the loader and libraries of a base made from Debian's
 /// cross package (`/usr/riscv64-linux-gnu/lib`).
