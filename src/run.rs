@@ -195,8 +195,10 @@ fn image_size(img: &Image) -> u64 {
 }
 
 /// Decides what a build of `opts` would do, and how, without doing it: reads the workspace,
-/// asks a registry base its platforms when `--platform all` needs them, and probes the tools
-/// here; installs nothing and compiles nothing. `listener` receives the warnings.
+/// asks a registry base its platforms when `--platform all` needs them, reads the glibc of the
+/// registry bases of gnu targets when zig is here to link against it (their layers go into the
+/// base-layer cache the build reads), and probes the tools here; installs nothing and compiles
+/// nothing. `listener` receives the warnings.
 pub fn plan(opts: &Options, listener: impl Listener + 'static) -> Result<Plan> {
     let ui = Reporter::new(Arc::new(listener));
     let registry = Connector::new(&opts.registry, &opts.env, &ui);
