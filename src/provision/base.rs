@@ -312,7 +312,9 @@ pub fn resolve_bases(plan: &Plan, connector: &Connector, ui: &Reporter) -> Resul
 }
 
 /// The files of a registry base's layers (whiteouts applied) plus `ours` on top: the base layers
-/// are read from the base-layer cache, downloaded into it once when missing.
+/// are read from the base-layer cache, downloaded into it once when missing. Each platform
+/// manifest's listing is made once per process ([`listed_base`]) and shared: the glibc the
+/// routes take from a base and the pipeline's checks read the same one.
 pub fn registry_base_files(
     base: &BaseImage,
     ours: &BaseFiles,
@@ -320,6 +322,24 @@ pub fn registry_base_files(
     ui: &Reporter,
     env: &Environment,
 ) -> Result<BaseFiles> {
+    let mut files = (*listed_base(base, registry, ui, env)?).clone();
+    files.extend(ours);
+    Ok(files)
+}
+
+/// The files of `base`'s layers, listed once per platform manifest and process.
+fn listed_base(
+    base: &BaseImage,
+    registry: &Registry,
+    ui: &Reporter,
+    env: &Environment,
+) -> Result<Arc<BaseFiles>> {
+    static LISTED: std::sync::Mutex<BTreeMap<String, Arc<BaseFiles>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let key = base.manifest_digest.as_str().to_string();
+    if let Some(files) = LISTED.lock().ok().and_then(|l| l.get(&key).cloned()) {
+        return Ok(files);
+    }
     let cache =
         BlobStore::open_reporting(crate::provision::cache::cache_dir(env)?.join("blobs"), ui)?;
     let mut files = BaseFiles::new();
@@ -350,7 +370,10 @@ pub fn registry_base_files(
             )
         })?;
     }
-    files.extend(ours);
+    let files = Arc::new(files);
+    if let Ok(mut l) = LISTED.lock() {
+        l.insert(key, files.clone());
+    }
     Ok(files)
 }
 
