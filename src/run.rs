@@ -5,7 +5,8 @@
 //! 1. [`plan::plan`] reads the workspace and decides (pure; asks the registry nothing itself:
 //!    `--platform all` is answered through [`RegistryLookup`]);
 //! 2. [`install_targets`] installs missing standard libraries (`rustup target add`);
-//! 3. [`route::plan_routes`] decides how each target is built, after probing the tools here; when
+//! 3. [`route::plan_routes`] decides how each target is built, after probing the tools here
+//!    and reading the glibc of each gnu target's registry base ([`glibc_of_bases`]); when
 //!    zig is all a target lacks, [`zig::provision`] downloads the pinned one and routes are
 //!    decided again;
 //! 4. [`Loaders::preflight`] asks each `--load` daemon what it runs, before compiling (and
@@ -30,7 +31,7 @@ use crate::image::store::BlobStore;
 use crate::plan::options::Options;
 use crate::plan::output::OutputSpec;
 use crate::plan::{self, ImagePlan, TargetPlan};
-use crate::provision::base::RegistryLookup;
+use crate::provision::base::{base_glibcs, RegistryLookup};
 use crate::provision::cache::fetch_base_blobs;
 use crate::provision::targets::install_targets;
 use crate::provision::zig;
@@ -194,8 +195,10 @@ fn image_size(img: &Image) -> u64 {
 }
 
 /// Decides what a build of `opts` would do, and how, without doing it: reads the workspace,
-/// asks a registry base its platforms when `--platform all` needs them, and probes the tools
-/// here; installs nothing and compiles nothing. `listener` receives the warnings.
+/// asks a registry base its platforms when `--platform all` needs them, reads the glibc of the
+/// registry bases of gnu targets when zig is here to link against it (their layers go into the
+/// base-layer cache the build reads), and probes the tools here; installs nothing and compiles
+/// nothing. `listener` receives the warnings.
 pub fn plan(opts: &Options, listener: impl Listener + 'static) -> Result<Plan> {
     let ui = Reporter::new(Arc::new(listener));
     let registry = Connector::new(&opts.registry, &opts.env, &ui);
@@ -218,7 +221,8 @@ fn prepare(opts: &Options, registry: &Connector, ui: &Reporter, provision: bool)
     let env = &plan.env;
     let tools =
         Tools::detect(Some(plan.toolchain.host()), env).with_provisioned_zig(zig::cached(env));
-    let mut routes = route::plan_routes(&plan, &tools)?;
+    let (tools, base_glibcs) = glibc_of_bases(&plan, tools, opts, registry, ui, provision);
+    let mut routes = route::plan_routes(&plan, &tools, &base_glibcs)?;
     let missing = routes.missing_zig();
     if !missing.is_empty() && provision && tools.zig().is_none() {
         // zig is the one thing missing: fetch the pinned one into the cache and decide again.
@@ -232,6 +236,7 @@ fn prepare(opts: &Options, registry: &Connector, ui: &Reporter, provision: bool)
         routes = route::plan_routes(
             &plan,
             &Tools::detect(Some(plan.toolchain.host()), env).with_provisioned_zig(Some(zig)),
+            &base_glibcs,
         )?;
     }
     let cross = routes.missing_cross_gcc();
@@ -264,9 +269,77 @@ fn prepare(opts: &Options, registry: &Connector, ui: &Reporter, provision: bool)
         routes = route::plan_routes(
             &plan,
             &Tools::detect(Some(plan.toolchain.host()), env).with_provisioned_zig(zig::cached(env)),
+            &base_glibcs,
         )?;
     }
     Ok(Plan { plan, routes })
+}
+
+/// The glibc of each gnu target whose user named none, from its registry base's own
+/// ([`base_glibcs`], [`route::glibc::from_base`]), with the tools that link it (zig, provisioned
+/// as for C code when a build needs it). Without zig (offline, none cached; or a dry run that
+/// would download it) nothing is taken from the bases and the targets are linked as before
+/// (and the symbol-version check names `--glibc`); `-v` says why.
+fn glibc_of_bases(
+    plan: &plan::Plan,
+    tools: Tools,
+    opts: &Options,
+    registry: &Connector,
+    ui: &Reporter,
+    provision: bool,
+) -> (Tools, route::BaseGlibcs) {
+    let env = &plan.env;
+    let mut chosen = route::BaseGlibcs::new();
+    let triples = route::glibc_from_base_targets(plan, env);
+    if triples.is_empty() {
+        return (tools, chosen);
+    }
+    let tools = if tools.zig().is_some() {
+        tools
+    } else if !provision {
+        ui.detail(
+            "Glibc",
+            &format!(
+                "{}: zig is not cached; a build fetches it (unless offline) and links against the base's glibc",
+                triples.join(", ")
+            ),
+        );
+        return (tools, chosen);
+    } else {
+        let offline = opts.offline || zig::offline_from_env(env);
+        let why = format!("to link {} against the base's glibc", triples.join(", "));
+        match zig::provision(offline, &why, ui, env) {
+            Ok(zig) => {
+                Tools::detect(Some(plan.toolchain.host()), env).with_provisioned_zig(Some(zig))
+            }
+            Err(e) => {
+                ui.detail(
+                    "Glibc",
+                    &format!("{:#}; {} linked as without --glibc", e, triples.join(", ")),
+                );
+                return (tools, chosen);
+            }
+        }
+    };
+    let (found, notes) = base_glibcs(plan, &triples, registry, ui);
+    for note in notes {
+        ui.detail("Glibc", &note);
+    }
+    for (triple, base) in found {
+        match route::glibc::from_base(base, &triple) {
+            Ok((v, origin)) => {
+                if v != base {
+                    ui.detail("Glibc", &format!("{triple}: glibc {v} ({origin})"));
+                }
+                chosen.insert(triple, (v, origin));
+            }
+            Err(why) => ui.detail(
+                "Glibc",
+                &format!("{triple}: {why}; linked as without --glibc"),
+            ),
+        }
+    }
+    (tools, chosen)
 }
 
 /// Builds every image `opts` asks for and writes each to every output; `listener` receives

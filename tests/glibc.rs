@@ -117,13 +117,14 @@ fn push_base(arch: &str, files: &[(PathBuf, String)], repo: &str) -> String {
     push_files_base(&PLAIN, arch, &files, repo)
 }
 
-/// A binary linked against this machine's glibc (2.36) needs `GLIBC_2.34`: on a base whose libc
-/// goes up to 2.28 it is refused before anything is written, naming the version, the base's,
-/// and both fixes (`--glibc 2.28`, a newer base). With `--glibc 2.28` (zig links) it is accepted
-/// there, `objdump -T` shows nothing above 2.28, and (through `CARGO_IMAGEBUILD_GLIBC`) on a
-/// base of Debian 12's real glibc the binary runs in the unpacked image.
+/// With no `--glibc`, a gnu build on a base whose libc goes up to 2.28 takes the base's glibc:
+/// zig links against 2.28 (`-v` says it came from the base), the check passes and `objdump -T`
+/// shows nothing above 2.28. An explicit `--glibc 2.36` wins over the base's and is refused
+/// there before anything is written, naming the needed version, the base's, and both fixes
+/// (`--glibc 2.28`, a newer base). Through `CARGO_IMAGEBUILD_GLIBC=2.28` (which wins over the
+/// 2.36 of Debian 12's real glibc) the binary runs in the unpacked image.
 #[test]
-fn an_older_base_glibc_is_refused_and_glibc_links_against_it() {
+fn the_base_glibc_is_the_default_and_an_explicit_one_wins() {
     let work = tempfile::tempdir().unwrap();
     let ws = hello_workspace(&work.path().join("ws"));
     let libc = old_libc(work.path());
@@ -137,10 +138,31 @@ fn an_older_base_glibc_is_refused_and_glibc_links_against_it() {
             .args(["--output", &format!("type=oci,dest={}", dest.display())]);
         c
     };
+    let exe = target_dir().join("x86_64-unknown-linux-gnu/release/hello");
 
-    // Linked by the host's cc against its glibc 2.36 (dynamic, as the user asked).
+    // No --glibc: the base's own glibc, read from its libc.so.6.
+    let accepted = work.path().join("accepted");
+    let out = run_ok(build(&old, &accepted).arg("-v"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("linker zig cc -target x86_64-linux-gnu.2.28")
+            && said.contains("dynamic glibc 2.28 (the base's)"),
+        "{said}"
+    );
+    validate_layout(&accepted);
+    assert!(highest_glibc(&exe) <= 28, "linked against glibc 2.28");
+    let rootfs = unpack_platform(
+        &format!("oci:{}:0.1.0", accepted.display()),
+        "amd64",
+        None,
+        work.path(),
+    )
+    .join("rootfs");
+    assert!(highest_glibc(&rootfs.join("usr/local/bin/hello")) <= 28);
+
+    // An explicit, newer glibc wins, and the check refuses it on this base.
     let refused = work.path().join("refused");
-    let err = run_err(build(&old, &refused).env("RUSTFLAGS", "-C target-feature=-crt-static"));
+    let err = run_err(build(&old, &refused).args(["--glibc", "2.36"]));
     assert!(
         err.contains("hello for linux/amd64 needs GLIBC_2.3")
             && err.contains(&format!(
@@ -152,30 +174,22 @@ fn an_older_base_glibc_is_refused_and_glibc_links_against_it() {
     );
     assert!(!refused.exists(), "nothing is written after a refusal");
 
-    // --glibc 2.28: zig links against glibc 2.28, and the check passes on the same base.
-    let accepted = work.path().join("accepted");
-    let out = run_ok(build(&old, &accepted).args(["--glibc", "2.28", "-v"]));
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        said.contains("linker zig cc -target x86_64-linux-gnu.2.28")
-            && said.contains("dynamic glibc 2.28"),
-        "{said}"
-    );
-    validate_layout(&accepted);
-    let exe = target_dir().join("x86_64-unknown-linux-gnu/release/hello");
-    assert!(highest_glibc(&exe) <= 28, "linked against glibc 2.28");
-    let rootfs = unpack_platform(
-        &format!("oci:{}:0.1.0", accepted.display()),
-        "amd64",
-        None,
-        work.path(),
-    )
-    .join("rootfs");
-    assert!(highest_glibc(&rootfs.join("usr/local/bin/hello")) <= 28);
-
     // The environment variable does the same; on Debian 12's glibc the binary runs.
     let real = work.path().join("real");
-    run_ok(build(&debian, &real).env("CARGO_IMAGEBUILD_GLIBC", "2.28"));
+    let out = run_ok(
+        build(&debian, &real)
+            .env("CARGO_IMAGEBUILD_GLIBC", "2.28")
+            .arg("-v"),
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("dynamic glibc 2.28") && !said.contains("(the base's)"),
+        "{said}"
+    );
+    assert!(
+        highest_glibc(&exe) <= 28,
+        "the user's glibc, not the base's 2.36"
+    );
     let rootfs = work.path().join("real-unpacked");
     std::fs::create_dir_all(&rootfs).unwrap();
     let rootfs = unpack_platform(
@@ -191,6 +205,45 @@ fn an_older_base_glibc_is_refused_and_glibc_links_against_it() {
             .arg("/usr/local/bin/hello"),
     );
     assert_eq!(stdout(&ran).trim(), "hello 42");
+}
+
+/// Offline with no zig to be had (none on PATH, none cached), the base's glibc is not taken:
+/// the target is linked as before (here dynamically, as the user's flags ask, by the host's cc
+/// against this machine's glibc 2.36), `-v` says why, and the 2.28 base refuses the binary
+/// naming `--glibc 2.28`.
+#[test]
+fn without_zig_the_base_glibc_is_not_taken_and_the_check_names_it() {
+    let work = tempfile::tempdir().unwrap();
+    let ws = hello_workspace(&work.path().join("ws"));
+    let libc = old_libc(work.path());
+    let old = push_base("amd64", &amd64_glibc_files(Some(&libc)), "glibc-2-28-nozig");
+    let (_farm, path) = path_without(&["zig", "python3", "python"]);
+    let dest = work.path().join("refused");
+    let out = imagebuild_isolated_in(&ws, work.path())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("PATH", &path)
+        .env_remove("CARGO_IMAGEBUILD_GLIBC")
+        .env_remove("CARGO_ZIGBUILD_ZIG_PATH")
+        .env("RUSTFLAGS", "-C target-feature=-crt-static")
+        .args(["--offline", "-v", "--target", "x86_64-unknown-linux-gnu"])
+        .args(["--base", &old])
+        .args(["--output", &format!("type=oci,dest={}", dest.display())])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("zig is needed (to link x86_64-unknown-linux-gnu against the base's glibc)")
+            && err.contains("linked as without --glibc")
+            && err.contains("linker cc")
+            && !err.contains("(the base's)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hello for linux/amd64 needs GLIBC_2.3") && err.contains("`--glibc 2.28`"),
+        "{err}"
+    );
+    assert!(!dest.exists(), "nothing is written after a refusal");
 }
 
 /// A gnu build for linux/riscv64 with `--glibc` and no riscv64 cross gcc on PATH: zig links it,

@@ -229,6 +229,7 @@ pub fn run(opts: &DoctorOptions) -> Result<Vec<Check>> {
             static_base: Some("scratch"),
             on_scratch: true,
             glibc: None,
+            glibc_origin: None,
             forced: opts.builder,
             workspace_root: &dir,
             cargo_config: &opts.cargo_config,

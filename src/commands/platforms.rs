@@ -64,6 +64,7 @@ pub fn platforms(cargo_config: &[String], env: &Environment) -> Result<Vec<Row>>
             static_base: Some("scratch"),
             on_scratch: true,
             glibc: None,
+            glibc_origin: None,
             forced: None,
             workspace_root: &cwd,
             cargo_config,

@@ -330,6 +330,21 @@ impl BaseFiles {
             .map(Vec::as_slice)
     }
 
+    /// The base's own glibc for `platform`: the newest `GLIBC_2.N` that the `libc.so.6` the
+    /// loader would find (in [`BaseFiles::library_dirs`] order) defines. `None` when the base
+    /// has no glibc (scratch, distroless/static, a musl base) or its `libc.so.6` was not read.
+    pub fn glibc_version(&self, platform: &Platform) -> Option<crate::route::GlibcVersion> {
+        let dirs = self.library_dirs(platform, &Dynamic::default(), "/");
+        let libc = dirs
+            .iter()
+            .map(|d| format!("{}/libc.so.6", d.trim_end_matches('/')))
+            .find(|p| self.has_file(p))?;
+        self.versions_of(&libc)?
+            .iter()
+            .filter_map(|v| crate::route::GlibcVersion::of_symbol_version(v))
+            .max()
+    }
+
     /// Records the versions a library defines (in tests).
     #[cfg(test)]
     pub fn insert_versions(&mut self, path: &str, versions: &[&str]) {
@@ -1360,5 +1375,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, RunsOnError::MissingInterpreter { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn the_base_glibc_is_the_newest_version_its_libc_defines() {
+        let amd64 = "linux/amd64".parse::<Platform>().unwrap();
+        let mut files = BaseFiles::new();
+        assert_eq!(files.glibc_version(&amd64), None, "scratch has no glibc");
+        files.insert("/lib/ld-musl-x86_64.so.1", FileKind::File);
+        assert_eq!(files.glibc_version(&amd64), None, "a musl base has none");
+        files.insert("/lib64", FileKind::Symlink("usr/lib64".into()));
+        files.insert_versions(
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            &[
+                "GLIBC_2.2.5",
+                "GLIBC_2.9",
+                "GLIBC_2.28",
+                "GLIBC_2.3.4",
+                "GLIBC_PRIVATE",
+            ],
+        );
+        files.insert("/lib", FileKind::Symlink("usr/lib".into()));
+        let v = files.glibc_version(&amd64).unwrap();
+        assert_eq!(v.to_string(), "2.28");
+        // A libc.so.6 where the loader does not look is not the base's.
+        let mut elsewhere = BaseFiles::new();
+        elsewhere.insert_versions("/opt/libc.so.6", &["GLIBC_2.36"]);
+        assert_eq!(elsewhere.glibc_version(&amd64), None);
     }
 }

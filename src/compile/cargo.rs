@@ -79,10 +79,13 @@ pub fn shares_invocation(
     cargo_config: &[String],
     env: &Environment,
 ) -> bool {
-    // Flags of this target's own (`+crt-static`, the C++ runtime's `-L`) reach cargo through
+    // Flags of this target's own (`+crt-static`, the `-L` of the C++ runtime or of
+    // [`host_library_dirs`]) reach cargo through
     // the encoded variable, which every target of an invocation reads, when the user's flags live
     // in `RUSTFLAGS`.
-    let own_flags = route.crt_static || route.cxx_runtime;
+    let own_flags = route.crt_static
+        || route.cxx_runtime
+        || (route.glibc.is_some() && matches!(route.linker, Linker::Zig { .. }));
     route.builder == Builder::Cargo
         && !(own_flags
             && matches!(
@@ -337,6 +340,9 @@ fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Re
         let dir = crate::route::zigcc::cxx_runtime_dir(req.work_dir, triple);
         extra.push(format!("-Lnative={}", dir.display()));
     }
+    if let (Some(_), Linker::Zig { .. }) = (route.glibc, &route.linker) {
+        extra.extend(host_library_dirs(triple));
+    }
     let added = rustflags::added(
         triple,
         req.workspace_root,
@@ -355,6 +361,33 @@ fn apply_route(cmd: &mut Command, route: &Route, req: &CompileRequest<'_>) -> Re
         AddedFlags::Nothing => {}
     }
     Ok(())
+}
+
+/// `-Lnative=` flags for this machine's Debian multiarch directories of `triple`'s platform
+/// (`/usr/lib/x86_64-linux-gnu`, `/lib/x86_64-linux-gnu`), those that exist: zig links glibc
+/// from its own stubs and searches no system directory, so a `#[link(name = "z")]` or a `-sys`
+/// crate's system library (as the host's `cc` would find it) is looked for there, after the
+/// user's own `-L`. The libraries of a multiarch directory are of that architecture.
+fn host_library_dirs(triple: &str) -> Vec<String> {
+    let Some(multiarch) = crate::image::platform::Platform::from_triple(triple)
+        .ok()
+        .and_then(|p| crate::compile::basefs::multiarch(&p))
+    else {
+        return Vec::new();
+    };
+    let mut seen = Vec::new();
+    [format!("/usr/lib/{multiarch}"), format!("/lib/{multiarch}")]
+        .into_iter()
+        // (`/lib` is a link to `/usr/lib` on merged-/usr systems: one flag for both.)
+        .filter(|d| match std::fs::canonicalize(d) {
+            Ok(real) if !seen.contains(&real) => {
+                seen.push(real);
+                true
+            }
+            _ => false,
+        })
+        .map(|d| format!("-Lnative={d}"))
+        .collect()
 }
 
 /// The zig wrappers of `route`, in a directory named for its target and glibc version

@@ -24,6 +24,7 @@ use crate::image::store::BlobStore;
 use crate::plan::base::NONROOT_ID;
 use crate::plan::Plan;
 use crate::registry::{Connector, ErrorKind, Registry, RegistryError};
+use crate::route::GlibcVersion;
 use crate::util::digest::Digest;
 use crate::util::env::Environment;
 use crate::util::report::Reporter;
@@ -311,7 +312,9 @@ pub fn resolve_bases(plan: &Plan, connector: &Connector, ui: &Reporter) -> Resul
 }
 
 /// The files of a registry base's layers (whiteouts applied) plus `ours` on top: the base layers
-/// are read from the base-layer cache, downloaded into it once when missing.
+/// are read from the base-layer cache, downloaded into it once when missing. Each platform
+/// manifest's listing is made once per process ([`listed_base`]) and shared: the glibc the
+/// routes take from a base and the pipeline's checks read the same one.
 pub fn registry_base_files(
     base: &BaseImage,
     ours: &BaseFiles,
@@ -319,6 +322,24 @@ pub fn registry_base_files(
     ui: &Reporter,
     env: &Environment,
 ) -> Result<BaseFiles> {
+    let mut files = (*listed_base(base, registry, ui, env)?).clone();
+    files.extend(ours);
+    Ok(files)
+}
+
+/// The files of `base`'s layers, listed once per platform manifest and process.
+fn listed_base(
+    base: &BaseImage,
+    registry: &Registry,
+    ui: &Reporter,
+    env: &Environment,
+) -> Result<Arc<BaseFiles>> {
+    static LISTED: std::sync::Mutex<BTreeMap<String, Arc<BaseFiles>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let key = base.manifest_digest.as_str().to_string();
+    if let Some(files) = LISTED.lock().ok().and_then(|l| l.get(&key).cloned()) {
+        return Ok(files);
+    }
     let cache =
         BlobStore::open_reporting(crate::provision::cache::cache_dir(env)?.join("blobs"), ui)?;
     let mut files = BaseFiles::new();
@@ -349,8 +370,80 @@ pub fn registry_base_files(
             )
         })?;
     }
-    files.extend(ours);
+    let files = Arc::new(files);
+    if let Ok(mut l) = LISTED.lock() {
+        l.insert(key, files.clone());
+    }
     Ok(files)
+}
+
+/// The glibc of the registry bases of each of `triples` (gnu targets of `plan`): the newest
+/// `GLIBC_2.N` of the `libc.so.6` in each base's layers for the target's platform (listed by
+/// [`registry_base_files`], so the layers are downloaded into the base-layer cache once and the
+/// pipeline's check reads them from there), the oldest where images of one target have
+/// different bases. A target left out has a base without glibc (or no answer: `notes` says why).
+pub fn base_glibcs(
+    plan: &Plan,
+    triples: &[String],
+    connector: &Connector,
+    ui: &Reporter,
+) -> (BTreeMap<String, GlibcVersion>, Vec<String>) {
+    let mut found = BTreeMap::new();
+    let mut notes = Vec::new();
+    // Each (base, platform) is read once, whatever number of images and targets share it.
+    let mut resolved: BTreeMap<String, ResolvedBase> = BTreeMap::new();
+    let mut read: BTreeMap<(String, String), Option<GlibcVersion>> = BTreeMap::new();
+    for triple in triples {
+        let mut oldest: Option<GlibcVersion> = None;
+        let (mut every, mut unknown) = (true, false);
+        for img in &plan.images {
+            let (Some(r), Some(target)) = (
+                img.base.reference(),
+                img.targets.iter().find(|t| &t.triple == triple),
+            ) else {
+                continue;
+            };
+            let key = (r.given().to_string(), target.platform.to_string());
+            if !read.contains_key(&key) {
+                let answer = (|| -> Result<Option<GlibcVersion>> {
+                    let registry = connector.get()?;
+                    if !resolved.contains_key(r.given()) {
+                        ui.status("Reading", &format!("the glibc of base image {r}"));
+                        resolved.insert(r.given().to_string(), resolve(r, &registry)?);
+                    }
+                    let base = resolved[r.given()].image_for(&target.platform, &registry)?;
+                    let files =
+                        registry_base_files(&base, &BaseFiles::new(), &registry, ui, &plan.env)?;
+                    Ok(files.glibc_version(&target.platform))
+                })();
+                let v = answer.unwrap_or_else(|e| {
+                    unknown = true;
+                    notes.push(format!(
+                        "{triple}: the glibc of the `{r}` base for {} is not known ({:#}); \
+                         linked as without --glibc",
+                        target.platform, e
+                    ));
+                    None
+                });
+                read.insert(key.clone(), v);
+            }
+            match read[&key] {
+                Some(v) => oldest = Some(oldest.map_or(v, |o| o.min(v))),
+                None => every = false,
+            }
+        }
+        match (every, oldest) {
+            (true, Some(v)) => {
+                found.insert(triple.clone(), v);
+            }
+            _ if unknown => {}
+            _ => notes.push(format!(
+                "{triple}: a base of it has no glibc (no libc.so.6 where the loader looks), so \
+                 it is linked as without --glibc"
+            )),
+        }
+    }
+    (found, notes)
 }
 
 /// Answers the planner's questions about registry bases by asking the registry (the run's one

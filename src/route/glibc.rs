@@ -92,6 +92,30 @@ impl GlibcVersion {
     }
 }
 
+/// The glibc a gnu target links against when the user named none, from the glibc of its base
+/// (`base`, the newest `GLIBC_2.N` of the base's `libc.so.6`): that version and where it came
+/// from (`the base's`), or the newest zig provides when the base's is newer. `Err` says why
+/// none fits: the base's glibc predates what zig provides for `triple` (nothing newer than the
+/// base would run there), so the target is linked as without `--glibc`.
+pub fn from_base(base: GlibcVersion, triple: &str) -> Result<(GlibcVersion, String), String> {
+    let first = first_minor(triple);
+    if base.minor < first {
+        return Err(format!(
+            "the base's glibc {base} is older than zig provides for {triple} (from 2.{first})"
+        ));
+    }
+    if base.minor > MAX_MINOR {
+        return Ok((
+            GlibcVersion { minor: MAX_MINOR },
+            format!(
+                "the newest zig {} provides; the base's is {base}",
+                crate::provision::zig::ZIG_VERSION
+            ),
+        ));
+    }
+    Ok((base, "the base's".to_string()))
+}
+
 /// The first glibc minor version of `triple`'s architecture that zig provides.
 fn first_minor(triple: &str) -> u32 {
     match triple.split('-').next().unwrap_or("") {
@@ -135,5 +159,19 @@ mod tests {
             Some(GlibcVersion { minor: 28 })
         );
         assert_eq!(GlibcVersion::of_symbol_version("GLIBCXX_3.4"), None);
+    }
+
+    #[test]
+    fn a_base_glibc_becomes_the_nearest_zig_provides() {
+        let v = |minor| GlibcVersion { minor };
+        let x86 = "x86_64-unknown-linux-gnu";
+        assert_eq!(from_base(v(28), x86).unwrap(), (v(28), "the base's".into()));
+        let (newest, why) = from_base(v(50), x86).unwrap();
+        assert_eq!(newest, v(MAX_MINOR));
+        assert!(why.contains("the base's is 2.50"), "{why}");
+        let e = from_base(v(12), x86).unwrap_err();
+        assert!(e.contains("2.12") && e.contains("from 2.17"), "{e}");
+        let e = from_base(v(24), "riscv64gc-unknown-linux-gnu").unwrap_err();
+        assert!(e.contains("from 2.27"), "{e}");
     }
 }

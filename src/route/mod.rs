@@ -98,6 +98,8 @@ pub struct Route {
     pub system_libs: Vec<String>,
     /// The glibc a gnu target is linked against (`--glibc`): dynamically, by zig.
     pub glibc: Option<GlibcVersion>,
+    /// Where [`Route::glibc`] came from when the user named none (`the base's`).
+    pub glibc_origin: Option<String>,
 }
 
 /// The variable that lets a build install what its routes lack (`auto`), as
@@ -135,6 +137,9 @@ impl fmt::Display for Route {
         }
         if let Some(v) = self.glibc {
             write!(f, ", dynamic glibc {v}")?;
+            if let Some(origin) = &self.glibc_origin {
+                write!(f, " ({origin})")?;
+            }
         }
         if !self.builds_c.is_empty() {
             write!(f, " (C code in {})", self.builds_c.join(", "))?;
@@ -296,6 +301,8 @@ pub struct RouteRequest<'a> {
     pub on_scratch: bool,
     /// `--glibc`: gnu targets link dynamically against this glibc, with zig.
     pub glibc: Option<GlibcVersion>,
+    /// Where `glibc` came from when the user named none ([`BaseGlibcs`]).
+    pub glibc_origin: Option<String>,
     pub forced: Option<Builder>,
     pub workspace_root: &'a Path,
     pub cargo_config: &'a [String],
@@ -359,6 +366,7 @@ pub fn resolve(req: &RouteRequest<'_>, tools: &Tools) -> Result<Route, RouteErro
         openssl: req.openssl && builder == Builder::Cargo,
         system_libs: req.system_libs.clone(),
         glibc,
+        glibc_origin: glibc.and(req.glibc_origin.clone()),
     };
     if let (Some(v), Some(b @ (Builder::Zigbuild | Builder::Cross))) = (glibc, req.forced) {
         return Err(RouteError::GlibcNotForTarget {
@@ -561,10 +569,37 @@ pub fn libc_less(base: &Base) -> Option<String> {
     }
 }
 
-/// The route of every target of a plan. Each target's part of the plan's dependency graph is read
-/// only where C code changes the answer: musl targets built by cargo with no C compiler
-/// of the user's.
-pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
+/// The glibc each gnu target links against by default, from its base's own ([`glibc::from_base`]):
+/// the version and where it came from, by triple. Empty when the user named one.
+pub type BaseGlibcs = BTreeMap<String, (GlibcVersion, String)>;
+
+/// The gnu targets of `plan` whose glibc is taken from their registry base when the user named
+/// none: built by cargo (`--builder zigbuild` and `cross` choose their own), linked by no linker
+/// of the user's, and in no image on `scratch` (one that has no C library to load it).
+pub fn glibc_from_base_targets(plan: &Plan, env: &Environment) -> Vec<String> {
+    if plan.glibc.is_some() || !matches!(plan.builder, None | Some(Builder::Cargo)) {
+        return Vec::new();
+    }
+    plan.builds()
+        .into_iter()
+        .map(|(triple, _, _)| triple)
+        .filter(|t| t.contains("-linux-gnu"))
+        .filter(|t| user_linker(t, &plan.workspace_root, &plan.cargo_config, env).is_none())
+        .filter(|t| {
+            let mut images = plan
+                .images
+                .iter()
+                .filter(|i| i.targets.iter().any(|x| &x.triple == t))
+                .peekable();
+            images.peek().is_some() && images.all(|i| i.base.reference().is_some())
+        })
+        .collect()
+}
+
+/// The route of every target of a plan (`base_glibcs`: the glibc of gnu targets whose user named
+/// none). Each target's part of the plan's dependency graph is read only where C code changes
+/// the answer: musl targets built by cargo with no C compiler of the user's.
+pub fn plan_routes(plan: &Plan, tools: &Tools, base_glibcs: &BaseGlibcs) -> anyhow::Result<Routes> {
     let forced = plan.builder;
     let mut routes = BTreeMap::new();
     for (triple, packages, _) in plan.builds() {
@@ -616,7 +651,14 @@ pub fn plan_routes(plan: &Plan, tools: &Tools) -> anyhow::Result<Routes> {
                 .iter()
                 .filter(|i| i.targets.iter().any(|t| t.triple == triple))
                 .any(|i| matches!(i.base, Base::Scratch)),
-            glibc: plan.glibc,
+            glibc: plan
+                .glibc
+                .or_else(|| base_glibcs.get(&triple).map(|(v, _)| *v)),
+            glibc_origin: plan
+                .glibc
+                .is_none()
+                .then(|| base_glibcs.get(&triple).map(|(_, o)| o.clone()))
+                .flatten(),
             forced,
             workspace_root: &plan.workspace_root,
             cargo_config: &plan.cargo_config,
@@ -780,6 +822,7 @@ mod tests {
             static_base: Some("scratch"),
             on_scratch: true,
             glibc: None,
+            glibc_origin: None,
             forced: None,
             workspace_root: root,
             cargo_config: &[],
