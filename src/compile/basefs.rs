@@ -162,7 +162,7 @@ fn missing_versions_message(missing: &[MissingVersion]) -> String {
         .iter()
         .filter(|m| m.version.starts_with("GLIBC_2."))
         .filter_map(|m| m.highest.as_deref())
-        .filter_map(crate::route::GlibcVersion::of_symbol_version)
+        .filter_map(crate::plan::glibc::GlibcVersion::of_symbol_version)
         .min();
     let glibc_fix = match base_glibc {
         Some(v) => format!(
@@ -333,7 +333,7 @@ impl BaseFiles {
     /// The base's own glibc for `platform`: the newest `GLIBC_2.N` that the `libc.so.6` the
     /// loader would find (in [`BaseFiles::library_dirs`] order) defines. `None` when the base
     /// has no glibc (scratch, distroless/static, a musl base) or its `libc.so.6` was not read.
-    pub fn glibc_version(&self, platform: &Platform) -> Option<crate::route::GlibcVersion> {
+    pub fn glibc_version(&self, platform: &Platform) -> Option<crate::plan::glibc::GlibcVersion> {
         let dirs = self.library_dirs(platform, &Dynamic::default(), "/");
         let libc = dirs
             .iter()
@@ -341,7 +341,7 @@ impl BaseFiles {
             .find(|p| self.has_file(p))?;
         self.versions_of(&libc)?
             .iter()
-            .filter_map(|v| crate::route::GlibcVersion::of_symbol_version(v))
+            .filter_map(|v| crate::plan::glibc::GlibcVersion::of_symbol_version(v))
             .max()
     }
 

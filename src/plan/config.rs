@@ -90,7 +90,7 @@ pub struct ImageSettings {
     /// The glibc gnu targets link against, dynamically with zig (`"2.31"`; `--glibc` and
     /// `CARGO_IMAGEBUILD_GLIBC` win); unset, gnu targets link glibc statically.
     #[serde(default, deserialize_with = "values::parsed")]
-    pub glibc: Option<crate::route::GlibcVersion>,
+    pub glibc: Option<crate::plan::glibc::GlibcVersion>,
     /// Per-binary settings, in package metadata only.
     pub bin: Option<BTreeMap<String, ImageSettings>>,
 }

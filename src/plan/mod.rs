@@ -15,6 +15,7 @@ pub mod base;
 pub mod checks;
 pub mod config;
 pub mod git;
+pub mod glibc;
 pub mod metadata_cache;
 pub mod naming;
 pub mod options;
@@ -140,7 +141,7 @@ pub struct Plan {
     pub builder: Option<Builder>,
     /// `--glibc` (or `glibc` in the metadata tables): gnu targets link dynamically against
     /// this glibc, with zig; `None`: they link glibc statically.
-    pub glibc: Option<crate::route::GlibcVersion>,
+    pub glibc: Option<crate::plan::glibc::GlibcVersion>,
     /// `--verbose` for cargo.
     pub cargo_verbose: bool,
     /// Download nothing this tool would fetch for itself.
@@ -369,7 +370,7 @@ pub fn plan(opts: &Options, lookup: &dyn Lookup) -> Result<Plan> {
     };
     let mut images = Vec::new();
     // One cargo build links each target once, so every binary gets the same glibc.
-    let mut glibc: Option<(crate::route::GlibcVersion, String)> = None;
+    let mut glibc: Option<(crate::plan::glibc::GlibcVersion, String)> = None;
     for (pkg, bin) in bins {
         let merged = image_settings(&ws_settings, pkg, &bin)?.overlay(opts.settings.clone());
         if let Some(v) = merged.glibc {

@@ -20,6 +20,9 @@ use cargo_metadata::cargo_platform::Cfg;
 use crate::image::platform::Platform;
 use crate::util::env::Environment;
 
+/// The zig version provisioned, as `zig version` prints it (and PyPI's `ziglang` version).
+pub const ZIG_VERSION: &str = "0.17.1";
+
 /// The toolchain that `cargo build` in `dir` would use.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Toolchain {

@@ -21,8 +21,7 @@ use crate::util::digest::HashingWriter;
 use crate::util::env::Environment;
 use crate::util::report::Reporter;
 
-/// The zig version provisioned, as `zig version` prints it (and PyPI's `ziglang` version).
-pub const ZIG_VERSION: &str = "0.17.1";
+pub use crate::plan::toolchain::ZIG_VERSION;
 
 /// Replaces `https://files.pythonhosted.org/…/`: the wheel is fetched as `<mirror>/<file name>`.
 pub const ENV_MIRROR: &str = "CARGO_IMAGEBUILD_ZIG_MIRROR";

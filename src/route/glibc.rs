@@ -1,78 +1,13 @@
 //! The glibc a gnu target links against (`--glibc 2.31`, `glibc = "2.31"`,
-//! `CARGO_IMAGEBUILD_GLIBC`): a [`GlibcVersion`], checked when it is read ([`GlibcVersion`]'s
-//! `FromStr`: the form `2.N`, at least what Rust's standard library needs and at most what the
-//! pinned zig can provide) and against each architecture's first glibc when a route takes it
+//! `CARGO_IMAGEBUILD_GLIBC`, or the base's): a [`GlibcVersion`] (the value, read and checked in
+//! [`crate::plan::glibc`]), checked against each architecture's first glibc when a route takes it
 //! ([`GlibcVersion::check_for`]). A route with one links with `zig cc -target
 //! <arch>-linux-gnu.2.N` (as `cargo zigbuild --target <triple>.2.N` does), so the binary needs
 //! no symbol version newer than that glibc and no Debian cross gcc is involved.
 
-use std::fmt;
-use std::str::FromStr;
-
-/// The oldest glibc Rust's standard library supports (and zig provides for most architectures).
-pub const MIN_MINOR: u32 = 17;
-/// The newest glibc the pinned zig ([`crate::provision::zig::ZIG_VERSION`]) provides.
-pub const MAX_MINOR: u32 = 44;
-
-/// A glibc version, `2.N`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(into = "String")]
-pub struct GlibcVersion {
-    pub minor: u32,
-}
-
-impl From<GlibcVersion> for String {
-    fn from(v: GlibcVersion) -> String {
-        v.to_string()
-    }
-}
-
-impl fmt::Display for GlibcVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "2.{}", self.minor)
-    }
-}
-
-impl FromStr for GlibcVersion {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let shape = || {
-            format!(
-                "`{s}` is not a glibc version: give it as 2.N, such as 2.31 (the version of the \
-                 base's libc.so.6; `ldd --version` in the base prints it)"
-            )
-        };
-        let t = s.trim();
-        let minor = t
-            .strip_prefix("2.")
-            .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()) && m.len() <= 4)
-            .and_then(|m| m.parse::<u32>().ok())
-            .ok_or_else(shape)?;
-        if minor < MIN_MINOR {
-            return Err(format!(
-                "glibc `{t}` is older than Rust's standard library supports: give 2.{MIN_MINOR} \
-                 or newer (or build static: a musl target)"
-            ));
-        }
-        if minor > MAX_MINOR {
-            return Err(format!(
-                "glibc `{t}` is newer than zig {} provides (up to 2.{MAX_MINOR}): give \
-                 2.{MAX_MINOR} or older (a binary linked against an older glibc runs on newer ones)",
-                crate::provision::zig::ZIG_VERSION
-            ));
-        }
-        Ok(GlibcVersion { minor })
-    }
-}
+pub use crate::plan::glibc::{GlibcVersion, MAX_MINOR, MIN_MINOR};
 
 impl GlibcVersion {
-    /// The version a symbol version of the `GLIBC_` family names: `GLIBC_2.28` → 2.28.
-    pub fn of_symbol_version(v: &str) -> Option<GlibcVersion> {
-        let minor = v.strip_prefix("GLIBC_2.")?;
-        let minor = minor.split('.').next()?.parse().ok()?;
-        Some(GlibcVersion { minor })
-    }
-
     /// zig's target for `zig_target` (`riscv64-linux-gnu`) at this version.
     pub fn zig_target(&self, zig_target: &str) -> String {
         format!("{zig_target}.{self}")
@@ -109,7 +44,7 @@ pub fn from_base(base: GlibcVersion, triple: &str) -> Result<(GlibcVersion, Stri
             GlibcVersion { minor: MAX_MINOR },
             format!(
                 "the newest zig {} provides; the base's is {base}",
-                crate::provision::zig::ZIG_VERSION
+                crate::plan::toolchain::ZIG_VERSION
             ),
         ));
     }
