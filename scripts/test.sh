@@ -31,6 +31,8 @@ declare -A NEEDS=(
   [s390x-linux-gnu-gcc]=gcc-s390x-linux-gnu
   [riscv64-linux-gnu-gcc]=gcc-riscv64-linux-gnu
   [python3]=python3
+  # snmalloc's build script runs cmake (tests/cross.rs)
+  [cmake]=cmake
   # symbol versions of --glibc binaries (tests/glibc.rs); gcc builds its small old libc.so.6
   [objdump]=binutils
   [gcc]=gcc

@@ -269,6 +269,63 @@ fn cxx_code_builds_with_the_default_builder_and_runs() {
     }
 }
 
+/// Issue 22's C++ crate from crates.io: snmalloc-rs (snmalloc is C++ built by cmake, its build
+/// script asks for glibc's -lpthread, -latomic, -lgcc_s, ...) as the global allocator builds for
+/// amd64 and arm64 musl with the default builder: cmake runs `zig c++`, zig's libc++ is linked
+/// statically, the glibc-only library names are satisfied by empty archives, and each image's
+/// binary runs (arm64 under qemu). With cmake hidden, the build is refused before compiling,
+/// naming cmake and the line that installs it.
+#[test]
+fn snmalloc_from_crates_io_builds_with_the_default_builder_and_runs() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snmalloc");
+    let target_dir = own_target_dir("snmalloc");
+    let (_farm, no_cmake) = path_without(&["cmake"]);
+    let err = run_err(
+        imagebuild_in(&fixture)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("PATH", &no_cmake)
+            .args(["--platform", "linux/amd64"]),
+    );
+    assert!(
+        err.contains("not on PATH: cmake")
+            && err.contains("apt-get install cmake")
+            && !err.contains("Compiling"),
+        "{err}"
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let out = run_ok(
+        imagebuild_in(&fixture)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["-v", "--platform", "linux/amd64,linux/arm64"])
+            .args(["--output", &format!("type=oci,dest={}", layout.display())]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    validate_layout(&layout);
+    for (triple, zig) in [
+        ("x86_64-unknown-linux-musl", "x86_64-linux-musl"),
+        ("aarch64-unknown-linux-musl", "aarch64-linux-musl"),
+    ] {
+        let route = format!(
+            "Route {triple}: cargo, linker rust-lld, C compiler zig cc -target {zig}, C++ runtime \
+             zig's libc++ (static) (C code in snmalloc-sys (cmake))"
+        );
+        assert!(err.contains(&route), "no `{route}` in:\n{err}");
+    }
+    let reference = format!("oci:{}:0.1.0", layout.display());
+    for arch in ["amd64", "arm64"] {
+        let rootfs = unpack_platform(&reference, arch, None, work.path()).join("rootfs");
+        let exe = rootfs.join("usr/local/bin/snmdemo");
+        assert_eq!(interpreter(&exe), None, "{arch}: must be static");
+        assert_eq!(
+            run_in_rootfs(&rootfs, "/usr/local/bin/snmdemo", arch),
+            "snmalloc sum=4999950000 bytes=2016000",
+            "{arch}"
+        );
+    }
+}
+
 /// `--builder zigbuild`: cargo-zigbuild links a static musl binary that runs; for a gnu target on
 /// scratch it is refused before anything compiles, since zig cannot link glibc statically.
 #[test]

@@ -24,6 +24,14 @@ const ARCHIVES: [(&str, &str); 2] = [
     ("libc++abi.a", "zig-libc++abi.a"),
 ];
 
+/// Libraries that C and C++ build scripts written for glibc ask for (`cargo:rustc-link-lib=
+/// pthread`, `atomic`, `gcc_s`; snmalloc's asks for all of these) and that a static musl binary
+/// has elsewhere: musl's `libc.a` holds pthread, rt, dl, m and util (musl installs empty
+/// archives under these names itself), Rust links its own unwinder for `gcc_s`, and the atomics
+/// are compiled inline. Each is an empty archive in [`cxx_runtime_dir`], so rust-lld finds the
+/// name and links nothing from it.
+const MUSL_STUBS: [&str; 7] = ["pthread", "rt", "dl", "m", "util", "gcc_s", "atomic"];
+
 /// How long zig may take to build its C++ runtime (and musl) for one target.
 const LIMIT: Duration = Duration::from_secs(30 * 60);
 
@@ -36,6 +44,7 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Reporter) -> Result<Option<P
     let triple = route.triple.as_str();
     let dir = cxx_runtime_dir(work_dir, triple);
     if ARCHIVES.iter().all(|(_, ours)| dir.join(ours).is_file()) {
+        write_stubs(&dir)?;
         return Ok(Some(dir));
     }
     ui.status(
@@ -97,6 +106,7 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Reporter) -> Result<Option<P
     for name in ["libc++.a", "libstdc++.a"] {
         std::fs::write(staged.join(name), &script)?;
     }
+    write_stubs(&staged)?;
     if dir.exists() {
         // Left by an interrupted run or another zig: replaced whole.
         std::fs::remove_dir_all(&dir).with_context(|| format!("replacing {}", dir.display()))?;
@@ -104,6 +114,18 @@ pub fn provide(route: &Route, work_dir: &Path, ui: &Reporter) -> Result<Option<P
     std::fs::rename(&staged, &dir).with_context(|| format!("moving into {}", dir.display()))?;
     ui.detail("C++", &format!("runtime for {triple} in {}", dir.display()));
     Ok(Some(dir))
+}
+
+/// The empty archives of [`MUSL_STUBS`] in `dir`, where missing.
+fn write_stubs(dir: &Path) -> Result<()> {
+    for name in MUSL_STUBS {
+        let path = dir.join(format!("lib{name}.a"));
+        if !path.is_file() {
+            std::fs::write(&path, b"!<arch>\n")
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The path of the archive named `name` (`libc++.a`) on the link line `zig c++ -v` printed.
