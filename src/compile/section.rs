@@ -219,6 +219,14 @@ pub fn with_section(bytes: &[u8], name: &str, data: &[u8]) -> std::result::Resul
 /// Writes `exe` with a section `name` holding `data` to `dest` (through a temporary file,
 /// executable), unless [`Added`] says otherwise.
 pub fn add(exe: &Path, name: &str, data: &[u8], dest: &Path) -> Result<Added> {
+    // A copy made earlier from the same executable (path, size, mtime) with the same section,
+    // and not touched since, is used without reading either file: a no-op run reads nothing
+    // and packs nothing again (the layer cache knows the copy by its modification time).
+    let stamp_path = stamp_path(dest);
+    let stamp = stamp(exe, name, data, dest);
+    if stamp.is_some() && std::fs::read_to_string(&stamp_path).ok() == stamp {
+        return Ok(Added::Written);
+    }
     let bytes = std::fs::read(exe).with_context(|| format!("reading {}", exe.display()))?;
     if find(&bytes, name).is_some() {
         return Ok(Added::AlreadyThere);
@@ -230,17 +238,46 @@ pub fn add(exe: &Path, name: &str, data: &[u8], dest: &Path) -> Result<Added> {
     if find(&out, name) != Some(data) {
         bail!("adding {name} to {} did not read back", exe.display());
     }
-    // The same copy from an earlier run stays as it is: the layer cache knows it by its
-    // modification time, so a no-op run packs nothing again.
-    if std::fs::read(dest).is_ok_and(|old| old == out) {
-        return Ok(Added::Written);
+    if !std::fs::read(dest).is_ok_and(|old| old == out) {
+        let dir = crate::util::atomic::parent_dir(dest)?;
+        let mut f = crate::util::atomic::AtomicFile::stage_in(&dir, "section", Some(0o755))?;
+        std::io::Write::write_all(&mut f, &out)
+            .with_context(|| format!("writing {}", dest.display()))?;
+        f.commit(dest)?;
     }
-    let dir = crate::util::atomic::parent_dir(dest)?;
-    let mut f = crate::util::atomic::AtomicFile::stage_in(&dir, "section", Some(0o755))?;
-    std::io::Write::write_all(&mut f, &out)
-        .with_context(|| format!("writing {}", dest.display()))?;
-    f.commit(dest)?;
+    // Best effort: without a stamp the next run reads and compares again.
+    if let Some(stamp) = self::stamp(exe, name, data, dest) {
+        let _ = crate::util::atomic::write(&stamp_path, stamp.as_bytes());
+    }
     Ok(Added::Written)
+}
+
+/// Where [`add`] notes what a copy was made from: beside it, `<name>.from`.
+fn stamp_path(dest: &Path) -> std::path::PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".from");
+    dest.with_file_name(name)
+}
+
+/// What a copy at `dest` of `exe` with section `name` holding `data` was made from, and the
+/// copy's own size and mtime; `None` when either file cannot be read.
+fn stamp(exe: &Path, name: &str, data: &[u8], dest: &Path) -> Option<String> {
+    let of = |p: &Path| -> Option<String> {
+        let m = std::fs::metadata(p).ok()?;
+        let t = m
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        Some(format!("{}|{}", m.len(), t.as_nanos()))
+    };
+    let sum = crate::util::digest::Digest::of(data);
+    Some(format!(
+        "{}|{}|{name}|{sum}|{}\n",
+        exe.display(),
+        of(exe)?,
+        of(dest)?
+    ))
 }
 
 #[cfg(test)]
