@@ -525,6 +525,56 @@ fn loads_through_rootless_podmans_socket() {
     let _ = child.wait();
 }
 
+/// A daemon on a unix socket is spoken to directly (its API's `/info` and `/images/load`): with
+/// neither docker's CLI nor podman on PATH, the image still loads, and a refusal still comes in
+/// the daemon's own words.
+#[test]
+fn loads_through_the_daemons_socket_without_its_cli() {
+    let d = dockerd();
+    let work = tempfile::tempdir().unwrap();
+    let cargo_dir = require("cargo").parent().unwrap().to_path_buf();
+    assert!(
+        !cargo_dir.join("docker").exists() && !cargo_dir.join("podman").exists(),
+        "docker or podman sits beside cargo"
+    );
+    let no_cli = || {
+        let mut c = into_docker();
+        c.env("PATH", &cargo_dir).env("DOCKER_CONFIG", work.path());
+        c
+    };
+    let out = run_ok(no_cli().args([
+        "-p",
+        "tools",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--load",
+        "-t",
+        ":api-socket",
+    ]));
+    let err = stderr(&out);
+    assert!(
+        err.contains("linux/amd64 image into docker 20.10") && err.contains("ctl:api-socket"),
+        "{err}"
+    );
+    let img = d.inspect("ctl:api-socket");
+    assert_eq!(img["Architecture"], "amd64");
+    let ran = d.run_ok(&["run", "--rm", "--network", "none", "ctl:api-socket"]);
+    assert!(ran.contains("ctl ok"), "{ran}");
+    refused(
+        no_cli(),
+        &[
+            "-p",
+            "tools",
+            "--platform",
+            "wasip1/wasm",
+            "--load",
+            "-t",
+            ":api-refused",
+        ],
+        &["docker load refused the image", "wasip1"],
+    );
+}
+
 #[test]
 fn no_docker_or_podman_reachable() {
     let work = tempfile::tempdir().unwrap();

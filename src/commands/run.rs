@@ -276,6 +276,7 @@ mod tests {
             platform: None,
             keeps_index: false,
             host: None,
+            api: None,
         };
         let flags = RunFlags {
             interactive: true,

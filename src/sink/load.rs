@@ -1,11 +1,14 @@
 //! `--load` (and `type=docker` with no dest): the docker-archive writer of `docker_archive.rs`
-//! piped into `docker load` or `podman load`, streaming, as go-containerregistry's `daemon` is
-//! its `tarball` writer piped into the daemon. Nothing is encoded twice or held whole.
+//! streamed into the daemon, as go-containerregistry's `daemon` is its `tarball` writer piped
+//! into the daemon. Nothing is encoded twice or held whole.
 //!
-//! Which loader: `--loader`, else docker if it answers, else podman ([`find`]). The docker CLI
-//! itself resolves `DOCKER_HOST`, `DOCKER_CONTEXT` and the current context, so those are honoured
-//! by running it (`docker_context.rs` resolves them the same way to name the daemon in messages); `type=docker,context=NAME` adds `--context NAME`. The probe (`docker info`,
-//! `podman info`) reports the daemon's platform, which is the one loaded unless one is chosen;
+//! Which loader: `--loader`, else docker if it answers, else podman ([`find`]). The daemon is
+//! the one the docker CLI would use (`DOCKER_HOST`, `DOCKER_CONTEXT`, the current context, or
+//! `type=docker,context=NAME`; `docker_context.rs` resolves them as the CLI does). When that is
+//! a unix socket, its API is spoken to directly (`engine.rs`: `GET /info`, `POST /images/load`,
+//! no CLI process); any other endpoint, or a socket nothing answers on, goes through the docker
+//! CLI (`docker info`, `docker load`), and podman through its own (`podman info`, `podman load`).
+//! The probe reports the daemon's platform, which is the one loaded unless one is chosen;
 //! a daemon on the containerd image store can keep an index, so it gets every platform as an
 //! OCI archive instead. [`preflight`] asks all this before anything is compiled, and the answer
 //! is kept for the sinks. Docker gets gzip copies of zstd layers (`gzip_copy.rs`); podman reads
@@ -22,6 +25,7 @@ use serde_json::Value;
 use super::archive::archive_spec;
 use super::docker_archive::{self, repo_tags};
 use super::docker_context;
+use super::engine::{self, Engine, EngineError};
 use super::{gzip_copy, oci_archive, Report, Sink};
 use crate::image::layer;
 use crate::image::model::ImageSet;
@@ -62,6 +66,9 @@ pub struct Daemon {
     pub keeps_index: bool,
     /// A `DOCKER_HOST` for the docker CLI, when we chose the socket (rootless podman's).
     pub host: Option<String>,
+    /// The unix socket whose API answered the probe: loads go there directly, not through
+    /// the CLI.
+    pub api: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -329,6 +336,38 @@ fn probe_at(
         at: at.clone(),
         reason: hide_host(&reason, env),
     };
+    let daemon = |facts: Facts, api: Option<std::path::PathBuf>| Daemon {
+        loader,
+        context: context.map(str::to_string),
+        name: format!("{program} {}{at}", facts.version),
+        platform: facts.platform,
+        keeps_index: facts.keeps_index,
+        host: host.map(str::to_string),
+        api,
+    };
+    if let Some(engine) = (loader == Loader::Docker)
+        .then(|| api_socket(context, host, env))
+        .flatten()
+        .and_then(|socket| Engine::at(&socket))
+    {
+        match engine.info(PROBE_TIMEOUT) {
+            Ok(info) => {
+                return Ok(daemon(
+                    docker_facts(&info),
+                    Some(engine.socket().to_path_buf()),
+                ))
+            }
+            // Nothing answered there: the CLI is asked, and its words say why.
+            Err(EngineError::Unreachable { .. }) => {}
+            Err(EngineError::Timeout { what, timeout }) => {
+                return Err(LoadError::Timeout {
+                    what: what.to_string(),
+                    timeout,
+                })
+            }
+            Err(EngineError::Refused(reason)) => return Err(unreachable(reason)),
+        }
+    }
     let out = match process::run(&mut cmd, PROBE_TIMEOUT, &format!("`{program} info`")) {
         Ok(o) => o,
         Err(e) if e.not_found() => {
@@ -353,15 +392,28 @@ fn probe_at(
         Loader::Docker => docker_facts(&info),
         Loader::Podman => podman_facts(&info),
     };
-    let version = facts.version;
-    Ok(Daemon {
-        loader,
-        context: context.map(str::to_string),
-        name: format!("{program} {version}{at}"),
-        platform: facts.platform,
-        keeps_index: facts.keeps_index,
-        host: host.map(str::to_string),
-    })
+    Ok(daemon(facts, None))
+}
+
+/// The unix socket the docker CLI would connect to for `context` (or `host`, a `DOCKER_HOST` of
+/// our choosing), when it is one: None for tcp and ssh, and for a named context whose endpoint
+/// cannot be read (the CLI knows it better).
+fn api_socket(
+    context: Option<&str>,
+    host: Option<&str>,
+    env: &Environment,
+) -> Option<std::path::PathBuf> {
+    let host = match host {
+        Some(h) => Some(h.to_string()),
+        None => {
+            let e = docker_context::resolve(context, env);
+            if e.context.is_some() && e.host.is_none() {
+                return None;
+            }
+            e.host
+        }
+    };
+    engine::socket_of(host.as_deref())
 }
 
 /// What an `info` document says.
@@ -435,9 +487,51 @@ pub fn from_uname(os: &str, machine: &str) -> Option<Platform> {
     text.parse().ok()
 }
 
-/// Runs the loader's `load` with the archive `write` produces on its stdin, streaming; returns
-/// the names it reports having loaded.
+/// Sends the archive `write` produces to the daemon, streaming: straight to its API when it
+/// answered on a unix socket, else on the stdin of its CLI's `load`. Returns the names it
+/// reports having loaded.
 fn stream_into(
+    daemon: &Daemon,
+    env: &Environment,
+    write: impl FnOnce(&mut dyn Write) -> Result<()> + Send,
+) -> Result<Vec<String>> {
+    match daemon.api.as_deref().and_then(Engine::at) {
+        Some(engine) => stream_to_api(&engine, daemon, env, write),
+        None => stream_to_cli(daemon, env, write),
+    }
+}
+
+/// [`stream_into`] through the daemon's API.
+fn stream_to_api(
+    engine: &Engine,
+    daemon: &Daemon,
+    env: &Environment,
+    write: impl FnOnce(&mut dyn Write) -> Result<()> + Send,
+) -> Result<Vec<String>> {
+    let program = daemon.loader.program();
+    let loaded = engine.load(LOAD_TIMEOUT, write).map_err(|e| match e {
+        EngineError::Refused(message) => LoadError::Refused {
+            program,
+            message: hide_host(&message, env),
+        },
+        EngineError::Timeout { what, timeout } => LoadError::Timeout {
+            what: what.to_string(),
+            timeout,
+        },
+        e @ EngineError::Unreachable { .. } => LoadError::Unreachable {
+            program,
+            at: String::new(),
+            reason: e.to_string(),
+        },
+    })?;
+    loaded
+        .fed
+        .with_context(|| format!("streaming the image into {}", daemon.name))?;
+    Ok(loaded.names)
+}
+
+/// [`stream_into`] through the loader's CLI (`docker load`, `podman load`).
+fn stream_to_cli(
     daemon: &Daemon,
     env: &Environment,
     write: impl FnOnce(&mut dyn Write) -> Result<()> + Send,
@@ -495,14 +589,20 @@ fn stream_into(
         .into());
     }
     written.with_context(|| format!("streaming the image into `{program} load`"))?;
-    Ok(stdout
+    Ok(loaded_names(&stdout))
+}
+
+/// The names in a load's report: `Loaded image: a:1` (docker), `Loaded image(s): a:1,b:2`
+/// (podman), one line each.
+pub(super) fn loaded_names(report: &str) -> Vec<String> {
+    report
         .lines()
         .filter_map(|l| l.strip_prefix("Loaded image"))
         .filter_map(|l| l.split_once(": ").map(|(_, names)| names))
         .flat_map(|names| names.split(','))
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
-        .collect())
+        .collect()
 }
 
 /// `DOCKER_HOST` with its credentials hidden, wherever a message repeats it.

@@ -13,6 +13,7 @@ pub mod containerd;
 pub mod destinations;
 pub mod docker_archive;
 pub mod docker_context;
+pub mod engine;
 pub mod gzip_copy;
 pub mod layout;
 pub mod layout_merge;
