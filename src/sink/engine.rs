@@ -227,10 +227,23 @@ fn loaded_names(body: &[u8]) -> Result<Vec<String>, EngineError> {
             return Err(EngineError::Refused(e.trim().to_string()));
         }
         if let Some(s) = v["stream"].as_str() {
-            names.extend(crate::sink::load::loaded_names(s));
+            names.extend(names_in_report(s));
         }
     }
     Ok(names)
+}
+
+/// The names in a load's report: `Loaded image: a:1` (docker), `Loaded image(s): a:1,b:2`
+/// (podman), one line each.
+pub fn names_in_report(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .filter_map(|l| l.strip_prefix("Loaded image"))
+        .filter_map(|l| l.split_once(": ").map(|(_, names)| names))
+        .flat_map(|names| names.split(','))
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 /// The writing end: each buffer the archive writer flushes becomes one piece of the body.

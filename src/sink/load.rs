@@ -589,20 +589,7 @@ fn stream_to_cli(
         .into());
     }
     written.with_context(|| format!("streaming the image into `{program} load`"))?;
-    Ok(loaded_names(&stdout))
-}
-
-/// The names in a load's report: `Loaded image: a:1` (docker), `Loaded image(s): a:1,b:2`
-/// (podman), one line each.
-pub(super) fn loaded_names(report: &str) -> Vec<String> {
-    report
-        .lines()
-        .filter_map(|l| l.strip_prefix("Loaded image"))
-        .filter_map(|l| l.split_once(": ").map(|(_, names)| names))
-        .flat_map(|names| names.split(','))
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .collect()
+    Ok(engine::names_in_report(&stdout))
 }
 
 /// `DOCKER_HOST` with its credentials hidden, wherever a message repeats it.
